@@ -1,0 +1,9 @@
+"""CLI wiring for the ops commands."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Attach this module's commands to the top-level group."""

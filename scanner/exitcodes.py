@@ -1,0 +1,11 @@
+"""Process exit codes (DESIGN.md §5), shared by every command so cron wrappers can rely on them."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    CLEAN = 0      # no open findings of flagged devices
+    FLAGGED = 1    # open findings of flagged devices exist
+    USAGE = 2      # bad arguments or configuration
+    RUNTIME = 3    # the run failed (database, network setup, ...)
+    LOCKED = 75    # another scan holds the lock (EX_TEMPFAIL: try again later)

@@ -1,0 +1,1 @@
+"""Probes: one module per protocol behind the interfaces of `scanner.probes.base`."""
