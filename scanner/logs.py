@@ -1,0 +1,104 @@
+"""Logging for people and for SIEMs: stdlib logging, text or JSON lines, stderr and/or a file.
+
+Modules log with `logging.getLogger(__name__)` and structured context in `extra=` (e.g.
+``log.info("scan finished", extra={"event": "scan.finished", "scan_id": 7, "flagged": 3})``).
+`setup_logging` decides where that goes:
+
+* stderr, so cron mails and the journal get it; `quiet` limits stderr to errors (cron
+  mails only when something is wrong),
+* optionally a file (`--log-file`), at the configured level even when stderr is quiet; a
+  `WatchedFileHandler`, so logrotate can move the file without a restart signal,
+* as text for people or as one JSON object per line (`--log-format json`) for SIEM ingestion:
+  fixed keys `ts` (UTC ISO 8601), `level`, `logger`, `msg`, then every `extra` field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+ROOT_LOGGERS = ("scanner", "db")  # camaudit's packages; third-party loggers stay at WARNING
+NOISY = ("scapy", "aiohttp", "asyncio", "sqlalchemy", "alembic", "filelock")
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; never raises on odd `extra` values (they become strings)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                  + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name, value in vars(record).items():
+            if name not in _STANDARD_ATTRS and name not in out:
+                out[name] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-11-28T04:30:00Z warning scanner.engine: msg key=value …` — greppable, one line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        self.converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = [f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD_ATTRS]
+        return line + (" " + " ".join(extras) if extras else "")
+
+
+def setup_logging(*, fmt: str = "text", level: str = "info", log_file: str | os.PathLike[str] | None = None,
+                  quiet: bool = False, stream: IO[str] | None = None) -> None:
+    """Configure camaudit's loggers for this process (idempotent: replaces earlier handlers).
+
+    Raises OSError when the log file cannot be opened; callers turn that into an
+    actionable usage error (the path is in the exception).
+    """
+    formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
+    numeric = logging.getLevelName(level.upper())
+    handlers: list[logging.Handler] = []
+
+    to_stderr = logging.StreamHandler(stream or sys.stderr)
+    to_stderr.setLevel(logging.ERROR if quiet else numeric)
+    handlers.append(to_stderr)
+    if log_file is not None:
+        handlers.append(_file_handler(Path(log_file), numeric))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+
+    for name in ROOT_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+            old.close()
+        for handler in handlers:
+            logger.addHandler(handler)
+        logger.setLevel(numeric)
+        logger.propagate = False
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _file_handler(path: Path, level: int) -> logging.Handler:
+    """Append-only, created 0640: logs name addresses and devices of the audited network."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    os.close(fd)
+    handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+    handler.setLevel(level)
+    return handler
