@@ -1,0 +1,498 @@
+"""The scan engine: one asyncio loop that runs discovery and probes under the scan's bounds.
+
+`run_scan(plan)` walks targets → discovery → probes → observations. Everything that touches
+the network goes through `ProbeContext`, which owns the three safety bounds of a scan:
+
+* the **target/exclude check** (`TargetSet.permits`, called by `ProbeContext.require` before
+  any ARP request, TCP connect or UDP unicast, and by `admit` on every observation, so a
+  multicast reply from a device outside the targets is dropped in exactly one place);
+* the **global rate cap** (`RateLimiter`): every ARP request, TCP connection attempt and UDP
+  datagram takes one token, so `--rate N` bounds what leaves the scanner per second;
+* the **per-host concurrency cap** (`HostSlots`, default 2 connections per host), held from
+  connect until the connection is closed.
+
+Why one loop and no threads: the scanner may run inside a network namespace entered by the
+*calling thread* (the lab does that); a worker thread would sit in another namespace and
+send packets elsewhere. Every socket and subprocess is created in the loop's thread.
+
+ProbeContext API for probes (see also scanner/probes/base.py):
+
+* ``ctx.bounds`` — `Bounds` (connect/read timeouts, byte caps).
+* ``await ctx.open_connection(ip, port, ssl=None, server_hostname=None) -> (reader, writer)``
+  — checks the address is a permitted target (raises `ExcludedAddress`, a PermissionError,
+  otherwise), waits for a per-host slot and a rate token, connects within
+  ``bounds.connect_timeout`` (TLS handshake included). Network errors propagate as the
+  standard exceptions (TimeoutError, ConnectionRefusedError, OSError, ssl.SSLError);
+  `scanner.probes._io.classify` maps them to a ProbeStatus. The per-host slot is released
+  when the connection is closed (``writer.close()``).
+* ``await ctx.ask(payload, group=, port=, unicast_to=(), wait=None) -> list[Datagram]`` — the
+  datagram helper for sweep probes: sends `payload` to the multicast `group` on the scan's
+  interface (when targets are on that segment) and unicast to the permitted `unicast_to`
+  addresses, all rate-limited, then collects replies (size-capped) for `wait` seconds.
+* ``ctx.source_ip``, ``ctx.interface``, ``ctx.on_link`` (the scan has targets on the
+  interface's own segment), ``ctx.permits(ip)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import ipaddress
+import pkgutil
+import socket
+import ssl as ssl_module
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.observation import Observation, ProbeStatus
+from scanner.probes.base import Bounds, Host, HostProbe, SweepProbe
+from scanner.targets import TargetSet
+
+DEFAULT_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 8080, 8443, 37777)
+DEFAULT_RATE = 2000.0        # packets/connection attempts per second, whole scan
+DEFAULT_PER_HOST = 2         # concurrent connections per device (gentle on embedded stacks)
+DEFAULT_SWEEP_WAIT = 1.0     # seconds to collect multicast discovery replies
+DEFAULT_ARP_WAIT = 0.5       # seconds to wait for ARP replies after the last request
+MAX_IN_FLIGHT = 512          # concurrent connect attempts / probes (file descriptors, memory)
+MAX_DATAGRAMS = 20_000       # replies kept per ask(); a flood beyond that is dropped
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stages: "discover", "probe"
+
+
+class ExcludedAddress(PermissionError):
+    """A layer tried to reach an address that is not a permitted target (excluded or never named)."""
+
+
+class RateLimiter:
+    """Spaces events at most `rate` per second over the whole scan (no bursts).
+
+    Each caller reserves the next free slot and sleeps until it, so in any window of T
+    seconds at most rate*T + 1 events pass, however many tasks ask concurrently.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class HostSlots:
+    """At most `per_host` concurrent connections per address; state only for busy hosts.
+
+    A semaphore per address would be 65k objects on a /16, so a counter and a waiter queue
+    exist only while a host has connections open.
+    """
+
+    def __init__(self, per_host: int) -> None:
+        if per_host < 1:
+            raise ValueError("per-host concurrency must be at least 1")
+        self.per_host = per_host
+        self._busy: dict[str, list[Any]] = {}  # ip -> [count, deque of futures]
+
+    async def acquire(self, ip: str) -> Callable[[], None]:
+        """Wait for a slot on `ip`; returns an idempotent release function."""
+        entry = self._busy.get(ip)
+        if entry is None:
+            entry = self._busy[ip] = [0, []]
+        while entry[0] >= self.per_host:
+            fut = asyncio.get_running_loop().create_future()
+            entry[1].append(fut)
+            try:
+                await fut
+            except BaseException:
+                if fut in entry[1]:
+                    entry[1].remove(fut)
+                raise
+        entry[0] += 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            entry[0] -= 1
+            while entry[1]:
+                waiter = entry[1].pop(0)
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+            if entry[0] == 0 and self._busy.get(ip) is entry:
+                del self._busy[ip]
+        return release
+
+    def busy(self, ip: str) -> int:
+        entry = self._busy.get(ip)
+        return entry[0] if entry else 0
+
+
+class _SlotProtocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that gives the host slot back when the connection ends."""
+
+    def __init__(self, reader: asyncio.StreamReader, release: Callable[[], None]) -> None:
+        super().__init__(reader)
+        self._release = release
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            self._release()
+
+
+@dataclass(slots=True, frozen=True)
+class Datagram:
+    """One UDP reply collected by `ProbeContext.ask`."""
+
+    ip: str
+    port: int
+    data: bytes
+    truncated: bool = False  # longer than bounds.max_datagram_bytes; `data` is the first part
+
+
+class ProbeContext:
+    """What probes and discovery may use to touch the network; see the module docstring."""
+
+    def __init__(self, targets: TargetSet, *, bounds: Bounds | None = None,
+                 rate: float = DEFAULT_RATE, per_host: int = DEFAULT_PER_HOST,
+                 source_ip: str | None = None, interface: str | None = None,
+                 on_link: bool = False) -> None:
+        self.targets = targets
+        self.bounds = bounds or Bounds()
+        self.rate = RateLimiter(rate)
+        self.hosts = HostSlots(per_host)
+        self.source_ip = source_ip
+        self.interface = interface
+        self.on_link = on_link
+        self.dropped = 0  # observations refused by `admit`
+
+    # -- the one target/exclude rule ---------------------------------------------------
+    def permits(self, ip: str | int) -> bool:
+        return self.targets.permits(ip)
+
+    def require(self, ip: str) -> None:
+        """Raise ExcludedAddress unless `ip` is a permitted target. Every sender calls this."""
+        if not self.targets.permits(ip):
+            raise ExcludedAddress(f"{ip} is excluded or not among the scan's targets")
+
+    def admit(self, obs: Observation) -> bool:
+        """Keep an observation only if it is about a permitted target (drops stray replies)."""
+        if obs.ip is not None and self.targets.permits(obs.ip):
+            return True
+        self.dropped += 1
+        return False
+
+    # -- TCP --------------------------------------------------------------------------
+    async def open_connection(self, ip: str, port: int, *, ssl: ssl_module.SSLContext | None = None,
+                              server_hostname: str | None = None
+                              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to a permitted target under the rate and per-host caps (see module docstring)."""
+        self.require(ip)
+        release = await self.hosts.acquire(ip)
+        try:
+            await self.rate.acquire()
+            loop = asyncio.get_running_loop()
+            reader = asyncio.StreamReader(limit=self.bounds.max_header_bytes + self.bounds.max_bytes)
+            protocol = _SlotProtocol(reader, release)
+            kwargs: dict[str, Any] = {}
+            if ssl is not None:
+                kwargs = {"ssl": ssl, "server_hostname": server_hostname or "",
+                          "ssl_handshake_timeout": self.bounds.connect_timeout}
+            async with asyncio.timeout(self.bounds.connect_timeout * (2 if ssl else 1)):
+                transport, _ = await loop.create_connection(lambda: protocol, ip, port, **kwargs)
+            return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+        except BaseException:
+            release()
+            raise
+
+    # -- UDP ----------------------------------------------------------------------------
+    async def ask(self, payload: bytes, *, group: str, port: int, unicast_to: Iterable[str] = (),
+                  wait: float | None = None, repeat: int = 2) -> list[Datagram]:
+        """Multicast `payload` on the scan's segment and unicast it to permitted hosts; collect replies.
+
+        The socket binds the protocol's port (devices answer to the group or to the
+        sender's port; binding it hears both), joins `group` on the scan interface and sends
+        with TTL 1. Multicast is sent `repeat` times (lost datagrams are normal on busy
+        LANs); identical replies are kept once. Replies are returned unfiltered: the engine's
+        `admit` drops those from addresses outside the targets.
+        """
+        if self.source_ip is None:
+            raise RuntimeError("ask() needs the scan's source address")
+        wait = DEFAULT_SWEEP_WAIT if wait is None else wait
+        sock = _datagram_socket(self.source_ip, group, port)
+        loop = asyncio.get_running_loop()
+        replies: list[Datagram] = []
+        seen: set[tuple[str, int, bytes]] = set()
+
+        async def send(dest: str) -> None:
+            await self.rate.acquire()
+            try:
+                await loop.sock_sendto(sock, payload, (dest, port))
+            except OSError:
+                pass  # an unreachable host or segment costs nothing more
+
+        async def sender() -> None:
+            for attempt in range(repeat if self.on_link else 0):
+                if attempt:
+                    await asyncio.sleep(min(0.1, wait / 4))
+                await send(group)
+            for ip in unicast_to:
+                if self.permits(ip):
+                    await send(ip)
+
+        cap = self.bounds.max_datagram_bytes
+        try:
+            send_task = asyncio.create_task(sender())
+            deadline = loop.time() + wait
+            while len(replies) < MAX_DATAGRAMS:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        data, (src, sport) = await loop.sock_recvfrom(sock, cap + 1)
+                except TimeoutError:
+                    break
+                except OSError:
+                    continue  # e.g. ICMP port unreachable surfaced as ECONNREFUSED
+                key = (src, sport, data)
+                if src == self.source_ip or key in seen:
+                    continue
+                seen.add(key)
+                replies.append(Datagram(src, sport, data[:cap], len(data) > cap))
+            send_task.cancel()
+            await asyncio.gather(send_task, return_exceptions=True)
+        finally:
+            sock.close()
+        return replies
+
+
+def _datagram_socket(source_ip: str, group: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:  # the port is taken (another tool listens): replies to the group are lost
+            sock.bind((source_ip, 0))
+        src = socket.inet_aton(source_ip)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, src)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + src)
+        except OSError:
+            pass  # no multicast on this interface: unicast replies still arrive
+        sock.setblocking(False)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+# ---------------------------------------------------------------------------------------
+# Scan orchestration
+
+
+@dataclass(slots=True)
+class ScanPlan:
+    """Everything one scan needs; built by the CLI (or a test) from options and config."""
+
+    targets: TargetSet
+    ports: tuple[int, ...] = DEFAULT_PORTS
+    rate: float = DEFAULT_RATE
+    per_host: int = DEFAULT_PER_HOST
+    interface: str | None = None
+    engine: str = "native"                 # "native" | "nmap"
+    probes: tuple[str, ...] | None = None  # probe names to run; None = every available probe
+    bounds: Bounds = field(default_factory=Bounds)
+    sweep_wait: float = DEFAULT_SWEEP_WAIT
+    arp_wait: float = DEFAULT_ARP_WAIT
+    use_arp: bool | None = None            # None = when privileged and targets are on-link
+    progress: ProgressFn | None = None
+    on_observation: Callable[[Observation], None] | None = None
+
+
+@dataclass(slots=True)
+class ScanOutcome:
+    """What a scan produced, and what it could not do (warnings say so in words)."""
+
+    observations: list[Observation]
+    hosts: list[Host]
+    interface: str
+    source_ip: str
+    arp_used: bool
+    targets: int
+    warnings: list[str] = field(default_factory=list)
+    statuses: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dropped: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+
+
+def available_probes() -> tuple[list[HostProbe], list[SweepProbe], list[str]]:
+    """Instances of every concrete probe in `scanner.probes`, plus import problems as warnings.
+
+    Discovering probes by their base class keeps the engine free of a hand-kept list that
+    the probe modules would have to edit.
+    """
+    import scanner.probes as pkg
+
+    problems: list[str] = []
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("_") or info.name == "base":
+            continue
+        try:
+            importlib.import_module(f"scanner.probes.{info.name}")
+        except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the scan
+            problems.append(f"probe module scanner.probes.{info.name} failed to load: {exc}")
+    host = [cls() for cls in _concrete(HostProbe)]
+    sweep = [cls() for cls in _concrete(SweepProbe)]
+    return host, sweep, problems
+
+
+def _concrete(base: type) -> list[type]:
+    out, todo = [], list(base.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if not getattr(cls, "__abstractmethods__", None) and getattr(cls, "name", None):
+            out.append(cls)
+    return sorted(set(out), key=lambda c: c.name)
+
+
+async def run_scan(plan: ScanPlan) -> ScanOutcome:
+    """Discover live hosts among the plan's targets, probe them, return every observation."""
+    from scanner.discovery import nmap, route
+
+    started = time.time()
+    path = route.resolve(plan.targets, plan.interface)
+    # The scanner never probes its own interfaces (team safety rule), even inside a CIDR.
+    targets = plan.targets.without(path.own_addresses)
+    on_link_targets, routed_targets = targets.split(path.network)
+    ctx = ProbeContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
+                       source_ip=path.source_ip, interface=path.interface,
+                       on_link=len(on_link_targets) > 0)
+    outcome = ScanOutcome([], [], path.interface, path.source_ip, False, len(targets), started=started)
+    host_probes, sweep_probes, problems = available_probes()
+    outcome.warnings.extend(problems)
+    if plan.probes is not None:
+        wanted = set(plan.probes)
+        host_probes = [p for p in host_probes if p.name in wanted]
+        sweep_probes = [p for p in sweep_probes if p.name in wanted]
+
+    def emit(obs: Observation) -> None:
+        if not ctx.admit(obs):
+            return
+        outcome.observations.append(obs)
+        outcome.statuses[(obs.source, str(obs.status))] += 1
+        if plan.on_observation:
+            plan.on_observation(obs)
+
+    progress = plan.progress or (lambda stage, done, total: None)
+    if plan.engine == "nmap":
+        hosts, nmap_warnings = nmap.discover(targets, plan.ports, rate=plan.rate, interface=path.interface)
+        outcome.warnings.extend(nmap_warnings)
+        outcome.arp_used = any(h.mac for h in hosts)
+    else:
+        hosts, arp_used = await _native_discovery(plan, ctx, path, on_link_targets, routed_targets,
+                                                  outcome.warnings, progress)
+        outcome.arp_used = arp_used
+    progress("discover", len(targets), len(targets))
+    for host in hosts:
+        if host.mac:
+            emit(Observation(source="arp", ip=host.ip, mac=host.mac))
+    outcome.hosts = hosts
+
+    macs = {h.ip: h.mac for h in hosts if h.mac}
+    jobs = [(probe, host, port) for host in hosts for port in sorted(host.open_ports)
+            for probe in host_probes if probe.applies_to(host, port)]
+    total = len(jobs) + len(sweep_probes)
+    done = 0
+    budget = 4 * (plan.bounds.connect_timeout + plan.bounds.read_timeout)
+    limit = asyncio.Semaphore(MAX_IN_FLIGHT)
+    routed_hosts = [h for h in hosts if not h.mac]
+
+    def collect(observations: list[Observation]) -> None:
+        nonlocal done
+        for obs in observations:
+            if obs.mac is None and obs.ip in macs:
+                obs.mac = macs[obs.ip]
+            emit(obs)
+        done += 1
+        progress("probe", done, total)
+
+    async def run_host(probe: HostProbe, host: Host, port: int) -> None:
+        async with limit:
+            collect(await _guarded(probe.name, host.ip, port, budget, probe.probe(host, port, ctx)))
+
+    async def run_sweep(probe: SweepProbe) -> None:
+        collect(await _guarded(probe.name, None, None, budget + plan.sweep_wait,
+                               probe.sweep(routed_hosts, ctx)))
+
+    progress("probe", 0, total)
+    await asyncio.gather(*(run_sweep(p) for p in sweep_probes),
+                         *(run_host(*job) for job in jobs))
+    outcome.dropped = ctx.dropped
+    outcome.finished = time.time()
+    return outcome
+
+
+async def _guarded(name: str, ip: str | None, port: int | None, budget: float,
+                   work: Any) -> list[Observation]:
+    """Run one probe under a hard budget; a probe bug or overrun becomes an observation, not a crash."""
+    try:
+        async with asyncio.timeout(budget):
+            return list(await work)
+    except TimeoutError:
+        status, error = ProbeStatus.TIMEOUT, f"probe exceeded its {budget:.0f} s budget"
+    except Exception as exc:  # noqa: BLE001 - never let one device stop the scan
+        status, error = ProbeStatus.ERROR, f"{name} probe failed: {type(exc).__name__}: {exc}"
+    if ip is None:
+        return []  # a failed sweep has no device to attach the failure to
+    return [Observation(source=name, ip=ip, port=port, status=status, error=error)]
+
+
+async def _native_discovery(plan: ScanPlan, ctx: ProbeContext, path: Any, on_link: TargetSet,
+                            routed: TargetSet, warnings: list[str], progress: ProgressFn
+                            ) -> tuple[list[Host], bool]:
+    """ARP on the local segment (MACs), TCP connect where ARP cannot see; then open ports."""
+    from scanner.discovery import arp, tcp
+
+    use_arp = plan.use_arp
+    if use_arp is None:
+        use_arp = len(on_link) > 0 and arp.available()
+        if len(on_link) and not use_arp:
+            warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery "
+                            "is off, so MAC addresses and OUI vendors are unknown and local hosts "
+                            "are found by TCP connect only")
+    macs: dict[str, str] = {}
+    if use_arp and len(on_link):
+        macs = await arp.sweep(on_link, ctx, path, wait=plan.arp_wait,
+                               progress=lambda d: progress("discover", d, len(ctx.targets)))
+    # ARP-found hosts get a port scan; where ARP cannot see, the connect scan is discovery too.
+    sources: list[Iterable[str]] = [sorted(macs, key=_ip_key), routed if use_arp else ctx.targets]
+    found = await tcp.scan(sources, plan.ports, ctx)
+    hosts: dict[str, Host] = {ip: Host(ip, mac) for ip, mac in macs.items()}
+    for ip, ports in found.items():
+        host = hosts.get(ip)
+        if host is None:
+            hosts[ip] = Host(ip, None, frozenset(ports))
+        else:
+            host.open_ports = frozenset(ports)
+    return sorted(hosts.values(), key=lambda h: _ip_key(h.ip)), bool(use_arp and len(on_link))
+
+
+def _ip_key(ip: str) -> int:
+    return int(ipaddress.IPv4Address(ip))
