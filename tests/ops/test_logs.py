@@ -1,0 +1,72 @@
+"""Log output: JSON lines a SIEM can parse, quiet stderr, a file that keeps everything."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+
+from scanner.logs import setup_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    yield
+    setup_logging()  # leave the default text handlers for other tests
+
+
+def test_json_lines_carry_fixed_keys_extras_and_exceptions(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    setup_logging(fmt="json", stream=stream)
+    log = logging.getLogger("scanner.engine")
+    log.info("scan finished", extra={"event": "scan.finished", "scan_id": 7, "path": tmp_path})
+    try:
+        raise ValueError("bad banner \u00ff")
+    except ValueError:
+        log.error("probe failed on %s", "198.18.0.23", exc_info=True)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 2
+    first, second = lines
+    assert first["level"] == "info" and first["logger"] == "scanner.engine"
+    assert first["msg"] == "scan finished" and first["event"] == "scan.finished"
+    assert first["scan_id"] == 7 and first["path"] == str(tmp_path)
+    assert first["ts"].endswith("Z") and first["ts"][10] == "T"
+    assert second["msg"] == "probe failed on 198.18.0.23" and "ValueError" in second["exc"]
+
+
+def test_quiet_keeps_stderr_to_errors_but_the_file_gets_everything(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    log_file = tmp_path / "sub" / "camaudit.log"
+    setup_logging(fmt="text", quiet=True, log_file=log_file, stream=stream)
+    log = logging.getLogger("db.store")
+    log.info("stored 3 assets", extra={"scan_id": 2})
+    log.warning("slow database")
+    log.error("database unreachable")
+    assert stream.getvalue().count("\n") == 1 and "database unreachable" in stream.getvalue()
+    text = log_file.read_text()
+    assert "stored 3 assets scan_id=2" in text and "slow database" in text and "unreachable" in text
+    assert stat.S_IMODE(log_file.stat().st_mode) & 0o007 == 0, "logs name devices: not world-readable"
+
+
+def test_file_handler_follows_logrotate(tmp_path: Path) -> None:
+    log_file = tmp_path / "camaudit.log"
+    setup_logging(log_file=log_file, stream=io.StringIO())
+    log = logging.getLogger("scanner")
+    log.info("before rotation")
+    log_file.rename(tmp_path / "camaudit.log.1")
+    log.info("after rotation")
+    assert "after rotation" in log_file.read_text()
+    assert "before rotation" in (tmp_path / "camaudit.log.1").read_text()
+
+
+def test_level_and_third_party_noise(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    setup_logging(level="warning", stream=stream)
+    logging.getLogger("scanner").info("hidden")
+    logging.getLogger("scanner").warning("shown")
+    assert "hidden" not in stream.getvalue() and "shown" in stream.getvalue()
+    assert logging.getLogger("scapy").getEffectiveLevel() == logging.WARNING
