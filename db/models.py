@@ -1,0 +1,189 @@
+"""SQLAlchemy 2 typed models of the inventory.
+
+Tables and why each exists:
+
+* ``scans``        one row per scan run: what was asked (targets, site, policies), what was
+                   covered (for "not seen since"), how it ended, tool/fingerprint versions, counts.
+* ``assets``       one row per physical device, keyed by a stable identity (MAC, else serial,
+                   else site+IP) so a DHCP re-address updates the row instead of creating one.
+* ``sightings``    asset × scan: what the device looked like in that scan (IP, firmware, vendor…).
+                   ``diff`` and ``history`` read it; it is the only per-scan copy of identity.
+* ``observations`` the raw probe answers of each scan, kept so ``rematch`` can re-identify
+                   stored devices after a fingerprint update without rescanning.
+* ``policies``     id, title, citation of each policy a finding refers to (reports need them
+                   even where the policy files are not installed, e.g. a central database).
+* ``findings``     asset × policy with the remediation state (scanner/… never deletes one).
+* ``finding_events`` append-only trail: who, when, from, to, note, and the scan that caused it.
+
+Timestamps are stored as naive UTC (SQLite has no time zones) and returned timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: one behaviour on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, date: Date, dict[str, Any]: JSON,
+                           list[Any]: JSON}
+
+
+class Scan(Base):
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site: Mapped[str | None] = mapped_column(String(200), index=True)
+    targets: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    covered: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    policies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running|complete|interrupted|failed
+    tool_version: Mapped[str | None] = mapped_column(String(50))
+    fingerprint_version: Mapped[str | None] = mapped_column(String(100))
+    observation_count: Mapped[int] = mapped_column(Integer, default=0)
+    device_count: Mapped[int] = mapped_column(Integer, default=0)
+    flagged_count: Mapped[int] = mapped_column(Integer, default=0)
+    new_assets: Mapped[int] = mapped_column(Integer, default=0)
+    findings_opened: Mapped[int] = mapped_column(Integer, default=0)
+    findings_reopened: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "mac:…", "serial:<vendor>:<serial>" or "ip:<site>:<ip>"; unique so concurrent site
+    # scanners inserting the same device meet at one row (INSERT … ON CONFLICT DO NOTHING).
+    identity: Mapped[str] = mapped_column(String(300), unique=True)
+    site: Mapped[str | None] = mapped_column(String(200), index=True)
+    ip: Mapped[str | None] = mapped_column(String(45), index=True)
+    mac: Mapped[str | None] = mapped_column(String(17), index=True)
+    serial: Mapped[str | None] = mapped_column(String(200), index=True)
+    vendor: Mapped[str | None] = mapped_column(String(100), index=True)
+    brand: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(200))
+    firmware: Mapped[str | None] = mapped_column(String(200))
+    device_type: Mapped[str | None] = mapped_column(String(100))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    first_scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+    last_scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+    # complete scans of its site that covered its address and did not see it, since last seen
+    missed_scans: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Sighting(Base):
+    __tablename__ = "sightings"
+    __table_args__ = (UniqueConstraint("scan_id", "asset_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    seen_at: Mapped[datetime]
+    ip: Mapped[str | None] = mapped_column(String(45))
+    mac: Mapped[str | None] = mapped_column(String(17))
+    vendor: Mapped[str | None] = mapped_column(String(100))
+    brand: Mapped[str | None] = mapped_column(String(100))
+    model: Mapped[str | None] = mapped_column(String(200))
+    firmware: Mapped[str | None] = mapped_column(String(200))
+    serial: Mapped[str | None] = mapped_column(String(200))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    policies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StoredObservation(Base):
+    __tablename__ = "observations"
+    __table_args__ = (Index("ix_observations_scan_mac", "scan_id", "mac"),
+                      Index("ix_observations_scan_ip", "scan_id", "ip"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    mac: Mapped[str | None] = mapped_column(String(17))
+    source: Mapped[str] = mapped_column(String(20))
+    port: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    # the whole Observation.to_dict(), so a later format field survives a round trip
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Policy(Base):
+    __tablename__ = "policies"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    citation: Mapped[str | None] = mapped_column(Text)
+
+
+class Finding(Base):
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("asset_id", "policy_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    policy_id: Mapped[str] = mapped_column(ForeignKey("policies.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    due: Mapped[date | None]
+    note: Mapped[str | None] = mapped_column(Text)
+    expires: Mapped[date | None]  # risk acceptance ends at the start of this day (UTC)
+    # fingerprint ids a false-positive verdict covers; new evidence outside them reopens
+    suppressed_fingerprints: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    opened_at: Mapped[datetime]
+    status_changed_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    last_scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+    not_seen_since: Mapped[datetime | None]
+
+
+class FindingEvent(Base):
+    __tablename__ = "finding_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))

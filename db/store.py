@@ -1,0 +1,938 @@
+"""The inventory store: persists scans and tracks each flagged device until it is gone.
+
+API for the scan command (call in this order; every call commits its own transactions):
+
+    store = Store(url)          # None → SQLite file in the user data dir; "sqlite:///path";
+                                # "postgresql+psycopg://user@host/db". Creates/migrates schema.
+    scan_id = store.begin_scan(targets, site, policies, tool_version, fingerprint_version)
+    store.add_observations(scan_id, observations)       # any number of times (batched)
+    summary = store.record_identifications(scan_id, identifications, covered)
+    store.finish_scan(scan_id, status="complete")       # or "interrupted" / "failed"
+    store.open_flagged_count(site=None) -> int          # exit code 1 when > 0
+
+`policies` are policy ids or objects with `id`, `title`, `citation` (scanner.policy); `covered`
+is the list of target CIDRs/IPs the scan actually probed: an asset whose address lies in it and
+that the scan did not see counts one "miss" when the scan finishes complete.
+
+Queries for the CLI and reports: `assets`, `finding_rows`, `scan_series`, `summary`,
+`history`, `diff`, `scans`; changes: `remediate`, `expire_risk_acceptances`, `rematch`.
+
+Writes go in batches (`BATCH` rows per transaction, executemany inserts), so a 10,000-device
+scan is stored quickly and a scan killed midway leaves earlier batches and scans intact.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import platformdirs
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from db import migrate
+from db.lifecycle import ACTIVE, WATCHED, Change, Status, TransitionError, check
+from db.models import Asset, Finding, FindingEvent, Policy, Scan, Sighting, StoredObservation
+from scanner.observation import Observation, normalize_mac
+
+BATCH = 500
+DEFAULT_NOT_SEEN_AFTER = 2   # complete scans covering an address that must miss a device
+SCAN_ACTOR = "camaudit scan"
+REMATCH_ACTOR = "camaudit rematch"
+EXPIRY_ACTOR = "camaudit"
+
+T_SCAN, T_ASSET, T_SIGHT = Scan.__table__, Asset.__table__, Sighting.__table__
+T_OBS, T_POLICY = StoredObservation.__table__, Policy.__table__
+T_FIND, T_EVENT = Finding.__table__, FindingEvent.__table__
+
+
+class IdentificationLike(Protocol):
+    """What the store reads of scanner.identify.Identification (duck-typed)."""
+
+    ip: str | None
+    mac: str | None
+    vendor: str | None
+    brand: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    device_type: str | None
+    flagged: bool
+    policies: list[str]
+    confidence: float
+    evidence: list[dict[str, Any]]
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked; the message says what and what to do."""
+
+
+@dataclass(slots=True)
+class ScanResultSummary:
+    """What one `record_identifications` call changed (summed over its batches)."""
+
+    devices: int = 0
+    new_assets: int = 0
+    known_assets: int = 0
+    readdressed: int = 0          # known assets seen at a new IP (DHCP): no new asset made
+    flagged_assets: int = 0
+    findings_opened: int = 0
+    findings_reopened: int = 0
+
+    def add(self, other: ScanResultSummary) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class RematchSummary:
+    assets: int = 0
+    changed_assets: int = 0
+    findings_opened: int = 0
+    findings_reopened: int = 0
+    findings_cleared: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def default_url() -> str:
+    """The default inventory: a SQLite file in the user's data directory."""
+    return f"sqlite:///{Path(platformdirs.user_data_dir('camaudit')) / 'inventory.sqlite3'}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _chunks(seq: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class Store:
+    """One inventory database (see the module docstring for the call order)."""
+
+    def __init__(self, url: str | None = None, *, not_seen_after: int = DEFAULT_NOT_SEEN_AFTER,
+                 clock: Callable[[], datetime] = utcnow, migrate_schema: bool = True) -> None:
+        self.url = url or default_url()
+        self.not_seen_after = not_seen_after
+        self.clock = clock
+        self.engine = _make_engine(self.url)
+        if migrate_schema:
+            try:
+                migrate.upgrade(self.engine)
+            except OperationalError as exc:
+                raise StoreError(f"cannot open the inventory {self._safe_url()}: {exc.orig}; "
+                                 "check the --db URL, that the server runs and the file is writable") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction (SQLite: BEGIN IMMEDIATE, so writers queue on the busy timeout)."""
+        with self.engine.connect().execution_options(camaudit_write=True) as conn:
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def _insert(self, table: Any) -> Any:
+        """An INSERT that supports ON CONFLICT on both dialects we ship for."""
+        if self.engine.dialect.name == "postgresql":
+            return pg_dialect.insert(table)
+        if self.engine.dialect.name == "sqlite":
+            return sqlite_dialect.insert(table)
+        raise StoreError(f"unsupported database {self.engine.dialect.name}; use SQLite or PostgreSQL")
+
+    # ------------------------------------------------------------------ scan lifecycle
+
+    def begin_scan(self, targets: list[str], site: str | None, policies: Sequence[Any],
+                   tool_version: str | None, fingerprint_version: str | None) -> int:
+        """Record a running scan; returns its id."""
+        policy_ids = [p if isinstance(p, str) else p.id for p in policies]
+        with self._write() as conn:
+            self._upsert_policies(conn, policies)
+            return conn.execute(insert(T_SCAN).values(
+                site=site, targets=list(targets), covered=[], policies=policy_ids,
+                started_at=self.clock(), status="running", tool_version=tool_version,
+                fingerprint_version=fingerprint_version, observation_count=0, device_count=0,
+                flagged_count=0, new_assets=0, findings_opened=0, findings_reopened=0,
+            ).returning(T_SCAN.c.id)).scalar_one()
+
+    def _upsert_policies(self, conn: Connection, policies: Iterable[Any]) -> None:
+        """Known titles/citations overwrite; a bare id only creates a placeholder row."""
+        for p in policies:
+            if isinstance(p, str):
+                conn.execute(self._insert(T_POLICY).values(id=p, title=p, citation=None)
+                             .on_conflict_do_nothing(index_elements=["id"]))
+            else:
+                stmt = self._insert(T_POLICY).values(id=p.id, title=p.title,
+                                                     citation=getattr(p, "citation", None))
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["id"], set_={"title": stmt.excluded.title,
+                                                 "citation": stmt.excluded.citation}))
+
+    def _scan(self, conn: Connection, scan_id: int) -> Any:
+        row = conn.execute(select(T_SCAN).where(T_SCAN.c.id == scan_id)).one_or_none()
+        if row is None:
+            raise StoreError(f"no scan {scan_id} in {self._safe_url()}; list scans with `camaudit diff --list`")
+        return row
+
+    def add_observations(self, scan_id: int, observations: Iterable[Observation | dict[str, Any]]) -> int:
+        """Store raw observations (for rematch and audit); returns how many were stored."""
+        rows = []
+        for obs in observations:
+            d = obs.to_dict() if isinstance(obs, Observation) else Observation.from_dict(obs).to_dict()
+            rows.append({"scan_id": scan_id, "asset_id": None, "ip": d["ip"], "mac": d["mac"],
+                         "source": d["source"], "port": d["port"], "status": d["status"], "raw": d})
+        for chunk in _chunks(rows, BATCH * 4):
+            with self._write() as conn:
+                conn.execute(insert(T_OBS), list(chunk))
+                conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
+                    observation_count=T_SCAN.c.observation_count + len(chunk)))
+        return len(rows)
+
+    def record_identifications(self, scan_id: int, identifications: Iterable[IdentificationLike],
+                               covered: Sequence[str] = ()) -> ScanResultSummary:
+        """Create/update assets, sightings and findings for what this scan identified."""
+        idents = [i for i in identifications if i.mac or i.ip or i.serial]
+        with self._write() as conn:
+            scan = self._scan(conn, scan_id)
+            merged = list(dict.fromkeys([*scan.covered, *covered]))
+            conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(covered=merged))
+        self.expire_risk_acceptances()
+        total = ScanResultSummary()
+        # sort by identity so concurrent writers lock rows in the same order (no deadlocks)
+        idents.sort(key=lambda i: _identity(i, scan.site))
+        for chunk in _chunks(idents):
+            with self._write() as conn:
+                part = self._record_batch(conn, scan_id, scan.site, chunk)
+                conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
+                    device_count=T_SCAN.c.device_count + part.devices,
+                    flagged_count=T_SCAN.c.flagged_count + part.flagged_assets,
+                    new_assets=T_SCAN.c.new_assets + part.new_assets,
+                    findings_opened=T_SCAN.c.findings_opened + part.findings_opened,
+                    findings_reopened=T_SCAN.c.findings_reopened + part.findings_reopened))
+            total.add(part)
+        return total
+
+    def _record_batch(self, conn: Connection, scan_id: int, site: str | None,
+                      idents: Sequence[IdentificationLike]) -> ScanResultSummary:
+        now = self.clock()
+        out = ScanResultSummary()
+        by_identity: dict[str, IdentificationLike] = {}
+        for ident in idents:               # one device twice in a batch: the later answer wins
+            by_identity[_identity(ident, site)] = ident
+        found = self._find_assets(conn, site, by_identity)
+        new_rows = [dict(_asset_values(ident), identity=key, site=site, first_seen=now,
+                         last_seen=now, first_scan_id=scan_id, last_scan_id=scan_id, missed_scans=0)
+                    for key, ident in by_identity.items() if key not in found]
+        created: set[str] = set()
+        if new_rows:
+            stmt = self._insert(T_ASSET).on_conflict_do_nothing(index_elements=["identity"])
+            created = {r.identity for r in conn.execute(
+                stmt.returning(T_ASSET.c.identity, T_ASSET.c.id), new_rows)}
+            # rows another site scanner inserted a moment ago are "known", not lost
+            found.update(self._find_assets(conn, site, {k: by_identity[k] for k in
+                                                        {r["identity"] for r in new_rows}}))
+        updates = []
+        for key, ident in by_identity.items():
+            asset = found[key]
+            if key in created:
+                out.new_assets += 1
+                continue
+            out.known_assets += 1
+            values = _asset_values(ident)
+            if ident.ip and asset.ip and ident.ip != asset.ip:
+                out.readdressed += 1
+            merged = {name: (values[name] if values[name] is not None else getattr(asset, name))
+                      for name in ("ip", "mac", "serial", "vendor", "brand", "model", "firmware",
+                                   "device_type")}
+            updates.append(dict(merged, b_id=asset.id, flagged=values["flagged"],
+                                confidence=values["confidence"], evidence=values["evidence"],
+                                last_seen=now, last_scan_id=scan_id, missed_scans=0))
+        if updates:
+            conn.execute(update(T_ASSET).where(T_ASSET.c.id == bindparam("b_id")), updates)
+        asset_ids = {key: found[key].id for key in by_identity}
+        conn.execute(self._insert(T_SIGHT).on_conflict_do_nothing(
+            index_elements=["scan_id", "asset_id"]), [
+            dict(_sighting_values(ident), scan_id=scan_id, asset_id=asset_ids[key], seen_at=now)
+            for key, ident in by_identity.items()])
+        self._link_observations(conn, scan_id, by_identity, asset_ids)
+        flagged = {asset_ids[key]: ident for key, ident in by_identity.items()
+                   if ident.flagged and ident.policies}
+        out.devices = len(by_identity)
+        out.flagged_assets = len(flagged)
+        opened, reopened = self._apply_flags(conn, flagged, scan_id, SCAN_ACTOR,
+                                             f"scan {scan_id}", now)
+        out.findings_opened, out.findings_reopened = opened, reopened
+        return out
+
+    def _find_assets(self, conn: Connection, site: str | None,
+                     by_identity: dict[str, IdentificationLike]) -> dict[str, Any]:
+        """Match identities to stored assets: by MAC, else serial, else site+IP identity."""
+        macs = {i.mac for i in by_identity.values() if i.mac}
+        serials = {_serial_key(i) for i in by_identity.values() if not i.mac and i.serial}
+        rows = conn.execute(select(T_ASSET).where(or_(
+            T_ASSET.c.identity.in_(list(by_identity)),
+            T_ASSET.c.mac.in_(list(macs)),
+            T_ASSET.c.identity.in_(list(serials))))).all()
+        by_mac = {r.mac: r for r in rows if r.mac}
+        by_ident = {r.identity: r for r in rows}
+        found = {}
+        for key, ident in by_identity.items():
+            row = (by_mac.get(ident.mac) if ident.mac else None) or by_ident.get(key)
+            if row is None and ident.serial:
+                row = by_ident.get(_serial_key(ident))
+            if row is not None:
+                found[key] = row
+        return found
+
+    def _link_observations(self, conn: Connection, scan_id: int,
+                           by_identity: dict[str, IdentificationLike], asset_ids: dict[str, int]) -> None:
+        """Point this scan's observations at their asset (by MAC, then by IP) for rematch."""
+        by_mac = [{"b_scan": scan_id, "b_mac": i.mac, "b_asset": asset_ids[k]}
+                  for k, i in by_identity.items() if i.mac]
+        by_ip = [{"b_scan": scan_id, "b_ip": i.ip, "b_asset": asset_ids[k]}
+                 for k, i in by_identity.items() if i.ip]
+        if by_mac:
+            conn.execute(update(T_OBS).where(and_(T_OBS.c.scan_id == bindparam("b_scan"),
+                                                  T_OBS.c.mac == bindparam("b_mac")))
+                         .values(asset_id=bindparam("b_asset")), by_mac)
+        if by_ip:
+            conn.execute(update(T_OBS).where(and_(T_OBS.c.scan_id == bindparam("b_scan"),
+                                                  T_OBS.c.asset_id.is_(None),
+                                                  T_OBS.c.ip == bindparam("b_ip")))
+                         .values(asset_id=bindparam("b_asset")), by_ip)
+
+    def _apply_flags(self, conn: Connection, flagged: dict[int, IdentificationLike],
+                     scan_id: int | None, actor: str, seen_by: str, now: datetime) -> tuple[int, int]:
+        """Open, refresh or reopen findings for assets flagged now; returns (opened, reopened)."""
+        if not flagged:
+            return 0, 0
+        policy_ids = {p for ident in flagged.values() for p in ident.policies}
+        self._upsert_policies(conn, sorted(policy_ids))
+        existing = {(r.asset_id, r.policy_id): r for r in conn.execute(
+            select(T_FIND).where(T_FIND.c.asset_id.in_(list(flagged))))}
+        new_rows, refresh, events = [], [], []
+        reopened = 0
+        for asset_id, ident in flagged.items():
+            fps = _fingerprints(ident.evidence)
+            for policy in dict.fromkeys(ident.policies):
+                row = existing.get((asset_id, policy))
+                if row is None:
+                    new_rows.append({"asset_id": asset_id, "policy_id": policy, "status": Status.OPEN,
+                                     "owner": None, "due": None, "note": None, "expires": None,
+                                     "suppressed_fingerprints": [], "opened_at": now,
+                                     "status_changed_at": now, "last_seen": now,
+                                     "last_scan_id": scan_id, "not_seen_since": None})
+                    continue
+                to, note = row.status, None
+                if row.status == Status.REMEDIATED:
+                    to, note = Status.OPEN, f"seen again in {seen_by}"
+                elif row.status == Status.FALSE_POSITIVE and not fps <= set(row.suppressed_fingerprints):
+                    extra = ", ".join(sorted(fps - set(row.suppressed_fingerprints)))
+                    to, note = Status.OPEN, (f"new evidence in {seen_by} not covered by the "
+                                             f"false-positive verdict: {extra}")
+                elif row.not_seen_since is not None:
+                    note = (f"seen again in {seen_by} after not seen since "
+                            f"{row.not_seen_since.date().isoformat()}")
+                if to != row.status:
+                    reopened += 1
+                refresh.append({"b_id": row.id, "status": to, "last_seen": now,
+                                "last_scan_id": scan_id if scan_id is not None else row.last_scan_id,
+                                "not_seen_since": None,
+                                "status_changed_at": now if to != row.status else row.status_changed_at})
+                if note:
+                    events.append(_event(row.id, now, actor, row.status, to, note, scan_id))
+        if new_rows:
+            stmt = self._insert(T_FIND).on_conflict_do_nothing(index_elements=["asset_id", "policy_id"])
+            for r in conn.execute(stmt.returning(T_FIND.c.id), new_rows):
+                events.append(_event(r.id, now, actor, None, Status.OPEN,
+                                     f"first flagged in {seen_by}", scan_id))
+        if refresh:
+            conn.execute(update(T_FIND).where(T_FIND.c.id == bindparam("b_id")), refresh)
+        if events:
+            conn.execute(insert(T_EVENT), events)
+        return len(new_rows), reopened
+
+    def finish_scan(self, scan_id: int, status: str = "complete") -> None:
+        """Close the scan; a complete one counts misses and marks findings "not seen since"."""
+        if status not in ("complete", "interrupted", "failed"):
+            raise StoreError(f"unknown scan status {status!r}; use complete, interrupted or failed")
+        with self._write() as conn:
+            scan = self._scan(conn, scan_id)
+            now = self.clock()
+            if status == "complete":
+                self._count_misses(conn, scan, now)
+            conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
+                status=status, finished_at=now))
+
+    def _count_misses(self, conn: Connection, scan: Any, now: datetime) -> None:
+        networks = []
+        for item in scan.covered:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                continue   # a range or name the engine already expanded: it covers nothing here
+        if not networks:
+            return
+        site_cond = T_ASSET.c.site.is_(None) if scan.site is None else T_ASSET.c.site == scan.site
+        candidates = conn.execute(select(T_ASSET.c.id, T_ASSET.c.ip, T_ASSET.c.missed_scans,
+                                         T_ASSET.c.last_seen).where(
+            site_cond, T_ASSET.c.ip.is_not(None),
+            or_(T_ASSET.c.last_scan_id.is_(None), T_ASSET.c.last_scan_id != scan.id))).all()
+        missed = [a for a in candidates if _covered(a.ip, networks)]
+        if not missed:
+            return
+        conn.execute(update(T_ASSET).where(T_ASSET.c.id == bindparam("b_id")).values(
+            missed_scans=bindparam("b_missed")),
+            [{"b_id": a.id, "b_missed": a.missed_scans + 1} for a in missed])
+        gone = {a.id: a for a in missed if a.missed_scans + 1 >= self.not_seen_after}
+        if not gone:
+            return
+        rows = conn.execute(select(T_FIND.c.id, T_FIND.c.asset_id, T_FIND.c.status).where(
+            T_FIND.c.asset_id.in_(list(gone)), T_FIND.c.status.in_(list(WATCHED)),
+            T_FIND.c.not_seen_since.is_(None))).all()
+        if not rows:
+            return
+        conn.execute(update(T_FIND).where(T_FIND.c.id == bindparam("b_id")).values(
+            not_seen_since=bindparam("b_since")),
+            [{"b_id": r.id, "b_since": gone[r.asset_id].last_seen} for r in rows])
+        conn.execute(insert(T_EVENT), [_event(
+            r.id, now, SCAN_ACTOR, r.status, r.status,
+            f"not seen since {gone[r.asset_id].last_seen.date().isoformat()}: missed by "
+            f"{self.not_seen_after} complete scans covering {gone[r.asset_id].ip} "
+            "(evidence, not proof, of removal)", scan.id) for r in rows])
+
+    def open_flagged_count(self, site: str | None = None) -> int:
+        """Assets with an open or in-progress finding (the scan's exit code is 1 when > 0)."""
+        stmt = (select(func.count(func.distinct(T_FIND.c.asset_id)))
+                .select_from(T_FIND.join(T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id))
+                .where(T_FIND.c.status.in_(list(ACTIVE))))
+        if site is not None:
+            stmt = stmt.where(T_ASSET.c.site == site)
+        with self._read() as conn:
+            return conn.execute(stmt).scalar_one()
+
+    # ------------------------------------------------------------------ remediation
+
+    def resolve(self, ref: str, site: str | None = None) -> list[int]:
+        """Finding ids a user reference names: `F12`/`12` (finding), `A7` (asset), a MAC or an IP."""
+        ref = ref.strip()
+        with self._read() as conn:
+            if ref.isdigit() or (ref[:1] in "Ff" and ref[1:].isdigit()):
+                fid = int(ref.lstrip("Ff"))
+                if conn.execute(select(T_FIND.c.id).where(T_FIND.c.id == fid)).first() is None:
+                    raise StoreError(f"no finding {fid}; list them with `camaudit findings`")
+                return [fid]
+            asset_ids = self._resolve_assets(conn, ref, site)
+            ids = list(conn.execute(select(T_FIND.c.id).where(T_FIND.c.asset_id.in_(asset_ids))
+                                    .order_by(T_FIND.c.id)).scalars())
+            if not ids:
+                raise StoreError(f"asset {ref} has no findings (it was never flagged)")
+            return ids
+
+    def _resolve_assets(self, conn: Connection, ref: str, site: str | None) -> list[int]:
+        if ref[:1] in "Aa" and ref[1:].isdigit():
+            cond = T_ASSET.c.id == int(ref[1:])
+        else:
+            cond = _address_condition(ref)
+        stmt = select(T_ASSET.c.id, T_ASSET.c.site).where(cond)
+        if site is not None:
+            stmt = stmt.where(T_ASSET.c.site == site)
+        rows = conn.execute(stmt).all()
+        if not rows:
+            raise StoreError(f"no asset matches {ref}; list them with `camaudit assets`")
+        if len({r.site for r in rows}) > 1:
+            sites = ", ".join(sorted(str(r.site) for r in rows))
+            raise StoreError(f"{ref} names assets at several sites ({sites}); add --site or use the asset id")
+        return [r.id for r in rows]
+
+    def remediate(self, finding_ids: Sequence[int], change: Change) -> list[dict[str, Any]]:
+        """Apply a manual status change to findings, all or none; returns the events written."""
+        now = self.clock()
+        with self._write() as conn:
+            rows = conn.execute(select(T_FIND, T_ASSET.c.evidence).join(
+                T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id).where(
+                T_FIND.c.id.in_(list(finding_ids))).order_by(T_FIND.c.id)).all()
+            missing = set(finding_ids) - {r.id for r in rows}
+            if missing:
+                raise StoreError(f"no finding {sorted(missing)[0]}; list them with `camaudit findings`")
+            for r in rows:
+                try:
+                    check(r.status, change, now.date())
+                except TransitionError as exc:
+                    raise TransitionError(f"finding F{r.id}: {exc}") from None
+            events = []
+            for r in rows:
+                values: dict[str, Any] = {"status": change.to, "note": change.note or r.note,
+                                          "owner": change.owner or r.owner,
+                                          "due": change.due or r.due, "expires": change.expires}
+                if change.to != r.status:
+                    values["status_changed_at"] = now
+                if change.to == Status.FALSE_POSITIVE:
+                    values["suppressed_fingerprints"] = sorted(_fingerprints(r.evidence))
+                conn.execute(update(T_FIND).where(T_FIND.c.id == r.id).values(**values))
+                note = change.note or ""
+                extras = [f"owner {change.owner}" if change.owner else "",
+                          f"due {change.due}" if change.due else "",
+                          f"expires {change.expires}" if change.expires else ""]
+                text = "; ".join(x for x in [note, *extras] if x) or None
+                events.append(_event(r.id, now, change.actor, r.status, change.to, text, None))
+            conn.execute(insert(T_EVENT), events)
+        return [dict(e, at=_iso(e["at"])) for e in events]
+
+    def expire_risk_acceptances(self) -> int:
+        """Reopen risk acceptances whose expiry day has come; returns how many."""
+        now = self.clock()
+        with self._write() as conn:
+            rows = conn.execute(select(T_FIND.c.id, T_FIND.c.expires).where(
+                T_FIND.c.status == Status.RISK_ACCEPTED, T_FIND.c.expires <= now.date())).all()
+            if not rows:
+                return 0
+            conn.execute(update(T_FIND).where(T_FIND.c.id.in_([r.id for r in rows])).values(
+                status=Status.OPEN, status_changed_at=now, expires=None))
+            conn.execute(insert(T_EVENT), [_event(
+                r.id, now, EXPIRY_ACTOR, Status.RISK_ACCEPTED, Status.OPEN,
+                f"risk acceptance expired on {r.expires.isoformat()}", None) for r in rows])
+            return len(rows)
+
+    def rematch(self, identify: Callable[[list[Observation]], Sequence[IdentificationLike]],
+                fingerprint_version: str | None = None) -> RematchSummary:
+        """Re-identify every asset from the observations of its last sighting; update findings.
+
+        `identify` is scanner.identify bound to the current fingerprints and policies. A newly
+        flagged asset opens findings; a finding its new identification no longer supports
+        (open or in progress) becomes false_positive with an event saying why.
+        """
+        out = RematchSummary()
+        label = f"rematch with fingerprints {fingerprint_version}" if fingerprint_version else "rematch"
+        with self._read() as conn:
+            assets = conn.execute(select(T_ASSET.c.id, T_ASSET.c.mac, T_ASSET.c.ip,
+                                         T_ASSET.c.last_scan_id)).all()
+        for chunk in _chunks(assets):
+            with self._write() as conn:
+                now = self.clock()
+                obs_rows = conn.execute(select(T_OBS.c.asset_id, T_OBS.c.scan_id, T_OBS.c.raw).where(
+                    T_OBS.c.asset_id.in_([a.id for a in chunk])).order_by(T_OBS.c.id)).all()
+                by_asset: dict[int, list[Observation]] = defaultdict(list)
+                last_scan = {a.id: a.last_scan_id for a in chunk}
+                for r in obs_rows:
+                    if r.scan_id == last_scan[r.asset_id]:
+                        by_asset[r.asset_id].append(Observation.from_dict(r.raw))
+                flagged: dict[int, IdentificationLike] = {}
+                for a in chunk:
+                    if not by_asset.get(a.id):
+                        continue
+                    out.assets += 1
+                    ident = _pick(identify(by_asset[a.id]), a.mac, a.ip)
+                    if ident is None:
+                        continue
+                    if self._rematch_asset(conn, a.id, ident):
+                        out.changed_assets += 1
+                    cleared = self._clear_unsupported(conn, a.id, set(ident.policies) if ident.flagged
+                                                      else set(), now, label)
+                    out.findings_cleared += cleared
+                    if ident.flagged and ident.policies:
+                        flagged[a.id] = ident
+                opened, reopened = self._apply_flags(conn, flagged, None, REMATCH_ACTOR, label, now)
+                out.findings_opened += opened
+                out.findings_reopened += reopened
+        return out
+
+    def _rematch_asset(self, conn: Connection, asset_id: int, ident: IdentificationLike) -> bool:
+        values = _asset_values(ident)
+        keep = {k: v for k, v in values.items() if k not in ("ip", "mac", "serial")}
+        current = conn.execute(select(T_ASSET).where(T_ASSET.c.id == asset_id)).one()
+        changed = any(getattr(current, k) != v for k, v in keep.items() if k != "evidence")
+        conn.execute(update(T_ASSET).where(T_ASSET.c.id == asset_id).values(**keep))
+        return changed
+
+    def _clear_unsupported(self, conn: Connection, asset_id: int, policies: set[str],
+                           now: datetime, label: str) -> int:
+        rows = conn.execute(select(T_FIND.c.id, T_FIND.c.status, T_FIND.c.policy_id).where(
+            T_FIND.c.asset_id == asset_id, T_FIND.c.status.in_(list(ACTIVE)))).all()
+        stale = [r for r in rows if r.policy_id not in policies]
+        for r in stale:
+            conn.execute(update(T_FIND).where(T_FIND.c.id == r.id).values(
+                status=Status.FALSE_POSITIVE, status_changed_at=now,
+                note=f"no longer flagged under {r.policy_id} after {label}"))
+            conn.execute(insert(T_EVENT), [_event(r.id, now, REMATCH_ACTOR, r.status,
+                                                  Status.FALSE_POSITIVE,
+                                                  f"no longer flagged under {r.policy_id} after {label}",
+                                                  None)])
+        return len(stale)
+
+    # ------------------------------------------------------------------ queries
+
+    def scans(self, site: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        stmt = select(T_SCAN).order_by(T_SCAN.c.id.desc())
+        if site is not None:
+            stmt = stmt.where(T_SCAN.c.site == site)
+        if limit:
+            stmt = stmt.limit(limit)
+        with self._read() as conn:
+            return [_scan_dict(r) for r in conn.execute(stmt)]
+
+    def assets(self, *, site: str | None = None, vendor: str | None = None,
+               flagged: bool | None = None) -> list[dict[str, Any]]:
+        stmt = select(T_ASSET).order_by(T_ASSET.c.id)
+        if site is not None:
+            stmt = stmt.where(T_ASSET.c.site == site)
+        if vendor is not None:
+            stmt = stmt.where(func.lower(T_ASSET.c.vendor) == vendor.lower())
+        if flagged is not None:
+            stmt = stmt.where(T_ASSET.c.flagged == flagged)
+        with self._read() as conn:
+            return [_asset_dict(r) for r in conn.execute(stmt)]
+
+    def finding_rows(self, *, status: list[str] | None = None, site: str | None = None,
+                     policy: str | None = None, vendor: str | None = None,
+                     since: datetime | None = None) -> list[dict[str, Any]]:
+        """Flat rows for exports and `camaudit findings` (columns: docs/inventory.md)."""
+        stmt = (select(T_FIND, T_ASSET.c.site, T_ASSET.c.ip, T_ASSET.c.mac, T_ASSET.c.vendor,
+                       T_ASSET.c.brand, T_ASSET.c.model, T_ASSET.c.firmware, T_ASSET.c.serial,
+                       T_ASSET.c.device_type, T_ASSET.c.confidence, T_ASSET.c.evidence,
+                       T_POLICY.c.title.label("policy_title"),
+                       T_POLICY.c.citation.label("policy_citation"))
+                .join(T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id)
+                .join(T_POLICY, T_POLICY.c.id == T_FIND.c.policy_id)
+                .order_by(T_FIND.c.id))
+        if status:
+            stmt = stmt.where(T_FIND.c.status.in_(status))
+        if site is not None:
+            stmt = stmt.where(T_ASSET.c.site == site)
+        if policy is not None:
+            stmt = stmt.where(T_FIND.c.policy_id == policy)
+        if vendor is not None:
+            stmt = stmt.where(func.lower(T_ASSET.c.vendor) == vendor.lower())
+        if since is not None:
+            stmt = stmt.where(or_(T_FIND.c.last_seen >= since, T_FIND.c.status_changed_at >= since))
+        now = self.clock()
+        with self._read() as conn:
+            return [_finding_row(r, now) for r in conn.execute(stmt)]
+
+    def events(self, finding_id: int) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            return [_event_dict(r) for r in conn.execute(
+                select(T_EVENT).where(T_EVENT.c.finding_id == finding_id).order_by(T_EVENT.c.id))]
+
+    def history(self, ref: str, site: str | None = None) -> dict[str, Any]:
+        """One asset: its record, every sighting (IP/firmware over time), findings and events."""
+        with self._read() as conn:
+            ids = self._resolve_assets(conn, ref, site)
+            if len(ids) > 1:
+                raise StoreError(f"{ref} names {len(ids)} assets; use the asset id (A…) from `camaudit assets`")
+            asset = conn.execute(select(T_ASSET).where(T_ASSET.c.id == ids[0])).one()
+            sightings = conn.execute(select(T_SIGHT).where(T_SIGHT.c.asset_id == asset.id)
+                                     .order_by(T_SIGHT.c.scan_id)).all()
+            findings = conn.execute(select(T_FIND).where(T_FIND.c.asset_id == asset.id)
+                                    .order_by(T_FIND.c.id)).all()
+            events = conn.execute(select(T_EVENT).where(T_EVENT.c.finding_id.in_(
+                [f.id for f in findings])).order_by(T_EVENT.c.id)).all()
+        per_finding: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for e in events:
+            per_finding[e.finding_id].append(_event_dict(e))
+        return {"asset": _asset_dict(asset),
+                "sightings": [_sighting_dict(s) for s in sightings],
+                "findings": [dict(finding_id=f.id, policy_id=f.policy_id, status=f.status,
+                                  owner=f.owner, due=_iso(f.due), events=per_finding[f.id])
+                             for f in findings]}
+
+    def diff(self, scan_a: int | None = None, scan_b: int | None = None,
+             site: str | None = None) -> dict[str, Any]:
+        """Assets new in B, gone since A, and changed (IP, firmware, vendor) between two scans.
+
+        Without ids: the last two complete scans (of `site`, when given).
+        """
+        with self._read() as conn:
+            if scan_a is None or scan_b is None:
+                stmt = select(T_SCAN.c.id).where(T_SCAN.c.status == "complete")
+                if site is not None:
+                    stmt = stmt.where(T_SCAN.c.site == site)
+                last = list(conn.execute(stmt.order_by(T_SCAN.c.id.desc()).limit(2)).scalars())
+                if len(last) < 2:
+                    raise StoreError("diff needs two complete scans; name them: camaudit diff SCAN_A SCAN_B")
+                scan_b, scan_a = last
+            for sid in (scan_a, scan_b):
+                self._scan(conn, sid)
+            a = {s.asset_id: s for s in conn.execute(select(T_SIGHT).where(T_SIGHT.c.scan_id == scan_a))}
+            b = {s.asset_id: s for s in conn.execute(select(T_SIGHT).where(T_SIGHT.c.scan_id == scan_b))}
+        changed = []
+        for asset_id in sorted(a.keys() & b.keys()):
+            fields = {k: {"from": getattr(a[asset_id], k), "to": getattr(b[asset_id], k)}
+                      for k in ("ip", "firmware", "vendor")
+                      if getattr(a[asset_id], k) != getattr(b[asset_id], k)}
+            if fields:
+                changed.append({**_sighting_dict(b[asset_id]), "changes": fields})
+        return {"scan_a": scan_a, "scan_b": scan_b,
+                "new": [_sighting_dict(b[i]) for i in sorted(b.keys() - a.keys())],
+                "gone": [_sighting_dict(a[i]) for i in sorted(a.keys() - b.keys())],
+                "changed": changed}
+
+    def scan_series(self, site: str | None = None) -> list[dict[str, Any]]:
+        """Finding counts by status as of the end of each finished scan (burn-down chart).
+
+        Replays the append-only event trail, so a status set between two scans shows at the
+        end of the next scan. `flagged_assets`: assets with an open or in-progress finding.
+        """
+        with self._read() as conn:
+            stmt = select(T_SCAN).where(T_SCAN.c.finished_at.is_not(None))
+            if site is not None:
+                stmt = stmt.where(T_SCAN.c.site == site)
+            scans = conn.execute(stmt.order_by(T_SCAN.c.finished_at, T_SCAN.c.id)).all()
+            ev = (select(T_EVENT.c.finding_id, T_EVENT.c.at, T_EVENT.c.to_status, T_FIND.c.asset_id)
+                  .join(T_FIND, T_FIND.c.id == T_EVENT.c.finding_id)
+                  .join(T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id))
+            if site is not None:
+                ev = ev.where(T_ASSET.c.site == site)
+            events = conn.execute(ev.order_by(T_EVENT.c.at, T_EVENT.c.id)).all()
+        state: dict[int, tuple[str, int]] = {}
+        out, i = [], 0
+        for scan in scans:
+            while i < len(events) and events[i].at <= scan.finished_at:
+                state[events[i].finding_id] = (events[i].to_status, events[i].asset_id)
+                i += 1
+            counts = Counter(s for s, _ in state.values())
+            row = {"scan_id": scan.id, "site": scan.site, "started_at": _iso(scan.started_at),
+                   "finished_at": _iso(scan.finished_at), "status": scan.status}
+            row.update({s.value: counts.get(s.value, 0) for s in Status})
+            row["flagged_assets"] = len({a for s, a in state.values() if s in ACTIVE})
+            out.append(row)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Finding counts by status, by vendor and by site, plus totals."""
+        with self._read() as conn:
+            rows = conn.execute(select(T_FIND.c.status, T_ASSET.c.vendor, T_ASSET.c.site)
+                                .join(T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id)).all()
+            n_assets = conn.execute(select(func.count()).select_from(T_ASSET)).scalar_one()
+            n_scans = conn.execute(select(func.count()).select_from(T_SCAN)).scalar_one()
+        by_vendor: dict[str, Counter[str]] = defaultdict(Counter)
+        by_site: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in rows:
+            by_vendor[r.vendor or "unknown"][r.status] += 1
+            by_site[r.site or "(none)"][r.status] += 1
+        return {"assets": n_assets, "scans": n_scans, "findings": len(rows),
+                "by_status": {s.value: sum(1 for r in rows if r.status == s) for s in Status},
+                "by_vendor": {k: dict(v) for k, v in sorted(by_vendor.items())},
+                "by_site": {k: dict(v) for k, v in sorted(by_site.items())}}
+
+
+# ---------------------------------------------------------------------- engine setup
+
+def _make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"not a database URL: {url!r}; use sqlite:///PATH or "
+                         "postgresql+psycopg://USER@HOST/DB") from None
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    raise StoreError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
+
+
+def _sqlite_engine(url: str, path: str | None) -> Engine:
+    if not path or path == ":memory:":
+        raise StoreError("an in-memory SQLite inventory would vanish at exit; give a file path")
+    _create_private_file(Path(path))
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # take transactions into our own hands (pysqlite would not BEGIN before DDL)
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")        # readers never block the scan writer
+        cur.execute("PRAGMA busy_timeout=30000")      # writers queue instead of failing
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")      # WAL + NORMAL: durable at checkpoints, no corruption
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("camaudit_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """The inventory lists an organisation's weak spots: create it readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+
+
+# ---------------------------------------------------------------------- row helpers
+
+def _identity(ident: IdentificationLike, site: str | None) -> str:
+    if ident.mac:
+        return f"mac:{normalize_mac(ident.mac)}"
+    if ident.serial:
+        return _serial_key(ident)
+    return f"ip:{site or ''}:{ident.ip}"
+
+
+def _serial_key(ident: IdentificationLike) -> str:
+    return f"serial:{(ident.vendor or '').lower()}:{ident.serial}"
+
+
+def _asset_values(ident: IdentificationLike) -> dict[str, Any]:
+    return {"ip": ident.ip, "mac": normalize_mac(ident.mac) if ident.mac else None,
+            "serial": ident.serial, "vendor": ident.vendor, "brand": ident.brand,
+            "model": ident.model, "firmware": ident.firmware,
+            "device_type": getattr(ident, "device_type", None), "flagged": bool(ident.flagged),
+            "confidence": float(ident.confidence or 0.0), "evidence": list(ident.evidence or [])}
+
+
+def _sighting_values(ident: IdentificationLike) -> dict[str, Any]:
+    v = _asset_values(ident)
+    return {k: v[k] for k in ("ip", "mac", "vendor", "brand", "model", "firmware", "serial",
+                              "flagged", "confidence")} | {"policies": list(ident.policies or [])}
+
+
+def _fingerprints(evidence: Iterable[dict[str, Any]] | None) -> set[str]:
+    """The fingerprint ids behind an identification (OUI-only evidence names its source)."""
+    return {str(e.get("fingerprint") or f"{e.get('source')}:{e.get('field')}")
+            for e in evidence or [] if isinstance(e, dict)}
+
+
+def _address_condition(ref: str) -> Any:
+    """`WHERE` for an asset named by MAC or IP, or a StoreError saying what is accepted."""
+    try:
+        return T_ASSET.c.ip == str(ipaddress.ip_address(ref))
+    except ValueError:
+        pass
+    try:
+        return T_ASSET.c.mac == normalize_mac(ref)
+    except ValueError:
+        raise StoreError(f"{ref!r} is not a finding id (F12), asset id (A7), MAC or IP") from None
+
+
+def _covered(ip: str, networks: list[Any]) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(addr.version == n.version and addr in n for n in networks)
+
+
+def _pick(idents: Sequence[IdentificationLike], mac: str | None, ip: str | None) -> IdentificationLike | None:
+    """The identification of this asset among what identify() returned for its observations."""
+    for ident in idents:
+        if mac and ident.mac and normalize_mac(ident.mac) == mac:
+            return ident
+    for ident in idents:
+        if ip and ident.ip == ip:
+            return ident
+    return idents[0] if len(idents) == 1 else None
+
+
+def _event(finding_id: int, at: datetime, actor: str, from_status: str | None, to_status: str,
+           note: str | None, scan_id: int | None) -> dict[str, Any]:
+    return {"finding_id": finding_id, "at": at, "actor": actor,
+            "from_status": None if from_status is None else str(from_status),
+            "to_status": str(to_status), "note": note, "scan_id": scan_id}
+
+
+def _event_dict(r: Any) -> dict[str, Any]:
+    return {"event_id": r.id, "finding_id": r.finding_id, "at": _iso(r.at), "actor": r.actor,
+            "from": r.from_status, "to": r.to_status, "note": r.note, "scan_id": r.scan_id}
+
+
+def _scan_dict(r: Any) -> dict[str, Any]:
+    return {"scan_id": r.id, "site": r.site, "targets": r.targets, "covered": r.covered,
+            "policies": r.policies, "started_at": _iso(r.started_at),
+            "finished_at": _iso(r.finished_at), "status": r.status,
+            "tool_version": r.tool_version, "fingerprint_version": r.fingerprint_version,
+            "observations": r.observation_count, "devices": r.device_count,
+            "flagged": r.flagged_count, "new_assets": r.new_assets,
+            "findings_opened": r.findings_opened, "findings_reopened": r.findings_reopened}
+
+
+def _asset_dict(r: Any) -> dict[str, Any]:
+    return {"asset_id": r.id, "identity": r.identity, "site": r.site, "ip": r.ip, "mac": r.mac,
+            "serial": r.serial, "vendor": r.vendor, "brand": r.brand, "model": r.model,
+            "firmware": r.firmware, "device_type": r.device_type, "flagged": r.flagged,
+            "confidence": r.confidence, "first_seen": _iso(r.first_seen),
+            "last_seen": _iso(r.last_seen), "last_scan_id": r.last_scan_id,
+            "missed_scans": r.missed_scans}
+
+
+def _sighting_dict(r: Any) -> dict[str, Any]:
+    return {"asset_id": r.asset_id, "scan_id": r.scan_id, "seen_at": _iso(r.seen_at), "ip": r.ip,
+            "mac": r.mac, "vendor": r.vendor, "brand": r.brand, "model": r.model,
+            "firmware": r.firmware, "serial": r.serial, "flagged": r.flagged,
+            "policies": r.policies, "confidence": r.confidence}
+
+
+def _evidence_summary(evidence: list[dict[str, Any]], limit: int = 3) -> str:
+    """Short text of the strongest evidence, e.g. `sadp DeviceType=DS-2CD2032; http:80 Server=App-webs/`."""
+    strongest = sorted((e for e in evidence if isinstance(e, dict)),
+                       key=lambda e: -float(e.get("weight") or 0))[:limit]
+    parts = []
+    for e in strongest:
+        where = f"{e.get('source')}:{e['port']}" if e.get("port") else str(e.get("source"))
+        value = str(e.get("value") or "")[:60]
+        parts.append(f"{where} {e.get('field') or ''}={value}".replace(" =", " "))
+    return "; ".join(parts)
+
+
+def _finding_row(r: Any, now: datetime) -> dict[str, Any]:
+    end = now if r.status in ACTIVE else r.status_changed_at
+    evidence = list(r.evidence or [])
+    return {"finding_id": r.id, "asset_id": r.asset_id, "site": r.site, "ip": r.ip, "mac": r.mac,
+            "vendor": r.vendor, "brand": r.brand, "model": r.model, "firmware": r.firmware,
+            "serial": r.serial, "device_type": r.device_type, "policy_id": r.policy_id,
+            "policy_title": r.policy_title, "policy_citation": r.policy_citation,
+            "confidence": r.confidence, "evidence_summary": _evidence_summary(evidence),
+            "evidence": evidence, "status": r.status, "owner": r.owner, "due": _iso(r.due),
+            "note": r.note, "first_seen": _iso(r.opened_at), "last_seen": _iso(r.last_seen),
+            "days_open": max(0, (end - r.opened_at).days), "last_scan_id": r.last_scan_id,
+            "not_seen_since": _iso(r.not_seen_since)}
