@@ -1,0 +1,20 @@
+"""Exports and reports: one module per format behind the `Exporter` interface.
+
+`EXPORTERS` is the one registry: a new format is a module with a class that has `name`,
+`suffix` and `write(rows, meta, stream)`, plus one entry here.
+"""
+
+from __future__ import annotations
+
+from scanner.report.base import COLUMNS, Exporter, ReportMeta, Row
+from scanner.report.csv_export import CsvExporter
+from scanner.report.html import HtmlExporter
+from scanner.report.json_export import JsonExporter
+from scanner.report.xlsx_export import XlsxExporter
+
+EXPORTERS: dict[str, Exporter] = {
+    exporter.name: exporter
+    for exporter in (CsvExporter(), JsonExporter(), XlsxExporter(), HtmlExporter())
+}
+
+__all__ = ["COLUMNS", "EXPORTERS", "Exporter", "ReportMeta", "Row"]

@@ -1,0 +1,93 @@
+"""The one interface every export format implements, and the columns they share.
+
+Formatters take plain finding rows (the dicts `Store.finding_rows` returns, documented in
+docs/exports.md), never the database, so each format is testable on rows a test builds and
+a new format touches only its own module plus the registry in `scanner.report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, Protocol
+
+from scanner import __version__
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One export column: the row key and the header people read."""
+
+    key: str
+    header: str
+
+
+# The columns of the tabular exports (CSV, XLSX, HTML table), in order. One row per finding:
+# a finding is one (asset, policy) pair, so policy id/title/citation are plain columns.
+COLUMNS: tuple[Column, ...] = (
+    Column("finding_id", "Finding"),
+    Column("asset_id", "Asset"),
+    Column("site", "Site"),
+    Column("ip", "IP"),
+    Column("mac", "MAC"),
+    Column("vendor", "Vendor"),
+    Column("brand", "Brand"),
+    Column("model", "Model"),
+    Column("firmware", "Firmware"),
+    Column("serial", "Serial"),
+    Column("device_type", "Device type"),
+    Column("policy_id", "Policy"),
+    Column("policy_title", "Policy title"),
+    Column("policy_citation", "Citation"),
+    Column("confidence", "Confidence"),
+    Column("evidence_summary", "Evidence"),
+    Column("status", "Status"),
+    Column("owner", "Owner"),
+    Column("due", "Due"),
+    Column("note", "Note"),
+    Column("first_seen", "First seen"),
+    Column("last_seen", "Last seen"),
+    Column("days_open", "Days open"),
+    Column("not_seen_since", "Not seen since"),
+    Column("last_scan_id", "Last scan"),
+)
+
+# Finding statuses in the order of the remediation state machine (DESIGN.md §6).
+STATUSES: tuple[str, ...] = ("open", "in_progress", "remediated", "risk_accepted", "false_positive")
+UNRESOLVED: frozenset[str] = frozenset({"open", "in_progress"})
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """What an export says about itself: when, by which version, under which filters.
+
+    `series` is `Store.scan_series(...)` (one dict per scan, oldest first) for the burn-down
+    chart; formats that do not chart ignore it.
+    """
+
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    series: Sequence[Mapping[str, Any]] = ()
+    title: str = "camaudit findings"
+    version: str = __version__
+
+
+class Exporter(Protocol):
+    """One export format. `write` must not close `stream`; the caller owns it."""
+
+    name: str      # the --format value
+    suffix: str    # default file suffix, with the dot
+
+    def write(self, rows: Sequence[Row], meta: ReportMeta, stream: BinaryIO) -> None: ...
+
+
+def cell(row: Row, key: str) -> Any:
+    """A row value for a tabular cell: missing keys are empty, not an error.
+
+    Rows from older stores may lack newer keys; an export must still come out.
+    """
+    value = row.get(key)
+    return "" if value is None else value

@@ -1,0 +1,110 @@
+"""HTML report: one self-contained file that works offline and cannot run device input.
+
+Autoescape is on for every value; charts are inline SVG computed in `charts.py`; the table's
+sort/filter script and the stylesheet are inline and allowed by hash in a strict
+Content-Security-Policy, so the page fetches nothing and no other script can run even if an
+escaping bug slipped through.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any, BinaryIO
+
+import jinja2
+from markupsafe import Markup
+
+from scanner.report import charts
+from scanner.report.base import ReportMeta, Row
+from scanner.report.summary import asset_key, summarize
+
+_TEMPLATES = resources.files("scanner.report") / "templates"
+# Columns of the remediation table: the ones a person acts on (the CSV has them all).
+TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("ip", "IP", "text"), ("site", "Site", "text"), ("vendor", "Vendor", "text"),
+    ("brand", "Brand", "text"), ("model", "Model", "text"), ("policy_id", "Policy", "text"),
+    ("confidence", "Confidence", "number"), ("status", "Status", "text"),
+    ("owner", "Owner", "text"), ("due", "Due", "text"), ("days_open", "Days open", "number"),
+    ("last_seen", "Last seen", "text"),
+)
+
+
+class HtmlExporter:
+    name = "html"
+    suffix = ".html"
+
+    def write(self, rows: Sequence[Row], meta: ReportMeta, stream: BinaryIO) -> None:
+        stream.write(render(rows, meta).encode("utf-8"))
+
+
+def render(rows: Sequence[Row], meta: ReportMeta) -> str:
+    """The report page as text."""
+    css = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
+    script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
+    summary = summarize(rows, meta.generated_at.date())
+    return _environment().get_template("report.html.j2").render(
+        meta=meta,
+        summary=summary,
+        css=Markup(css),
+        script=Markup(script),
+        csp=content_security_policy(css, script),
+        bar_charts=(
+            charts.bar_chart("Flagged devices by vendor", summary.devices_by_vendor),
+            charts.bar_chart("Flagged devices by site", summary.devices_by_site),
+            charts.bar_chart("Findings by status", summary.by_status, keep_order=True),
+        ),
+        burn_down=charts.burn_down(meta.series),
+        columns=TABLE_COLUMNS,
+        rows=rows,
+        statuses=list(summary.by_status),
+        devices=devices(rows),
+        filters=_filter_items(meta.filters),
+    )
+
+
+def content_security_policy(css: str, script: str) -> str:
+    """Nothing may load from anywhere; only this page's own style and script may run."""
+    return ("default-src 'none'; "
+            f"style-src '{_sha256(css)}'; script-src '{_sha256(script)}'; "
+            "img-src data:; base-uri 'none'; form-action 'none'")
+
+
+def devices(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Findings grouped per device, with that device's evidence listed once."""
+    grouped: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        device = grouped.setdefault(asset_key(row), {"row": row, "findings": [], "evidence": []})
+        device["findings"].append(row)
+        for item in row.get("evidence") or ():
+            if item not in device["evidence"]:
+                device["evidence"].append(item)
+    return list(grouped.values())
+
+
+def _filter_items(filters: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(key, ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
+            for key, value in filters.items() if value not in (None, "", [], ())]
+
+
+def _sha256(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
+def _blank(value: Any) -> Any:
+    """None shows as an empty cell rather than the word "None"."""
+    return "" if value is None else value
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: (_TEMPLATES / name).read_text(encoding="utf-8")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["blank"] = _blank
+    return env

@@ -1,0 +1,82 @@
+"""Terminal summary (`camaudit report`) with rich tables, for people who prefer the console.
+
+Every device-controlled value goes in as a `rich.text.Text` after `printable()`: rich would
+otherwise read `[link=...]` in a banner as markup, and ESC sequences would reach the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scanner.report.base import UNRESOLVED, Row
+from scanner.report.sanitize import printable
+from scanner.report.summary import Summary, summarize
+
+OLDEST_SHOWN = 15
+
+
+def print_summary(rows: Sequence[Row], series: Sequence[Mapping[str, Any]], console: Console,
+                  today: date) -> Summary:
+    """Print headline numbers, breakdowns, the latest scans and the oldest open findings."""
+    summary = summarize(rows, today)
+    console.print(_headline(summary))
+    console.print(_counts("Findings by status", "status", summary.by_status))
+    console.print(_counts("Flagged devices by vendor", "vendor", summary.devices_by_vendor))
+    console.print(_counts("Flagged devices by site", "site", summary.devices_by_site))
+    if series:
+        console.print(_scans(series[-5:]))
+    oldest = sorted((r for r in rows if r.get("status") in UNRESOLVED),
+                    key=lambda r: -(r.get("days_open") or 0))[:OLDEST_SHOWN]
+    if oldest:
+        console.print(_oldest(oldest))
+    return summary
+
+
+def _headline(summary: Summary) -> Table:
+    table = Table(title="camaudit summary", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for what, count in (("flagged devices", summary.devices), ("findings", summary.findings),
+                        ("open or in progress", summary.unresolved), ("overdue", summary.overdue),
+                        ("sites", summary.sites)):
+        table.add_row(what, str(count))
+    return table
+
+
+def _counts(title: str, what: str, counts: Mapping[str, int]) -> Table:
+    table = Table(title=title)
+    table.add_column(what)
+    table.add_column("count", justify="right")
+    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(_text(name), str(count))
+    return table
+
+
+def _scans(series: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(title="Latest scans")
+    for header in ("scan", "site", "started", "status", "open", "in progress", "remediated"):
+        table.add_column(header)
+    for scan in series:
+        table.add_row(*(_text(scan.get(key)) for key in
+                        ("scan_id", "site", "started_at", "status", "open", "in_progress", "remediated")))
+    return table
+
+
+def _oldest(rows: Sequence[Row]) -> Table:
+    table = Table(title=f"Oldest open findings (up to {OLDEST_SHOWN})")
+    keys = ("finding_id", "ip", "site", "vendor", "model", "policy_id", "status", "owner", "due", "days_open")
+    for key in keys:
+        table.add_column(key.replace("_", " "))
+    for row in rows:
+        table.add_row(*(_text(row.get(key)) for key in keys))
+    return table
+
+
+def _text(value: Any) -> Text:
+    return Text(printable("" if value is None else str(value)))

@@ -1,0 +1,52 @@
+"""JSON export: the published schema (docs/exports.md), exactly."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime
+
+from scanner.report import ReportMeta
+from scanner.report.json_export import EVIDENCE_KEYS, FINDING_KEYS, SCHEMA, SCHEMA_VERSION, JsonExporter
+
+# The published key set. Changing it is a schema change: bump SCHEMA_VERSION and document it.
+PUBLISHED_FINDING_KEYS = [
+    "finding_id", "asset_id", "site", "ip", "mac", "vendor", "brand", "model", "firmware", "serial",
+    "device_type", "policy_id", "policy_title", "policy_citation", "confidence", "evidence_summary",
+    "status", "owner", "due", "note", "first_seen", "last_seen", "days_open", "not_seen_since",
+    "last_scan_id", "evidence",
+]
+
+
+def export(rows, meta) -> dict:
+    buffer = io.BytesIO()
+    JsonExporter().write(rows, meta, buffer)
+    return json.loads(buffer.getvalue().decode("utf-8"))
+
+
+def test_document_header_and_findings(rows, generated_at):
+    since = datetime(2026, 11, 1)
+    doc = export(rows, ReportMeta(generated_at=generated_at, filters={"status": ["open"], "since": since}))
+    assert doc["schema"] == SCHEMA == "camaudit.findings"
+    assert doc["schema_version"] == SCHEMA_VERSION == 1
+    assert doc["generated_at"] == "2026-11-28T05:00:00+00:00"
+    assert doc["filters"] == {"status": ["open"], "since": "2026-11-01T00:00:00"}
+    assert doc["count"] == len(rows) == len(doc["findings"])
+    assert list(doc["findings"][0]) == PUBLISHED_FINDING_KEYS == list(FINDING_KEYS)
+    assert list(doc["findings"][0]["evidence"][0]) == list(EVIDENCE_KEYS)
+    assert doc["findings"][0]["confidence"] == 0.97
+
+
+def test_unknown_store_keys_are_not_published_and_missing_ones_are_null(row_factory, generated_at):
+    row = row_factory(1, internal_secret="x")
+    del row["owner"]
+    del row["evidence"]
+    finding = export([row], ReportMeta(generated_at=generated_at))["findings"][0]
+    assert "internal_secret" not in finding
+    assert finding["owner"] is None
+    assert finding["evidence"] == []
+
+
+def test_payloads_round_trip_exactly(hostile, payloads, generated_at):
+    findings = export(hostile, ReportMeta(generated_at=generated_at))["findings"]
+    assert [f["model"] for f in findings] == list(payloads)  # JSON is data: no neutralising
