@@ -1,0 +1,104 @@
+"""ARP discovery of the local segment: who is alive, and with which MAC.
+
+scapy builds the request frame once (from the interface's MAC and address); the sweep
+then patches the target address into that template and sends it on an AF_PACKET socket
+bound to ARP, read by the scan's event loop. Sending at the scan's rate cap with a
+background reader, instead of scapy's `srp`, costs the rate plus one short `wait`, not a
+full timeout per batch (lab-notes: `srp` always waits its whole timeout).
+
+Every request goes to an address the context permits (excludes never get an ARP packet),
+and only replies from permitted addresses that answer *our* address are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable
+
+from scanner.discovery.route import Route
+from scanner.targets import TargetSet
+
+ETH_P_ARP = 0x0806
+PACKET_OUTGOING = 4
+TPA_OFFSET = 38        # Ethernet (14) + ARP fields before the target protocol address (24)
+PROGRESS_EVERY = 256
+
+
+def available() -> bool:
+    """True when this process may open raw packet sockets (root or CAP_NET_RAW)."""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)).close()
+    except PermissionError:
+        return False
+    return True
+
+
+def request_template(mac: str, source_ip: str) -> bytes:
+    """A broadcast who-has frame from our MAC/address, target 0.0.0.0 (patched per address)."""
+    from scapy.layers.l2 import ARP, Ether  # scapy is slow to import; only ARP scans need it
+
+    return bytes(Ether(src=mac, dst="ff:ff:ff:ff:ff:ff", type=ETH_P_ARP)
+                 / ARP(op=1, hwsrc=mac, psrc=source_ip, hwdst="00:00:00:00:00:00", pdst="0.0.0.0"))
+
+
+def parse_reply(frame: bytes, our_ip: bytes) -> tuple[str, str] | None:
+    """(sender ip, sender mac) of an ARP reply addressed to `our_ip`, else None."""
+    if len(frame) < 42 or frame[12:14] != b"\x08\x06":
+        return None
+    arp = frame[14:42]
+    if arp[0:2] != b"\x00\x01" or arp[2:4] != b"\x08\x00" or arp[4] != 6 or arp[5] != 4:
+        return None
+    if arp[6:8] != b"\x00\x02" or arp[24:28] != our_ip:
+        return None
+    return socket.inet_ntoa(arp[14:18]), arp[8:14].hex(":")
+
+
+async def sweep(targets: TargetSet, ctx, route: Route, *, wait: float,
+                progress: Callable[[int], None] | None = None) -> dict[str, str]:
+    """ARP every permitted address of `targets` (on `route.interface`); ip -> MAC of each answer."""
+    if route.mac is None:
+        raise RuntimeError(f"interface {route.interface} has no MAC address: ARP discovery is impossible")
+    template = bytearray(request_template(route.mac, route.source_ip))
+    our_ip = socket.inet_aton(route.source_ip)
+    found: dict[str, str] = {}
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    try:
+        sock.bind((route.interface, ETH_P_ARP))
+        sock.setblocking(False)
+
+        def drain() -> None:
+            while True:
+                try:
+                    frame, addr = sock.recvfrom(2048)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return
+                if addr[2] == PACKET_OUTGOING:
+                    continue
+                reply = parse_reply(frame, our_ip)
+                if reply and reply[0] not in found and ctx.permits(reply[0]):
+                    found[reply[0]] = reply[1]
+
+        loop.add_reader(sock.fileno(), drain)
+        try:
+            sent = 0
+            for first, last in targets.allowed:
+                for value in range(first, last + 1):
+                    if not ctx.permits(value):  # the one exclude rule, per packet
+                        continue
+                    await ctx.rate.acquire()
+                    template[TPA_OFFSET:TPA_OFFSET + 4] = value.to_bytes(4, "big")
+                    await loop.sock_sendall(sock, bytes(template))
+                    sent += 1
+                    if progress and sent % PROGRESS_EVERY == 0:
+                        progress(sent)
+            await asyncio.sleep(wait)
+        finally:
+            loop.remove_reader(sock.fileno())
+    finally:
+        sock.close()
+    return dict(sorted(found.items(), key=lambda kv: int(ipaddress.IPv4Address(kv[0]))))

@@ -1,0 +1,51 @@
+"""TCP connect discovery: which addresses answer on the camera ports, and which ports are open.
+
+Used where ARP cannot see (routed segments, or no raw-socket privilege) and as the port
+scan of hosts ARP found. A completed connect means open; a refusal (RST) still proves the
+host is alive; silence costs `bounds.connect_timeout`. Attempts go out port-major (every
+address on port 80, then on 443, …) so one host never sees a burst, and a fixed pool of
+workers pulls from a lazy generator: a /16 never exists as 458k pending tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator, Sequence
+
+MAX_WORKERS = 512  # concurrent connect attempts (each one a file descriptor)
+
+
+def _attempts(sources: Sequence[Iterable[str]], ports: Iterable[int]) -> Iterator[tuple[str, int]]:
+    for port in ports:
+        for source in sources:
+            for ip in source:
+                yield ip, port
+
+
+async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx,
+               workers: int = MAX_WORKERS) -> dict[str, set[int]]:
+    """Connect to every (address, port); ip -> open ports for each address that answered.
+
+    `sources` are re-iterable collections of addresses (walked once per port). Every
+    attempt goes through `ctx.open_connection`, so excludes, the rate cap and the per-host
+    cap apply here exactly as for probes.
+    """
+    alive: dict[str, set[int]] = {}
+    pending = _attempts(sources, tuple(ports))
+
+    async def worker() -> None:
+        for ip, port in pending:
+            if not ctx.permits(ip):
+                continue
+            try:
+                _, writer = await ctx.open_connection(ip, port)
+            except ConnectionRefusedError:
+                alive.setdefault(ip, set())
+                continue
+            except (OSError, TimeoutError):
+                continue
+            alive.setdefault(ip, set()).add(port)
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return alive

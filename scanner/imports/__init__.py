@@ -1,0 +1,1 @@
+"""Importers: other tools' output turned into camaudit observations."""

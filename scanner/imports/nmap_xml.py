@@ -1,0 +1,140 @@
+"""nmap XML (`-oX`, ideally with `-sV` and MACs from a local run) → observations.
+
+The file is untrusted input (a colleague's scan, a device's banner echoed by nmap): it is
+read through defusedxml (no DTDs, entities or network), host by host with `iterparse` so a
+large file needs memory for one host at a time, with a size cap on the file and on every
+value kept. Per host: an `arp` observation when nmap saw its MAC (the same evidence a native
+ARP sweep gives), and one `nmap` observation per open TCP port with nmap's service guess.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from defusedxml import ElementTree as SafeET
+
+from scanner.observation import Observation
+
+MAX_FILE_BYTES = 512 << 20   # a /16 -sV run is a few tens of MiB
+MAX_VALUE_CHARS = 1024
+MAX_CPES = 16
+SERVICE_KEYS = (("name", "service"), ("product", "product"), ("version", "version"),
+                ("extrainfo", "extrainfo"), ("devicetype", "devicetype"))
+
+
+class NmapXmlError(ValueError):
+    """The file is not usable nmap XML; the message says why."""
+
+
+@dataclass(slots=True)
+class NmapPort:
+    port: int
+    data: dict[str, Any]
+
+
+@dataclass(slots=True)
+class NmapHost:
+    ip: str
+    mac: str | None = None
+    ports: list[NmapPort] = field(default_factory=list)  # open TCP ports only
+
+
+def _cap(value: str | None) -> str | None:
+    return value[:MAX_VALUE_CHARS] if value else None
+
+
+def _host(elem: Any) -> NmapHost | None:
+    status = elem.find("status")
+    if status is not None and status.get("state") not in (None, "up"):
+        return None
+    ip = mac = None
+    for addr in elem.findall("address"):
+        kind = addr.get("addrtype")
+        if kind == "ipv4" and ip is None:
+            ip = _cap(addr.get("addr"))
+        elif kind == "mac" and mac is None:
+            mac = _cap(addr.get("addr"))
+    if ip is None and mac is None:
+        return None
+    host = NmapHost(ip or "", mac)
+    for port in elem.iterfind("ports/port"):
+        state = port.find("state")
+        if port.get("protocol") != "tcp" or state is None or state.get("state") != "open":
+            continue
+        try:
+            number = int(port.get("portid", ""))
+        except ValueError:
+            continue
+        if not 0 < number < 65536:
+            continue
+        data: dict[str, Any] = {}
+        service = port.find("service")
+        if service is not None:
+            for attr, key in SERVICE_KEYS:
+                if value := _cap(service.get(attr)):
+                    data[key] = value
+            cpes = [_cap(c.text) for c in service.findall("cpe")[:MAX_CPES] if c.text]
+            if cpes:
+                data["cpe"] = cpes
+        host.ports.append(NmapPort(number, data))
+    return host
+
+
+def iter_hosts(stream: IO[bytes]) -> Iterator[NmapHost]:
+    """Hosts that are up, one at a time; raises NmapXmlError when the XML is unusable."""
+    saw_root = False
+    try:
+        for event, elem in SafeET.iterparse(stream, events=("start", "end")):
+            if event == "start":
+                if not saw_root:
+                    if elem.tag != "nmaprun":
+                        raise NmapXmlError(f"not nmap XML (root element <{elem.tag}>, expected <nmaprun>)")
+                    saw_root = True
+                continue
+            if elem.tag == "host":
+                host = _host(elem)
+                elem.clear()
+                if host is not None:
+                    yield host
+    except SafeET.ParseError as exc:
+        raise NmapXmlError(f"malformed XML: {exc}") from None
+    except Exception as exc:  # defusedxml forbids DTDs/entities by raising its own errors
+        if isinstance(exc, NmapXmlError):
+            raise
+        raise NmapXmlError(f"refused XML: {type(exc).__name__}: {exc}") from None
+
+
+def observations(hosts: Iterator[NmapHost] | list[NmapHost]) -> Iterator[Observation]:
+    """The observations one nmap host stands for (see module docstring)."""
+    for host in hosts:
+        ip = host.ip or None
+        try:
+            mac = host.mac
+            if mac:
+                yield Observation(source="arp", ip=ip, mac=mac)
+        except ValueError:
+            mac = None  # a MAC nmap printed but we cannot read: keep the host by IP
+        for port in host.ports:
+            yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data)
+
+
+def read_file(path: str | Path) -> list[Observation]:
+    """Every observation in an nmap XML file (size-capped)."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise NmapXmlError(f"{p}: {size} bytes is more than the {MAX_FILE_BYTES}-byte cap")
+        with p.open("rb") as stream:
+            return list(observations(iter_hosts(stream)))
+    except OSError as exc:
+        raise NmapXmlError(f"cannot read {p}: {exc.strerror or exc}") from None
+
+
+def read_bytes(data: bytes) -> list[NmapHost]:
+    """Hosts of an in-memory XML document (the nmap backend's own output)."""
+    return list(iter_hosts(io.BytesIO(data)))
