@@ -1,0 +1,158 @@
+"""Remediation lifecycle through the store, on SQLite and PostgreSQL (same assertions)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from db.lifecycle import Change, TransitionError
+from db.store import Store, StoreError
+
+MAC = "c0:56:e3:00:00:17"
+
+
+def trail(store: Store, finding_id: int) -> list[tuple[str | None, str, str]]:
+    return [(e["from"], e["to"], e["note"] or "") for e in store.events(finding_id)]
+
+
+def test_device_walks_the_whole_lifecycle(store, Ident, run_scan):
+    cam = Ident(ip="198.18.0.17", mac=MAC)
+    s1 = run_scan(store, [cam])
+    [row] = store.finding_rows()
+    fid = row["finding_id"]
+    assert (row["status"], row["last_scan_id"], row["not_seen_since"]) == ("open", s1, None)
+    assert store.open_flagged_count() == 1
+
+    store.remediate(store.resolve(MAC), Change(to="remediated", actor="alice", owner="facilities",
+                                               note="unplugged and returned"))
+    assert store.open_flagged_count() == 0
+
+    s2 = run_scan(store, [])            # device gone: one miss is not yet "not seen"
+    assert store.finding_rows()[0]["not_seen_since"] is None
+    s3 = run_scan(store, [])
+    row = store.finding_rows()[0]
+    assert row["status"] == "remediated"
+    assert row["not_seen_since"] is not None and row["last_scan_id"] == s1
+
+    s4 = run_scan(store, [cam])         # back on the network
+    row = store.finding_rows()[0]
+    assert (row["status"], row["not_seen_since"], row["last_scan_id"]) == ("open", None, s4)
+    assert store.open_flagged_count() == 1
+    events = trail(store, fid)
+    assert [(f, t) for f, t, _ in events] == [(None, "open"), ("open", "remediated"),
+                                              ("remediated", "remediated"), ("remediated", "open")]
+    assert f"first flagged in scan {s1}" in events[0][2]
+    assert "unplugged and returned" in events[1][2] and "owner facilities" in events[1][2]
+    assert "not seen since" in events[2][2] and "198.18.0.17" in events[2][2]
+    assert events[3][2] == f"seen again in scan {s4}"
+    assert [e["scan_id"] for e in store.events(fid)] == [s1, None, s3, s4]
+    assert s2 < s3
+
+
+def test_not_seen_counts_only_complete_scans_of_the_site_covering_the_address(store, Ident, run_scan):
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
+    run_scan(store, [], covered=("198.18.1.0/24",))          # does not cover the address
+    run_scan(store, [], status="interrupted")                # incomplete: proves nothing
+    run_scan(store, [], site="branch")                       # another site's 198.18.0.0/24
+    assert store.assets()[0]["missed_scans"] == 0
+    run_scan(store, [], covered=("198.18.0.17",))
+    run_scan(store, [], covered=("198.18.0.0/16",))
+    assert store.assets()[0]["missed_scans"] == 2
+    assert store.finding_rows()[0]["not_seen_since"] is not None
+
+
+def test_dhcp_readdress_updates_the_asset(store, Ident, run_scan):
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
+    run_scan(store, [Ident(ip="198.18.0.99", mac=MAC.upper().replace(":", "-"), firmware="V5.5.0")])
+    [asset] = store.assets()
+    assert (asset["ip"], asset["firmware"], asset["mac"]) == ("198.18.0.99", "V5.5.0", MAC)
+    assert len(store.finding_rows()) == 1
+    changed = store.diff()["changed"]
+    assert changed[0]["changes"] == {"ip": {"from": "198.18.0.17", "to": "198.18.0.99"},
+                                     "firmware": {"from": "V5.4.5", "to": "V5.5.0"}}
+
+
+def test_routed_device_keeps_identity_by_serial(store, Ident, run_scan):
+    run_scan(store, [Ident(ip="198.18.1.20", serial="DS-2CD2032-I20200101AAWR123")],
+             covered=("198.18.1.0/24",))
+    run_scan(store, [Ident(ip="198.18.1.21", serial="DS-2CD2032-I20200101AAWR123")],
+             covered=("198.18.1.0/24",))
+    assert [a["ip"] for a in store.assets()] == ["198.18.1.21"]
+
+
+def test_ip_only_devices_are_per_site(store, Ident, run_scan):
+    run_scan(store, [Ident(ip="10.0.0.5")], site="hq", covered=("10.0.0.0/24",))
+    run_scan(store, [Ident(ip="10.0.0.5")], site="branch", covered=("10.0.0.0/24",))
+    assert sorted(a["site"] for a in store.assets()) == ["branch", "hq"]
+    assert store.open_flagged_count(site="hq") == 1
+
+
+def test_risk_acceptance_expires_and_reopens(store, Ident, run_scan, clock):
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
+    [fid] = store.resolve(MAC)
+    until = clock.now.date() + timedelta(days=30)
+    store.remediate([fid], Change(to="risk_accepted", actor="ciso", note="replacement budgeted",
+                                  expires=until))
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
+    assert store.finding_rows()[0]["status"] == "risk_accepted"
+    clock.advance(days=31)
+    assert store.expire_risk_acceptances() == 1
+    assert store.finding_rows()[0]["status"] == "open"
+    assert trail(store, fid)[-1] == ("risk_accepted", "open", f"risk acceptance expired on {until}")
+
+
+def test_false_positive_survives_rescans_until_new_evidence(store, Ident, run_scan):
+    cam = Ident(ip="198.18.0.17", mac=MAC)
+    run_scan(store, [cam])
+    [fid] = store.resolve("A1")
+    store.remediate([fid], Change(to="false_positive", actor="bob", note="Axis camera, OUI resold"))
+    run_scan(store, [cam])
+    run_scan(store, [cam])
+    assert store.finding_rows()[0]["status"] == "false_positive"
+    assert store.open_flagged_count() == 0
+    cam.evidence = cam.evidence + [{"source": "http", "port": 80, "fingerprint": "hikvision-isapi",
+                                    "field": "path", "value": "/ISAPI/", "weight": 0.8,
+                                    "vendor": "Hikvision"}]
+    s = run_scan(store, [cam])
+    assert store.finding_rows()[0]["status"] == "open"
+    assert "hikvision-isapi" in trail(store, fid)[-1][2] and f"scan {s}" in trail(store, fid)[-1][2]
+
+
+@pytest.mark.parametrize("current,change,message", [
+    ("open", Change(to="false_positive", actor="x"), "needs --note"),
+    ("open", Change(to="risk_accepted", actor="x", note="n"), "needs --expires"),
+    ("open", Change(to="risk_accepted", actor="x", expires=date(2020, 1, 1)), "not in the future"),
+    ("open", Change(to="in_progress", actor="x", expires=date(2099, 1, 1)), "only applies"),
+    ("remediated", Change(to="risk_accepted", actor="x", expires=date(2099, 1, 1)), "cannot become"),
+    ("open", Change(to="fixed", actor="x"), "unknown status"),
+])
+def test_refused_transitions_change_nothing(store, Ident, run_scan, current, change, message):
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
+    if current != "open":
+        store.remediate([1], Change(to=current, actor="setup"))
+    before = trail(store, 1)
+    with pytest.raises(TransitionError, match=message):
+        store.remediate([1], change)
+    assert trail(store, 1) == before
+
+
+def test_remediate_an_asset_changes_all_its_findings(store, Ident, run_scan):
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC, policies=["us-ndaa-889", "uk-pss"])])
+    ids = store.resolve("198.18.0.17")
+    assert len(ids) == 2
+    store.remediate(ids, Change(to="in_progress", actor="alice", owner="it-ops",
+                                due=date(2027, 1, 31), note="ticket 42"))
+    rows = store.finding_rows(status=["in_progress"])
+    assert [(r["owner"], r["due"], r["note"]) for r in rows] == [("it-ops", "2027-01-31", "ticket 42")] * 2
+    assert store.open_flagged_count() == 1   # in progress is still present
+
+
+def test_unknown_references_say_what_to_do(store, Ident, run_scan):
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
+    with pytest.raises(StoreError, match="camaudit findings"):
+        store.resolve("F99")
+    with pytest.raises(StoreError, match="camaudit assets"):
+        store.resolve("198.18.0.200")
+    with pytest.raises(StoreError, match="not a finding id"):
+        store.resolve("camera-17")
