@@ -1,0 +1,78 @@
+"""Raw TCP banners on the vendor SDK ports: Hikvision 8000 and Dahua 37777.
+
+Hikvision's SDK port speaks first (16 bytes, `00 00 00 10 00 00 00 1e …`, nmap's NULL
+probe). Dahua's DVRIP port waits for a request; when it stays silent we send the one
+read-only DVRIP query of signals.md (`a1` + 31 zero bytes, answered by `b1 00 00 58 …`).
+We never send anything else on these ports (no login, nothing from exploit modules).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from scanner.observation import Observation, ProbeStatus
+from scanner.probes._io import classify, connection, observation, text
+from scanner.probes.base import Host, HostProbe
+
+if TYPE_CHECKING:
+    from scanner.engine import ProbeContext
+
+BANNER_KEEP_BYTES = 256     # recorded in the observation
+BANNER_READ_BYTES = 4096    # read at most this much
+LINGER = 0.2                # after the first bytes, wait this long for the rest of the banner
+DVRIP_QUERY = b"\xa1" + b"\x00" * 31
+QUERIES: dict[int, tuple[str, bytes]] = {37777: ("dvrip", DVRIP_QUERY)}
+
+
+async def read_banner(reader: asyncio.StreamReader, budget: float) -> bytes:
+    """Bytes the peer sends within `budget`, returning soon after it pauses; capped."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    data = bytearray()
+    while len(data) < BANNER_READ_BYTES:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        wait = remaining if not data else min(remaining, LINGER)
+        try:
+            async with asyncio.timeout(wait):
+                chunk = await reader.read(BANNER_READ_BYTES - len(data))
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+class BannerProbe(HostProbe):
+    """What a vendor SDK port says on connect, or to its single read-only query."""
+
+    name: ClassVar[str] = "banner"
+    default_ports: ClassVar[frozenset[int]] = frozenset({8000, 37777})
+
+    async def probe(self, host: Host, port: int, ctx: ProbeContext) -> list[Observation]:
+        budget = ctx.bounds.read_timeout
+        query = QUERIES.get(port)
+        data: dict[str, Any] = {"probe": "null"}
+        try:
+            async with connection(ctx, host.ip, port) as (reader, writer):
+                # A silent port that we can query gets only part of the budget before we ask.
+                got = await read_banner(reader, budget / 2 if query else budget)
+                if not got and query:
+                    data["probe"] = query[0]
+                    writer.write(query[1])
+                    await writer.drain()
+                    got = await read_banner(reader, budget / 2)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
+            status, error = classify(exc)
+            return [observation(self.name, host, port, data, status, error)]
+        if not got:
+            return [observation(self.name, host, port, data, ProbeStatus.TIMEOUT,
+                              f"connected, but no bytes within {budget:g} s")]
+        kept = got[:BANNER_KEEP_BYTES]
+        data.update(hex=kept.hex(), text=text(kept), length=len(got))
+        status = ProbeStatus.TOO_LARGE if len(got) >= BANNER_READ_BYTES else ProbeStatus.OK
+        return [observation(self.name, host, port, data, status,
+                          "banner longer than the read cap" if status is ProbeStatus.TOO_LARGE else None)]

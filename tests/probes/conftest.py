@@ -1,0 +1,113 @@
+"""Loopback helpers for the probe tests: tiny servers on 127.0.0.1 and a real ProbeContext.
+
+Edge cases the lab does not ship (drip, oversized, RST, garbage, XML bombs) are served here
+from 127.0.0.1 only; the lab personas are tested in test_lab_personas.py. pytest runs with
+--import-mode=importlib, so the helpers reach tests through the `lb` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from scanner.engine import ProbeContext
+from scanner.probes.base import Bounds, Host
+from scanner.targets import build_targets
+
+LOOPBACK = "127.0.0.1"
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+class Loopback:
+    """Serve canned or misbehaving answers on 127.0.0.1 and probe them through a real context."""
+
+    ip = LOOPBACK
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []   # every request head (+ body) the servers received
+
+    @staticmethod
+    def ctx(**bounds: Any) -> ProbeContext:
+        """A real engine context whose only permitted target is 127.0.0.1 (short budgets)."""
+        values: dict[str, Any] = {"connect_timeout": 1.0, "read_timeout": 1.0}
+        values.update(bounds)
+        return ProbeContext(build_targets([LOOPBACK]), bounds=Bounds(**values), rate=10_000)
+
+    @staticmethod
+    def host() -> Host:
+        return Host(LOOPBACK)
+
+    def request_lines(self) -> list[str]:
+        return [r.split(b"\r\n", 1)[0].decode() for r in self.requests]
+
+    def run(self, handler: Handler, work: Callable[[int], Awaitable[Any]]) -> Any:
+        """asyncio.run `work(port)` while `handler` serves 127.0.0.1:<port>."""
+        async def main() -> Any:
+            server = await asyncio.start_server(handler, LOOPBACK, 0)
+            port = server.sockets[0].getsockname()[1]
+            try:
+                return await work(port)
+            finally:
+                server.close()
+        return asyncio.run(main())
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
+        """One request head plus its Content-Length body, recorded in `requests`."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                head += await reader.readexactly(int(line.split(b":", 1)[1]))
+        self.requests.append(head)
+        return head
+
+    def canned(self, answers: dict[str, bytes], default: bytes = NOT_FOUND) -> Handler:
+        """Answer each request-target (query included) with fixed bytes, then close."""
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                head = await self.read_request(reader)
+                writer.write(answers.get(head.split(b" ", 2)[1].decode(), default))
+                await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+        return handle
+
+    @staticmethod
+    def reset(writer: asyncio.StreamWriter) -> None:
+        """Abort with SO_LINGER 0 so the peer gets an RST."""
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    @staticmethod
+    def closed_port() -> int:
+        """A loopback port with nothing listening (bound, then released)."""
+        with socket.socket() as s:
+            s.bind((LOOPBACK, 0))
+            return s.getsockname()[1]
+
+
+def http_answer(status: str, headers: list[tuple[str, str]], body: bytes = b"", *,
+                length: bool = True) -> bytes:
+    """Bytes of an HTTP answer exactly as given (names, order, case); Content-Length optional."""
+    lines = [status] + [f"{k}: {v}" for k, v in headers]
+    if length:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+@pytest.fixture
+def lb() -> Loopback:
+    return Loopback()
+
+
+@pytest.fixture
+def answer() -> Callable[..., bytes]:
+    return http_answer
