@@ -472,8 +472,8 @@ async def _native_discovery(plan: ScanPlan, ctx: ProbeContext, path: Any, on_lin
 
     use_arp = plan.use_arp
     if use_arp is None:
-        use_arp = len(on_link) > 0 and arp.available()
-        if len(on_link) and not use_arp:
+        use_arp = len(on_link) > 0 and path.mac is not None and arp.available()
+        if len(on_link) and path.mac is not None and not use_arp:
             warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery "
                             "is off, so MAC addresses and OUI vendors are unknown and local hosts "
                             "are found by TCP connect only")

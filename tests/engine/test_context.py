@@ -1,0 +1,106 @@
+"""ProbeContext bounds with real sockets on loopback: excludes, per-host cap, rate cap, connect scan."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from scanner.discovery import tcp
+from scanner.engine import ExcludedAddress, HostSlots, ProbeContext, RateLimiter
+from scanner.probes.base import Bounds
+from scanner.targets import build_targets
+
+
+async def _server(host: str, hold: float, stats: dict) -> asyncio.base_events.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        stats["now"] += 1
+        stats["peak"] = max(stats["peak"], stats["now"])
+        stats["total"] += 1
+        await asyncio.sleep(hold)
+        stats["now"] -= 1
+        writer.close()
+    return await asyncio.start_server(handle, host, 0)
+
+
+def test_excluded_address_gets_no_connection() -> None:
+    async def main() -> None:
+        stats = {"now": 0, "peak": 0, "total": 0}
+        server = await _server("127.0.0.1", 0, stats)
+        port = server.sockets[0].getsockname()[1]
+        ctx = ProbeContext(build_targets(["127.0.0.0/30"], excludes=["127.0.0.1"]))
+        with pytest.raises(ExcludedAddress):
+            await ctx.open_connection("127.0.0.1", port)
+        with pytest.raises(ExcludedAddress):
+            await ctx.open_connection("127.0.0.9", port)  # never named
+        await asyncio.sleep(0.05)
+        assert stats["total"] == 0
+        server.close()
+    asyncio.run(main())
+
+
+def test_per_host_cap_holds_while_connections_are_open() -> None:
+    async def main() -> None:
+        stats = {"now": 0, "peak": 0, "total": 0}
+        server = await _server("127.0.0.1", 0.0, stats)
+        port = server.sockets[0].getsockname()[1]
+        ctx = ProbeContext(build_targets(["127.0.0.1"]), per_host=2, rate=10_000)
+
+        async def use() -> None:
+            reader, writer = await ctx.open_connection("127.0.0.1", port)
+            assert ctx.hosts.busy("127.0.0.1") <= 2
+            await asyncio.sleep(0.05)
+            writer.close()
+            await writer.wait_closed()
+
+        await asyncio.gather(*(use() for _ in range(8)))
+        assert stats["total"] == 8
+        assert stats["peak"] <= 2
+        assert ctx.hosts.busy("127.0.0.1") == 0
+        server.close()
+    asyncio.run(main())
+
+
+def test_host_slot_is_released_when_connect_fails() -> None:
+    async def main() -> None:
+        with socket.socket() as s:   # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        ctx = ProbeContext(build_targets(["127.0.0.1"]), per_host=1)
+        for _ in range(3):
+            with pytest.raises(ConnectionRefusedError):
+                await ctx.open_connection("127.0.0.1", closed)
+        assert ctx.hosts.busy("127.0.0.1") == 0
+    asyncio.run(main())
+
+
+def test_rate_limiter_spaces_events() -> None:
+    async def main() -> float:
+        limiter = RateLimiter(200)
+        start = time.monotonic()
+        await asyncio.gather(*(limiter.acquire() for _ in range(41)))
+        return time.monotonic() - start
+    # 41 events at 200/s need at least 40 intervals of 5 ms (a lower bound, never flaky)
+    assert asyncio.run(main()) >= 0.195
+
+
+def test_host_slots_reject_zero() -> None:
+    with pytest.raises(ValueError):
+        HostSlots(0)
+
+
+def test_connect_scan_finds_open_and_refusing_hosts() -> None:
+    async def main() -> dict[str, set[int]]:
+        stats = {"now": 0, "peak": 0, "total": 0}
+        server = await _server("127.0.0.2", 0, stats)
+        port = server.sockets[0].getsockname()[1]
+        ctx = ProbeContext(build_targets(["127.0.0.2-3"], excludes=["127.0.0.3"]),
+                           bounds=Bounds(connect_timeout=0.5))
+        found = await tcp.scan([ctx.targets], [port, port + 1 if port < 65535 else port - 1], ctx)
+        server.close()
+        return found | {"port": {port}}
+    found = asyncio.run(main())
+    port = found.pop("port").pop()
+    assert found == {"127.0.0.2": {port}}

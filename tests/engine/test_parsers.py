@@ -1,0 +1,105 @@
+"""SADP, DHIP and nmap XML parsers: fields come out, hostile input becomes a status, never a crash."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.engine import Datagram
+from scanner.imports import nmap_xml
+from scanner.observation import ProbeStatus
+from scanner.probes import dhip, sadp
+
+SADP_REPLY = (b'<?xml version="1.0" encoding="UTF-8" ?><ProbeMatch><Uuid>5A2B</Uuid><Types>inquiry_reply</Types>'
+              b'<DeviceType>139</DeviceType><DeviceDescription>DS-2CD2143G0-I</DeviceDescription>'
+              b'<DeviceSN>DS-2CD2143G0-I20190101AAWRD12345678</DeviceSN><MAC>c0-56-e3-12-34-56</MAC>'
+              b'<SoftwareVersion>V5.5.0build 170725</SoftwareVersion><OEMInfo>N/A</OEMInfo></ProbeMatch>')
+
+
+def test_sadp_fields() -> None:
+    obs = sadp.observation(Datagram("198.18.0.23", 37020, SADP_REPLY))
+    assert obs.status == ProbeStatus.OK
+    assert obs.mac == "c0:56:e3:12:34:56"
+    assert obs.data["fields"]["DeviceDescription"] == "DS-2CD2143G0-I"
+    assert obs.data["fields"]["SoftwareVersion"] == "V5.5.0build 170725"
+
+
+@pytest.mark.parametrize("payload", [
+    b'<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><ProbeMatch>&b;</ProbeMatch>',
+    b"<ProbeMatch><MAC>",
+    b"\x00\xff garbage",
+    b"<Probe><Types>inquiry</Types></Probe>",
+])
+def test_sadp_hostile(payload: bytes) -> None:
+    obs = sadp.observation(Datagram("198.18.0.23", 37020, payload))
+    assert obs.status == ProbeStatus.PROTOCOL_ERROR and obs.error
+
+
+def test_dhip_roundtrip_frame_and_fields() -> None:
+    body = json.dumps({"mac": "3c:ef:8c:01:02:03", "method": "client.notifyDevInfo",
+                       "params": {"deviceInfo": {"DeviceType": "IPC-HFW2431S", "Vendor": "Amcrest",
+                                                 "SerialNo": "ABC123", "Version": "2.800",
+                                                 "IPv4Address": {"IPAddress": "198.18.0.30"}}}}).encode()
+    obs = dhip.observation(Datagram("198.18.0.30", 37810, dhip.frame(body)))
+    assert obs.status == ProbeStatus.OK and obs.mac == "3c:ef:8c:01:02:03"
+    assert obs.data["fields"]["Vendor"] == "Amcrest"
+    assert obs.data["fields"]["IPv4Address"] == {"IPAddress": "198.18.0.30"}
+    header = dhip.frame(dhip.SEARCH)[:32]
+    assert header[:8] == b" \x00\x00\x00DHIP" and header[8:16] == bytes(8)
+
+
+@pytest.mark.parametrize("payload", [b"short", b"\x20\x00\x00\x00XXXX" + bytes(24),
+                                     dhip.frame(b"not json"), dhip.frame(b'{"method":"x"}'),
+                                     dhip.frame(b"[1,2]")])
+def test_dhip_hostile(payload: bytes) -> None:
+    assert dhip.observation(Datagram("198.18.0.30", 37810, payload)).status == ProbeStatus.PROTOCOL_ERROR
+
+
+@pytest.mark.fuzz
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_sweep_parsers_never_raise(data: bytes) -> None:
+    for parse in (sadp.observation, dhip.observation):
+        obs = parse(Datagram("198.18.0.5", 1, data))
+        assert obs.status in (ProbeStatus.OK, ProbeStatus.PROTOCOL_ERROR)
+    obs = dhip.observation(Datagram("198.18.0.5", 1, dhip.frame(data)))
+    assert obs.status in (ProbeStatus.OK, ProbeStatus.PROTOCOL_ERROR)
+
+
+NMAP_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE nmaprun>
+<nmaprun scanner="nmap" args="nmap -n -sV -oX - 198.18.0.0/24" version="7.93">
+<host><status state="up" reason="arp-response"/>
+<address addr="198.18.0.23" addrtype="ipv4"/><address addr="C0:56:E3:12:34:56" addrtype="mac" vendor="Hangzhou Hikvision Digital Technology"/>
+<ports><port protocol="tcp" portid="80"><state state="open"/><service name="http" product="Hikvision IP camera httpd" devicetype="webcam" method="probed" conf="10"><cpe>cpe:/h:hikvision:ip_camera</cpe></service></port>
+<port protocol="tcp" portid="443"><state state="closed"/></port></ports></host>
+<host><status state="down"/><address addr="198.18.0.24" addrtype="ipv4"/></host>
+<host><status state="up"/><address addr="198.18.1.9" addrtype="ipv4"/></host>
+</nmaprun>"""
+
+
+def test_nmap_import(tmp_path) -> None:
+    path = tmp_path / "scan.xml"
+    path.write_bytes(NMAP_XML)
+    obs = nmap_xml.read_file(path)
+    assert [(o.source, o.ip, o.mac, o.port) for o in obs] == [
+        ("arp", "198.18.0.23", "c0:56:e3:12:34:56", None),
+        ("nmap", "198.18.0.23", "c0:56:e3:12:34:56", 80)]
+    assert obs[1].data == {"service": "http", "product": "Hikvision IP camera httpd",
+                           "devicetype": "webcam", "cpe": ["cpe:/h:hikvision:ip_camera"]}
+
+
+@pytest.mark.parametrize("doc,reason", [
+    (b'<?xml version="1.0"?><!DOCTYPE n [<!ENTITY x SYSTEM "file:///etc/passwd">]><nmaprun>&x;</nmaprun>', "refused"),
+    (b'<?xml version="1.0"?><!DOCTYPE n [<!ENTITY a "a"><!ENTITY b "&a;&a;&a;">]><nmaprun>&b;</nmaprun>', "refused"),
+    (b"<html><body>no</body></html>", "not nmap XML"),
+    (b"<nmaprun><host>", "malformed"),
+])
+def test_nmap_import_refuses_hostile_xml(tmp_path, doc: bytes, reason: str) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_bytes(doc)
+    with pytest.raises(nmap_xml.NmapXmlError, match=reason):
+        nmap_xml.read_file(path)
