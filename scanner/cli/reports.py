@@ -1,9 +1,136 @@
-"""CLI wiring for the reports commands."""
+"""CLI wiring for `camaudit export` and `camaudit report`.
+
+Parse options, open the store, call `scanner.report.service` / `scanner.report.terminal`,
+map the outcome to an exit code. Data goes to stdout (or the -o file); messages to stderr.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
 import click
+from rich.console import Console
+
+from scanner.exitcodes import ExitCode
+from scanner.report import EXPORTERS
+from scanner.report.base import STATUSES
+from scanner.report.service import Filters, export_findings, format_for_path
+from scanner.report.terminal import print_summary
 
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the top-level group."""
+    main.add_command(export)
+    main.add_command(report)
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    """`--since 2026-11-01` or a full ISO timestamp; a time without zone is UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _filter_options(command: click.Command) -> click.Command:
+    """The finding filters and database options both commands take."""
+    for option in reversed([
+        click.option("--status", multiple=True, type=click.Choice(STATUSES),
+                     help="Only findings in this status (repeatable)."),
+        click.option("--site", help="Only findings of assets at this site."),
+        click.option("--policy", help="Only findings under this policy id."),
+        click.option("--vendor", help="Only findings of this vendor (lineage, e.g. Hikvision)."),
+        click.option("--since", callback=_since, metavar="DATE",
+                     help="Only findings seen or changed since DATE (ISO 8601)."),
+        click.option("--db", "db_url", metavar="URL", help="Inventory database URL."),
+        click.option("--config", "config_path", metavar="FILE", help="Config file (for the db URL)."),
+    ]):
+        command = option(command)
+    return command
+
+
+@contextmanager
+def _open_store(db_url: str | None, config_path: str | None) -> Iterator[Any]:
+    """The inventory named by --db, the environment or the config file; errors exit cleanly."""
+    from db.store import Store, StoreError
+    from scanner.config import ConfigError, load_config
+
+    try:
+        config = load_config({"db": db_url}, config_path=config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        store = Store(config.get("db"))
+    except StoreError as exc:
+        _fail(str(exc))
+    try:
+        yield store
+    except StoreError as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"camaudit: {message}", err=True)
+    sys.exit(ExitCode.RUNTIME)
+
+
+@click.command()
+@click.option("-f", "--format", "fmt", type=click.Choice(sorted(EXPORTERS)),
+              help="Export format (default: from the -o file suffix).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here (atomically, mode 0600) instead of stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No message on stderr after writing.")
+@_filter_options
+def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str, ...],
+           site: str | None, policy: str | None, vendor: str | None, since: datetime | None,
+           db_url: str | None, config_path: str | None) -> None:
+    """Export findings, one row per finding, as CSV, JSON, XLSX or a self-contained HTML report.
+
+    Device-supplied text is made inert for each format: spreadsheet formulas are neutralised
+    in CSV/XLSX and everything is escaped in HTML. The JSON layout is documented in
+    docs/exports.md.
+    """
+    fmt = fmt or (format_for_path(output) if output else None)
+    if fmt is None:
+        raise click.UsageError("say which format: --format csv|json|xlsx|html "
+                               "(or an -o file ending in .csv, .json, .xlsx or .html)")
+    stdout = sys.stdout.buffer
+    if output is None and fmt == "xlsx" and stdout.isatty():
+        raise click.UsageError("XLSX is binary; write it to a file with -o FILE.xlsx")
+    filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
+    with _open_store(db_url, config_path) as store:
+        try:
+            result = export_findings(store, fmt, output, filters=filters, stream=stdout)
+        except OSError as exc:
+            _fail(f"cannot write the {fmt} export to {output}: {exc.strerror or exc}; "
+                  "check that the directory exists and is writable (no partial file was left)")
+    if output is not None and not quiet:
+        click.echo(f"wrote {result.rows} findings to {output}", err=True)
+
+
+@click.command()
+@_filter_options
+def report(status: tuple[str, ...], site: str | None, policy: str | None, vendor: str | None,
+           since: datetime | None, db_url: str | None, config_path: str | None) -> None:
+    """Print a summary of the inventory's findings as tables on the console.
+
+    Exit code 1 when open or in-progress findings remain (0 when none), like `camaudit scan`,
+    so a cron job can alert on it.
+    """
+    filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
+    with _open_store(db_url, config_path) as store:
+        rows = store.finding_rows(**filters.query())
+        series = store.scan_series(site=site)
+    console = Console(file=sys.stdout, highlight=False)
+    summary = print_summary(rows, series, console, today=datetime.now(timezone.utc).date())
+    sys.exit(ExitCode.FLAGGED if summary.unresolved else ExitCode.CLEAN)

@@ -26,9 +26,10 @@ def print_summary(rows: Sequence[Row], series: Sequence[Mapping[str, Any]], cons
     """Print headline numbers, breakdowns, the latest scans and the oldest open findings."""
     summary = summarize(rows, today)
     console.print(_headline(summary))
-    console.print(_counts("Findings by status", "status", summary.by_status))
-    console.print(_counts("Flagged devices by vendor", "vendor", summary.devices_by_vendor))
-    console.print(_counts("Flagged devices by site", "site", summary.devices_by_site))
+    console.print(_counts("Findings by status", "status", summary.by_status, keep_order=True))
+    if rows:
+        console.print(_counts("Flagged devices by vendor", "vendor", summary.devices_by_vendor))
+        console.print(_counts("Flagged devices by site", "site", summary.devices_by_site))
     if series:
         console.print(_scans(series[-5:]))
     oldest = sorted((r for r in rows if r.get("status") in UNRESOLVED),
@@ -49,11 +50,13 @@ def _headline(summary: Summary) -> Table:
     return table
 
 
-def _counts(title: str, what: str, counts: Mapping[str, int]) -> Table:
+def _counts(title: str, what: str, counts: Mapping[str, int], keep_order: bool = False) -> Table:
+    """Largest first, unless the order means something (statuses follow the state machine)."""
     table = Table(title=title)
     table.add_column(what)
     table.add_column("count", justify="right")
-    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    items = list(counts.items()) if keep_order else sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    for name, count in items:
         table.add_row(_text(name), str(count))
     return table
 

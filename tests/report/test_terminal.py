@@ -40,4 +40,5 @@ def test_device_text_cannot_inject_markup_or_escape_sequences(hostile, series):
 def test_empty_inventory_prints_zeroes():
     text, summary = render([], [])
     assert summary.findings == 0 and summary.devices == 0
-    assert "camaudit summary" in text
+    assert "camaudit summary" in text and "Findings by status" in text
+    assert "by vendor" not in text  # no empty breakdowns
