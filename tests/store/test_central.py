@@ -1,0 +1,95 @@
+"""A central inventory: several site scanners write one database at the same time."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+from sqlalchemy import text
+
+from db import migrate
+from db.store import Store
+
+
+def test_two_sites_scan_into_one_database_at_once(db_url, Ident, run_scan):
+    """Fresh database, two scanners start together (both migrate), write overlapping devices.
+
+    30 devices carry MACs both sites see (a laptop-borne camera moved between sites): they
+    must end up as one asset each; nothing is lost or duplicated.
+    """
+    shared = [Ident(ip=f"198.18.9.{i}", mac=f"c0:56:e3:09:00:{i:02x}") for i in range(30)]
+
+    def site_devices(n: int) -> list:
+        return [Ident(ip=f"198.18.{n}.{i % 250 + 1}", mac=f"c0:56:e3:{n:02x}:{i // 256:02x}:{i % 256:02x}")
+                for i in range(700)] + shared
+
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+    scan_ids: dict[str, int] = {}
+
+    def scanner(site: str, n: int) -> None:
+        try:
+            start.wait()
+            store = Store(db_url)
+            scan_ids[site] = run_scan(store, site_devices(n), site=site, covered=(f"198.18.{n}.0/24",))
+            store.close()
+        except BaseException as exc:   # surfaced by the main thread's assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scanner, args=(site, n)) for site, n in (("hq", 1), ("branch", 2))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = Store(db_url)
+    assets = store.assets()
+    assert len(assets) == 2 * 700 + 30
+    assert len({a["identity"] for a in assets}) == len(assets)
+    assert len(store.finding_rows()) == len(assets)
+    for site, sid in scan_ids.items():
+        assert store.scans(site=site)[0]["devices"] == 730
+        assert len(store.diff(sid, sid)["changed"]) == 0
+    store.close()
+
+
+def test_sqlite_file_is_private_wal_and_migrated(tmp_path: Path):
+    path = tmp_path / "sub" / "inventory.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert migrate.current_revision(conn) == migrate.head_revision()
+    store.close()
+    again = Store(f"sqlite:///{path}")           # reopening is a no-op, not a second migration
+    assert migrate.upgrade(again.engine) == (migrate.head_revision(), migrate.head_revision())
+    again.close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    con.close()
+
+
+def test_migration_failure_leaves_no_half_schema(tmp_path: Path, monkeypatch):
+    """A migration that dies midway rolls back whole: no tables, no version row."""
+    path = tmp_path / "inventory.sqlite3"
+    real = migrate.command.upgrade
+
+    def dying_upgrade(cfg, rev):
+        real(cfg, rev)                       # all DDL has run inside the transaction…
+        raise KeyboardInterrupt              # …and the process is interrupted before commit
+
+    monkeypatch.setattr(migrate.command, "upgrade", dying_upgrade)
+    try:
+        Store(f"sqlite:///{path}")
+    except KeyboardInterrupt:
+        pass
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall() == []
+    con.close()
+    monkeypatch.undo()
+    Store(f"sqlite:///{path}").close()
+    assert os.path.getsize(path) > 0
