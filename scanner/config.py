@@ -21,7 +21,6 @@ turns "nothing to scan" into a usage error instead of a guess.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
 import tomllib
@@ -55,8 +54,8 @@ class ConfigError(Exception):
 
     def __init__(self, where: str, problem: str, fix: str, key: str | None = None) -> None:
         self.where, self.problem, self.fix, self.key = where, problem, fix, key
-        subject = f"key '{key}' {problem}" if key else problem
-        super().__init__(f"{where}: {subject}; fix: {fix}")
+        self.summary = f"{where}: " + (f"key '{key}' {problem}" if key else problem)
+        super().__init__(f"{self.summary}; fix: {fix}")
 
 
 # --- value kinds -----------------------------------------------------------------------------
@@ -158,36 +157,16 @@ def _db_url(value: Any) -> str:
 
 
 def _targets(value: Any) -> list[str]:
-    """Addresses the user names: IPv4 address, CIDR, or a range `a.b.c.d-e` / `a.b.c.d-a.b.c.e`.
+    """Addresses the user names, checked by the scanner's own target parser (one grammar)."""
+    from scanner.targets import TargetError, parse_spec
 
-    Only the spelling is checked here; scanner/targets.py expands them and applies caps.
-    """
     items = _string_list(value)
     for item in items:
-        if not _looks_like_target(item):
-            raise _fail("a list of IPv4 addresses, CIDRs or ranges like 198.18.0.10-40", item)
+        try:
+            parse_spec(item)
+        except TargetError:
+            raise _fail("a list of IPv4 addresses, CIDRs or ranges like 198.18.0.10-40", item) from None
     return items
-
-
-def _looks_like_target(text: str) -> bool:
-    try:
-        ipaddress.ip_network(text, strict=False)
-        return True
-    except ValueError:
-        pass
-    start, sep, end = text.partition("-")
-    if not sep:
-        return False
-    try:
-        first = ipaddress.IPv4Address(start)
-    except ValueError:
-        return False
-    if end.isdigit():
-        return int(end) <= 255 and int(end) >= int(str(first).rsplit(".", 1)[1])
-    try:
-        return ipaddress.IPv4Address(end) >= first
-    except ValueError:
-        return False
 
 
 POSITIVE_INT = Kind("a positive integer", _positive_int, _int_text)
@@ -225,13 +204,17 @@ class Key:
         value = self.example.rsplit("=", 1)[1].strip()
         if source.startswith(("env ", "cli ")):
             plain = ",".join(v.strip().strip('"') for v in value.strip("[]").split(","))
-            return f"{self.env}={plain}" if source.startswith("env ") else f"{self.cli} {plain}"
+            if source.startswith("env "):
+                return f"{self.env}={plain}"
+            if not self.cli.startswith("--"):  # positional (TARGET…)
+                return "camaudit scan " + plain.replace(",", " ")
+            return f"{self.cli} {plain}"
         return self.example.replace("\n", " then ")
 
 
 KEYS: dict[str, Key] = {k.name: k for k in [
     Key("targets", TARGETS, [], 'targets = ["198.18.0.0/24", "198.18.1.10-40"]',
-        "addresses to scan; never guessed"),
+        "addresses to scan; never guessed", option="TARGET"),
     Key("targets_file", PATH, None, 'targets_file = "/etc/camaudit/targets.txt"',
         "file with one target per line"),
     Key("excludes", TARGETS, [], 'excludes = ["198.18.0.254"]',

@@ -1,9 +1,119 @@
-"""CLI wiring for the ops commands."""
+"""CLI wiring for operating camaudit: `config check`, `doctor`, `demo`.
+
+The logic lives in scanner.config, scanner.doctor and scanner.demo; these commands parse
+options, call them, print, and map the outcome to an exit code (scanner.exitcodes).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from scanner.config import KEYS, Config, ConfigError, load_config
+from scanner.exitcodes import ExitCode
+
+CONFIG_OPTION = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $CAMAUDIT_CONFIG, /etc/camaudit/config.toml, then the user config dir).")
+
+
+def load_or_exit(cli: dict[str, Any] | None = None, config_path: Path | None = None) -> Config:
+    """Load the effective config for a command; a bad value ends the process with exit 2."""
+    try:
+        return load_config(cli, config_path=config_path)
+    except ConfigError as exc:
+        click.echo(f"camaudit: configuration error: {exc}", err=True)
+        sys.exit(ExitCode.USAGE)
+
+
+def effective_db_url(config: Config) -> str:
+    """The database a command would open: the configured URL or the store's default file."""
+    from db.store import default_url
+
+    return config.get("db") or default_url()
+
+
+def _show(value: Any) -> str:
+    if value is None or value == []:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the configuration (file, CAMAUDIT_* environment, defaults)."""
+
+
+@config_group.command("check")
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the effective config as JSON.")
+@click.option("--keys", "list_keys", is_flag=True, help="List every key with its env variable and an example.")
+def config_check(config_path: Path | None, as_json: bool, list_keys: bool) -> None:
+    """Validate the config and print every effective value with where it came from.
+
+    Exit 0 when valid, 2 with the file, key and a fix when not.
+    """
+    if list_keys:
+        for key in KEYS.values():
+            click.echo(f"{key.name:<13} {key.env:<22} {key.cli:<15} {key.help}\n"
+                       f"{'':<13} e.g. {key.example.replace(chr(10), ' / ')}")
+        return
+    config = load_or_exit(None, config_path)
+    db_url = effective_db_url(config)
+    if as_json:
+        settings = {name: {"value": value, "source": source} for name, value, source in config.items()}
+        settings["db"]["value"] = db_url
+        click.echo(json.dumps({"file": str(config.file) if config.file else None,
+                               "valid": True, "settings": settings}, indent=2))
+        return
+    click.echo(f"config file: {config.file or 'none (defaults, CAMAUDIT_* environment only)'}")
+    rows = [(name, _show(db_url if name == "db" else value), source) for name, value, source in config.items()]
+    width = max(len(v) for _, v, _ in rows)
+    width = min(width, 60)
+    for name, value, source in rows:
+        click.echo(f"  {name:<13} {value:<{width}}  ({source})")
+    if not config["targets"] and not config["targets_file"]:
+        click.echo("note: no targets configured; `camaudit scan` needs TARGET arguments or --targets-file")
+    click.echo("configuration is valid")
+
+
+@click.command("doctor")
+@CONFIG_OPTION
+@click.option("--db", "db", metavar="URL", help="Inventory database to check (default: from the config).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
+    """Check privileges, nmap, interfaces, OUI data, fingerprints and the database.
+
+    Sends no packets. Exit 0 when nothing failed (warnings allowed), 3 when a check failed.
+    """
+    from scanner import doctor as checks
+
+    try:
+        config = load_config({"db": db}, config_path=config_path)
+        config_check = checks.Check("config", checks.Level.OK,
+                                    f"{config.file or 'no config file'}: valid")
+    except ConfigError as exc:
+        config = load_config({"db": db}, config_path="/dev/null", env={})
+        config_check = checks.Check("config", checks.Level.FAIL, exc.summary, exc.fix)
+    results = checks.run_checks(effective_db_url(config), config_check)
+    if as_json:
+        click.echo(checks.as_json(results))
+    else:
+        for c in results:
+            click.echo(f"{c.level.value:<4}  {c.name:<12}  {c.detail}")
+            if c.fix and c.level is not checks.Level.OK:
+                click.echo(f"{'':<4}  {'':<12}  fix: {c.fix}")
+    if any(c.level is checks.Level.FAIL for c in results):
+        sys.exit(ExitCode.RUNTIME)
 
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the top-level group."""
+    main.add_command(config_group)
+    main.add_command(doctor)
