@@ -49,6 +49,8 @@ def classify(exc: BaseException) -> tuple[ProbeStatus, str]:
         return exc.status, str(exc)
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
         return ProbeStatus.TIMEOUT, "no complete answer within the time budget"
+    if isinstance(exc, ConnectionAbortedError) and "handshake" in str(exc):
+        return ProbeStatus.TIMEOUT, "TLS handshake did not complete within the connect budget"
     if isinstance(exc, ConnectionRefusedError):
         return ProbeStatus.REFUSED, "connection refused"
     if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):

@@ -52,9 +52,12 @@ class BannerProbe(HostProbe):
     name: ClassVar[str] = "banner"
     default_ports: ClassVar[frozenset[int]] = frozenset({8000, 37777})
 
+    def __init__(self, queries: dict[int, tuple[str, bytes]] | None = None) -> None:
+        self.queries = QUERIES if queries is None else queries
+
     async def probe(self, host: Host, port: int, ctx: ProbeContext) -> list[Observation]:
         budget = ctx.bounds.read_timeout
-        query = QUERIES.get(port)
+        query = self.queries.get(port)
         data: dict[str, Any] = {"probe": "null"}
         try:
             async with connection(ctx, host.ip, port) as (reader, writer):
