@@ -29,8 +29,10 @@ def cron(tmp_path: Path):
     home = tmp_path / "home"
     home.mkdir()
 
-    def run(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(camaudit_argv(*args), env=cron_env(home, **env), cwd=tmp_path,
+    def run(*args: str, wrap: tuple[str, ...] = (), timeout: float = 120,
+            **env: str) -> subprocess.CompletedProcess[str]:
+        """`wrap` prefixes the command (e.g. setpriv, or the lab's `ip netns exec`)."""
+        return subprocess.run([*wrap, *camaudit_argv(*args)], env=cron_env(home, **env), cwd=tmp_path,
                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout, check=False)
 

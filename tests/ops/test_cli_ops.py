@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from scanner.exitcodes import ExitCode
 
 
@@ -107,3 +109,26 @@ def test_privilege_and_route_parsers_read_proc_formats() -> None:
              "lab0\t000012C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\n")
     assert default_route(table) is None
     assert default_route(table + "eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n") == "eth0"
+
+
+def _setpriv_available() -> bool:
+    import os
+    import shutil
+
+    return os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+@pytest.mark.skipif(not _setpriv_available(), reason="needs root and setpriv to drop capabilities")
+@pytest.mark.parametrize("caps, level, detail", [
+    ("+net_raw", "ok", "effective capabilities: CAP_NET_RAW"),   # the least-privilege setup
+    ("", "warn", "no CAP_NET_RAW"),
+])
+def test_doctor_sees_the_capabilities_it_really_has(cron, tmp_path: Path, caps: str, level: str, detail: str) -> None:
+    """Run the doctor with a capability set cut down by setpriv, as systemd's
+    AmbientCapabilities=/CapabilityBoundingSet= would (docs/operations.md)."""
+    keep = f"-all,{caps}" if caps else "-all"
+    setpriv = ("setpriv", f"--bounding-set={keep}", f"--inh-caps={keep}", f"--ambient-caps={keep}")
+    result = cron("doctor", "--json", "--db", f"sqlite:///{tmp_path}/inv.db", wrap=setpriv)
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["privileges"]["level"] == level
+    assert checks["privileges"]["detail"].startswith(detail)
