@@ -89,6 +89,10 @@ class StoreError(RuntimeError):
     """The store cannot do what was asked; the message says what and what to do."""
 
 
+class StoreUnavailable(StoreError):
+    """The database itself cannot be opened or migrated (not a mistake in the request)."""
+
+
 @dataclass(slots=True)
 class ScanResultSummary:
     """What one `record_identifications` call changed (summed over its batches)."""
@@ -147,11 +151,15 @@ class Store:
         self.clock = clock
         self.engine = _make_engine(self.url)
         if migrate_schema:
-            try:
-                migrate.upgrade(self.engine)
-            except OperationalError as exc:
-                raise StoreError(f"cannot open the inventory {self._safe_url()}: {exc.orig}; "
-                                 "check the --db URL, that the server runs and the file is writable") from exc
+            self.upgrade()
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Create or migrate the schema (one transaction); returns (revision before, after)."""
+        try:
+            return migrate.upgrade(self.engine)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"cannot open the inventory {self.safe_url}: {exc.orig}; "
+                             "check the --db URL, that the server runs and the file is writable") from exc
 
     def close(self) -> None:
         self.engine.dispose()
@@ -162,7 +170,9 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _safe_url(self) -> str:
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, for messages."""
         return make_url(self.url).render_as_string(hide_password=True)
 
     @contextmanager
@@ -217,7 +227,7 @@ class Store:
     def _scan(self, conn: Connection, scan_id: int) -> Any:
         row = conn.execute(select(T_SCAN).where(T_SCAN.c.id == scan_id)).one_or_none()
         if row is None:
-            raise StoreError(f"no scan {scan_id} in {self._safe_url()}; list scans with `camaudit diff --list`")
+            raise StoreError(f"no scan {scan_id} in {self.safe_url}; list scans with `camaudit diff --list`")
         return row
 
     def add_observations(self, scan_id: int, observations: Iterable[Observation | dict[str, Any]]) -> int:
@@ -523,7 +533,9 @@ class Store:
                 text = "; ".join(x for x in [note, *extras] if x) or None
                 events.append(_event(r.id, now, change.actor, r.status, change.to, text, None))
             conn.execute(insert(T_EVENT), events)
-        return [dict(e, at=_iso(e["at"])) for e in events]
+        return [{"finding_id": e["finding_id"], "at": _iso(e["at"]), "actor": e["actor"],
+                 "from": e["from_status"], "to": e["to_status"], "note": e["note"],
+                 "scan_id": None} for e in events]
 
     def expire_risk_acceptances(self) -> int:
         """Reopen risk acceptances whose expiry day has come; returns how many."""
@@ -780,7 +792,11 @@ def _make_engine(url: str) -> Engine:
 def _sqlite_engine(url: str, path: str | None) -> Engine:
     if not path or path == ":memory:":
         raise StoreError("an in-memory SQLite inventory would vanish at exit; give a file path")
-    _create_private_file(Path(path))
+    try:
+        _create_private_file(Path(path))
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create the inventory file {path}: {exc.strerror or exc}; "
+                               "choose a writable path with --db sqlite:///PATH") from exc
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")

@@ -1,9 +1,310 @@
-"""CLI wiring for the inventory commands."""
+"""CLI wiring for the inventory: assets, findings, history, diff, remediate, rematch, db upgrade.
+
+Each command opens the store named by --db / $CAMAUDIT_DB / the config file (default: the
+SQLite file in the user data dir), calls one Store method and prints the answer on stdout as
+an aligned table, or as JSON with --json. Messages and errors go to stderr; a bad reference
+or refused transition exits 2 (usage), an unreachable database 3 (runtime).
+"""
 
 from __future__ import annotations
 
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from typing import Any
+
 import click
+
+from db.lifecycle import ALL_STATUSES, Change, TransitionError
+from scanner.exitcodes import ExitCode
 
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the top-level group."""
+    for command in (assets, findings, history, diff, remediate, rematch, db):
+        main.add_command(command)
+
+
+def _db_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--config", "config_path", metavar="FILE",
+                           help="Config file (for the db URL).")(command)
+    return click.option("--db", "db_url", metavar="URL",
+                        help="Inventory database URL (sqlite:///PATH, postgresql+psycopg://…).")(command)
+
+
+def _json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
+
+
+@contextmanager
+def open_store(db_url: str | None, config_path: str | None, *, migrate_schema: bool = True) -> Iterator[Any]:
+    """The inventory the user named; a StoreError inside ends the command with its message.
+
+    Errors about what the user asked (unknown id, refused transition) exit 2; the database
+    itself failing to open exits 3.
+    """
+    from db.store import Store, StoreError, StoreUnavailable
+    from scanner.config import ConfigError, load_config
+
+    try:
+        config = load_config({"db": db_url}, config_path=config_path)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}", ExitCode.USAGE)
+    try:
+        store = Store(config.get("db"), migrate_schema=migrate_schema)
+    except StoreError as exc:
+        _fail(str(exc), ExitCode.RUNTIME)
+    try:
+        yield store
+    except StoreUnavailable as exc:
+        _fail(str(exc), ExitCode.RUNTIME)
+    except (StoreError, TransitionError) as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    finally:
+        store.close()
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    click.echo(f"camaudit: {message}", err=True)
+    sys.exit(code)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    """Aligned plain-text columns (pipe-friendly: no colour, no box drawing)."""
+    cells = [[h for _, h in columns]] + [[_cell(r.get(k)) for k, _ in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    text = str(value)
+    # control characters from device answers must not drive the terminal
+    return "".join(c if c.isprintable() else "?" for c in text)[:80]
+
+
+def _day(text: str) -> str:
+    return text[:10] if text else text
+
+
+@click.command()
+@click.option("--site", help="Only assets of this site.")
+@click.option("--vendor", help="Only assets of this vendor (lineage, e.g. Hikvision).")
+@click.option("--flagged/--all", "flagged", default=None, help="Only flagged assets (or all).")
+@_json_option
+@_db_options
+def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: bool,
+           db_url: str | None, config_path: str | None) -> None:
+    """List the devices in the inventory (one row per physical device)."""
+    with open_store(db_url, config_path) as store:
+        rows = store.assets(site=site, vendor=vendor, flagged=flagged)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        r["ref"], r["last"] = f"A{r['asset_id']}", _day(r["last_seen"])
+    _print_table(rows, [("ref", "ASSET"), ("site", "SITE"), ("ip", "IP"), ("mac", "MAC"),
+                        ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
+                        ("firmware", "FIRMWARE"), ("flagged", "FLAGGED"), ("last", "LAST SEEN")])
+
+
+@click.command()
+@click.option("--status", multiple=True, type=click.Choice(ALL_STATUSES),
+              help="Only findings in this status (repeatable).")
+@click.option("--site", help="Only findings of assets at this site.")
+@click.option("--vendor", help="Only findings of this vendor (lineage, e.g. Hikvision).")
+@click.option("--policy", help="Only findings under this policy id.")
+@_json_option
+@_db_options
+def findings(status: tuple[str, ...], site: str | None, vendor: str | None, policy: str | None,
+             as_json: bool, db_url: str | None, config_path: str | None) -> None:
+    """List findings (asset × policy) with their remediation status.
+
+    Expired risk acceptances are reopened first, so the list never shows a lapsed one.
+    """
+    with open_store(db_url, config_path) as store:
+        store.expire_risk_acceptances()
+        rows = store.finding_rows(status=list(status) or None, site=site, vendor=vendor,
+                                  policy=policy)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        r["ref"], r["asset"] = f"F{r['finding_id']}", f"A{r['asset_id']}"
+        r["seen"] = _day(r["last_seen"]) + (" (not seen since)" if r["not_seen_since"] else "")
+    _print_table(rows, [("ref", "FINDING"), ("asset", "ASSET"), ("site", "SITE"), ("ip", "IP"),
+                        ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
+                        ("policy_id", "POLICY"), ("status", "STATUS"), ("owner", "OWNER"),
+                        ("due", "DUE"), ("days_open", "DAYS"), ("seen", "LAST SEEN")])
+
+
+@click.command()
+@click.argument("asset")
+@click.option("--site", help="Site of the asset, when an IP names devices at several sites.")
+@_json_option
+@_db_options
+def history(asset: str, site: str | None, as_json: bool, db_url: str | None,
+            config_path: str | None) -> None:
+    """Show one asset's sightings and its findings' event trail.
+
+    ASSET is an asset id (A7), a MAC or an IP address.
+    """
+    with open_store(db_url, config_path) as store:
+        data = store.history(asset, site=site)
+    if as_json:
+        _print_json(data)
+        return
+    a = data["asset"]
+    click.echo(f"A{a['asset_id']}  {a['vendor'] or 'unknown vendor'} {a['model'] or ''}  "
+               f"mac {a['mac'] or '-'}  serial {a['serial'] or '-'}  site {a['site'] or '-'}")
+    click.echo("\nSightings")
+    _print_table(data["sightings"], [("scan_id", "SCAN"), ("seen_at", "SEEN"), ("ip", "IP"),
+                                     ("vendor", "VENDOR"), ("firmware", "FIRMWARE"),
+                                     ("flagged", "FLAGGED")])
+    for f in data["findings"]:
+        click.echo(f"\nF{f['finding_id']}  {f['policy_id']}  {f['status']}")
+        _print_table(f["events"], [("at", "WHEN"), ("actor", "WHO"), ("from", "FROM"),
+                                   ("to", "TO"), ("scan_id", "SCAN"), ("note", "NOTE")])
+
+
+@click.command()
+@click.argument("scan_a", type=int, required=False)
+@click.argument("scan_b", type=int, required=False)
+@click.option("--site", help="Without scan ids: the last two complete scans of this site.")
+@click.option("--list", "list_scans", is_flag=True, help="List the stored scans instead.")
+@_json_option
+@_db_options
+def diff(scan_a: int | None, scan_b: int | None, site: str | None, list_scans: bool,
+         as_json: bool, db_url: str | None, config_path: str | None) -> None:
+    """Devices new, gone and changed (IP, firmware, vendor) between two scans.
+
+    Without SCAN_A SCAN_B: the last two complete scans.
+    """
+    if (scan_a is None) != (scan_b is None):
+        raise click.UsageError("give two scan ids (SCAN_A SCAN_B) or none; see --list")
+    with open_store(db_url, config_path) as store:
+        if list_scans:
+            rows = store.scans(site=site)
+            if as_json:
+                _print_json(rows)
+            else:
+                _print_table(rows, [("scan_id", "SCAN"), ("site", "SITE"), ("started_at", "STARTED"),
+                                    ("status", "STATUS"), ("devices", "DEVICES"),
+                                    ("flagged", "FLAGGED"), ("new_assets", "NEW")])
+            return
+        data = store.diff(scan_a, scan_b, site=site)
+    if as_json:
+        _print_json(data)
+        return
+    click.echo(f"scan {data['scan_a']} → scan {data['scan_b']}: {len(data['new'])} new, "
+               f"{len(data['gone'])} gone, {len(data['changed'])} changed")
+    for kind in ("new", "gone"):
+        for r in data[kind]:
+            click.echo(f"{'+' if kind == 'new' else '-'} A{r['asset_id']}  {_cell(r['ip'])}  "
+                       f"{_cell(r['mac'])}  {_cell(r['vendor'])} {_cell(r['model'])}")
+    for r in data["changed"]:
+        changes = ", ".join(f"{k} {_cell(v['from'])} → {_cell(v['to'])}" for k, v in r["changes"].items())
+        click.echo(f"~ A{r['asset_id']}  {_cell(r['mac'] or r['ip'])}  {changes}")
+
+
+def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+@click.command()
+@click.argument("ref", metavar="ASSET|FINDING")
+@click.option("--status", required=True, type=click.Choice(ALL_STATUSES),
+              help="New status (open reopens a finding by hand).")
+@click.option("--owner", help="Who is responsible for the fix.")
+@click.option("--due", callback=_date, metavar="DATE", help="Due date (YYYY-MM-DD).")
+@click.option("--note", help="Why (required for false_positive).")
+@click.option("--expires", callback=_date, metavar="DATE",
+              help="End of a risk acceptance (required for risk_accepted); it reopens then.")
+@click.option("--site", help="Site of the asset, when an IP names devices at several sites.")
+@click.option("--actor", default=getpass.getuser, show_default="login name",
+              help="Who makes this change (recorded in the event trail).")
+@_json_option
+@_db_options
+def remediate(ref: str, status: str, owner: str | None, due: date | None, note: str | None,
+              expires: date | None, site: str | None, actor: str, as_json: bool,
+              db_url: str | None, config_path: str | None) -> None:
+    """Change the remediation status of a finding (F12) or of every finding of an asset.
+
+    An asset is named by its id (A7), MAC or IP. Every change is appended to the finding's
+    event trail with who, when, from, to and the note.
+    """
+    change = Change(to=status, actor=actor, owner=owner, due=due, note=note, expires=expires)
+    with open_store(db_url, config_path) as store:
+        events = store.remediate(store.resolve(ref, site=site), change)
+    if as_json:
+        _print_json(events)
+        return
+    for e in events:
+        click.echo(f"F{e['finding_id']}: {e['from']} → {e['to']}" + (f"  ({e['note']})" if e["note"] else ""))
+
+
+@click.command()
+@_json_option
+@_db_options
+def rematch(as_json: bool, db_url: str | None, config_path: str | None) -> None:
+    """Re-identify stored devices with the installed fingerprints, without rescanning.
+
+    Uses the observations of each asset's last sighting; newly flagged devices open findings,
+    findings no fingerprint supports any more become false_positive, each with an event.
+    """
+    identify, version = _current_identifier()
+    with open_store(db_url, config_path) as store:
+        result = store.rematch(identify, fingerprint_version=version)
+        open_count = store.open_flagged_count()
+    summary = {k: getattr(result, k) for k in ("assets", "changed_assets", "findings_opened",
+                                                "findings_reopened", "findings_cleared")}
+    if as_json:
+        _print_json(summary)
+    else:
+        click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()))
+    sys.exit(ExitCode.FLAGGED if open_count else ExitCode.CLEAN)
+
+
+def _current_identifier() -> tuple[Callable[[list[Any]], Sequence[Any]], str | None]:
+    """scanner.identify bound to the installed fingerprints and policies."""
+    from scanner.fingerprints import load_fingerprints
+    from scanner.identify import identify
+    from scanner.policy import load_policies
+
+    fingerprints, policies = load_fingerprints(), load_policies()
+    version = getattr(fingerprints, "version", None)
+    return (lambda observations: identify(observations, fingerprints, policies)), version
+
+
+@click.group()
+def db() -> None:
+    """Inventory database maintenance."""
+
+
+@db.command()
+@_db_options
+def upgrade(db_url: str | None, config_path: str | None) -> None:
+    """Create or migrate the inventory schema to this camaudit's version (one transaction)."""
+    with open_store(db_url, config_path, migrate_schema=False) as store:
+        before, after = store.upgrade()
+        url = store.safe_url
+    click.echo(f"{url}: schema at revision {after}" + ("" if before == after else f" (was {before})"),
+               err=True)
