@@ -380,10 +380,13 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     path = route.resolve(plan.targets, plan.interface)
     # The scanner never probes its own interfaces (team safety rule), even inside a CIDR.
     targets = plan.targets.without(path.own_addresses)
-    on_link_targets, routed_targets = targets.split(path.network)
+    segments, routed_targets = [], targets
+    for network, source_ip in path.segments:
+        inside, routed_targets = routed_targets.split(network)
+        if len(inside):
+            segments.append((inside, source_ip))
     ctx = ProbeContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
-                       source_ip=path.source_ip, interface=path.interface,
-                       on_link=len(on_link_targets) > 0)
+                       source_ip=path.source_ip, interface=path.interface, on_link=bool(segments))
     outcome = ScanOutcome([], [], path.interface, path.source_ip, False, len(targets), started=started)
     host_probes, sweep_probes, problems = available_probes()
     outcome.warnings.extend(problems)
@@ -406,7 +409,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         outcome.warnings.extend(nmap_warnings)
         outcome.arp_used = any(h.mac for h in hosts)
     else:
-        hosts, arp_used = await _native_discovery(plan, ctx, path, on_link_targets, routed_targets,
+        hosts, arp_used = await _native_discovery(plan, ctx, path, segments, routed_targets,
                                                   outcome.warnings, progress)
         outcome.arp_used = arp_used
     progress("discover", len(targets), len(targets))
@@ -464,23 +467,28 @@ async def _guarded(name: str, ip: str | None, port: int | None, budget: float,
     return [Observation(source=name, ip=ip, port=port, status=status, error=error)]
 
 
-async def _native_discovery(plan: ScanPlan, ctx: ProbeContext, path: Any, on_link: TargetSet,
-                            routed: TargetSet, warnings: list[str], progress: ProgressFn
-                            ) -> tuple[list[Host], bool]:
-    """ARP on the local segment (MACs), TCP connect where ARP cannot see; then open ports."""
+async def _native_discovery(plan: ScanPlan, ctx: ProbeContext, path: Any,
+                            segments: list[tuple[TargetSet, str]], routed: TargetSet,
+                            warnings: list[str], progress: ProgressFn) -> tuple[list[Host], bool]:
+    """ARP on the local segments (MACs), TCP connect where ARP cannot see; then open ports."""
     from scanner.discovery import arp, tcp
 
     use_arp = plan.use_arp
     if use_arp is None:
-        use_arp = len(on_link) > 0 and path.mac is not None and arp.available()
-        if len(on_link) and path.mac is not None and not use_arp:
+        use_arp = bool(segments) and path.mac is not None and arp.available()
+        if segments and path.mac is not None and not use_arp:
             warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery "
                             "is off, so MAC addresses and OUI vendors are unknown and local hosts "
                             "are found by TCP connect only")
     macs: dict[str, str] = {}
-    if use_arp and len(on_link):
-        macs = await arp.sweep(on_link, ctx, path, wait=plan.arp_wait,
-                               progress=lambda d: progress("discover", d, len(ctx.targets)))
+    if use_arp:
+        swept = 0
+        for on_link, source_ip in segments:
+            def report(done: int, base: int = swept) -> None:
+                progress("discover", base + done, len(ctx.targets))
+            macs.update(await arp.sweep(on_link, ctx, path.interface, path.mac, source_ip,
+                                        wait=plan.arp_wait, progress=report))
+            swept += len(on_link)
     # ARP-found hosts get a port scan; where ARP cannot see, the connect scan is discovery too.
     sources: list[Iterable[str]] = [sorted(macs, key=_ip_key), routed if use_arp else ctx.targets]
     found = await tcp.scan(sources, plan.ports, ctx)
@@ -491,7 +499,7 @@ async def _native_discovery(plan: ScanPlan, ctx: ProbeContext, path: Any, on_lin
             hosts[ip] = Host(ip, None, frozenset(ports))
         else:
             host.open_ports = frozenset(ports)
-    return sorted(hosts.values(), key=lambda h: _ip_key(h.ip)), bool(use_arp and len(on_link))
+    return sorted(hosts.values(), key=lambda h: _ip_key(h.ip)), bool(use_arp)
 
 
 def _ip_key(ip: str) -> int:

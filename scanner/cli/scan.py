@@ -1,9 +1,247 @@
-"""CLI wiring for the scan commands."""
+"""CLI wiring for `camaudit scan` and `camaudit import nmap`.
+
+`scan`: options + config → `TargetSet` → `engine.run_scan` → `identify` (with the active
+policies) → inventory store → a table of flagged devices on stdout → exit code
+(0 clean, 1 open findings of flagged devices, 2 usage, 3 runtime, 75 locked). Progress goes
+to stderr, only on a TTY. Every observation can also be written as JSON Lines.
+
+`import nmap FILE.xml`: nmap XML → observations (JSON Lines on stdout or to a file), the
+same records `camaudit match` reads.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import IO, Any
+
 import click
+
+from scanner import __version__
+from scanner.cli.ops import CONFIG_OPTION, effective_db_url, load_or_exit
+from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanOutcome, ScanPlan
+from scanner.exitcodes import ExitCode
+from scanner.observation import Observation, write_jsonl
+from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets
+
+
+def _fail(code: ExitCode, message: str) -> None:
+    click.echo(f"camaudit: {message}", err=True)
+    sys.exit(code)
+
+
+def targets_from(config: Any, force: bool) -> TargetSet:
+    """The target set the effective config names (CLI > env > file), or exit 2 saying why."""
+    try:
+        return build_targets(config.get("targets", []),
+                             files=[config["targets_file"]] if config.get("targets_file") else [],
+                             excludes=config.get("excludes", []),
+                             exclude_files=[config["exclude_file"]] if config.get("exclude_file") else [],
+                             max_targets=config.get("max_targets", DEFAULT_MAX_TARGETS), force=force)
+    except TargetError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+        raise  # unreachable: _fail exits
+
+
+@contextmanager
+def progress_display(enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr when it is a TTY (and not --quiet); otherwise a no-op callback."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+        labels = {"discover": "addresses swept", "probe": "probes done"}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+        yield update
+
+
+def identify_all(observations: list[Observation], policy_ids: list[str]) -> tuple[list[Any], list[Any]]:
+    """(identifications, active policies) — identify is pure; this only loads its data."""
+    from scanner.identify import identify
+    from scanner.policy import load_policies, select_policies
+
+    from scanner.fingerprints import load_fingerprints
+
+    policies = select_policies(load_policies(), policy_ids or None)
+    return identify(observations, load_fingerprints(), policies), policies
+
+
+def _as_dict(ident: Any) -> dict[str, Any]:
+    if hasattr(ident, "to_dict"):
+        return ident.to_dict()
+    return asdict(ident) if is_dataclass(ident) else dict(vars(ident))
+
+
+def print_flagged(idents: list[Any], stream: IO[str]) -> None:
+    """The flagged-devices table (plain text when stdout is not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    flagged = [i for i in idents if i.flagged]
+    console = Console(file=stream, soft_wrap=True, width=None if stream.isatty() else 200)
+    if not flagged:
+        console.print(f"no flagged devices among {len(idents)} identified")
+        return
+    table = Table(title=f"{len(flagged)} flagged device(s) of {len(idents)} identified")
+    for column in ("IP", "MAC", "vendor", "brand", "model", "evidence", "policies"):
+        table.add_column(column)
+    for i in flagged:
+        evidence = ", ".join(sorted({f"{e.get('source')}:{e.get('port') or ''}".rstrip(":")
+                                     for e in (i.evidence or [])}))
+        table.add_row(i.ip or "", i.mac or "", i.vendor or "", i.brand or "", i.model or "",
+                      evidence, ", ".join(i.policies))
+    console.print(table)
+
+
+def store_scan(db_url: str, config: Any, targets: TargetSet, outcome: ScanOutcome,
+               idents: list[Any], policies: list[Any]) -> tuple[int, int]:
+    """Record scan, observations, identifications; returns (scan id, open flagged assets)."""
+    from db.store import Store
+
+    with Store(db_url) as store:
+        scan_id = store.begin_scan([str(n) for n in targets.networks()], config.get("site"), policies,
+                                   __version__, None)
+        try:
+            store.add_observations(scan_id, outcome.observations)
+            store.record_identifications(scan_id, idents, covered=[str(n) for n in targets.networks()])
+        except BaseException:
+            store.finish_scan(scan_id, "interrupted")
+            raise
+        store.finish_scan(scan_id, "complete")
+        return scan_id, store.open_flagged_count(config.get("site"))
+
+
+@click.command("scan")
+@click.argument("target", nargs=-1)
+@click.option("--targets-file", type=click.Path(dir_okay=False), help="File of targets, one or more per line.")
+@click.option("--exclude", "excludes", multiple=True,
+              help="Address, CIDR or range that must receive no packet (repeatable).")
+@click.option("--exclude-file", type=click.Path(dir_okay=False), help="File of excludes.")
+@click.option("--ports", help=f"TCP ports for discovery and probes (default {','.join(map(str, DEFAULT_PORTS))}).")
+@click.option("--rate", type=int, help=f"Packets/connection attempts per second, whole scan (default {DEFAULT_RATE:.0f}).")
+@click.option("--per-host", type=click.IntRange(1, 16), default=DEFAULT_PER_HOST, show_default=True,
+              help="Concurrent connections per device.")
+@click.option("--engine", type=click.Choice(["native", "nmap"]), help="Discovery backend (default native).")
+@click.option("--interface", help="Interface for ARP/multicast (default: the route to the targets).")
+@click.option("--max-targets", type=int, help=f"Refuse more addresses than this (default {DEFAULT_MAX_TARGETS}).")
+@click.option("--force", is_flag=True, help="Scan even above --max-targets.")
+@click.option("--observations-out", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Also write every observation as JSON Lines here ('-' for stdout).")
+@click.option("--db", help="Inventory database URL (default: SQLite in the user data dir).")
+@click.option("--no-store", is_flag=True, help="Do not record this scan in the inventory.")
+@click.option("--site", help="Site name stored with the scan.")
+@click.option("--policy", "policies", multiple=True, help="Policy id that flags devices (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print identifications as JSON instead of a table.")
+@click.option("--quiet", is_flag=True, help="No progress, no table: only the exit code (for cron).")
+@CONFIG_OPTION
+def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str, ...],
+         exclude_file: str | None, ports: str | None, rate: int | None, per_host: int,
+         engine: str | None, interface: str | None, max_targets: int | None, force: bool,
+         observations_out: str | None, db: str | None, no_store: bool, site: str | None,
+         policies: tuple[str, ...], as_json: bool, quiet: bool, config_path: Path | None) -> None:
+    """Scan the TARGETs you name (CIDR, range 198.18.0.10-40, or address) for flagged devices.
+
+    Exit 0: no open findings; 1: flagged devices with open findings; 2: usage error;
+    3: runtime error; 75: another scan holds the inventory's lock.
+    """
+    from db.store import StoreError
+    from scanner.discovery.nmap import NmapError
+    from scanner.discovery.route import RouteError
+    from scanner.engine import run_scan
+    from scanner.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
+
+    config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
+                           "exclude_file": exclude_file, "ports": ports, "rate": rate,
+                           "engine": engine, "interface": interface, "max_targets": max_targets,
+                           "site": site, "policies": policies, "db": db}, config_path)
+    targets = targets_from(config, force)
+    db_url = effective_db_url(config)
+    out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
+               open(observations_out, "w", encoding="utf-8") if observations_out else nullcontext(None))
+    try:
+        with (nullcontext() if no_store else scan_lock(db_url)), stop_signals(), out_ctx as out_stream, \
+                progress_display(not quiet) as progress:
+            plan = ScanPlan(targets=targets, ports=tuple(config.get("ports") or DEFAULT_PORTS),
+                            rate=float(config.get("rate") or DEFAULT_RATE), per_host=per_host,
+                            interface=config.get("interface"), engine=config.get("engine") or "native",
+                            progress=progress,
+                            on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
+            outcome = asyncio.run(run_scan(plan))
+            for warning in outcome.warnings:
+                if not quiet:
+                    click.echo(f"camaudit: warning: {warning}", err=True)
+            idents, active = identify_all(outcome.observations, list(config.get("policies") or []))
+            flagged_here = sum(1 for i in idents if i.flagged)
+            open_flagged = flagged_here
+            scan_id = None
+            if not no_store:
+                scan_id, open_flagged = store_scan(db_url, config, targets, outcome, idents, active)
+    except LockHeld as exc:
+        _fail(ExitCode.LOCKED, str(exc))
+    except (RouteError, TargetError) as exc:
+        _fail(ExitCode.USAGE, str(exc))
+    except ScanInterrupted as exc:
+        _fail(ExitCode.RUNTIME, f"scan {exc}; nothing after this point was recorded")
+    except (NmapError, OSError) as exc:
+        _fail(ExitCode.RUNTIME, f"scan failed: {exc}")
+    except StoreError as exc:
+        _fail(ExitCode.RUNTIME, str(exc))
+    if observations_out == "-":
+        pass  # stdout carries the observations; a table would corrupt the stream
+    elif as_json:
+        click.echo(json.dumps({"scan_id": scan_id, "targets": len(targets), "hosts": len(outcome.hosts),
+                               "seconds": round(outcome.finished - outcome.started, 3),
+                               "warnings": outcome.warnings,
+                               "devices": [_as_dict(i) for i in idents]}, default=str, indent=1))
+    elif not quiet:
+        print_flagged(idents, sys.stdout)
+        click.echo(f"{len(outcome.hosts)} hosts up of {len(targets)} addresses, "
+                   f"{len(outcome.observations)} observations in "
+                   f"{outcome.finished - outcome.started:.1f} s"
+                   + (f"; scan #{scan_id} stored" if scan_id is not None else ""), err=True)
+    sys.exit(ExitCode.FLAGGED if open_flagged else ExitCode.CLEAN)
+
+
+@click.group("import")
+def import_group() -> None:
+    """Turn other tools' output into camaudit observations."""
+
+
+@import_group.command("nmap")
+@click.argument("xml_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              show_default=True, help="Where to write the observations (JSON Lines).")
+def import_nmap(xml_file: str, output: str) -> None:
+    """Read nmap XML (`nmap -n -sV -oX FILE`, MACs when run on the local segment) as observations.
+
+    Pipe the result into `camaudit match` to identify the devices.
+    """
+    from scanner.imports.nmap_xml import NmapXmlError, read_file
+
+    try:
+        observations = read_file(xml_file)
+    except NmapXmlError as exc:
+        _fail(ExitCode.USAGE, f"cannot import {xml_file}: {exc}")
+    with (nullcontext(sys.stdout) if output == "-" else open(output, "w", encoding="utf-8")) as out:
+        count = write_jsonl(observations, out)
+    click.echo(f"{count} observations from {xml_file}", err=True)
 
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the top-level group."""
+    main.add_command(scan)
+    main.add_command(import_group)

@@ -17,7 +17,6 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
-from scanner.discovery.route import Route
 from scanner.targets import TargetSet
 
 ETH_P_ARP = 0x0806
@@ -55,18 +54,19 @@ def parse_reply(frame: bytes, our_ip: bytes) -> tuple[str, str] | None:
     return socket.inet_ntoa(arp[14:18]), arp[8:14].hex(":")
 
 
-async def sweep(targets: TargetSet, ctx, route: Route, *, wait: float,
+async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: str, *, wait: float,
                 progress: Callable[[int], None] | None = None) -> dict[str, str]:
-    """ARP every permitted address of `targets` (on `route.interface`); ip -> MAC of each answer."""
-    if route.mac is None:
-        raise RuntimeError(f"interface {route.interface} has no MAC address: ARP discovery is impossible")
-    template = bytearray(request_template(route.mac, route.source_ip))
-    our_ip = socket.inet_aton(route.source_ip)
+    """ARP every permitted address of `targets` on `interface`, asking as `source_ip`/`mac`.
+
+    Returns ip -> MAC of each answer.
+    """
+    template = bytearray(request_template(mac, source_ip))
+    our_ip = socket.inet_aton(source_ip)
     found: dict[str, str] = {}
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     try:
-        sock.bind((route.interface, ETH_P_ARP))
+        sock.bind((interface, ETH_P_ARP))
         sock.setblocking(False)
 
         def drain() -> None:

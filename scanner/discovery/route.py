@@ -1,23 +1,23 @@
-"""Which interface and source address a scan uses, decided by the kernel's routes.
+"""Which interface, source addresses and on-link segments a scan uses, decided by the kernel.
 
-The answer comes from the routing table of the *calling thread's* network namespace (a
-UDP `connect()` asks the kernel for the route without sending anything; interface data
-comes from ioctls on a socket made here), so a scanner started inside a lab namespace sees
-that namespace's routes, never the host's. A target without a route is refused with a
-clear error instead of being sent towards a guessed interface.
+The answer comes from the *calling thread's* network namespace: a UDP `connect()` asks the
+kernel for the route without sending anything, and `ip -j addr` (a child of this thread,
+so in the same namespace) lists the interfaces' addresses — all of them, secondaries too,
+which ioctls cannot see. A scanner started inside a lab namespace therefore sees that
+namespace's routes, never the host's. A target without a route is refused with a clear
+error instead of being sent towards a guessed interface.
 """
 
 from __future__ import annotations
 
-import fcntl
 import ipaddress
+import json
 import socket
-import struct
+import subprocess
 from dataclasses import dataclass
 
 from scanner.targets import TargetSet
 
-SIOCGIFADDR, SIOCGIFNETMASK, SIOCGIFHWADDR = 0x8915, 0x891B, 0x8927
 MAX_ROUTE_CHECKS = 256  # route-check the first address of at most this many target intervals
 
 
@@ -26,36 +26,38 @@ class RouteError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class Address:
+    interface: str
+    ip: str
+    network: ipaddress.IPv4Network
+    mac: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     interface: str
-    source_ip: str
-    network: ipaddress.IPv4Network   # the interface's own subnet: its targets are on-link
-    mac: str | None                  # the interface's MAC (None on L3-only links)
+    source_ip: str                   # the source towards the first target (multicast goes out here)
+    segments: tuple[tuple[ipaddress.IPv4Network, str], ...]  # the interface's subnets + our address in each
+    mac: str | None                  # the interface's MAC (None on L3-only links such as lo)
     own_addresses: tuple[str, ...]   # every IPv4 address of this namespace: never probed
 
 
-def _ioctl(sock: socket.socket, request: int, name: str) -> bytes | None:
+def addresses() -> list[Address]:
+    """Every IPv4 address of every interface in this thread's namespace."""
     try:
-        return fcntl.ioctl(sock.fileno(), request, struct.pack("256s", name.encode()[:15]))
-    except OSError:
-        return None
-
-
-def interfaces() -> dict[str, tuple[str, str, str | None]]:
-    """name -> (address, netmask, mac) for every interface with an IPv4 address, in this namespace."""
-    out: dict[str, tuple[str, str, str | None]] = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for _, name in socket.if_nameindex():
-            addr = _ioctl(sock, SIOCGIFADDR, name)
-            mask = _ioctl(sock, SIOCGIFNETMASK, name)
-            if addr is None or mask is None:
+        out = subprocess.run(["ip", "-j", "addr", "show"], capture_output=True, check=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RouteError(f"cannot list interfaces with `ip -j addr show` ({exc}); is iproute2 installed?") from None
+    result = []
+    for link in json.loads(out or b"[]"):
+        mac = link.get("address") if link.get("link_type") == "ether" else None
+        for info in link.get("addr_info", []):
+            if info.get("family") != "inet":
                 continue
-            hw = _ioctl(sock, SIOCGIFHWADDR, name)
-            mac = hw[18:24].hex(":") if hw is not None else None
-            if mac == "00:00:00:00:00:00":
-                mac = None
-            out[name] = (socket.inet_ntoa(addr[20:24]), socket.inet_ntoa(mask[20:24]), mac)
-    return out
+            network = ipaddress.IPv4Network(f"{info['local']}/{info['prefixlen']}", strict=False)
+            result.append(Address(link["ifname"], info["local"], network, mac))
+    return result
 
 
 def source_for(ip: str) -> str:
@@ -71,20 +73,19 @@ def source_for(ip: str) -> str:
 
 def resolve(targets: TargetSet, interface: str | None = None) -> Route:
     """Pick the interface for the targets: `interface` if given, else the route to them."""
-    ifaces = interfaces()
-    own = tuple(sorted({addr for addr, _, _ in ifaces.values()}))
-    sources = {source_for(str(ipaddress.IPv4Address(first)))
-               for first, _ in targets.allowed[:MAX_ROUTE_CHECKS]}
+    addrs = addresses()
+    own = tuple(sorted({a.ip for a in addrs}))
+    sources = [source_for(str(ipaddress.IPv4Address(first))) for first, _ in targets.allowed[:MAX_ROUTE_CHECKS]]
     if interface is None:
-        by_addr = {addr: name for name, (addr, _, _) in ifaces.items()}
-        chosen = sorted(sources)[0]
-        interface = by_addr.get(chosen)
-        if interface is None:
-            raise RouteError(f"the route to the targets uses source address {chosen}, which no "
-                             "interface holds as its primary address; pass --interface")
-    elif interface not in ifaces:
+        chosen = next((a for a in addrs if a.ip == sources[0]), None)
+        if chosen is None:
+            raise RouteError(f"the route to the targets uses source address {sources[0]}, which no "
+                             "interface here holds; pass --interface")
+        interface = chosen.interface
+    mine = [a for a in addrs if a.interface == interface]
+    if not mine:
+        names = sorted({a.interface for a in addrs})
         raise RouteError(f"interface {interface!r} does not exist or has no IPv4 address here "
-                         f"(have: {', '.join(sorted(ifaces)) or 'none'})")
-    addr, mask, mac = ifaces[interface]
-    network = ipaddress.IPv4Network(f"{addr}/{mask}", strict=False)
-    return Route(interface, addr, network, mac, own)
+                         f"(have: {', '.join(names) or 'none'})")
+    source = next((a.ip for a in mine if a.ip == sources[0]), mine[0].ip)
+    return Route(interface, source, tuple((a.network, a.ip) for a in mine), mine[0].mac, own)
