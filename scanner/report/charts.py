@@ -15,6 +15,7 @@ BAR_HEIGHT = 22
 BAR_LABEL_WIDTH = 150
 BAR_AREA_WIDTH = 260
 LABEL_CHARS = 22
+MAX_BARS = 12  # beyond this a chart stops being readable: the rest is one "others" bar
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ def bar_chart(title: str, counts: Mapping[str, int], keep_order: bool = False) -
     """Horizontal bars scaled to the largest value: largest first, or in the given order
     when the order means something (remediation statuses follow the state machine)."""
     ordered = list(counts.items()) if keep_order else sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if len(ordered) > MAX_BARS:
+        rest = ordered[MAX_BARS - 1:]
+        ordered = ordered[: MAX_BARS - 1] + [(f"{len(rest)} others", sum(v for _, v in rest))]
     peak = max((value for _, value in ordered), default=0) or 1
     bars = tuple(
         Bar(label=_shorten(label), full_label=label, value=value, y=i * BAR_HEIGHT,

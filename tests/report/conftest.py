@@ -16,14 +16,14 @@ PAYLOADS: tuple[str, ...] = (
     "@SUM(1)",
     "\t=1",
     "\r=1",
-    " =HYPERLINK(\"http://198.18.0.99/x\",\"click\")",
+    " =HYPERLINK(\"http://127.0.0.1:9/x\",\"click\")",
     "\uff1d1+1",
     "<script>alert(1)</script>",
     "\"><img src=x onerror=alert(1)>",
     "javascript:alert(1)",
     "{{7*7}}",
     "'; DROP TABLE assets;--",
-    "[link=http://198.18.0.99]x[/link]\x1b]0;pwned\x07\x1b[2J",
+    "[link=http://127.0.0.1:9]x[/link]\x1b]0;pwned\x07\x1b[2J",
 )
 DEVICE_FIELDS = ("vendor", "brand", "model", "firmware", "serial", "device_type", "evidence_summary", "note", "owner")
 
