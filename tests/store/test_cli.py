@@ -1,0 +1,97 @@
+"""The inventory commands end to end on a real SQLite file (CliRunner, no mocks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from db.store import Store
+from scanner.cli import main
+from scanner.exitcodes import ExitCode
+
+MAC = "c0:56:e3:00:00:17"
+
+
+@pytest.fixture
+def inventory(tmp_path: Path, Ident, run_scan) -> str:
+    url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
+    store = Store(url)
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC),
+                     Ident(ip="198.18.0.30", mac="00:40:8c:00:00:30", vendor="Axis", flagged=False,
+                           policies=[])])
+    run_scan(store, [Ident(ip="198.18.0.18", mac=MAC, firmware="V5.7.0")])
+    store.close()
+    return url
+
+
+def cli(url: str, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, [*args, "--db", url, "--config", "/dev/null"])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_findings_and_assets(inventory):
+    code, out, _ = cli(inventory, "findings", "--json")
+    assert code == 0
+    [row] = json.loads(out)
+    assert (row["mac"], row["status"], row["ip"]) == (MAC, "open", "198.18.0.18")
+    code, out, _ = cli(inventory, "findings", "--status", "remediated")
+    assert code == 0 and out.splitlines()[0].startswith("FINDING") and len(out.splitlines()) == 1
+    code, out, _ = cli(inventory, "assets")
+    assert code == 0 and len(out.splitlines()) == 3 and "Axis" in out
+    code, out, _ = cli(inventory, "assets", "--flagged", "--json")
+    assert [a["mac"] for a in json.loads(out)] == [MAC]
+
+
+def test_remediate_then_history_shows_the_trail(inventory):
+    code, out, _ = cli(inventory, "remediate", MAC, "--status", "in_progress", "--owner", "it-ops",
+                       "--due", "2027-01-31", "--note", "ticket 42", "--actor", "alice")
+    assert code == 0 and out.startswith("F1: open → in_progress")
+    code, out, _ = cli(inventory, "history", MAC, "--json")
+    data = json.loads(out)
+    assert [s["ip"] for s in data["sightings"]] == ["198.18.0.17", "198.18.0.18"]
+    last = data["findings"][0]["events"][-1]
+    assert (last["actor"], last["from"], last["to"]) == ("alice", "open", "in_progress")
+    assert data["findings"][0]["owner"] == "it-ops"
+    code, out, _ = cli(inventory, "history", "198.18.0.18")
+    assert code == 0 and "in_progress" in out and "alice" in out
+
+
+def test_diff_of_the_last_two_scans(inventory):
+    code, out, _ = cli(inventory, "diff", "--json")
+    d = json.loads(out)
+    assert [g["mac"] for g in d["gone"]] == ["00:40:8c:00:00:30"]
+    assert d["changed"][0]["changes"]["firmware"] == {"from": "V5.4.5", "to": "V5.7.0"}
+    code, out, _ = cli(inventory, "diff", "1", "2")
+    assert code == 0 and out.startswith("scan 1 → scan 2: 0 new, 1 gone, 1 changed")
+    code, out, _ = cli(inventory, "diff", "--list")
+    assert code == 0 and len(out.splitlines()) == 3
+
+
+@pytest.mark.parametrize("args,message", [
+    (("remediate", "F9", "--status", "remediated"), "no finding 9"),
+    (("remediate", "F1", "--status", "false_positive"), "needs --note"),
+    (("remediate", MAC, "--status", "risk_accepted", "--expires", "2020-01-01"), "not in the future"),
+    (("history", "nonsense"), "not a finding id"),
+    (("remediate", "A1", "--status", "remediated"), "has no findings"),
+    (("diff", "1", "7"), "no scan 7"),
+])
+def test_mistakes_exit_2_with_a_way_forward(inventory, args, message):
+    code, _, err = cli(inventory, *args)
+    assert code == ExitCode.USAGE
+    assert message in err
+
+
+def test_unreachable_database_exits_3(tmp_path):
+    code, _, err = cli("postgresql+psycopg://camaudit@127.0.0.1:1/none", "findings")
+    assert code == ExitCode.RUNTIME and "cannot open the inventory" in err
+
+
+def test_db_upgrade_reports_the_revision(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    code, _, err = cli(url, "db", "upgrade")
+    assert code == 0 and "(was None)" in err
+    code, _, err = cli(url, "db", "upgrade")
+    assert code == 0 and "was" not in err
