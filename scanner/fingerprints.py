@@ -1,0 +1,430 @@
+"""Load, validate and apply the fingerprint data in `fingerprints/` (the Rapid7 Recog model).
+
+Fingerprints are data: `fingerprints/vendors/*.toml`, one file per vendor, each entry with
+the observation field it reads, a pattern, a weight, what it captures and examples that
+`verify()` checks. Adding a signal never needs code; docs/fingerprints.md shows how.
+
+Field paths are `<source>.<dotted path into data>`: dict keys match case-insensitively
+(HTTP header names), list values match if any element does, ONVIF scopes are percent-decoded,
+U+00A0 becomes a space. Fingerprints on `http.*` also read `https` observations (same data).
+Every fingerprint whose pattern matches yields a `Hit`; scanner.identify combines them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from fingerprints import DATA
+from scanner.observation import Observation
+from scanner.oui import OuiTable, load_layers, normalize_org
+
+SOURCES = frozenset({"arp", "http", "https", "tls", "rtsp", "onvif", "sadp", "dhip", "banner",
+                     "nmap", "snmp"})
+CAPTURE_NAMES = frozenset({"model", "firmware", "serial", "brand", "device_type"})
+MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
+MAX_VALUE_CHARS = 64 * 1024   # longer values are cut before matching: bounded regex time
+MAX_CAPTURE_CHARS = 128
+_KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",
+         "vendor", "brand", "device_type", "captures", "description", "reference", "examples"}
+_FILE_KEYS = {"vendor", "description", "fingerprint"}
+_GROUP_NAME = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+class FingerprintError(ValueError):
+    """A fingerprint file is wrong; the message names file, line and entry."""
+
+    def __init__(self, file: str, line: int | None, message: str):
+        self.file, self.line = file, line
+        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
+
+
+# ---------------------------------------------------------------- vocabulary
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """The one list of vendor (lineage) and brand names, their aliases and IEEE organisations."""
+
+    vendors: frozenset[str]
+    lineage_of: dict[str, str | None]          # brand → vendor it implies (vendors map to themselves)
+    alias_to_brand: dict[str, str]             # casefolded alias → brand
+    org_to_brand: dict[str, str]               # normalize_org(org) → brand
+    flagged_orgs: tuple[str, ...]              # organisations copied into oui/flagged.csv
+    legal_names: dict[str, str]
+
+    @property
+    def brands(self) -> frozenset[str]:
+        return frozenset(self.lineage_of)
+
+    def canonical_brand(self, text: str) -> str:
+        """A self-reported manufacturer, mapped to the vocabulary when it is a known alias;
+        otherwise the (cleaned) text itself, so an unknown maker is named, not guessed."""
+        clean = " ".join(text.replace("\u00a0", " ").split())[:MAX_CAPTURE_CHARS]
+        return self.alias_to_brand.get(clean.casefold(), clean)
+
+    def lineage(self, brand: str | None) -> str | None:
+        return self.lineage_of.get(brand) if brand else None
+
+    def brand_of_org(self, organization: str) -> str | None:
+        return self.org_to_brand.get(normalize_org(organization))
+
+
+def load_vocabulary(text: str | None = None, file: str = "fingerprints/vocabulary.toml") -> Vocabulary:
+    raw = tomllib.loads(text if text is not None else DATA.joinpath("vocabulary.toml").read_text("utf-8"))
+    lineage: dict[str, str | None] = {}
+    aliases: dict[str, str] = {}
+    orgs: dict[str, str] = {}
+    flagged: list[str] = []
+    legal: dict[str, str] = {}
+    vendors = frozenset(raw.get("vendors", {}))
+    for kind in ("vendors", "brands"):
+        for name, entry in raw.get(kind, {}).items():
+            if name in lineage:
+                raise FingerprintError(file, None, f"{name!r} defined twice")
+            parent = name if kind == "vendors" else entry.get("lineage")
+            if parent is not None and parent not in vendors:
+                raise FingerprintError(file, None, f"brand {name!r}: lineage {parent!r} is not a vendor")
+            lineage[name] = parent
+            legal[name] = entry.get("legal_name", name)
+            for alias in [name, *entry.get("aliases", [])]:
+                other = aliases.setdefault(alias.casefold(), name)
+                if other != name:
+                    raise FingerprintError(file, None, f"alias {alias!r} names both {other!r} and {name!r}")
+            for org in entry.get("organizations", []):
+                orgs[normalize_org(org)] = name
+                if entry.get("flagged_oui"):
+                    flagged.append(org)
+    return Vocabulary(vendors, lineage, aliases, orgs, tuple(flagged), legal)
+
+
+# ---------------------------------------------------------------- fingerprints
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    value: str
+    expect: dict[str, str]   # captures expected (model, firmware, …; brand canonical), optionally vendor
+
+
+@dataclass(slots=True, eq=False)
+class Fingerprint:
+    id: str
+    source: str
+    path: tuple[str, ...]
+    match: str
+    pattern: str
+    weight: float
+    group: str
+    generic: bool
+    vendor: str | None
+    brand: str | None
+    device_type: str | None
+    captures: tuple[str, ...]
+    when: tuple[tuple[tuple[str, ...], frozenset[str]], ...]
+    icase: bool
+    description: str
+    reference: str
+    examples: tuple[Example, ...]
+    file: str
+    line: int
+    _regex: re.Pattern[str] | None = None
+    _needle: str = ""
+
+    @property
+    def field(self) -> str:
+        return ".".join((self.source, *self.path))
+
+    def compile(self) -> None:
+        if self.match == "regex":
+            self._regex = re.compile(self.pattern)
+        else:
+            self._needle = self.pattern.casefold() if self.icase else self.pattern
+
+    def test(self, value: str) -> dict[str, str] | None:
+        """Captures when `value` matches (empty dict for a plain match), else None."""
+        if self._regex is not None:
+            m = self._regex.search(value)
+            if m is None:
+                return None
+            return {k: v.strip()[:MAX_CAPTURE_CHARS] for k, v in m.groupdict().items()
+                    if v and v.strip()}
+        probe = value.casefold() if self.icase else value
+        if self.match == "exact":
+            return {} if probe == self._needle else None
+        return {} if probe.startswith(self._needle) else None
+
+    def applies_to(self, source: str) -> bool:
+        return source == self.source or (self.source == "http" and source == "https")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One fingerprint that matched one value of one observation."""
+
+    fingerprint: Fingerprint
+    value: str
+    captures: dict[str, str]
+    vendor: str | None    # lineage this signal shows
+    brand: str | None     # label this signal shows
+
+
+@dataclass(slots=True)
+class FingerprintSet:
+    """All fingerprints, indexed by source, plus the vocabulary and the OUI table."""
+
+    fingerprints: list[Fingerprint]
+    vocabulary: Vocabulary
+    oui: OuiTable
+    _by_source: dict[str, list[tuple[tuple[str, ...], list[Fingerprint]]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        index: dict[str, dict[tuple[str, ...], list[Fingerprint]]] = {}
+        for fp in self.fingerprints:
+            fp.compile()
+            for source in (fp.source, "https") if fp.source == "http" else (fp.source,):
+                index.setdefault(source, {}).setdefault(fp.path, []).append(fp)
+        self._by_source = {s: list(paths.items()) for s, paths in index.items()}
+
+    def get(self, fid: str) -> Fingerprint | None:
+        return next((fp for fp in self.fingerprints if fp.id == fid), None)
+
+    def match(self, obs: Observation) -> list[Hit]:
+        """Every fingerprint hit for one observation (only fingerprints of its source run)."""
+        paths = self._by_source.get(obs.source)
+        if not paths:
+            return []
+        hits: list[Hit] = []
+        data = obs.data
+        for path, fps in paths:
+            values = field_values(data, path)
+            if not values:
+                continue
+            for fp in fps:
+                if fp.when and not _when_holds(data, fp.when):
+                    continue
+                for value in values:
+                    caps = fp.test(value)
+                    if caps is not None:
+                        hits.append(self.hit(fp, value, caps))
+                        break
+        return hits
+
+    def hit(self, fp: Fingerprint, value: str, caps: dict[str, str]) -> Hit:
+        brand = caps.get("brand")
+        brand = self.vocabulary.canonical_brand(brand) if brand else fp.brand
+        vendor = fp.vendor or self.vocabulary.lineage(brand)
+        return Hit(fp, value[:200], caps, vendor, brand)
+
+
+def field_values(data: Any, path: tuple[str, ...]) -> list[str]:
+    """The string values at `path` (case-insensitive keys, lists fan out), normalised."""
+    nodes = [data]
+    for key in path:
+        nxt: list[Any] = []
+        for node in nodes:
+            if isinstance(node, dict):
+                if key in node:
+                    nxt.append(node[key])
+                else:
+                    low = key.lower()
+                    nxt.extend(v for k, v in node.items() if isinstance(k, str) and k.lower() == low)
+        nodes = []
+        for node in nxt:
+            nodes.extend(node if isinstance(node, list) else (node,))
+    out: list[str] = []
+    decode = path[-1:] == ("scopes",)
+    for node in nodes:
+        if isinstance(node, (str, int, float)) and not isinstance(node, bool):
+            text = str(node)[:MAX_VALUE_CHARS]
+            if decode:
+                text = unquote(text)
+            out.append(text.replace("\u00a0", " "))
+    return out
+
+
+def _when_holds(data: dict[str, Any], when: tuple[tuple[tuple[str, ...], frozenset[str]], ...]) -> bool:
+    return all(any(v in allowed for v in field_values(data, path)) for path, allowed in when)
+
+
+# ---------------------------------------------------------------- loading
+
+def parse_fingerprint_file(text: str, file: str, vocabulary: Vocabulary) -> list[Fingerprint]:
+    """Parse and schema-check one vendor file; FingerprintError names the file and line."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FingerprintError(file, None, f"not valid TOML: {exc}") from None
+    unknown = set(raw) - _FILE_KEYS
+    if unknown:
+        raise FingerprintError(file, 1, f"unknown top-level keys {sorted(unknown)}")
+    file_vendor = raw.get("vendor")
+    if file_vendor is not None and file_vendor not in vocabulary.vendors:
+        raise FingerprintError(file, 1, f"vendor {file_vendor!r} is not in fingerprints/vocabulary.toml")
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() == "[[fingerprint]]"]
+    entries = raw.get("fingerprint", [])
+    return [_parse_entry(e, file, lines[i] if i < len(lines) else None, file_vendor, vocabulary)
+            for i, e in enumerate(entries)]
+
+
+def _parse_entry(e: dict[str, Any], file: str, line: int | None, file_vendor: str | None,
+                 vocab: Vocabulary) -> Fingerprint:
+    fid = e.get("id")
+
+    def fail(msg: str) -> FingerprintError:
+        return FingerprintError(file, line, f"fingerprint {fid!r}: {msg}")
+
+    if not isinstance(fid, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]*", fid):
+        raise fail("needs an id of lower-case letters, digits, '.', '_', '-'")
+    unknown = set(e) - _KEYS
+    if unknown:
+        raise fail(f"unknown keys {sorted(unknown)}")
+    source, path = _split_field(e.get("field"), fail)
+    kind = e.get("match", "regex")
+    if kind not in MATCH_KINDS:
+        raise fail(f"match must be one of {sorted(MATCH_KINDS)}, not {kind!r}")
+    pattern = e.get("pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise fail("needs a non-empty pattern")
+    captures = tuple(e.get("captures", ()))
+    if set(captures) - CAPTURE_NAMES:
+        raise fail(f"captures must be among {sorted(CAPTURE_NAMES)}")
+    if kind == "regex":
+        try:
+            groups = set(re.compile(pattern).groupindex)
+        except re.error as exc:
+            raise fail(f"pattern does not compile: {exc}") from None
+        if groups != set(captures):
+            raise fail(f"named groups {sorted(groups)} differ from declared captures {sorted(captures)}")
+    elif captures:
+        raise fail(f"{kind} patterns capture nothing; use a regex to capture {list(captures)}")
+    weight = e.get("weight")
+    if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight <= 1:
+        raise fail("weight must be a number in (0, 1]")
+    vendor = e.get("vendor", file_vendor) or None
+    if vendor is not None and vendor not in vocab.vendors:
+        raise fail(f"vendor {vendor!r} is not in fingerprints/vocabulary.toml")
+    brand = e.get("brand")
+    if brand is not None and brand not in vocab.brands:
+        raise fail(f"brand {brand!r} is not in fingerprints/vocabulary.toml")
+    if not (vendor or brand or captures or e.get("device_type")):
+        raise fail("names no vendor, brand or device type and captures nothing: it would say nothing")
+    when = []
+    for key, allowed in (e.get("when") or {}).items():
+        wsource, wpath = _split_field(key if "." in key and key.split(".")[0] in SOURCES
+                                      else f"{source}.{key}", fail)
+        if wsource != source:
+            raise fail(f"when-condition {key!r} must read the same observation ({source})")
+        values = allowed if isinstance(allowed, list) else [allowed]
+        when.append((wpath, frozenset(str(v) for v in values)))
+    examples = []
+    for ex in e.get("examples", ()):
+        if not isinstance(ex, dict) or not isinstance(ex.get("value"), str):
+            raise fail("every example needs a string 'value'")
+        expect = {k: str(v) for k, v in ex.items() if k != "value"}
+        if set(expect) - set(captures) - {"vendor"}:
+            raise fail(f"example {ex['value']!r} expects {sorted(set(expect) - set(captures) - {'vendor'})}, "
+                       "which the fingerprint does not capture")
+        examples.append(Example(ex["value"], expect))
+    if not examples:
+        raise fail("needs at least one example (examples = [{ value = \"…\" }])")
+    return Fingerprint(
+        id=fid, source=source, path=path, match=kind, pattern=pattern, weight=float(weight),
+        group=str(e.get("group", fid)), generic=bool(e.get("generic", False)), vendor=vendor,
+        brand=brand, device_type=e.get("device_type"), captures=captures, when=tuple(when),
+        icase=bool(e.get("icase", False)), description=str(e.get("description", "")),
+        reference=str(e.get("reference", "")), examples=tuple(examples), file=file, line=line or 0)
+
+
+def _split_field(value: Any, fail: Any) -> tuple[str, tuple[str, ...]]:
+    if not isinstance(value, str) or "." not in value:
+        raise fail(f"field must be '<source>.<path>', got {value!r}")
+    source, *path = value.split(".")
+    if source not in SOURCES:
+        raise fail(f"unknown source {source!r} (one of {sorted(SOURCES)})")
+    if not all(path):
+        raise fail(f"empty path element in field {value!r}")
+    return source, tuple(path)
+
+
+def fingerprint_files() -> list[tuple[str, str]]:
+    """(display name, text) of the shipped vendor files: vendor files by name, generic.toml
+    (vendor-neutral captures such as the ONVIF manufacturer) last."""
+    vendors_dir = DATA.joinpath("vendors")
+    names = sorted((p.name for p in vendors_dir.iterdir() if p.name.endswith(".toml")),
+                   key=lambda n: (n == "generic.toml", n))
+    return [(f"fingerprints/vendors/{n}", vendors_dir.joinpath(n).read_text("utf-8")) for n in names]
+
+
+def build_set(files: Iterable[tuple[str, str]], vocabulary: Vocabulary, oui: OuiTable) -> FingerprintSet:
+    fps: list[Fingerprint] = []
+    seen: dict[str, Fingerprint] = {}
+    for name, text in files:
+        for fp in parse_fingerprint_file(text, name, vocabulary):
+            if fp.id in seen:
+                raise FingerprintError(name, fp.line, f"fingerprint id {fp.id!r} already used at "
+                                                      f"{seen[fp.id].file}:{seen[fp.id].line}")
+            seen[fp.id] = fp
+            fps.append(fp)
+    return FingerprintSet(fps, vocabulary, oui)
+
+
+@lru_cache(maxsize=4)
+def load_fingerprints(user_dir: Path | None = None) -> FingerprintSet:
+    """The shipped fingerprints, vocabulary and OUI table (plus the user's refreshed OUI
+    data from `user_dir`, default the camaudit data dir). Cached: loading is I/O."""
+    vocab = load_vocabulary()
+    return build_set(fingerprint_files(), vocab, load_layers(user_dir))
+
+
+# ---------------------------------------------------------------- verification
+
+def verify(fset: FingerprintSet) -> list[FingerprintError]:
+    """Check every example: it matches its fingerprint with exactly the expected captures,
+    and no earlier fingerprint on the same field and conditions matches it with a different
+    vendor, brand or captures (that earlier entry would put a wrong answer next to the right
+    one). Returns the problems; an empty list means the data is sound."""
+    problems: list[FingerprintError] = []
+    earlier: dict[tuple[Any, ...], list[Fingerprint]] = {}
+    for fp in fset.fingerprints:
+        key = (fp.source, fp.path, fp.when)
+        for ex in fp.examples:
+            value = ex.value.replace("\u00a0", " ")
+            caps = fp.test(value)
+            where = f"fingerprint {fp.id!r}: example {ex.value!r}"
+            if caps is None:
+                problems.append(FingerprintError(fp.file, fp.line, f"{where} does not match /{fp.pattern}/"))
+                continue
+            mine = fset.hit(fp, value, caps)
+            got = {**caps, **({"brand": mine.brand} if "brand" in caps else {})}
+            if "vendor" in ex.expect:
+                got["vendor"] = mine.vendor or ""
+            if got != ex.expect:
+                problems.append(FingerprintError(fp.file, fp.line, f"{where} gives {got}, expected {ex.expect}"))
+                continue
+            for other in earlier.get(key, ()):
+                theirs_caps = other.test(value)
+                if theirs_caps is None:
+                    continue
+                theirs = fset.hit(other, value, theirs_caps)
+                if (theirs.vendor, theirs.brand) != (mine.vendor, mine.brand) or any(
+                        theirs_caps.get(k, v) != v for k, v in caps.items()):
+                    problems.append(FingerprintError(
+                        fp.file, fp.line, f"{where} is shadowed by earlier {other.id!r} "
+                        f"({other.file}:{other.line}), which says vendor={theirs.vendor} "
+                        f"brand={theirs.brand} captures={theirs_caps}"))
+        earlier.setdefault(key, []).append(fp)
+    return problems
+
+
+def iter_fields(fset: FingerprintSet) -> Iterator[str]:
+    """Distinct field paths in use (for docs and `fingerprints list`)."""
+    seen: set[str] = set()
+    for fp in fset.fingerprints:
+        if fp.field not in seen:
+            seen.add(fp.field)
+            yield fp.field

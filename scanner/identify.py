@@ -1,0 +1,249 @@
+"""Observations → one `Identification` per device. Pure: no I/O, no network, no clock.
+
+Rules (DESIGN.md §3, docs/fingerprints.md):
+
+* Devices group by MAC when known, else IP; an IP-only observation joins the MAC group
+  that another observation tied to the same IP.
+* Each fingerprint hit is a signal for a vendor (lineage) and/or a brand (label). Signals
+  of one `group` are one signal (strongest weight); independent groups combine as
+  ``1 - Π(1 - w)``. Generic signals (`generic = true`) count only when the same vendor has
+  a non-generic signal too.
+* The OUI is a weak signal (`OUI_WEIGHT`); a locally administered MAC gives none.
+* The vendor with the highest combined confidence wins; the others are recorded in
+  `conflicts`. Brand is the strongest brand signal consistent with the vendor (else the
+  vendor itself); model/firmware/serial/device type come from the strongest consistent
+  capture, and disagreements are recorded too.
+* Policies (scanner.policy) decide `flagged` and `policies`.
+
+`Matcher` does the same incrementally, keeping per device only the hits (not the raw
+observations), so `camaudit match` streams files of millions of lines in O(devices) memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.fingerprints import FingerprintSet, Hit, load_fingerprints
+from scanner.observation import Observation, ProbeStatus
+from scanner.policy import PolicySet, load_policies
+
+OUI_WEIGHT = 0.35        # weak: resold NICs and OEM boards carry other vendors' OUIs
+MAX_EVIDENCE = 64        # per device; a device answering every path still gets a readable record
+CAPTURE_FIELDS = ("model", "firmware", "serial", "device_type")
+
+
+@dataclass(slots=True)
+class Identification:
+    """What camaudit concluded about one device, with the evidence behind it."""
+
+    ip: str | None
+    mac: str | None
+    vendor: str | None = None          # lineage: whose hardware/firmware
+    brand: str | None = None           # label it is sold under
+    model: str | None = None
+    firmware: str | None = None
+    serial: str | None = None
+    device_type: str | None = None
+    organization: str | None = None    # IEEE registrant of the MAC's prefix, as registered
+    flagged: bool = False
+    policies: list[str] = field(default_factory=list)
+    confidence: float = 0.0
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ip": self.ip, "mac": self.mac, "vendor": self.vendor, "brand": self.brand,
+                "model": self.model, "firmware": self.firmware, "serial": self.serial,
+                "device_type": self.device_type, "organization": self.organization,
+                "flagged": self.flagged, "policies": list(self.policies),
+                "confidence": self.confidence, "evidence": list(self.evidence),
+                "conflicts": list(self.conflicts), "statuses": dict(self.statuses)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class _Signal:
+    """A hit reduced to what scoring needs (the OUI is a signal too)."""
+
+    source: str
+    port: int | None
+    fingerprint: str
+    field: str
+    value: str
+    weight: float
+    group: str
+    generic: bool
+    vendor: str | None
+    brand: str | None
+    captures: dict[str, str]
+
+    def evidence(self) -> dict[str, Any]:
+        return {"source": self.source, "port": self.port, "fingerprint": self.fingerprint,
+                "field": self.field, "value": self.value, "weight": self.weight,
+                "vendor": self.vendor, "brand": self.brand, **({"generic": True} if self.generic else {})}
+
+
+@dataclass(slots=True)
+class _Device:
+    ip: str | None = None
+    mac: str | None = None
+    signals: dict[tuple[str, str, int | None, str], _Signal] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def add(self, sig: _Signal) -> None:
+        key = (sig.fingerprint, sig.source, sig.port, sig.value)
+        if key not in self.signals:
+            self.signals[key] = sig
+
+    def merge(self, other: _Device) -> None:
+        self.ip = self.ip or other.ip
+        for sig in other.signals.values():
+            self.add(sig)
+        for where, status in other.statuses.items():
+            self._status(where, status)
+
+    def _status(self, where: str, status: str) -> None:
+        # one line per source:port; a failure is more informative than an ok beside it
+        if self.statuses.get(where, ProbeStatus.OK) == ProbeStatus.OK:
+            self.statuses[where] = status
+
+
+class Matcher:
+    """Feed observations with `add`, then read `identifications()`."""
+
+    def __init__(self, fingerprints: FingerprintSet | None = None, policies: PolicySet | None = None):
+        self.fps = fingerprints or load_fingerprints()
+        self.policies = policies if policies is not None else load_policies()
+        self.by_mac: dict[str, _Device] = {}
+        self.by_ip: dict[str, _Device] = {}     # IP-only devices
+        self.ip_to_mac: dict[str, str] = {}
+        self.observations = 0
+
+    def add(self, obs: Observation) -> None:
+        self.observations += 1
+        if obs.mac:
+            dev = self.by_mac.get(obs.mac)
+            if dev is None:
+                dev = self.by_mac[obs.mac] = _Device(ip=obs.ip, mac=obs.mac)
+            elif not dev.ip:
+                dev.ip = obs.ip
+            if obs.ip:
+                self.ip_to_mac.setdefault(obs.ip, obs.mac)
+        else:
+            dev = self.by_ip.get(obs.ip)  # type: ignore[arg-type]
+            if dev is None:
+                dev = self.by_ip[obs.ip] = _Device(ip=obs.ip)  # type: ignore[index]
+        dev._status(f"{obs.source}:{obs.port}" if obs.port is not None else obs.source, str(obs.status))
+        for hit in self.fps.match(obs):
+            dev.add(_from_hit(hit, obs))
+
+    def identifications(self) -> list[Identification]:
+        devices = dict(self.by_mac)
+        for ip, dev in self.by_ip.items():
+            mac = self.ip_to_mac.get(ip)
+            if mac is not None:
+                devices[mac].merge(dev)
+            else:
+                devices[f"ip:{ip}"] = dev
+        return [self._conclude(dev) for dev in devices.values()]
+
+    def _conclude(self, dev: _Device) -> Identification:
+        ident = Identification(ip=dev.ip, mac=dev.mac, statuses=dict(sorted(dev.statuses.items())))
+        signals = list(dev.signals.values())
+        if dev.mac:
+            oui = self.fps.oui.lookup(dev.mac)
+            if oui is not None:
+                ident.organization = oui.organization
+                brand = self.fps.vocabulary.brand_of_org(oui.organization)
+                vendor = self.fps.vocabulary.lineage(brand)
+                if brand or vendor:
+                    signals.append(_Signal("mac", None, "oui", "mac.oui",
+                                           f"{oui.prefix}/{oui.bits} {oui.organization}",
+                                           OUI_WEIGHT, "oui", False, vendor, brand, {}))
+        _decide(ident, signals)
+        ident.evidence = [s.evidence() for s in sorted(signals, key=lambda s: -s.weight)[:MAX_EVIDENCE]]
+        ident.policies = self.policies.flags(ident)
+        ident.flagged = bool(ident.policies)
+        return ident
+
+
+def identify(observations: Iterable[Observation], fingerprints: FingerprintSet | None = None,
+             policies: PolicySet | None = None) -> list[Identification]:
+    """One Identification per device seen in `observations` (see module docstring)."""
+    matcher = Matcher(fingerprints, policies)
+    for obs in observations:
+        matcher.add(obs)
+    return matcher.identifications()
+
+
+def _from_hit(hit: Hit, obs: Observation) -> _Signal:
+    fp = hit.fingerprint
+    caps = dict(hit.captures)
+    caps.pop("brand", None)
+    if fp.device_type and "device_type" not in caps:
+        caps["device_type"] = fp.device_type
+    return _Signal(obs.source, obs.port, fp.id, fp.field, hit.value, fp.weight, fp.group,
+                   fp.generic, hit.vendor, hit.brand, caps)
+
+
+def combine(weights: Iterable[float]) -> float:
+    """Independent signals: the chance that all of them are wrong shrinks with each one."""
+    miss = 1.0
+    for w in weights:
+        miss *= 1.0 - w
+    return 1.0 - miss
+
+
+def vendor_scores(signals: list[_Signal]) -> dict[str, float]:
+    """Combined confidence per vendor; generic signals only with a non-generic one beside."""
+    groups: dict[str, dict[str, float]] = {}
+    corroborated: set[str] = set()
+    for sig in signals:
+        if sig.vendor is None:
+            continue
+        g = groups.setdefault(sig.vendor, {})
+        g[sig.group] = max(g.get(sig.group, 0.0), sig.weight)
+        if not sig.generic:
+            corroborated.add(sig.vendor)
+    return {v: combine(g.values()) for v, g in groups.items() if v in corroborated}
+
+
+def _decide(ident: Identification, signals: list[_Signal]) -> None:
+    scores = vendor_scores(signals)
+    if scores:
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        ident.vendor, best = ranked[0]
+        ident.confidence = round(best, 3)
+        for vendor, score in ranked[1:]:
+            ident.conflicts.append({"field": "vendor", "value": vendor, "confidence": round(score, 3),
+                                    "fingerprints": sorted({s.fingerprint for s in signals if s.vendor == vendor})})
+    consistent = sorted((s for s in signals if s.vendor in (None, ident.vendor)), key=lambda s: -s.weight)
+    brands = [s for s in consistent if s.brand]
+    if brands:
+        ident.brand = brands[0].brand
+        _note_disagreement(ident, "brand", brands, lambda s: s.brand)
+    else:
+        ident.brand = ident.vendor
+    for name in CAPTURE_FIELDS:
+        having = [s for s in consistent if name in s.captures]
+        if having:
+            setattr(ident, name, having[0].captures[name])
+            _note_disagreement(ident, name, having, lambda s, n=name: s.captures[n])
+
+
+def _note_disagreement(ident: Identification, name: str, ranked: list[_Signal], value_of: Any) -> None:
+    chosen = value_of(ranked[0])
+    others: dict[str, str] = {}
+    for sig in ranked[1:]:
+        value = value_of(sig)
+        if value != chosen and value not in others:
+            others[value] = sig.fingerprint
+    for value, fid in others.items():
+        ident.conflicts.append({"field": name, "value": value, "fingerprint": fid,
+                                "chosen": chosen, "chosen_by": ranked[0].fingerprint})
