@@ -12,6 +12,7 @@ Every fingerprint whose pattern matches yields a `Hit`; scanner.identify combine
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Iterator
@@ -180,6 +181,7 @@ class FingerprintSet:
     fingerprints: list[Fingerprint]
     vocabulary: Vocabulary
     oui: OuiTable
+    version: str = ""     # digest of the data it was built from (stored with scans, for rematch)
     _by_source: dict[str, list[tuple[tuple[str, ...], list[Fingerprint]]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -377,8 +379,14 @@ def build_set(files: Iterable[tuple[str, str]], vocabulary: Vocabulary, oui: Oui
 def load_fingerprints(user_dir: Path | None = None) -> FingerprintSet:
     """The shipped fingerprints, vocabulary and OUI table (plus the user's refreshed OUI
     data from `user_dir`, default the camaudit data dir). Cached: loading is I/O."""
-    vocab = load_vocabulary()
-    return build_set(fingerprint_files(), vocab, load_layers(user_dir))
+    vocab_text = DATA.joinpath("vocabulary.toml").read_text("utf-8")
+    files = fingerprint_files()
+    fset = build_set(files, load_vocabulary(vocab_text), load_layers(user_dir))
+    digest = hashlib.sha256(vocab_text.encode())
+    for name, text in files:
+        digest.update(name.encode() + b"\0" + text.encode())
+    fset.version = digest.hexdigest()[:12]
+    return fset
 
 
 # ---------------------------------------------------------------- verification
