@@ -28,7 +28,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,7 +120,6 @@ class RematchSummary:
     findings_opened: int = 0
     findings_reopened: int = 0
     findings_cleared: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def default_url() -> str:
@@ -553,14 +552,18 @@ class Store:
             return len(rows)
 
     def rematch(self, identify: Callable[[list[Observation]], Sequence[IdentificationLike]],
-                fingerprint_version: str | None = None) -> RematchSummary:
+                fingerprint_version: str | None = None, policies: Sequence[Any] = ()) -> RematchSummary:
         """Re-identify every asset from the observations of its last sighting; update findings.
 
         `identify` is scanner.identify bound to the current fingerprints and policies. A newly
         flagged asset opens findings; a finding its new identification no longer supports
-        (open or in progress) becomes false_positive with an event saying why.
+        (open or in progress) becomes false_positive with an event saying why. `policies`
+        (objects with id, title, citation) refresh the stored titles and citations.
         """
         out = RematchSummary()
+        if policies:
+            with self._write() as conn:
+                self._upsert_policies(conn, policies)
         label = f"rematch with fingerprints {fingerprint_version}" if fingerprint_version else "rematch"
         with self._read() as conn:
             assets = conn.execute(select(T_ASSET.c.id, T_ASSET.c.mac, T_ASSET.c.ip,

@@ -262,17 +262,31 @@ def remediate(ref: str, status: str, owner: str | None, due: date | None, note: 
 
 
 @click.command()
+@click.option("--policy", "policy_ids", multiple=True, metavar="ID",
+              help="Policies that flag devices (repeatable; default: all shipped policies).")
 @_json_option
 @_db_options
-def rematch(as_json: bool, db_url: str | None, config_path: str | None) -> None:
+def rematch(policy_ids: tuple[str, ...], as_json: bool, db_url: str | None,
+            config_path: str | None) -> None:
     """Re-identify stored devices with the installed fingerprints, without rescanning.
 
     Uses the observations of each asset's last sighting; newly flagged devices open findings,
     findings no fingerprint supports any more become false_positive, each with an event.
+    Exits 1 when open findings remain, like a scan.
     """
-    identify, version = _current_identifier()
+    from scanner.fingerprints import load_fingerprints
+    from scanner.identify import identify
+    from scanner.policy import PolicyError, load_policies
+
+    try:
+        policies = load_policies(policy_ids or None)
+    except PolicyError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    fingerprints = load_fingerprints()
     with open_store(db_url, config_path) as store:
-        result = store.rematch(identify, fingerprint_version=version)
+        result = store.rematch(lambda observations: identify(observations, fingerprints, policies),
+                               fingerprint_version=getattr(fingerprints, "version", None),
+                               policies=list(policies))
         open_count = store.open_flagged_count()
     summary = {k: getattr(result, k) for k in ("assets", "changed_assets", "findings_opened",
                                                 "findings_reopened", "findings_cleared")}
@@ -281,17 +295,6 @@ def rematch(as_json: bool, db_url: str | None, config_path: str | None) -> None:
     else:
         click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in summary.items()))
     sys.exit(ExitCode.FLAGGED if open_count else ExitCode.CLEAN)
-
-
-def _current_identifier() -> tuple[Callable[[list[Any]], Sequence[Any]], str | None]:
-    """scanner.identify bound to the installed fingerprints and policies."""
-    from scanner.fingerprints import load_fingerprints
-    from scanner.identify import identify
-    from scanner.policy import load_policies
-
-    fingerprints, policies = load_fingerprints(), load_policies()
-    version = getattr(fingerprints, "version", None)
-    return (lambda observations: identify(observations, fingerprints, policies)), version
 
 
 @click.group()

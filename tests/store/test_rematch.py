@@ -1,0 +1,90 @@
+"""`rematch`: stored observations meet updated fingerprints; findings follow, with events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from db.store import Store
+from scanner.cli import main
+from scanner.exitcodes import ExitCode
+from scanner.fingerprints import build_set, fingerprint_files, load_vocabulary
+from scanner.identify import identify
+from scanner.observation import Observation
+from scanner.oui import load_layers
+from scanner.policy import load_policies
+
+# A fingerprint the shipped set lacks: a Hikvision OEM board whose web server says MysteryCam.
+EXTRA = '''
+vendor = "Hikvision"
+
+[[fingerprint]]
+id = "test.mysterycam.server"
+field = "http.headers.server"
+pattern = '^MysteryCam/'
+weight = 0.9
+description = "Test-only: an OEM web server of Hikvision lineage."
+reference = "tests/store/test_rematch.py"
+examples = [{ value = "MysteryCam/2.1" }]
+'''
+
+
+def observations(ip: str, mac: str, server: str) -> list[Observation]:
+    return [Observation(source="arp", ip=ip, mac=mac),
+            Observation(source="http", ip=ip, mac=mac, port=80,
+                        data={"path": "/", "status": 200, "headers": {"Server": server}})]
+
+
+def stored_scan(store: Store, obs: list[Observation], identify_with) -> int:
+    sid = store.begin_scan(["198.18.0.0/24"], "hq", list(load_policies()), "test", "shipped")
+    store.add_observations(sid, obs)
+    store.record_identifications(sid, identify_with(obs), ["198.18.0.0/24"])
+    store.finish_scan(sid)
+    return sid
+
+
+def test_rematch_flags_a_stored_device_after_a_fingerprint_is_added(store):
+    obs = observations("198.18.0.40", "02:00:00:00:00:40", "MysteryCam/2.1")
+    stored_scan(store, obs, identify)
+    assert store.finding_rows() == [] and store.assets()[0]["vendor"] is None
+
+    updated = build_set([*fingerprint_files(), ("tests/extra.toml", EXTRA)], load_vocabulary(),
+                        load_layers())
+    result = store.rematch(lambda o: identify(o, updated), fingerprint_version="shipped+mystery")
+    assert (result.assets, result.changed_assets) == (1, 1)
+    rows = store.finding_rows(policy="us-ndaa-889")
+    assert [(r["vendor"], r["status"], r["mac"]) for r in rows] == [("Hikvision", "open", "02:00:00:00:00:40")]
+    assert rows[0]["policy_title"] != "us-ndaa-889"       # title stored by begin_scan's policies
+    assert "test.mysterycam.server" in rows[0]["evidence_summary"] or rows[0]["evidence"][0][
+        "fingerprint"] == "test.mysterycam.server"
+    [event] = store.events(rows[0]["finding_id"])
+    assert (event["actor"], event["from"], event["to"], event["scan_id"]) == (
+        "camaudit rematch", None, "open", None)
+    assert event["note"] == "first flagged in rematch with fingerprints shipped+mystery"
+
+    # the fingerprint is withdrawn: the open findings lose their support
+    result = store.rematch(identify, fingerprint_version="shipped")
+    assert result.findings_cleared == len(rows := store.finding_rows()) and rows
+    assert {r["status"] for r in rows} == {"false_positive"}
+    assert store.events(rows[0]["finding_id"])[-1]["note"].startswith("no longer flagged under")
+
+
+def test_cli_rematch_uses_the_installed_fingerprints(tmp_path: Path):
+    """Stored with an older matcher that knew nothing: the shipped set flags App-webs/."""
+    url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
+    store = Store(url)
+    obs = observations("198.18.0.41", "02:00:00:00:00:41", "App-webs/")
+    blank = build_set([], load_vocabulary(), load_layers())
+    stored_scan(store, obs, lambda o: identify(o, blank))
+    assert store.finding_rows() == []
+    store.close()
+    result = CliRunner().invoke(main, ["rematch", "--policy", "us-ndaa-889", "--json",
+                                       "--db", url, "--config", "/dev/null"])
+    assert result.exit_code == ExitCode.FLAGGED, result.output
+    assert json.loads(result.stdout)["findings_opened"] == 1
+    store = Store(url)
+    [row] = store.finding_rows()
+    assert (row["vendor"], row["policy_id"]) == ("Hikvision", "us-ndaa-889")
+    store.close()
