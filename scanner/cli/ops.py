@@ -113,7 +113,39 @@ def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
         sys.exit(ExitCode.RUNTIME)
 
 
+@click.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"),
+              show_default=True, help="Where the demo inventory and HTML report are written.")
+@click.option("--name", "lab_name", default="cademo", show_default=True,
+              help="Lab name reserved for the demo (a leftover lab of this name is removed first).")
+def demo(out_dir: Path, lab_name: str) -> None:
+    """Bring the simulated lab up, scan it, print the findings, write the HTML report, tear it down.
+
+    Needs root (network namespaces). Every packet stays inside the lab's namespaces; the lab
+    is removed even on Ctrl-C or an error. Exit 0 when the demo ran, 3 when it could not.
+    """
+    from rich.console import Console
+
+    from scanner.demo import DemoError, run_demo
+
+    def progress(message: str) -> None:
+        click.echo(f"camaudit demo: {message}", err=True)
+
+    try:
+        console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
+        result = run_demo(out_dir, console, progress, lab_name)
+    except DemoError as exc:
+        click.echo(f"camaudit demo: {exc}", err=True)
+        sys.exit(ExitCode.RUNTIME)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the lab is already down (run_demo's finally)
+        click.echo("camaudit demo: interrupted; the lab was removed", err=True)
+        sys.exit(ExitCode.RUNTIME)
+    click.echo(f"{result.flagged_assets} flagged device(s) among {result.devices} simulated devices")
+    click.echo(f"HTML report: {result.report}")
+
+
 def register(main: click.Group) -> None:
     """Attach this module's commands to the top-level group."""
     main.add_command(config_group)
     main.add_command(doctor)
+    main.add_command(demo)

@@ -1,0 +1,141 @@
+"""`camaudit demo` (what `make demo` runs): the whole pipeline on the simulated lab, then gone.
+
+Lab up → `camaudit scan` run *inside* the lab's scanner namespace (no default route, so no
+packet can leave the lab) → findings printed (IP, MAC, vendor, evidence) → HTML report
+written and its path printed → lab down. The lab is removed on every way out: success, an
+error, Ctrl-C or SIGTERM (`stop_signals` turns both into an exception, `finally` tears
+down), and a demo lab left over by a `kill -9` is removed at the next start. The lab has its
+own reserved name, so the demo never touches a lab the user brought up themselves.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scanner.runlock import stop_signals
+
+DEMO_LAB = "cademo"  # reserved for the demo: a leftover of this name is the demo's own
+DEMO_SITE = "demo-lab"
+SCAN_TIMEOUT = 600.0
+
+
+class DemoError(RuntimeError):
+    """The demo could not run; the message says what failed and what to do."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    devices: int          # devices the lab simulated
+    flagged_assets: int   # assets with findings after the scan
+    report: Path
+    scan_exit: int
+
+
+def run_demo(out_dir: Path, console: Console, progress: Callable[[str], None],
+             lab_name: str = DEMO_LAB) -> DemoResult:
+    """Run the demo; findings go to `console`, step messages to `progress`. Raises DemoError."""
+    from scanner.lab import Lab, LabError
+    from scanner.lab.topology import LOCAL_NET, ROUTED_NET
+
+    try:
+        lab = Lab(lab_name)
+    except ValueError as exc:
+        raise DemoError(f"bad lab name {lab_name!r}: {exc}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db_path = out_dir / "demo.sqlite3"
+    for stale in (db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm"))):
+        stale.unlink(missing_ok=True)  # a fresh inventory: the demo shows first sightings
+    url = f"sqlite:///{db_path.resolve()}"
+    with stop_signals():
+        try:
+            status = lab.status()
+            if "pid" in status or status.get("leftover_namespaces"):
+                progress(f"removing the leftover demo lab {lab_name!r}")
+                lab.down()
+            progress("bringing the simulated lab up (network namespaces, 198.18.0.0/15 only)")
+            lab.up()
+            devices = len(lab.truth())
+            progress(f"lab up: {devices} simulated devices; scanning {LOCAL_NET} and {ROUTED_NET} "
+                     f"from inside the lab's scanner namespace")
+            scan_exit = _scan(lab, [str(LOCAL_NET), str(ROUTED_NET)], url)
+        except LabError as exc:
+            raise DemoError(f"the lab could not be built: {exc}") from None
+        finally:
+            progress(f"tearing the lab {lab_name!r} down")
+            lab.down()
+    return _show(url, out_dir, console, devices, scan_exit)
+
+
+def _scan(lab: Any, targets: list[str], url: str) -> int:
+    argv = [sys.executable, "-m", "scanner", "scan", *targets, "--db", url, "--site", DEMO_SITE, "--quiet"]
+    result = lab.exec(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                      timeout=SCAN_TIMEOUT, check=False)
+    if result.returncode not in (0, 1):  # 0 clean, 1 flagged: both are a completed scan
+        tail = "\n".join(result.stderr.strip().splitlines()[-10:])
+        raise DemoError(f"the scan failed (exit {result.returncode}):\n{tail}")
+    return result.returncode
+
+
+def _show(url: str, out_dir: Path, console: Console, devices: int, scan_exit: int) -> DemoResult:
+    from db.store import Store
+    from scanner.report.service import export_findings
+
+    report = out_dir / "report.html"
+    with Store(url) as store:
+        rows = store.finding_rows()
+        export_findings(store, "html", report, title="camaudit demo: simulated lab")
+    assets = findings_table(rows)
+    console.print(assets)
+    return DemoResult(devices=devices, flagged_assets=assets.row_count, report=report.resolve(),
+                      scan_exit=scan_exit)
+
+
+def findings_table(rows: list[dict[str, Any]]) -> Table:
+    """One line per flagged device: where it is, whose it is, which policies, and why we think so."""
+    per_asset: dict[Any, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: _ip_key(r.get("ip"))):
+        entry = per_asset.setdefault(row["asset_id"], {**row, "policies": set()})
+        entry["policies"].add(row["policy_id"])
+    table = Table(title="flagged devices found in the lab")
+    for column in ("IP", "MAC", "vendor (brand)", "model", "policies", "evidence"):
+        table.add_column(column, overflow="fold")
+    for e in per_asset.values():
+        vendor = e.get("vendor") or "-"
+        if e.get("brand") and e["brand"] != vendor:
+            vendor += f" ({e['brand']})"
+        table.add_row(_cell(e.get("ip")), _cell(e.get("mac")), _cell(vendor), _cell(e.get("model")),
+                      _cell(", ".join(sorted(e["policies"]))), _cell(evidence_line(e.get("evidence") or [])))
+    return table
+
+
+def evidence_line(evidence: list[dict[str, Any]], limit: int = 4) -> str:
+    """`rtsp:554 hikvision.rtsp.realm, http:80 …`: which probe answer matched which fingerprint."""
+    seen: dict[str, None] = {}
+    for item in sorted(evidence, key=lambda e: -(e.get("weight") or 0)):
+        where = f"{item.get('source')}:{item.get('port')}" if item.get("port") else str(item.get("source"))
+        seen.setdefault(f"{where} {item.get('fingerprint')}", None)
+    shown = list(seen)[:limit]
+    return ", ".join(shown) + (f" (+{len(seen) - limit} more)" if len(seen) > limit else "")
+
+
+def _cell(value: Any) -> Text:
+    """Device-controlled text as plain Text: no rich markup, no terminal control sequences."""
+    from scanner.report.sanitize import printable
+
+    return Text(printable(str(value)) if value else "-")
+
+
+def _ip_key(ip: str | None) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in (ip or "").split("."))
+    except ValueError:
+        return (999,)
