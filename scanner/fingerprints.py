@@ -33,7 +33,8 @@ MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
 MAX_VALUE_CHARS = 64 * 1024   # longer values are cut before matching: bounded regex time
 MAX_CAPTURE_CHARS = 128
 _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",
-         "vendor", "brand", "device_type", "captures", "description", "reference", "examples"}
+         "vendor", "brand", "device_type", "captures", "description", "reference", "examples",
+         "known_brand"}
 _FILE_KEYS = {"vendor", "description", "fingerprint"}
 _GROUP_NAME = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -128,6 +129,7 @@ class Fingerprint:
     captures: tuple[str, ...]
     when: tuple[tuple[tuple[str, ...], frozenset[str]], ...]
     icase: bool
+    known_brand: bool     # a captured brand counts only when the vocabulary knows it
     description: str
     reference: str
     examples: tuple[Example, ...]
@@ -212,7 +214,10 @@ class FingerprintSet:
                 for value in values:
                     caps = fp.test(value)
                     if caps is not None:
-                        hits.append(self.hit(fp, value, caps))
+                        hit = self.hit(fp, value, caps)
+                        if fp.known_brand and hit.brand not in self.vocabulary.brands:
+                            continue
+                        hits.append(hit)
                         break
         return hits
 
@@ -338,7 +343,7 @@ def _parse_entry(e: dict[str, Any], file: str, line: int | None, file_vendor: st
         id=fid, source=source, path=path, match=kind, pattern=pattern, weight=float(weight),
         group=str(e.get("group", fid)), generic=bool(e.get("generic", False)), vendor=vendor,
         brand=brand, device_type=e.get("device_type"), captures=captures, when=tuple(when),
-        icase=bool(e.get("icase", False)), description=str(e.get("description", "")),
+        icase=bool(e.get("icase", False)), known_brand=bool(e.get("known_brand", False)), description=str(e.get("description", "")),
         reference=str(e.get("reference", "")), examples=tuple(examples), file=file, line=line or 0)
 
 
@@ -408,6 +413,10 @@ def verify(fset: FingerprintSet) -> list[FingerprintError]:
                 problems.append(FingerprintError(fp.file, fp.line, f"{where} does not match /{fp.pattern}/"))
                 continue
             mine = fset.hit(fp, value, caps)
+            if fp.known_brand and mine.brand not in fset.vocabulary.brands:
+                problems.append(FingerprintError(fp.file, fp.line, f"{where} gives brand {mine.brand!r}, "
+                                                 "which fingerprints/vocabulary.toml does not know (known_brand)"))
+                continue
             got = {**caps, **({"brand": mine.brand} if "brand" in caps else {})}
             if "vendor" in ex.expect:
                 got["vendor"] = mine.vendor or ""
