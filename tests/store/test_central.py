@@ -93,3 +93,16 @@ def test_migration_failure_leaves_no_half_schema(tmp_path: Path, monkeypatch):
     monkeypatch.undo()
     Store(f"sqlite:///{path}").close()
     assert os.path.getsize(path) > 0
+
+
+def test_models_and_shipped_migrations_agree(db_url):
+    """A model change without its migration script fails here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from db.models import Base
+
+    store = Store(db_url)
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    store.close()

@@ -57,8 +57,8 @@ def test_rematch_flags_a_stored_device_after_a_fingerprint_is_added(store):
     rows = store.finding_rows(policy="us-ndaa-889")
     assert [(r["vendor"], r["status"], r["mac"]) for r in rows] == [("Hikvision", "open", "02:00:00:00:00:40")]
     assert rows[0]["policy_title"] != "us-ndaa-889"       # title stored by begin_scan's policies
-    assert "test.mysterycam.server" in rows[0]["evidence_summary"] or rows[0]["evidence"][0][
-        "fingerprint"] == "test.mysterycam.server"
+    assert rows[0]["evidence"][0]["fingerprint"] == "test.mysterycam.server"
+    assert "MysteryCam/2.1" in rows[0]["evidence_summary"]
     [event] = store.events(rows[0]["finding_id"])
     assert (event["actor"], event["from"], event["to"], event["scan_id"]) == (
         "camaudit rematch", None, "open", None)
