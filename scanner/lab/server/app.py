@@ -1,0 +1,127 @@
+"""Bind every device of a lab spec and serve them from one asyncio loop."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import socket
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from scanner.lab import netns, persona as persona_mod
+from scanner.lab.persona import Discovery, Persona
+from scanner.lab.server import onvif, tcp, udp, vendor
+from scanner.lab.server.render import device_vars
+from scanner.lab.server.tlscert import CertFactory
+from scanner.lab.server.render import fill_str
+
+log = logging.getLogger("camaudit.lab.server")
+WSD_PORT, WSD_GROUP = 3702, "239.255.255.250"
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """One device as the lab controller hands it to the server."""
+
+    persona_file: str
+    ip: str
+    mac: str
+    netns: str
+    ifname: str
+
+
+def read_spec(path: Path) -> list[HostSpec]:
+    data = json.loads(path.read_text())
+    return [HostSpec(**d) for d in data["devices"]]
+
+
+def _listen(ip: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((ip, port))
+    sock.setblocking(False)
+    return sock
+
+
+def _destinations(d: Discovery, sender: tuple[str, int], group: str, port: int) -> list[tuple[str, int]]:
+    where = {"sender": sender, "multicast": (group, port), "broadcast": ("255.255.255.255", port)}
+    return [where[w] for w in d.reply_to]
+
+
+class FleetServer:
+    """Owns every socket and asyncio server of the lab."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.certs = CertFactory(workdir)
+        self.servers: list[asyncio.base_events.Server] = []
+        self.responders: list[udp.Responder] = []
+        self.sockets: list[socket.socket] = []
+
+    async def bind(self, hosts: list[HostSpec]) -> None:
+        personas: dict[str, Persona] = {}
+        for h in hosts:
+            if h.persona_file not in personas:
+                personas[h.persona_file] = persona_mod.load(Path(h.persona_file))
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[socket.socket, object, object]] = []
+        by_ns: dict[str, list[HostSpec]] = defaultdict(list)
+        for h in hosts:
+            by_ns[h.netns].append(h)
+        for ns, members in by_ns.items():
+            # Sockets are created inside the device namespace (this thread only), then served
+            # from here: they stay bound to the namespace they were born in.
+            with netns.entered(ns):
+                for h in members:
+                    pending += self._bind_host(loop, h, personas[h.persona_file])
+        for sock, handler, ssl_ctx in pending:
+            self.servers.append(await asyncio.start_server(handler, sock=sock, ssl=ssl_ctx, backlog=128))
+
+    def _bind_host(self, loop: asyncio.AbstractEventLoop, h: HostSpec, p: Persona) -> list:
+        values = device_vars(h.ip, h.mac)
+        pending = []
+        for hp in p.http:
+            ctx = self.certs.context(fill_str(hp.tls.subject, values), fill_str(hp.tls.issuer, values)) if hp.tls else None
+            pending.append((self._track(_listen(h.ip, hp.port)),
+                            tcp.connection_handler(tcp.http_service(hp, p.onvif, values), hp.behaviour), ctx))
+        if p.rtsp:
+            pending.append((self._track(_listen(h.ip, p.rtsp.port)),
+                            tcp.connection_handler(tcp.rtsp_service(p.rtsp, values), p.rtsp.behaviour), None))
+        for tp in p.tcp:
+            pending.append((self._track(_listen(h.ip, tp.port)),
+                            tcp.connection_handler(tcp.raw_service(tp), tp.behaviour), None))
+        if p.onvif and p.onvif.behaviour.name == "normal":
+            seq = itertools.count(1)
+            o = p.onvif
+
+            def wsd(data: bytes, sender: tuple[str, int]) -> list[udp.Reply]:
+                reply = onvif.probe_match(data, o, values, next(seq))
+                return [(reply, sender)] if reply else []
+            self._responder(loop, h, WSD_PORT, WSD_GROUP, wsd)
+        for d, group, port, make in ((p.sadp, vendor.SADP_GROUP, vendor.SADP_PORT, vendor.sadp_reply),
+                                     (p.dhip, vendor.DHIP_GROUP, vendor.DHIP_PORT, vendor.dhip_reply)):
+            if d is None or d.behaviour.name != "normal":
+                continue
+
+            def handler(data: bytes, sender: tuple[str, int], d=d, group=group, port=port, make=make) -> list[udp.Reply]:
+                reply = make(data, d.fields, values)
+                return [(reply, dest) for dest in _destinations(d, sender, group, port)] if reply else []
+            self._responder(loop, h, port, group, handler)
+        return pending
+
+    def _track(self, sock: socket.socket) -> socket.socket:
+        self.sockets.append(sock)
+        return sock
+
+    def _responder(self, loop: asyncio.AbstractEventLoop, h: HostSpec, port: int, group: str,
+                   handler: udp.Handler) -> None:
+        sock, ifindex = udp.open_socket(h.ifname, h.ip, port, group)
+        self.responders.append(udp.Responder(loop, self._track(sock), ifindex, h.ip, handler))
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in self.sockets:
+            sock.close()

@@ -1,0 +1,110 @@
+"""ONVIF answers: WS-Discovery ProbeMatches (2005/04 and 2009/01) and device-service SOAP.
+
+Only what a scanner asks without credentials is modelled: discovery, GetSystemDateAndTime,
+GetCapabilities and GetDeviceInformation (which a persona may guard with NotAuthorized,
+as many real cameras do).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping
+from xml.sax.saxutils import escape
+
+from scanner.lab.persona import Onvif
+from scanner.lab.server.render import fill_str
+
+_WSD = {
+    "2005": ("http://schemas.xmlsoap.org/ws/2004/08/addressing",
+             "http://schemas.xmlsoap.org/ws/2005/04/discovery",
+             "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"),
+    "2009": ("http://www.w3.org/2005/08/addressing",
+             "http://docs.oasis-open.org/ws-dd/ns/discovery/2009/01",
+             "http://www.w3.org/2005/08/addressing/anonymous"),
+}
+_MESSAGE_ID = re.compile(r"<(?:[\w.-]+:)?MessageID[^>]*>\s*([^<\s]{1,256})\s*<")
+_TYPES = re.compile(r"<(?:[\w.-]+:)?Types[^>]*>([^<]{0,1024})<")
+_PROBE = re.compile(r"<(?:[\w.-]+:)?Probe[\s/>]")
+_ACTION = re.compile(r"<(?:[\w.-]+:)?(GetSystemDateAndTime|GetDeviceInformation|GetCapabilities|GetServices)[\s/>]")
+
+
+def probe_match(probe: bytes, onvif: Onvif, values: Mapping[str, str], seq: int) -> bytes | None:
+    """The ProbeMatches for a WS-Discovery Probe, in the probe's protocol version; None when
+    the datagram is not a Probe or asks for types this device does not offer."""
+    text = probe[:65536].decode("utf-8", "replace")
+    if not _PROBE.search(text):
+        return None
+    wanted = _TYPES.search(text)
+    offered = {t.rpartition(":")[2] for t in onvif.types}
+    if wanted and wanted.group(1).split() and not offered & {t.rpartition(":")[2] for t in wanted.group(1).split()}:
+        return None
+    relates = _MESSAGE_ID.search(text)
+    wsa, wsd, anonymous = _WSD["2009" if "docs.oasis-open.org/ws-dd/ns/discovery/2009/01" in text else "2005"]
+    scopes = " ".join(fill_str(s, values) for s in onvif.scopes)
+    xaddrs = " ".join(fill_str(x, values) for x in onvif.xaddrs)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" '
+        f'xmlns:wsa="{wsa}" xmlns:wsdd="{wsd}" '
+        'xmlns:dn="http://www.onvif.org/ver10/network/wsdl" '
+        'xmlns:tds="http://www.onvif.org/ver10/device/wsdl">'
+        "<SOAP-ENV:Header>"
+        f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
+        + (f"<wsa:RelatesTo>{escape(relates.group(1))}</wsa:RelatesTo>" if relates else "")
+        + f'<wsa:To SOAP-ENV:mustUnderstand="true">{anonymous}</wsa:To>'
+        f'<wsa:Action SOAP-ENV:mustUnderstand="true">{wsd}/ProbeMatches</wsa:Action>'
+        f'<wsdd:AppSequence InstanceId="1" MessageNumber="{seq}"/>'
+        "</SOAP-ENV:Header><SOAP-ENV:Body><wsdd:ProbeMatches><wsdd:ProbeMatch>"
+        f"<wsa:EndpointReference><wsa:Address>urn:uuid:{values['uuid']}</wsa:Address></wsa:EndpointReference>"
+        f"<wsdd:Types>{escape(' '.join(onvif.types))}</wsdd:Types>"
+        f"<wsdd:Scopes>{escape(scopes)}</wsdd:Scopes>"
+        f"<wsdd:XAddrs>{escape(xaddrs)}</wsdd:XAddrs>"
+        "<wsdd:MetadataVersion>1</wsdd:MetadataVersion>"
+        "</wsdd:ProbeMatch></wsdd:ProbeMatches></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+    ).encode()
+
+
+_ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+             '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+             'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
+             'xmlns:tt="http://www.onvif.org/ver10/schema" '
+             'xmlns:ter="http://www.onvif.org/ver10/error">'
+             "<env:Body>{}</env:Body></env:Envelope>")
+
+
+def _fault(subcode: str, text: str) -> str:
+    return ("<env:Fault><env:Code><env:Value>env:Sender</env:Value>"
+            f"<env:Subcode><env:Value>{subcode}</env:Value></env:Subcode></env:Code>"
+            f'<env:Reason><env:Text xml:lang="en">{text}</env:Text></env:Reason></env:Fault>')
+
+
+def soap_answer(request_body: bytes, onvif: Onvif, values: Mapping[str, str]) -> tuple[int, bytes]:
+    """(HTTP status, SOAP envelope) for a POST to /onvif/device_service."""
+    m = _ACTION.search(request_body[:65536].decode("utf-8", "replace"))
+    action = m.group(1) if m else None
+    if action == "GetSystemDateAndTime":
+        now = dt.datetime.now(dt.timezone.utc)
+        body = ("<tds:GetSystemDateAndTimeResponse><tds:SystemDateAndTime>"
+                "<tt:DateTimeType>NTP</tt:DateTimeType><tt:DaylightSavings>false</tt:DaylightSavings>"
+                "<tt:TimeZone><tt:TZ>UTC0</tt:TZ></tt:TimeZone><tt:UTCDateTime>"
+                f"<tt:Time><tt:Hour>{now.hour}</tt:Hour><tt:Minute>{now.minute}</tt:Minute>"
+                f"<tt:Second>{now.second}</tt:Second></tt:Time><tt:Date><tt:Year>{now.year}</tt:Year>"
+                f"<tt:Month>{now.month}</tt:Month><tt:Day>{now.day}</tt:Day></tt:Date>"
+                "</tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>")
+        return 200, _ENVELOPE.format(body).encode()
+    if action == "GetCapabilities":
+        xaddr = escape(fill_str(onvif.xaddrs[0], values)) if onvif.xaddrs else ""
+        body = ("<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Device>"
+                f"<tt:XAddr>{xaddr}</tt:XAddr></tt:Device></tds:Capabilities></tds:GetCapabilitiesResponse>")
+        return 200, _ENVELOPE.format(body).encode()
+    if action == "GetDeviceInformation":
+        if onvif.device_info_auth:
+            return 400, _ENVELOPE.format(_fault("ter:NotAuthorized", "Sender not Authorized")).encode()
+        fields = (("Manufacturer", onvif.manufacturer), ("Model", onvif.model),
+                  ("FirmwareVersion", onvif.firmware), ("SerialNumber", onvif.serial),
+                  ("HardwareId", onvif.hardware_id))
+        inner = "".join(f"<tds:{k}>{escape(fill_str(v, values))}</tds:{k}>" for k, v in fields)
+        return 200, _ENVELOPE.format(f"<tds:GetDeviceInformationResponse>{inner}</tds:GetDeviceInformationResponse>").encode()
+    return 400, _ENVELOPE.format(_fault("ter:ActionNotSupported", "Action not supported")).encode()

@@ -1,0 +1,75 @@
+"""UDP discovery responders (WS-Discovery, SADP, DHIP), one socket per device and protocol.
+
+Each socket is bound to the wildcard address but tied to its device's interface
+(SO_BINDTODEVICE) and joined to the protocol's multicast group there, so it hears unicast,
+broadcast and multicast for exactly one device — also in the macvlan fleet, where many
+devices share a namespace. Replies leave with the device's address as source (IP_PKTINFO),
+which is what the fleet's policy routes key on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+from collections.abc import Callable
+
+log = logging.getLogger("camaudit.lab.server")
+
+IP_MULTICAST_ALL = 49  # Linux values, not exported by Python's socket module
+IP_PKTINFO = 8
+MAX_DATAGRAM = 65535
+Reply = tuple[bytes, tuple[str, int]]
+Handler = Callable[[bytes, tuple[str, int]], list[Reply]]
+
+
+def open_socket(ifname: str, ip: str, port: int, group: str) -> tuple[socket.socket, int]:
+    """Create the responder socket; must run inside the device's namespace."""
+    ifindex = socket.if_nametoindex(ifname)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+        sock.bind(("0.0.0.0", port))
+        mreqn = struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton(ip), ifindex)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock, ifindex
+
+
+class Responder:
+    """Reads datagrams when the loop says the socket is readable and sends the handler's replies."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ifindex: int, ip: str,
+                 handler: Handler) -> None:
+        self.sock, self.handler = sock, handler
+        self.pktinfo = struct.pack("i4s4s", ifindex, socket.inet_aton(ip), b"\0\0\0\0")
+        loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        for _ in range(64):  # bounded batch per wake-up, so one flood cannot starve the loop
+            try:
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("recv failed: %s", exc)
+                return
+            try:
+                replies = self.handler(data, addr)
+            except Exception:  # a bad datagram must never stop the fleet
+                log.exception("responder failed on a datagram from %s", addr)
+                continue
+            for payload, dest in replies:
+                try:
+                    self.sock.sendmsg([payload], [(socket.IPPROTO_IP, IP_PKTINFO, self.pktinfo)], 0, dest)
+                except OSError as exc:
+                    log.warning("reply to %s failed: %s", dest, exc)

@@ -1,0 +1,214 @@
+"""The lab's address plan and the namespaces, bridges and links that realise it.
+
+Address plan (all inside lab namespaces; nothing touches the host's own network):
+
+* 198.18.0.0/24 — the scanner's segment: scanner 198.18.0.1 on `lab0`, router 198.18.0.254,
+  one namespace per device, each a veth on the bridge `br0` (so the scanner sees its MAC).
+* 198.18.1.0/24 — behind the router (bridge `br1` in the router namespace, 198.18.1.254):
+  the scanner reaches it through its route `198.18.1.0/24 via 198.18.0.254`, so it sees the
+  router's MAC for those devices, as on a real routed network.
+* 198.19.0.0/16 — the fleet (`count=N`): N macvlan hosts in one namespace, spread over the
+  /16, on the same bridge (the scanner holds 198.19.0.1/16 too, so it sees their MACs).
+
+The scanner namespace gets routes for lab prefixes only; it never has a default route.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from itertools import cycle
+
+from scanner.lab import netns
+from scanner.lab.persona import Persona
+
+LOCAL_NET = ipaddress.IPv4Network("198.18.0.0/24")
+ROUTED_NET = ipaddress.IPv4Network("198.18.1.0/24")
+FLEET_NET = ipaddress.IPv4Network("198.19.0.0/16")
+SCANNER_IP = "198.18.0.1"
+SCANNER_FLEET_IP = "198.19.0.1"
+ROUTER_LAN_IP = "198.18.0.254"
+ROUTER_ROUTED_IP = "198.18.1.254"
+SCANNER_IFACE = "lab0"
+DEVICE_IFACE = "eth0"
+MAX_FLEET = 4000  # file descriptors and fleet address spacing stay comfortable below this
+_NAME_RE = re.compile(r"^[a-z0-9]{1,12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One simulated host: a persona at an address, in a namespace, on an interface."""
+
+    persona: Persona
+    ip: str
+    mac: str
+    segment: str   # local | routed | fleet
+    netns: str
+    ifname: str
+
+    def truth(self) -> dict:
+        t = self.persona.truth
+        return {"ip": self.ip, "mac": self.mac, "persona": self.persona.id, "segment": self.segment,
+                "vendor": t.vendor, "brand": t.brand, "model": t.model, "flagged": t.flagged,
+                "device_type": t.device_type, "firmware": t.firmware, "serial": t.serial,
+                "tcp_ports": self.persona.tcp_ports,
+                "udp": [n for n, on in (("onvif-wsd", self.persona.onvif), ("sadp", self.persona.sadp),
+                                        ("dhip", self.persona.dhip)) if on]}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every name and address of one lab, computed before anything is created."""
+
+    name: str
+    devices: tuple[Device, ...]
+    fleet: bool
+
+    @property
+    def scanner_ns(self) -> str:
+        return f"ca-{self.name}-scan"
+
+    @property
+    def lan_ns(self) -> str:
+        return f"ca-{self.name}-lan"
+
+    @property
+    def router_ns(self) -> str:
+        return f"ca-{self.name}-rtr"
+
+    @property
+    def fleet_ns(self) -> str:
+        return f"ca-{self.name}-fleet"
+
+    @property
+    def namespaces(self) -> list[str]:
+        """All namespaces of the lab, in creation order (teardown deletes exactly these)."""
+        infra = [self.scanner_ns, self.lan_ns, self.router_ns]
+        if self.fleet:
+            return infra + [self.fleet_ns]
+        return infra + [d.netns for d in self.devices]
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ValueError(f"lab name {name!r}: use 1-12 of a-z and 0-9 (it becomes part of namespace names)")
+    return name
+
+
+def _mac_for(persona: Persona, ip: str) -> str:
+    """A persona given only an OUI gets a MAC derived from its address (stable across runs)."""
+    if persona.mac:
+        return persona.mac
+    packed = ipaddress.IPv4Address(ip).packed
+    return f"{persona.oui}:{packed[1]:02x}:{packed[2]:02x}:{packed[3]:02x}"
+
+
+def plan_devices(name: str, personas: list[Persona]) -> Plan:
+    """One namespace per persona at its fixed address (personas without one get a free address)."""
+    check_name(name)
+    taken = {p.ip for p in personas if p.ip}
+    free = {seg: (str(h) for h in net.hosts() if str(h) not in taken and int(h) & 0xFF not in (1, 254))
+            for seg, net in (("local", LOCAL_NET), ("routed", ROUTED_NET))}
+    devices = []
+    for i, p in enumerate(personas):
+        ip = p.ip or next(free[p.segment])
+        devices.append(Device(p, ip, _mac_for(p, ip), p.segment, f"ca-{name}-d{i}", DEVICE_IFACE))
+    return Plan(name, tuple(devices), fleet=False)
+
+
+def fleet_address(index: int, count: int) -> str:
+    """Host `index` of `count`, spread evenly over 198.19.0.0/16 (a sparse net to sweep)."""
+    step = max(1, (FLEET_NET.num_addresses - 4) // count)
+    return str(FLEET_NET.network_address + 2 + index * step)
+
+
+def plan_fleet(name: str, personas: list[Persona], count: int) -> Plan:
+    """`count` macvlan hosts drawn round-robin from `personas`, with MACs of their OUIs.
+
+    Fleet MACs set the top bit of the fourth octet (`oui:8x:xx:xx`), which the shipped
+    personas never use, so a fleet MAC never collides with a shipped one.
+    """
+    check_name(name)
+    if not 1 <= count <= MAX_FLEET:
+        raise ValueError(f"fleet size {count}: choose 1-{MAX_FLEET}")
+    devices = []
+    for i, p in zip(range(count), cycle(personas)):
+        mac = f"{p.oui}:{0x80 | (i >> 16):02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
+        devices.append(Device(p, fleet_address(i, count), mac, "fleet", f"ca-{name}-fleet", f"m{i}"))
+    return Plan(name, tuple(devices), fleet=True)
+
+
+def build(plan: Plan) -> None:
+    """Create namespaces, bridges, links, addresses and routes. Raises NetnsError on failure
+    (the caller tears down by `plan.namespaces`)."""
+    for ns in plan.namespaces:
+        netns.add(ns)
+    scan, lan, rtr = plan.scanner_ns, plan.lan_ns, plan.router_ns
+    # Links are created from the main namespace straight into their target namespaces,
+    # so no lab interface ever appears in the host's own namespace.
+    links = [f"link add {SCANNER_IFACE} netns {scan} type veth peer name scan0 netns {lan}",
+             f"link add lan0 netns {rtr} type veth peer name rtr0 netns {lan}"]
+    if plan.fleet:
+        links.append(f"link add {SCANNER_IFACE} netns {plan.fleet_ns} type veth peer name fleet0 netns {lan}")
+    else:
+        for i, d in enumerate(plan.devices):
+            side = lan if d.segment == "local" else rtr
+            links.append(f"link add {d.ifname} netns {d.netns} address {d.mac} type veth "
+                         f"peer name d{i} netns {side}")
+    netns.ip_batch(links)
+
+    lan_cmds = ["link add br0 type bridge", "link set br0 up"]
+    rtr_cmds = ["link add br1 type bridge", "link set br1 up",
+                f"addr add {ROUTER_ROUTED_IP}/24 dev br1",
+                f"addr add {ROUTER_LAN_IP}/24 dev lan0", "link set lan0 up"]
+    for port in ["scan0", "rtr0"] + (["fleet0"] if plan.fleet else []):
+        lan_cmds += [f"link set {port} master br0", f"link set {port} up"]
+    for i, d in enumerate(plan.devices if not plan.fleet else ()):
+        cmds = lan_cmds if d.segment == "local" else rtr_cmds
+        cmds += [f"link set d{i} master {'br0' if d.segment == 'local' else 'br1'}", f"link set d{i} up"]
+    netns.ip_batch(lan_cmds, ns=lan)
+    netns.ip_batch(rtr_cmds, ns=rtr)
+    netns.sysctl(rtr, "net.ipv4.ip_forward", "1")
+
+    scan_cmds = [f"addr add {SCANNER_IP}/24 dev {SCANNER_IFACE}", f"link set {SCANNER_IFACE} up",
+                 f"route add {ROUTED_NET} via {ROUTER_LAN_IP}"]
+    if plan.fleet:
+        scan_cmds.insert(1, f"addr add {SCANNER_FLEET_IP}/16 dev {SCANNER_IFACE}")
+    netns.ip_batch(scan_cmds, ns=scan)
+
+    if plan.fleet:
+        _build_fleet(plan)
+        return
+    for d in plan.devices:
+        if d.segment == "local":
+            route = f"route add {ROUTED_NET} via {ROUTER_LAN_IP}"
+        else:
+            route = f"route add {LOCAL_NET} via {ROUTER_ROUTED_IP}"
+        netns.ip_batch([f"addr add {d.ip}/24 dev {d.ifname}", f"link set {d.ifname} up", route], ns=d.netns)
+
+
+def _build_fleet(plan: Plan) -> None:
+    """Macvlan hosts in one namespace: each its own MAC and /32, answering ARP only for
+    itself (arp_ignore/arp_announce) and replying from its own interface (policy routes)."""
+    ns = plan.fleet_ns
+    for key, value in (("arp_ignore", "1"), ("arp_announce", "2")):
+        for scope in ("all", "default"):
+            netns.sysctl(ns, f"net.ipv4.conf.{scope}.{key}", value)
+    cmds = [f"link set {SCANNER_IFACE} up"]
+    for i, d in enumerate(plan.devices):
+        table = 1000 + i
+        cmds += [f"link add {d.ifname} link {SCANNER_IFACE} address {d.mac} type macvlan mode bridge",
+                 f"addr add {d.ip}/32 dev {d.ifname}",
+                 f"link set {d.ifname} up",
+                 f"route add {FLEET_NET} dev {d.ifname} src {d.ip} table {table}",
+                 f"route add {LOCAL_NET} dev {d.ifname} src {d.ip} table {table}",
+                 f"rule add from {d.ip} table {table}"]
+    netns.ip_batch(cmds, ns=ns)
+
+
+def destroy(namespaces: list[str]) -> list[str]:
+    """Delete exactly these namespaces; returns the ones that still exist afterwards."""
+    for ns in reversed(namespaces):
+        netns.delete(ns)
+    return [ns for ns in namespaces if netns.exists(ns)]
