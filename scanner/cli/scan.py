@@ -70,14 +70,13 @@ def progress_display(enabled: bool) -> Iterator[Any]:
 
 
 def identify_all(observations: list[Observation], policy_ids: list[str]) -> tuple[list[Any], list[Any]]:
-    """(identifications, active policies) — identify is pure; this only loads its data."""
-    from scanner.identify import identify
-    from scanner.policy import load_policies, select_policies
-
+    """(identifications, active policies); PolicyError for an unknown --policy id."""
     from scanner.fingerprints import load_fingerprints
+    from scanner.identify import identify
+    from scanner.policy import load_policies
 
-    policies = select_policies(load_policies(), policy_ids or None)
-    return identify(observations, load_fingerprints(), policies), policies
+    policies = load_policies(policy_ids or None)
+    return identify(observations, load_fingerprints(), policies), list(policies)
 
 
 def _as_dict(ident: Any) -> dict[str, Any]:
@@ -90,6 +89,9 @@ def print_flagged(idents: list[Any], stream: IO[str]) -> None:
     """The flagged-devices table (plain text when stdout is not a terminal)."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from scanner.report.sanitize import printable
 
     flagged = [i for i in idents if i.flagged]
     console = Console(file=stream, soft_wrap=True, width=None if stream.isatty() else 200)
@@ -102,8 +104,9 @@ def print_flagged(idents: list[Any], stream: IO[str]) -> None:
     for i in flagged:
         evidence = ", ".join(sorted({f"{e.get('source')}:{e.get('port') or ''}".rstrip(":")
                                      for e in (i.evidence or [])}))
-        table.add_row(i.ip or "", i.mac or "", i.vendor or "", i.brand or "", i.model or "",
-                      evidence, ", ".join(i.policies))
+        # device-supplied text: no rich markup, no terminal control sequences
+        table.add_row(*(Text(printable(str(value or ""))) for value in (
+            i.ip, i.mac, i.vendor, i.brand, i.model, evidence, ", ".join(i.policies))))
     console.print(table)
 
 
@@ -162,6 +165,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     from scanner.discovery.nmap import NmapError
     from scanner.discovery.route import RouteError
     from scanner.engine import run_scan
+    from scanner.policy import PolicyError
     from scanner.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
 
     config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
@@ -192,7 +196,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                 scan_id, open_flagged = store_scan(db_url, config, targets, outcome, idents, active)
     except LockHeld as exc:
         _fail(ExitCode.LOCKED, str(exc))
-    except (RouteError, TargetError) as exc:
+    except (RouteError, TargetError, PolicyError) as exc:
         _fail(ExitCode.USAGE, str(exc))
     except ScanInterrupted as exc:
         _fail(ExitCode.RUNTIME, f"scan {exc}; nothing after this point was recorded")

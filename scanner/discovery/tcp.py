@@ -10,9 +10,19 @@ workers pulls from a lazy generator: a /16 never exists as 458k pending tasks.
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections.abc import Iterable, Iterator, Sequence
 
-MAX_WORKERS = 512  # concurrent connect attempts (each one a file descriptor)
+MAX_WORKERS = 4096  # concurrent connect attempts (each one a file descriptor)
+MIN_WORKERS = 64
+
+
+def worker_count(rate: float, connect_timeout: float) -> int:
+    """Enough workers that silent addresses (each costing a full timeout) don't throttle the
+    scan below its rate — about rate × timeout in flight — within the file-descriptor limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = max(MIN_WORKERS, min(MAX_WORKERS, soft - 256))
+    return max(MIN_WORKERS, min(ceiling, int(rate * connect_timeout * 1.25) + MIN_WORKERS))
 
 
 def _attempts(sources: Sequence[Iterable[str]], ports: Iterable[int]) -> Iterator[tuple[str, int]]:
@@ -22,8 +32,7 @@ def _attempts(sources: Sequence[Iterable[str]], ports: Iterable[int]) -> Iterato
                 yield ip, port
 
 
-async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx,
-               workers: int = MAX_WORKERS) -> dict[str, set[int]]:
+async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx) -> dict[str, set[int]]:
     """Connect to every (address, port); ip -> open ports for each address that answered.
 
     `sources` are re-iterable collections of addresses (walked once per port). Every
@@ -47,5 +56,6 @@ async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx,
             alive.setdefault(ip, set()).add(port)
             writer.close()
 
+    workers = worker_count(1.0 / ctx.rate.interval, ctx.bounds.connect_timeout)
     await asyncio.gather(*(worker() for _ in range(workers)))
     return alive

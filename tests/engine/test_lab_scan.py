@@ -1,0 +1,105 @@
+"""The engine against the simulated lab: real ARP, TCP, UDP multicast, captured on the wire."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+LOCAL, ROUTED = "198.18.0.0/24", "198.18.1.0/24"
+
+
+def devices(lab, segment: str | None = None) -> list[dict]:
+    return [d for d in lab.truth() if segment is None or d["segment"] == segment]
+
+
+def test_arp_finds_local_personas_with_their_macs(elab, scan) -> None:
+    out = scan(elab, [LOCAL], probes=())
+    assert out.arp_used
+    found = {h.ip: h.mac for h in out.hosts}
+    truth = {d["ip"]: d["mac"] for d in devices(elab, "local")}
+    assert truth and {ip: found.get(ip) for ip in truth} == truth
+    arp = {(o.ip, o.mac) for o in out.observations if o.source == "arp"}
+    assert set(truth.items()) <= arp
+    assert "198.18.0.1" not in found  # the scanner never probes itself
+
+
+def test_routed_personas_are_found_without_macs(elab, scan) -> None:
+    out = scan(elab, [ROUTED], probes=())
+    routed = devices(elab, "routed")
+    assert routed, "the lab ships routed personas"
+    hosts = {h.ip: h for h in out.hosts}
+    for d in routed:
+        host = hosts.get(d["ip"])
+        assert host is not None, f"routed device {d['ip']} not discovered"
+        assert host.mac is None
+        assert set(d["tcp_ports"]) & set(out_ports()) <= host.open_ports
+    assert not any(o.source == "arp" for o in out.observations)
+
+
+def out_ports() -> tuple[int, ...]:
+    from scanner.engine import DEFAULT_PORTS
+    return DEFAULT_PORTS
+
+
+def test_excluded_addresses_receive_no_packet(elab, scan) -> None:
+    local = [d["ip"] for d in devices(elab, "local")]
+    routed = [d["ip"] for d in devices(elab, "routed")]
+    excluded = local[:2] + routed[:1]
+    kept = local[2:3] or routed[1:2]
+    with elab.capture() as cap:
+        out = scan(elab, [LOCAL, ROUTED], excludes=excluded)
+    for ip in excluded:
+        assert cap.involving(ip) == [], f"packets to/from excluded {ip}"
+        assert not any(o.ip == ip for o in out.observations)
+    for ip in kept:  # the capture works and saw the scan, so the test above can fail
+        assert cap.involving(ip), f"no packet to {ip}: capture or scan broken"
+
+
+def test_rate_cap_measured_on_the_wire(elab, scan) -> None:
+    from scapy.layers.inet import IP, TCP
+
+    rate = 150
+    with elab.capture("tcp") as cap:
+        scan(elab, [ROUTED], probes=(), ports=(80, 554), rate=rate)
+    syns = sorted(float(p.time) for p in cap.packets()
+                  if IP in p and TCP in p and p[IP].src == "198.18.0.1" and p[TCP].flags == "S")
+    assert len(syns) >= 400  # 254 addresses x 2 ports, minus nothing
+    # most packets in any one-second window: the cap, with generous tolerance for timer jitter
+    peak = max(sum(1 for t in syns[i:] if t < start + 1.0) for i, start in enumerate(syns))
+    assert peak <= rate * 1.3 + 5, f"{peak} SYNs in one second at --rate {rate}"
+    overall = (len(syns) - 1) / (syns[-1] - syns[0])
+    assert overall <= rate * 1.15
+
+
+def test_sadp_and_dhip_replies_become_fields(elab, scan) -> None:
+    out = scan(elab, [LOCAL, ROUTED], probes=("sadp", "dhip"))
+    by = {(o.source, o.ip): o for o in out.observations if o.source in ("sadp", "dhip")}
+    expected = [(proto, d) for d in devices(elab) for proto in ("sadp", "dhip") if proto in d.get("udp", [])]
+    assert any(p == "sadp" for p, _ in expected) and any(p == "dhip" for p, _ in expected)
+    for proto, d in expected:
+        obs = by.get((proto, d["ip"]))
+        assert obs is not None, f"no {proto} reply parsed from {d['ip']} ({d['persona']})"
+        fields = obs.data["fields"]
+        assert fields, obs
+        if proto == "sadp":
+            assert fields.get("DeviceSN") == d["serial"]
+            assert obs.mac == d["mac"]
+        else:
+            assert fields.get("SerialNo") == d["serial"]
+
+
+def test_multicast_replies_from_outside_the_targets_are_dropped(elab, scan) -> None:
+    sadp = [d for d in devices(elab, "local") if "sadp" in d.get("udp", [])]
+    assert len(sadp) >= 2, "needs two SADP personas on the local segment"
+    target = sadp[0]["ip"]
+    out = scan(elab, [target], probes=("sadp",))
+    assert {o.ip for o in out.observations} == {target}
+    assert out.dropped >= len(sadp) - 1
+
+
+def test_nmap_backend_finds_the_same_local_hosts(elab, scan) -> None:
+    native = scan(elab, [LOCAL], probes=())
+    via_nmap = scan(elab, [LOCAL], probes=(), engine="nmap")
+    assert {(h.ip, h.mac, h.open_ports) for h in via_nmap.hosts} == \
+        {(h.ip, h.mac, h.open_ports) for h in native.hosts}
