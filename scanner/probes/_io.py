@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import re
 import ssl
 from collections.abc import AsyncIterator
@@ -65,9 +66,11 @@ def classify(exc: BaseException) -> tuple[ProbeStatus, str]:
     return ProbeStatus.ERROR, f"{type(exc).__name__}: {exc}"
 
 
+@functools.cache
 def client_tls_context() -> ssl.SSLContext:
     """A TLS client that talks to old camera firmware and reads, never trusts, certificates.
 
+    One context serves the whole process (building one per connection costs milliseconds).
     We only read the certificate subject/issuer and banners, so verification is off; the
     security level is lowered because 1024-bit keys and SHA-1 certificates are normal on
     devices we must still be able to inventory.
