@@ -72,14 +72,28 @@ def _scans(series: Sequence[Mapping[str, Any]]) -> Table:
 
 
 def _oldest(rows: Sequence[Row]) -> Table:
+    """One line per finding; the IP and id whole, device text cut with an ellipsis.
+
+    The site column only appears when the rows span several sites, to fit 80 columns.
+    """
     table = Table(title=f"Oldest open findings (up to {OLDEST_SHOWN})")
-    keys = ("finding_id", "ip", "site", "vendor", "model", "policy_id", "status", "owner", "due", "days_open")
-    for key in keys:
-        table.add_column(key.replace("_", " "))
+    columns = [("finding_id", "id"), ("ip", "ip"), ("site", "site"), ("vendor", "vendor"),
+               ("model", "model"), ("policy_id", "policy"), ("status", "status"), ("days_open", "days")]
+    if len({row.get("site") for row in rows}) < 2:
+        columns.remove(("site", "site"))
+    widths = {"finding_id": (3, None), "ip": (15, None), "days_open": (4, None),
+              "status": (6, 11), "site": (4, 12), "vendor": (6, 12), "model": (8, 18), "policy_id": (8, 18)}
+    for key, header in columns:
+        low, high = widths[key]
+        table.add_column(header, no_wrap=not high, min_width=low, max_width=high)
     for row in rows:
-        table.add_row(*(_text(row.get(key)) for key in keys))
+        table.add_row(*(_text(row.get(key), clip=widths[key][1] is not None) for key, _ in columns))
     return table
 
 
-def _text(value: Any) -> Text:
-    return Text(printable("" if value is None else str(value)))
+def _text(value: Any, clip: bool = False) -> Text:
+    """Device text as plain rich Text; `clip` keeps it to one line, cut with an ellipsis."""
+    text = Text(printable("" if value is None else str(value)))
+    if clip:
+        text.no_wrap, text.overflow = True, "ellipsis"
+    return text
