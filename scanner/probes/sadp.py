@@ -31,7 +31,11 @@ def inquiry(probe_id: str) -> bytes:
 
 
 def parse_fields(data: bytes) -> dict[str, str]:
-    """ProbeMatch children as name -> text; ValueError when it is not a ProbeMatch."""
+    """ProbeMatch children as name -> text; ValueError when it is not a ProbeMatch.
+
+    Replies echo `<Types>inquiry</Types>` (UniversalScanner's captures), so the root element,
+    not Types, tells a reply from another client's `<Probe>`.
+    """
     try:
         root = SafeET.fromstring(data)
     except Exception as exc:  # ParseError, or defusedxml refusing a DTD/entity
@@ -55,9 +59,6 @@ def observation(reply: Datagram) -> Observation:
     except ValueError as exc:
         return Observation(source="sadp", ip=reply.ip, port=PORT, status=ProbeStatus.PROTOCOL_ERROR,
                            error=str(exc))
-    if fields.get("Types", "").lower() == "inquiry":
-        return Observation(source="sadp", ip=reply.ip, port=PORT, status=ProbeStatus.PROTOCOL_ERROR,
-                           error="an inquiry, not a reply (another SADP client on the segment)")
     try:
         mac = normalize_mac(fields["MAC"]) if fields.get("MAC") else None
     except ValueError:
