@@ -19,8 +19,8 @@ SHIPPED_DIR = Path(__file__).parent / "personas"
 
 # What a port does with a connection or datagram. "normal" answers as the persona says;
 # the others are the hook for hostile devices (docs/lab.md lists them).
-TCP_BEHAVIOURS = frozenset({"normal", "silent", "reset", "drip"})
-UDP_BEHAVIOURS = frozenset({"normal", "silent"})
+TCP_BEHAVIOURS = frozenset({"normal", "silent", "reset", "drip", "endless"})
+UDP_BEHAVIOURS = frozenset({"normal", "silent", "raw", "flood"})
 SEGMENTS = frozenset({"local", "routed"})
 REPLY_TARGETS = frozenset({"sender", "multicast", "broadcast"})
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
