@@ -91,3 +91,12 @@ def cell(row: Row, key: str) -> Any:
     """
     value = row.get(key)
     return "" if value is None else value
+
+
+def filter_text(value: Any) -> str | None:
+    """A filter value as people read it in an export header; None when it does not filter."""
+    if value in (None, "", [], ()):
+        return None
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)

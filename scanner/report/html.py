@@ -18,7 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from scanner.report import charts
-from scanner.report.base import ReportMeta, Row
+from scanner.report.base import ReportMeta, Row, filter_text
 from scanner.report.summary import asset_key, summarize
 
 _TEMPLATES = resources.files("scanner.report") / "templates"
@@ -85,8 +85,7 @@ def devices(rows: Sequence[Row]) -> list[dict[str, Any]]:
 
 
 def _filter_items(filters: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [(key, ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
-            for key, value in filters.items() if value not in (None, "", [], ())]
+    return [(key, text) for key, value in filters.items() if (text := filter_text(value)) is not None]
 
 
 def _sha256(text: str) -> str:

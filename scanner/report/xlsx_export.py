@@ -7,7 +7,7 @@ from typing import Any, BinaryIO
 
 import xlsxwriter
 
-from scanner.report.base import COLUMNS, ReportMeta, Row, cell
+from scanner.report.base import COLUMNS, ReportMeta, Row, cell, filter_text
 from scanner.report.sanitize import is_formula_like, xml_safe
 
 EXCEL_CELL_LIMIT = 32_767
@@ -68,16 +68,9 @@ def _write_info(sheet: Any, meta: ReportMeta, formats: _Formats) -> None:
     """When and how the export was made, so a shared spreadsheet says what it is."""
     info = [("Title", meta.title), ("Generated at", meta.generated_at.isoformat()),
             ("camaudit version", meta.version)]
-    info += [(f"Filter: {key}", _filter_text(value)) for key, value in meta.filters.items()]
+    info += [(f"Filter: {key}", filter_text(value) or "(any)") for key, value in meta.filters.items()]
     sheet.set_column(0, 1, 28)
     for r, (label, value) in enumerate(info):
         sheet.write_string(r, 0, label, formats.header)
         _write_cell(sheet, r, 1, value, formats)
 
-
-def _filter_text(value: Any) -> str:
-    if value is None:
-        return "(any)"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value) or "(any)"
-    return str(value)

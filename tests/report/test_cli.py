@@ -7,7 +7,6 @@ import io
 import json
 import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import openpyxl

@@ -101,3 +101,4 @@ def test_charts_and_table_are_present(rows, series, generated_at):
 def test_empty_report_still_renders(generated_at):
     text = render([], [], generated_at)
     assert "No scans recorded yet." in text and "No findings match." in text
+    assert "status = open, in_progress" in text  # the page says what it is filtered by
