@@ -96,9 +96,18 @@ def favicon_hashes(icon: bytes) -> dict[str, str | int]:
             "favicon_mmh3": mmh3.hash(base64.encodebytes(icon))}
 
 
-def looks_dahua(resp: Response) -> bool:
-    """Whether an answer justifies the one RPC2 challenge (markers from signals.md)."""
-    return any(marker in resp.body for marker in DAHUA_MARKERS)
+def looks_dahua(path: str, resp: Response) -> bool:
+    """Whether an answer justifies the one RPC2 challenge (markers from signals.md).
+
+    A login-page marker in the body, the Dahua digest realm `Login to <serial>` (Dahua,
+    Lorex, Amcrest), or `magicBox.cgi` answering `vendor=`. A bare 401 is not enough: many
+    devices answer every path with 401.
+    """
+    if any(marker in resp.body for marker in DAHUA_MARKERS):
+        return True
+    if 'realm="login to ' in (resp.header("WWW-Authenticate") or "").lower():
+        return True
+    return path.startswith("/cgi-bin/magicBox.cgi") and resp.status == 200 and resp.body.startswith(b"vendor=")
 
 
 def same_host_redirect(resp: Response, ip: str, port: int, scheme: str) -> str | None:
@@ -207,9 +216,7 @@ class _Run:
                         status, error)
             self.dead = len(self.observations) == 1 or status in _MUTE
             return None
-        self.dahua_hint = self.dahua_hint or looks_dahua(resp)
-        if path.startswith("/cgi-bin/magicBox.cgi") and resp.status in (200, 401):
-            self.dahua_hint = True
+        self.dahua_hint = self.dahua_hint or looks_dahua(path, resp)
         data: dict[str, Any] = {"path": path, "status": resp.status, "headers": resp.headers}
         if path == FAVICON:
             if resp.status == 200 and resp.body and status is ProbeStatus.OK:

@@ -5,7 +5,6 @@ reset → reset), and a mute port gets no second request."""
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,11 @@ pytestmark = pytest.mark.lab
 PERSONA = Path(__file__).parent / "personas" / "hostile-ports.toml"
 
 
-@pytest.fixture(scope="module")
-def hostile() -> tuple[Lab, dict]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root (network namespaces)")
-    lab = Lab(f"ph{os.getpid() % 10**8}")
-    try:
-        lab.up(only=["hostile-ports"], extra_personas=[PERSONA])
-        [device] = lab.truth()
-        yield lab, device
-    finally:
-        lab.down()
+@pytest.fixture
+def hostile(lab_factory) -> tuple[Lab, dict]:
+    lab = lab_factory(only=["hostile-ports"], extra_personas=[PERSONA])
+    [device] = lab.truth()
+    return lab, device
 
 
 def probe_all(lab: Lab, ip: str) -> dict[tuple[str, int], list[Observation]]:

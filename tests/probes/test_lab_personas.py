@@ -79,8 +79,8 @@ def probes_for(p: Persona) -> list[tuple[HostProbe, int]]:
     if p.rtsp and p.rtsp.behaviour.name == "normal":
         jobs.append((RtspProbe(), p.rtsp.port))
     for tp in p.tcp:
-        if tp.behaviour.name == "normal":
-            jobs.append((BannerProbe(queries={tp.port: ("dvrip", DVRIP_QUERY)}), tp.port))
+        if tp.behaviour.name == "normal" and tp.port in BannerProbe.default_ports:
+            jobs.append((BannerProbe(), tp.port))
     return jobs
 
 
@@ -218,7 +218,7 @@ def test_raw_banners_match_each_persona(run):
     checked = 0
     for d in run.devices.values():
         for tp in d.persona.tcp:
-            if tp.behaviour.name != "normal":
+            if tp.behaviour.name != "normal" or tp.port not in BannerProbe.default_ports:
                 continue
             obs = d.one("banner", tp.port)
             if tp.banner:
