@@ -98,6 +98,21 @@ def test_dahua_markers_trigger_one_rpc2_challenge_per_host_across_ports(lb, answ
     assert "Login to 4M0000" in rpc2[0].data["body"]
 
 
+EVERYTHING_401 = b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="HuaweiHomeGateway"\r\n\r\n'
+
+
+@pytest.mark.parametrize("answers,default,asked", [
+    ({"/": b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="Login to ND0219"\r\n'
+           b"Content-Length: 0\r\n\r\n"}, None, True),                 # Lorex: the realm alone
+    ({"/cgi-bin/magicBox.cgi?action=getVendor": b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nvendor=Amcrest"},
+     None, True),
+    ({}, EVERYTHING_401, False),                                          # 401 on every path is not Dahua
+])
+def test_rpc2_only_on_dahua_signs(lb, answers, default, asked):
+    probe(lb, lb.canned(answers, default=default) if default else lb.canned(answers))
+    assert any(line.startswith("POST /RPC2_Login ") for line in lb.request_lines()) is asked
+
+
 def test_same_host_redirect_followed_other_host_not_and_loops_bounded(lb, answer):
     answers = {
         "/": answer("HTTP/1.1 302 Found", [("Location", "/index.asp")]),
