@@ -701,6 +701,8 @@ class Store:
              site: str | None = None) -> dict[str, Any]:
         """Assets new in B, gone since A, and changed (IP, firmware, vendor) between two scans.
 
+        A field counts as changed only when both scans learnt a value and the values differ.
+
         Without ids: the last two complete scans (of `site`, when given).
         """
         with self._read() as conn:
@@ -718,9 +720,11 @@ class Store:
             b = {s.asset_id: s for s in conn.execute(select(T_SIGHT).where(T_SIGHT.c.scan_id == scan_b))}
         changed = []
         for asset_id in sorted(a.keys() & b.keys()):
+            # a value one scan did not learn (probe timed out) is unknown, not a change
             fields = {k: {"from": getattr(a[asset_id], k), "to": getattr(b[asset_id], k)}
                       for k in ("ip", "firmware", "vendor")
-                      if getattr(a[asset_id], k) != getattr(b[asset_id], k)}
+                      if None not in (getattr(a[asset_id], k), getattr(b[asset_id], k))
+                      and getattr(a[asset_id], k) != getattr(b[asset_id], k)}
             if fields:
                 changed.append({**_sighting_dict(b[asset_id]), "changes": fields})
         return {"scan_a": scan_a, "scan_b": scan_b,
@@ -822,9 +826,17 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
 
 
 def _create_private_file(path: Path) -> None:
-    """The inventory lists an organisation's weak spots: create it readable by its owner only."""
+    """The inventory lists an organisation's weak spots: create it readable by its owner only.
+
+    An existing file is left untouched, never opened: closing any descriptor of a SQLite file
+    drops every POSIX lock this process holds on it, so another process would take our open
+    WAL connections for gone, checkpoint and delete the WAL under them (a corrupt database).
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except FileExistsError:
+        return
     os.close(fd)
 
 

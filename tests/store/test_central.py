@@ -106,3 +106,46 @@ def test_models_and_shipped_migrations_agree(db_url):
     with store.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     store.close()
+
+
+WRITER = """
+import sys
+from types import SimpleNamespace as NS
+from db.store import Store
+store = Store(sys.argv[1])
+sid = store.begin_scan(["10.0.0.0/24"], "hq", ["p"], "t", None)
+store.record_identifications(sid, [NS(ip=f"10.0.0.{i}", mac=None, vendor="Hikvision", brand=None,
+    model=None, firmware=None, serial=None, device_type=None, flagged=True, policies=["p"],
+    confidence=1.0, evidence=[]) for i in range(1, 200)], ["10.0.0.0/24"])
+store.finish_scan(sid)
+store.close()
+"""
+
+
+def test_second_store_in_a_process_does_not_corrupt_other_writers(tmp_path: Path):
+    """Regression: opening a Store must not open/close an existing SQLite file by hand.
+
+    Closing any descriptor of the file drops this process's POSIX locks, so a scan in another
+    process believed it was the last connection, checkpointed and deleted the WAL under our
+    open one: "database disk image is malformed" (found by the lab lifecycle walk).
+    """
+    import subprocess
+    import sys
+
+    from db.lifecycle import Change
+
+    path = tmp_path / "inventory.sqlite3"
+    url = f"sqlite:///{path}"
+    subprocess.run([sys.executable, "-c", WRITER, url], check=True, timeout=60)
+    reader = Store(url)
+    reader.finding_rows()                 # a pooled WAL connection stays open
+    other = Store(url)                    # e.g. `camaudit remediate` run in-process
+    other.remediate([1], Change(to="remediated", actor="t"))
+    other.close()
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", WRITER, url], check=True, timeout=60)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    con.close()
+    assert len(reader.finding_rows()) == 199
+    reader.close()

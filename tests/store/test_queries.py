@@ -119,3 +119,11 @@ def test_many_devices_in_several_batches(store, Ident, run_scan):
             scan["findings_opened"]) == (sid, 1200, 400, 1200, 400)
     run_scan(store, devices, covered=("198.18.0.0/16",))
     assert store.scans()[0]["new_assets"] == 0 and len(store.assets()) == 1200
+
+
+def test_diff_ignores_values_a_scan_did_not_learn(store, Ident, run_scan):
+    run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
+    run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware="V5.7.3")])
+    run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
+    assert store.diff(1, 2)["changed"] == [] and store.diff(2, 3)["changed"] == []
+    assert store.assets()[0]["firmware"] == "V5.7.3"     # the asset keeps what it learnt
