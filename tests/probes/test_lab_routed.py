@@ -1,0 +1,38 @@
+"""WS-Discovery reaches a routed ONVIF device only by the unicast Probe: multicast stays on
+the scanner's segment (TTL 1, no multicast routing), unicast crosses the lab router."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from scanner.engine import ProbeContext
+from scanner.observation import ProbeStatus
+from scanner.probes.base import Host
+from scanner.probes.onvif import WsDiscoveryProbe
+from scanner.targets import build_targets
+
+pytestmark = pytest.mark.lab
+PERSONA = Path(__file__).parent / "personas" / "onvif-routed.toml"
+
+
+def test_routed_onvif_device_answers_the_unicast_probe_only(lab_factory):
+    lab = lab_factory(only=["onvif-routed"], extra_personas=[PERSONA])
+    [device] = lab.truth()
+    assert device["segment"] == "routed"
+
+    async def sweep(hosts: list[Host]):
+        ctx = ProbeContext(build_targets([device["ip"]]), source_ip=lab.scanner_ip,
+                           interface=lab.scanner_iface, on_link=True)
+        return await WsDiscoveryProbe().sweep(hosts, ctx)
+
+    with lab.in_scanner_ns():
+        multicast_only = asyncio.run(sweep([]))
+        with_unicast = asyncio.run(sweep([Host(device["ip"])]))
+    assert [o for o in multicast_only if o.ip == device["ip"]] == []
+    [obs] = [o for o in with_unicast if o.ip == device["ip"]]
+    assert obs.status is ProbeStatus.OK and obs.mac is None
+    assert obs.data["scopes"] == ["onvif://www.onvif.org/name/Dahua", "onvif://www.onvif.org/hardware/IPC-HDW1230S"]
+    assert obs.data["xaddrs"] == [f"http://{device['ip']}/onvif/device_service"]
