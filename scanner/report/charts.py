@@ -91,11 +91,14 @@ def burn_down(series: Sequence[Mapping[str, Any]], width: int = 640, height: int
     """
     if not series:
         return None
-    left, right, top, bottom = 40, 16, 12, height - 28
+    axis, right, top, bottom = 40, 16, 12, height - 28
+    left = axis
     unresolved = [int(s.get("open") or 0) + int(s.get("in_progress") or 0) for s in series]
     remediated = [int(s.get("remediated") or 0) for s in series]
     peak = max(unresolved + remediated) or 1
-    step = (width - left - right) / max(len(series) - 1, 1)
+    step = (width - axis - right) / max(len(series) - 1, 1)
+    if len(series) == 1:
+        left += (width - axis - right) // 2  # one scan: its point in the middle, not on the axis
     labels = [f"scan {s.get('scan_id')} ({str(s.get('started_at') or '')[:10]})" for s in series]
 
     def points(values: Iterable[int]) -> tuple[Point, ...]:
@@ -106,7 +109,7 @@ def burn_down(series: Sequence[Mapping[str, Any]], width: int = 640, height: int
                      for i, s in enumerate(series))
     return BurnDown(lines=(Line("unresolved", "line-open", points(unresolved)),
                            Line("remediated", "line-done", points(remediated))),
-                    width=width, height=height, left=left, bottom=bottom, peak=peak, x_labels=x_labels)
+                    width=width, height=height, left=axis, bottom=bottom, peak=peak, x_labels=x_labels)
 
 
 def _shorten(label: str) -> str:

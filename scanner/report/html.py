@@ -97,6 +97,16 @@ def _blank(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _minute(value: Any) -> Any:
+    """An ISO datetime shortened to `YYYY-MM-DD HH:MM` for the table; other values unchanged.
+
+    Still sorts correctly as text; the exact timestamps are in the CSV/JSON exports.
+    """
+    if isinstance(value, str) and len(value) >= 16 and value[10:11] == "T":
+        return value[:10] + " " + value[11:16]
+    return _blank(value)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: (_TEMPLATES / name).read_text(encoding="utf-8")),
@@ -106,4 +116,5 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["blank"] = _blank
+    env.filters["minute"] = _minute
     return env

@@ -26,3 +26,9 @@ def test_burn_down_plots_unresolved_falling_and_remediated_rising(series):
     ys = [p.y for p in unresolved.points]
     assert ys == sorted(ys)  # SVG y grows downwards: falling counts, rising y
     assert burn_down([]) is None
+
+
+def test_a_single_scan_is_drawn_in_the_middle_not_on_the_axis():
+    chart = burn_down([{"scan_id": 1, "open": 5, "in_progress": 1, "remediated": 0}])
+    point = chart.lines[0].points[0]
+    assert point.value == 6 and chart.left < point.x < chart.width - chart.left

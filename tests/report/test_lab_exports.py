@@ -1,4 +1,4 @@
-"""End to end: scan the lab's hostile-payloads persona for real, then export and report.
+"""End to end: scan the shared lab for real, then export and report.
 
 The persona (scanner/lab/personas/hostile-payloads.toml) is a flagged Hikvision camera whose
 model, serial, firmware, page title and ONVIF scopes are injection payloads. Whatever the
@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -31,23 +30,19 @@ FIRMWARE = "<script>alert(1)</script>"  # its firmware version string
 
 
 @pytest.fixture(scope="module")
-def inventory(tmp_path_factory) -> str:
-    """A real scan of a lab holding only the hostile persona, stored in SQLite."""
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root (network namespaces)")
-    from scanner.lab import Lab
-
-    lab = Lab(f"rpt{os.getpid()}"[:12])  # unique per test run: parallel runs never collide
+def inventory(lab, tmp_path_factory) -> str:
+    """A real scan of the shared lab (every shipped persona, the hostile one included)."""
+    assert any(d["persona"] == PERSONA for d in lab.truth()), f"the lab lacks the {PERSONA} persona"
     url = f"sqlite:///{tmp_path_factory.mktemp('lab-inventory') / 'inventory.sqlite3'}"
-    try:
-        lab.up(only=[PERSONA])
-        scan = lab.exec([sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "--db", url,
-                         "--site", "lab", "--quiet"],
-                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
-    finally:
-        lab.down()
-    assert scan.returncode == 1, f"the scan should flag the persona:\n{scan.stderr[-3000:]}"
+    scan = lab.exec([sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "--db", url,
+                     "--site", "lab", "--quiet"],
+                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
+    assert scan.returncode == 1, f"the scan should flag devices:\n{scan.stderr[-3000:]}"
     return url
+
+
+def hostile_ip(lab) -> str:
+    return next(d["ip"] for d in lab.truth() if d["persona"] == PERSONA)
 
 
 def export(url: str, path: Path) -> Path:
@@ -56,30 +51,33 @@ def export(url: str, path: Path) -> Path:
     return path
 
 
-def test_the_payloads_reached_the_inventory(inventory):
+def test_the_payloads_reached_the_inventory(inventory, lab):
     result = CliRunner().invoke(main, ["export", "--db", inventory, "-f", "json"])
-    findings = json.loads(result.stdout)["findings"]
+    findings = [f for f in json.loads(result.stdout)["findings"] if f["ip"] == hostile_ip(lab)]
     assert findings and {f["vendor"] for f in findings} == {"Hikvision"}
     assert {f["model"] for f in findings} == {MODEL}  # otherwise this test proves nothing
     assert {f["firmware"] for f in findings} == {FIRMWARE}
 
 
-def test_csv_cells_are_inert(inventory, tmp_path):
+def test_csv_cells_are_inert(inventory, lab, tmp_path):
     text = export(inventory, tmp_path / "lab.csv").read_text("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    assert rows and {r["Model"] for r in rows} == {"'" + MODEL}
+    assert {r["Model"] for r in rows if r["IP"] == hostile_ip(lab)} == {"'" + MODEL}
     for row in rows:
         for header, value in row.items():
             assert not is_formula_like(value), (header, value)
 
 
-def test_xlsx_cells_are_inert(inventory, tmp_path):
+def test_xlsx_cells_are_inert(inventory, lab, tmp_path):
     path = export(inventory, tmp_path / "lab.xlsx")
     sheet = openpyxl.load_workbook(path)["Findings"]
     header = [c.value for c in sheet[1]]
-    for row in sheet.iter_rows(min_row=2):
+    hostile = [row for row in sheet.iter_rows(min_row=2) if row[header.index("IP")].value == hostile_ip(lab)]
+    assert hostile
+    for row in hostile:
         model = row[header.index("Model")]
         assert model.value == MODEL and model.data_type == "s" and model.quotePrefix
+    for row in sheet.iter_rows(min_row=2):
         assert all(cell.data_type in ("s", "n") for cell in row)
     with zipfile.ZipFile(path) as archive:
         sheet_xml = archive.read("xl/worksheets/sheet1.xml")
