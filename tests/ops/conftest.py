@@ -23,18 +23,58 @@ def camaudit_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "scanner", *args]
 
 
+class CronRunner:
+    """Runs camaudit like a cron job: minimal env, stdin closed, output captured (no TTY)."""
+
+    def __init__(self, home: Path, cwd: Path, wrap: tuple[str, ...] = ()) -> None:
+        self.home, self.cwd, self.wrap = home, cwd, wrap
+
+    def within(self, *wrap: str) -> CronRunner:
+        """The same runner with a command prefix (e.g. setpriv, or `ip netns exec NS`)."""
+        return CronRunner(self.home, self.cwd, (*self.wrap, *wrap))
+
+    def popen(self, *args: str, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([*self.wrap, *camaudit_argv(*args)], env=cron_env(self.home, **env),
+                                cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def __call__(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
+        proc = self.popen(*args, **env)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
 @pytest.fixture
-def cron(tmp_path: Path):
-    """Run camaudit like a cron job; returns CompletedProcess with text stdout/stderr."""
+def cron(tmp_path: Path) -> CronRunner:
     home = tmp_path / "home"
     home.mkdir()
+    return CronRunner(home, tmp_path)
 
-    def run(*args: str, wrap: tuple[str, ...] = (), timeout: float = 120,
-            **env: str) -> subprocess.CompletedProcess[str]:
-        """`wrap` prefixes the command (e.g. setpriv, or the lab's `ip netns exec`)."""
-        return subprocess.run([*wrap, *camaudit_argv(*args)], env=cron_env(home, **env), cwd=tmp_path,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, check=False)
 
-    run.home = home  # type: ignore[attr-defined]
-    return run
+@pytest.fixture(scope="module")
+def ops_lab():
+    """A lab of all shipped personas, named for this test process, removed even on failure.
+
+    Own lab rather than the shared session one: these tests hold scan locks and send SIGTERM
+    mid-scan, and must not slow or disturb other areas' tests.
+    """
+    import atexit
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("lab tests build network namespaces: run as root")
+    from scanner.lab import Lab
+
+    lab = Lab(f"op{os.getpid() % 10**6}")
+    atexit.register(lab.down)  # an interrupted pytest run still removes the namespaces
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+        atexit.unregister(lab.down)

@@ -128,7 +128,7 @@ def test_doctor_sees_the_capabilities_it_really_has(cron, tmp_path: Path, caps: 
     AmbientCapabilities=/CapabilityBoundingSet= would (docs/operations.md)."""
     keep = f"-all,{caps}" if caps else "-all"
     setpriv = ("setpriv", f"--bounding-set={keep}", f"--inh-caps={keep}", f"--ambient-caps={keep}")
-    result = cron("doctor", "--json", "--db", f"sqlite:///{tmp_path}/inv.db", wrap=setpriv)
+    result = cron.within(*setpriv)("doctor", "--json", "--db", f"sqlite:///{tmp_path}/inv.db")
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["privileges"]["level"] == level
     assert checks["privileges"]["detail"].startswith(detail)

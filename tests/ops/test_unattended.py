@@ -1,0 +1,134 @@
+"""Scans as cron or a systemd timer runs them: no TTY, stdin closed, minimal environment.
+
+Every scan runs inside the lab's scanner namespace (no default route), as a real subprocess.
+Asserted: exit codes, silence with --quiet, the --json summary, config-file driven runs, the
+lock (a second concurrent scan exits 75), and SIGTERM mid-scan → scan row `interrupted`,
+database intact, the next scan fine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from scanner.exitcodes import ExitCode
+
+pytestmark = pytest.mark.lab
+
+LAB_NET = "198.18.0.0/24"
+
+
+@pytest.fixture
+def in_lab(cron, ops_lab):
+    """`cron` run inside the lab's scanner namespace."""
+    return cron.within(shutil.which("ip") or "ip", "netns", "exec", ops_lab.scanner_ns)
+
+
+def scans(db: Path) -> list[tuple[int, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT id, status FROM scans ORDER BY id").fetchall()
+
+
+def wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def integrity(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+
+
+def test_quiet_scan_from_config_file_prints_nothing_and_exits_1(in_lab, tmp_path: Path) -> None:
+    db = tmp_path / "inv.db"
+    config = tmp_path / "camaudit.toml"
+    config.write_text(f'targets = ["{LAB_NET}"]\ndb = "sqlite:///{db}"\nsite = "lab"\n')
+    result = in_lab("scan", "--quiet", CAMAUDIT_CONFIG=str(config))
+    assert result.returncode == ExitCode.FLAGGED, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+    assert scans(db) == [(1, "complete")]
+
+
+def test_json_summary_is_machine_readable(in_lab, ops_lab, tmp_path: Path) -> None:
+    db = tmp_path / "inv.db"
+    result = in_lab("scan", LAB_NET, "--json", "--db", f"sqlite:///{db}")
+    assert result.returncode == ExitCode.FLAGGED, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["scan_id"] == 1
+    flagged_truth = {d["ip"] for d in ops_lab.truth() if d["flagged"] and d["ip"].startswith("198.18.0.")}
+    flagged_seen = {d["ip"] for d in summary["devices"] if d["flagged"]}
+    assert flagged_truth and flagged_truth <= flagged_seen
+
+
+def test_exit_0_when_only_decoys_are_scanned(in_lab, ops_lab, tmp_path: Path) -> None:
+    decoys = [d["ip"] for d in ops_lab.truth() if not d["flagged"] and d["ip"].startswith("198.18.0.")]
+    if not decoys:
+        pytest.skip("the lab ships no decoy persona on the local segment yet")
+    result = in_lab("scan", *decoys, "--quiet", "--db", f"sqlite:///{tmp_path}/inv.db")
+    assert result.returncode == ExitCode.CLEAN, result.stderr
+    assert result.stdout == ""
+
+
+def test_exit_2_for_usage_and_config_errors(in_lab, tmp_path: Path) -> None:
+    no_targets = in_lab("scan", "--quiet", "--db", f"sqlite:///{tmp_path}/inv.db")
+    assert no_targets.returncode == ExitCode.USAGE
+    assert "target" in no_targets.stderr.lower() and no_targets.stdout == ""
+    bad = in_lab("scan", LAB_NET, "--quiet", CAMAUDIT_RATE="fast")
+    assert bad.returncode == ExitCode.USAGE
+    assert "CAMAUDIT_RATE" in bad.stderr and "fix:" in bad.stderr
+    assert not (tmp_path / "inv.db").exists()
+
+
+def test_exit_3_when_the_inventory_cannot_be_opened(in_lab, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = in_lab("scan", LAB_NET, "--quiet", "--db", f"sqlite:///{blocker}/inv.db")
+    assert result.returncode == ExitCode.RUNTIME
+    assert result.stdout == "" and str(blocker) in result.stderr
+
+
+def test_lock_then_sigterm_mid_scan_then_next_scan_is_fine(in_lab, tmp_path: Path) -> None:
+    db = tmp_path / "inv.db"
+    url = f"sqlite:///{db}"
+    # a slow scan: the ARP sweep of the /24 alone takes ~50 s at 5 packets/s
+    slow = in_lab.popen("scan", LAB_NET, "--quiet", "--rate", "5", "--db", url)
+    try:
+        lock = tmp_path / "inv.db.lock"
+        wait_for(lambda: lock.exists() and f"pid {slow.pid} " in lock.read_text(), "the first scan to take the lock")
+
+        second = in_lab("scan", LAB_NET, "--quiet", "--db", url, timeout=60)
+        assert second.returncode == ExitCode.LOCKED, second.stderr
+        assert second.stdout == ""
+        assert "another scan holds the lock" in second.stderr and f"pid {slow.pid}" in second.stderr
+
+        wait_for(lambda: db.exists() and scans(db) == [(1, "running")],
+                 "the first scan's row (status running) while it is still sweeping — "
+                 "`camaudit scan` must call Store.begin_scan before discovery so that a stop "
+                 "mid-scan leaves an `interrupted` row", timeout=20)
+        assert slow.poll() is None, "the slow scan ended before it could be interrupted"
+        slow.send_signal(signal.SIGTERM)
+        stdout, stderr = slow.communicate(timeout=60)
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+            slow.wait()
+    assert slow.returncode == ExitCode.RUNTIME, stderr
+    assert stdout == "" and "SIGTERM" in stderr
+    assert scans(db) == [(1, "interrupted")]
+    assert integrity(db) == "ok"
+
+    after = in_lab("scan", LAB_NET, "--quiet", "--db", url)
+    assert after.returncode == ExitCode.FLAGGED, after.stderr
+    assert scans(db) == [(1, "interrupted"), (2, "complete")]
+    assert integrity(db) == "ok"
