@@ -13,14 +13,19 @@ import json
 import subprocess
 import sys
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
+
+from db.store import Store
 
 from scanner.cli import main
 from scanner.report.sanitize import is_formula_like
+from scanner.report.terminal import print_summary
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -99,7 +104,12 @@ def test_html_report_shows_payloads_as_text_in_chromium(inventory, tmp_path, ope
     assert FIRMWARE in dom["text"] and MODEL in dom["text"]  # shown literally, not run
 
 
-def test_terminal_report_prints_no_escape_sequences(inventory):
+def test_terminal_report_prints_no_escape_sequences(inventory, lab):
     result = CliRunner().invoke(main, ["report", "--db", inventory])
     assert result.exit_code == 1  # open findings
-    assert "=cmd|' /C" in result.stdout and "\x1b" not in result.stdout
+    assert "camaudit summary" in result.stdout and "\x1b" not in result.stdout
+    with Store(inventory) as store:
+        rows = [r for r in store.finding_rows() if r["ip"] == hostile_ip(lab)]
+    out = io.StringIO()
+    print_summary(rows, [], Console(file=out, width=200, color_system=None), date.today())
+    assert MODEL in out.getvalue() and "\x1b" not in out.getvalue()
