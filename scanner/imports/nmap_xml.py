@@ -118,6 +118,8 @@ def observations(hosts: Iterator[NmapHost] | list[NmapHost]) -> Iterator[Observa
                 yield Observation(source="arp", ip=ip, mac=mac)
         except ValueError:
             mac = None  # a MAC nmap printed but we cannot read: keep the host by IP
+        if ip is None and mac is None:
+            continue  # neither an address nor a readable MAC: nothing to attach ports to
         for port in host.ports:
             yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data)
 

@@ -53,8 +53,10 @@ class Device:
                 "vendor": t.vendor, "brand": t.brand, "model": t.model, "flagged": t.flagged,
                 "device_type": t.device_type, "firmware": t.firmware, "serial": t.serial,
                 "tcp_ports": self.persona.tcp_ports,
+                # responders that answer with the persona's own reply (not silent, not raw bytes)
                 "udp": [n for n, on in (("onvif-wsd", self.persona.onvif), ("sadp", self.persona.sadp),
-                                        ("dhip", self.persona.dhip)) if on]}
+                                        ("dhip", self.persona.dhip))
+                        if on and on.behaviour.name in ("normal", "flood")]}
 
 
 @dataclass(frozen=True, slots=True)

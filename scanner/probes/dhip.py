@@ -43,6 +43,8 @@ def parse_reply(data: bytes) -> dict[str, Any]:
         message = json.loads(body.rstrip(b"\x00").decode("utf-8", errors="replace"))
     except ValueError as exc:
         raise ValueError(f"DHIP body is not JSON: {exc}") from None
+    except RecursionError:  # a hostile body nests deeper than the decoder's recursion limit
+        raise ValueError("DHIP body nests too deeply to be device information") from None
     if not isinstance(message, dict):
         raise ValueError("DHIP body is not a JSON object")
     return message
@@ -63,6 +65,9 @@ def observation(reply: Datagram) -> Observation:
     try:
         message = parse_reply(reply.data)
     except ValueError as exc:
+        if reply.truncated:  # cut at the datagram cap: its size is the problem, not its syntax
+            return Observation(source="dhip", ip=reply.ip, port=PORT, status=ProbeStatus.TOO_LARGE,
+                               error=f"DHIP reply longer than the {len(reply.data)}-byte datagram cap")
         return Observation(source="dhip", ip=reply.ip, port=PORT, status=ProbeStatus.PROTOCOL_ERROR,
                            error=str(exc))
     params = message.get("params")

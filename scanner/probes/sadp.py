@@ -57,6 +57,9 @@ def observation(reply: Datagram) -> Observation:
     try:
         fields = parse_fields(reply.data)
     except ValueError as exc:
+        if reply.truncated:  # cut at the datagram cap: its size is the problem, not its syntax
+            return Observation(source="sadp", ip=reply.ip, port=PORT, status=ProbeStatus.TOO_LARGE,
+                               error=f"SADP reply longer than the {len(reply.data)}-byte datagram cap")
         return Observation(source="sadp", ip=reply.ip, port=PORT, status=ProbeStatus.PROTOCOL_ERROR,
                            error=str(exc))
     try:

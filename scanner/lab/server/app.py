@@ -92,23 +92,23 @@ class FleetServer:
         for tp in p.tcp:
             pending.append((self._track(_listen(h.ip, tp.port)),
                             tcp.connection_handler(tcp.raw_service(tp), tp.behaviour), None))
-        if p.onvif and p.onvif.behaviour.name == "normal":
+        if p.onvif and p.onvif.behaviour.name != "silent":
             seq = itertools.count(1)
             o = p.onvif
 
             def wsd(data: bytes, sender: tuple[str, int]) -> list[udp.Reply]:
                 reply = onvif.probe_match(data, o, values, next(seq))
                 return [(reply, sender)] if reply else []
-            self._responder(loop, h, WSD_PORT, WSD_GROUP, wsd)
+            self._responder(loop, h, WSD_PORT, WSD_GROUP, udp.misbehaving(o.behaviour, wsd))
         for d, group, port, make in ((p.sadp, vendor.SADP_GROUP, vendor.SADP_PORT, vendor.sadp_reply),
                                      (p.dhip, vendor.DHIP_GROUP, vendor.DHIP_PORT, vendor.dhip_reply)):
-            if d is None or d.behaviour.name != "normal":
+            if d is None or d.behaviour.name == "silent":
                 continue
 
             def handler(data: bytes, sender: tuple[str, int], d=d, group=group, port=port, make=make) -> list[udp.Reply]:
                 reply = make(data, d.fields, values)
                 return [(reply, dest) for dest in _destinations(d, sender, group, port)] if reply else []
-            self._responder(loop, h, port, group, handler)
+            self._responder(loop, h, port, group, udp.misbehaving(d.behaviour, handler))
         return pending
 
     def _track(self, sock: socket.socket) -> socket.socket:

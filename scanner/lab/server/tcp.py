@@ -1,7 +1,7 @@
 """TCP services of a simulated device: HTTP(S) with ONVIF SOAP, RTSP, raw banners.
 
 Every connection first goes through its port's behaviour (`normal`, `silent`, `reset`,
-`drip`), so hostile devices are persona data: the service code only produces bytes and
+`drip`, `endless`), so hostile devices are persona data: the service code only produces bytes and
 hands them to `send`, which the behaviour may slow down.
 """
 
@@ -38,6 +38,27 @@ def _sender(writer: asyncio.StreamWriter, behaviour: Behaviour) -> Send:
     return send
 
 
+ENDLESS_LIMIT = 256 << 20  # an "endless" answer stops here, so a client that never closes cannot fill the lab
+
+
+async def _endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, options: dict) -> None:
+    """Hostile: after the request, send `head` and then `filler` over and over until the client
+    hangs up (endless headers when the head has no blank line, an endless body when it has)."""
+    if options.get("wait_request", True):
+        try:
+            await asyncio.wait_for(reader.read(4096), IDLE_TIMEOUT)
+        except TimeoutError:
+            return
+    head = str(options.get("head", "HTTP/1.1 200 OK\r\n")).encode()
+    filler = str(options.get("filler", "X-Filler: " + "a" * 54 + "\r\n")).encode() * 64
+    writer.write(head)
+    sent = len(head)
+    while sent < ENDLESS_LIMIT:
+        writer.write(filler)
+        await writer.drain()
+        sent += len(filler)
+
+
 def connection_handler(service: Service, behaviour: Behaviour) -> Callable[..., Awaitable[None]]:
     """Wrap a service in its port's behaviour; network errors end the connection quietly."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -54,6 +75,9 @@ def connection_handler(service: Service, behaviour: Behaviour) -> Callable[..., 
                         pass
                 except TimeoutError:
                     pass
+                return
+            if behaviour.name == "endless":
+                await _endless(reader, writer, behaviour.options)
                 return
             await service(reader, _sender(writer, behaviour))
         except (ConnectionError, TimeoutError, OSError):

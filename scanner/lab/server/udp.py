@@ -15,6 +15,9 @@ import socket
 import struct
 from collections.abc import Callable
 
+from scanner.lab.persona import Behaviour
+from scanner.lab.server.vendor import dhip_frame
+
 log = logging.getLogger("camaudit.lab.server")
 
 IP_MULTICAST_ALL = 49  # Linux values, not exported by Python's socket module
@@ -22,6 +25,42 @@ IP_PKTINFO = 8
 MAX_DATAGRAM = 65535
 Reply = tuple[bytes, tuple[str, int]]
 Handler = Callable[[bytes, tuple[str, int]], list[Reply]]
+
+
+MAX_FLOOD = 2000        # replies per request of a `flood` responder
+
+
+def misbehaving(behaviour: Behaviour, handler: Handler) -> Handler:
+    """A responder's hostile behaviour around its normal handler (docs/lab.md).
+
+    It answers exactly the requests the device would answer, to the same destinations, so a
+    hostile responder never replies to other devices' replies (no multicast storms):
+
+    * `raw` — the reply is replaced by fixed bytes (`reply` text or `reply_hex`), where a
+      `{pad}` in `reply` becomes `pad` times `pad_text` (default "A": oversized datagrams,
+      deep nesting); `frame = "dhip"` puts the DHIP header in front;
+    * `flood` — each reply is sent `count` times.
+    """
+    opts = behaviour.options
+    if behaviour.name == "raw":
+        if "reply_hex" in opts:
+            payload = bytes.fromhex(str(opts["reply_hex"]))
+        else:
+            pad = str(opts.get("pad_text", "A")) * int(opts.get("pad", 0))
+            payload = str(opts.get("reply", "")).replace("{pad}", pad).encode()
+        if opts.get("frame") == "dhip":
+            payload = dhip_frame(payload)
+
+        def raw(data: bytes, sender: tuple[str, int]) -> list[Reply]:
+            return [(payload, dest) for _, dest in handler(data, sender)]
+        return raw
+    if behaviour.name == "flood":
+        count = max(1, min(int(opts.get("count", 100)), MAX_FLOOD))
+
+        def flood(data: bytes, sender: tuple[str, int]) -> list[Reply]:
+            return [reply for reply in handler(data, sender) for _ in range(count)]
+        return flood
+    return handler
 
 
 def open_socket(ifname: str, ip: str, port: int, group: str) -> tuple[socket.socket, int]:
