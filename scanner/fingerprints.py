@@ -32,6 +32,7 @@ CAPTURE_NAMES = frozenset({"model", "firmware", "serial", "brand", "device_type"
 MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
 MAX_VALUE_CHARS = 64 * 1024   # longer values are cut before matching: bounded regex time
 MAX_CAPTURE_CHARS = 128
+MEMO_CHARS = 32 << 20         # memoised values (chars) before the match cache starts over
 _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",
          "vendor", "brand", "device_type", "captures", "description", "reference", "examples",
          "known_brand"}
@@ -135,12 +136,9 @@ class Fingerprint:
     examples: tuple[Example, ...]
     file: str
     line: int
+    field: str = ""      # "<source>.<path>", as written in the file
     _regex: re.Pattern[str] | None = None
     _needle: str = ""
-
-    @property
-    def field(self) -> str:
-        return ".".join((self.source, *self.path))
 
     def compile(self) -> None:
         if self.match == "regex":
@@ -184,42 +182,66 @@ class FingerprintSet:
     vocabulary: Vocabulary
     oui: OuiTable
     version: str = ""     # digest of the data it was built from (stored with scans, for rematch)
-    _by_source: dict[str, list[tuple[tuple[str, ...], list[Fingerprint]]]] = field(default_factory=dict)
+    _by_source: dict[str, _Node] = field(default_factory=dict)
+    _memo: dict[tuple[tuple[str, ...], str], tuple[tuple[Fingerprint, Hit], ...]] = field(default_factory=dict)
+    _memo_chars: int = 0
 
     def __post_init__(self) -> None:
-        index: dict[str, dict[tuple[str, ...], list[Fingerprint]]] = {}
         for fp in self.fingerprints:
             fp.compile()
             for source in (fp.source, "https") if fp.source == "http" else (fp.source,):
-                index.setdefault(source, {}).setdefault(fp.path, []).append(fp)
-        self._by_source = {s: list(paths.items()) for s, paths in index.items()}
+                node = self._by_source.setdefault(source, _Node(()))
+                for depth, key in enumerate(fp.path, 1):
+                    node = node.children.setdefault(key.lower(), _Node(fp.path[:depth]))
+                node.fps.append(fp)
 
     def get(self, fid: str) -> Fingerprint | None:
         return next((fp for fp in self.fingerprints if fp.id == fid), None)
 
     def match(self, obs: Observation) -> list[Hit]:
-        """Every fingerprint hit for one observation (only fingerprints of its source run)."""
-        paths = self._by_source.get(obs.source)
-        if not paths:
+        """Every fingerprint hit for one observation (only fingerprints of its source run).
+
+        Identical values recur across a fleet (same firmware, same banner), so the pattern
+        results per (field, value) are memoised in a bounded cache; `when` conditions are
+        checked per observation, since they read other fields.
+        """
+        root = self._by_source.get(obs.source)
+        if root is None:
             return []
+        found: list[tuple[_Node, list[Any]]] = []
+        _collect([obs.data], root, {}, found)
         hits: list[Hit] = []
-        data = obs.data
-        for path, fps in paths:
-            values = field_values(data, path)
-            if not values:
-                continue
-            for fp in fps:
-                if fp.when and not _when_holds(data, fp.when):
-                    continue
-                for value in values:
-                    caps = fp.test(value)
-                    if caps is not None:
-                        hit = self.hit(fp, value, caps)
-                        if fp.known_brand and hit.brand not in self.vocabulary.brands:
-                            continue
-                        hits.append(hit)
-                        break
+        for node, raw in found:
+            done: set[int] = set()
+            for value in _strings(raw, node.path[-1] == "scopes"):
+                for fp, hit in self._matches(node.path, node.fps, value):
+                    if id(fp) in done or (fp.when and not _when_holds(obs.data, fp.when)):
+                        continue
+                    done.add(id(fp))
+                    hits.append(hit)
         return hits
+
+    def _matches(self, path: tuple[str, ...], fps: list[Fingerprint], value: str) -> tuple[tuple[Fingerprint, Hit], ...]:
+        key = (path, value)
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
+        found = []
+        for fp in fps:
+            caps = fp.test(value)
+            if caps is None:
+                continue
+            hit = self.hit(fp, value, caps)
+            if fp.known_brand and hit.brand not in self.vocabulary.brands:
+                continue
+            found.append((fp, hit))
+        result = tuple(found)
+        self._memo_chars += len(value)
+        if self._memo_chars > MEMO_CHARS:
+            self._memo.clear()
+            self._memo_chars = len(value)
+        self._memo[key] = result
+        return result
 
     def hit(self, fp: Fingerprint, value: str, caps: dict[str, str]) -> Hit:
         brand = caps.get("brand")
@@ -228,30 +250,72 @@ class FingerprintSet:
         return Hit(fp, value[:200], caps, vendor, brand)
 
 
+_MISSING = object()
+
+
+@dataclass(slots=True)
+class _Node:
+    """A trie over field paths of one source: each observation's data is walked once."""
+
+    path: tuple[str, ...]
+    fps: list[Fingerprint] = field(default_factory=list)       # fingerprints reading this path
+    children: dict[str, _Node] = field(default_factory=dict)   # lower-case key -> node
+
+
+def _step(items: list[Any], key: str, lowered: dict[int, dict[str, Any]]) -> list[Any]:
+    """The values under `key` of the dicts in `items`: exact key first, else case-insensitively
+    (a lower-cased copy of each dict is made once per observation)."""
+    out: list[Any] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        value = item.get(key, _MISSING)
+        if value is _MISSING:
+            low = lowered.get(id(item))
+            if low is None:
+                low = lowered[id(item)] = {k.lower(): v for k, v in item.items() if isinstance(k, str)}
+            value = low.get(key.lower(), _MISSING)
+            if value is _MISSING:
+                continue
+        if isinstance(value, list):
+            out.extend(value)
+        else:
+            out.append(value)
+    return out
+
+
+def _collect(items: list[Any], node: _Node, lowered: dict[int, dict[str, Any]],
+             out: list[tuple[_Node, list[Any]]]) -> None:
+    for key, child in node.children.items():
+        nxt = _step(items, key, lowered)
+        if nxt:
+            if child.fps:
+                out.append((child, nxt))
+            if child.children:
+                _collect(nxt, child, lowered, out)
+
+
+def _strings(nodes: list[Any], decode: bool) -> list[str]:
+    """Scalars as matchable text: capped, scopes percent-decoded, U+00A0 as a space."""
+    out: list[str] = []
+    for node in nodes:
+        if isinstance(node, str) or (isinstance(node, (int, float)) and not isinstance(node, bool)):
+            text = node[:MAX_VALUE_CHARS] if isinstance(node, str) else str(node)
+            if decode and "%" in text:
+                text = unquote(text)
+            out.append(text.replace("\u00a0", " ") if "\u00a0" in text else text)
+    return out
+
+
 def field_values(data: Any, path: tuple[str, ...]) -> list[str]:
     """The string values at `path` (case-insensitive keys, lists fan out), normalised."""
-    nodes = [data]
+    nodes: list[Any] = [data]
+    lowered: dict[int, dict[str, Any]] = {}
     for key in path:
-        nxt: list[Any] = []
-        for node in nodes:
-            if isinstance(node, dict):
-                if key in node:
-                    nxt.append(node[key])
-                else:
-                    low = key.lower()
-                    nxt.extend(v for k, v in node.items() if isinstance(k, str) and k.lower() == low)
-        nodes = []
-        for node in nxt:
-            nodes.extend(node if isinstance(node, list) else (node,))
-    out: list[str] = []
-    decode = path[-1:] == ("scopes",)
-    for node in nodes:
-        if isinstance(node, (str, int, float)) and not isinstance(node, bool):
-            text = str(node)[:MAX_VALUE_CHARS]
-            if decode:
-                text = unquote(text)
-            out.append(text.replace("\u00a0", " "))
-    return out
+        nodes = _step(nodes, key, lowered)
+        if not nodes:
+            return []
+    return _strings(nodes, path[-1] == "scopes")
 
 
 def _when_holds(data: dict[str, Any], when: tuple[tuple[tuple[str, ...], frozenset[str]], ...]) -> bool:
@@ -344,7 +408,8 @@ def _parse_entry(e: dict[str, Any], file: str, line: int | None, file_vendor: st
         group=str(e.get("group", fid)), generic=bool(e.get("generic", False)), vendor=vendor,
         brand=brand, device_type=e.get("device_type"), captures=captures, when=tuple(when),
         icase=bool(e.get("icase", False)), known_brand=bool(e.get("known_brand", False)), description=str(e.get("description", "")),
-        reference=str(e.get("reference", "")), examples=tuple(examples), file=file, line=line or 0)
+        reference=str(e.get("reference", "")), examples=tuple(examples), file=file, line=line or 0,
+        field=".".join((source, *path)))
 
 
 def _split_field(value: Any, fail: Any) -> tuple[str, tuple[str, ...]]:

@@ -93,23 +93,20 @@ class _Signal:
 class _Device:
     ip: str | None = None
     mac: str | None = None
-    signals: dict[tuple[str, str, int | None, str], _Signal] = field(default_factory=dict)
-    statuses: dict[str, str] = field(default_factory=dict)
-
-    def add(self, sig: _Signal) -> None:
-        key = (sig.fingerprint, sig.source, sig.port, sig.value)
-        if key not in self.signals:
-            self.signals[key] = sig
+    # (hit, source, port) per distinct (fingerprint, source, port, value); signals are built
+    # only when the device is concluded, so a streamed observation costs little
+    hits: dict[tuple[int, str, int | None, str], tuple[Hit, str, int | None]] = field(default_factory=dict)
+    statuses: dict[tuple[str, int | None], str] = field(default_factory=dict)
 
     def merge(self, other: _Device) -> None:
         self.ip = self.ip or other.ip
-        for sig in other.signals.values():
-            self.add(sig)
+        for key, value in other.hits.items():
+            self.hits.setdefault(key, value)
         for where, status in other.statuses.items():
-            self._status(where, status)
+            self.status(where, status)
 
-    def _status(self, where: str, status: str) -> None:
-        # one line per source:port; a failure is more informative than an ok beside it
+    def status(self, where: tuple[str, int | None], status: str) -> None:
+        # one entry per source:port; a failure is more informative than an ok beside it
         if self.statuses.get(where, ProbeStatus.OK) == ProbeStatus.OK:
             self.statuses[where] = status
 
@@ -139,9 +136,13 @@ class Matcher:
             dev = self.by_ip.get(obs.ip)  # type: ignore[arg-type]
             if dev is None:
                 dev = self.by_ip[obs.ip] = _Device(ip=obs.ip)  # type: ignore[index]
-        dev._status(f"{obs.source}:{obs.port}" if obs.port is not None else obs.source, str(obs.status))
+        source, port = obs.source, obs.port
+        dev.status((source, port), obs.status)
+        hits = dev.hits
         for hit in self.fps.match(obs):
-            dev.add(_from_hit(hit, obs))
+            key = (id(hit.fingerprint), source, port, hit.value)
+            if key not in hits:
+                hits[key] = (hit, source, port)
 
     def identifications(self) -> list[Identification]:
         devices = dict(self.by_mac)
@@ -154,8 +155,10 @@ class Matcher:
         return [self._conclude(dev) for dev in devices.values()]
 
     def _conclude(self, dev: _Device) -> Identification:
-        ident = Identification(ip=dev.ip, mac=dev.mac, statuses=dict(sorted(dev.statuses.items())))
-        signals = list(dev.signals.values())
+        statuses = {(f"{src}:{port}" if port is not None else src): str(status)
+                    for (src, port), status in dev.statuses.items()}
+        ident = Identification(ip=dev.ip, mac=dev.mac, statuses=dict(sorted(statuses.items())))
+        signals = [_from_hit(hit, source, port) for hit, source, port in dev.hits.values()]
         if dev.mac:
             oui = self.fps.oui.lookup(dev.mac)
             if oui is not None:
@@ -182,13 +185,13 @@ def identify(observations: Iterable[Observation], fingerprints: FingerprintSet |
     return matcher.identifications()
 
 
-def _from_hit(hit: Hit, obs: Observation) -> _Signal:
+def _from_hit(hit: Hit, source: str, port: int | None) -> _Signal:
     fp = hit.fingerprint
     caps = dict(hit.captures)
     caps.pop("brand", None)
     if fp.device_type and "device_type" not in caps:
         caps["device_type"] = fp.device_type
-    return _Signal(obs.source, obs.port, fp.id, fp.field, hit.value, fp.weight, fp.group,
+    return _Signal(source, port, fp.id, fp.field, hit.value, fp.weight, fp.group,
                    fp.generic, hit.vendor, hit.brand, caps)
 
 

@@ -50,10 +50,7 @@ class Policy:
     scope: str
     min_confidence: float
     entities: tuple[Entity, ...]
-
-    @property
-    def vendors(self) -> frozenset[str]:
-        return frozenset(e.vendor for e in self.entities)
+    vendors: frozenset[str]   # the entities' vendors, precomputed: flags() runs per device
 
     def flags(self, ident: _Identified) -> bool:
         return ident.vendor in self.vendors and ident.confidence >= self.min_confidence
@@ -111,7 +108,8 @@ def parse_policy(text: str, file: str, vendors: frozenset[str]) -> Policy:
     if not entities:
         raise PolicyError(f"{file}: names no entity ([[entity]] vendor = \"…\")")
     return Policy(raw["id"], raw["title"], raw["jurisdiction"], raw["citation"], raw.get("url"),
-                  raw["effective"], " ".join(raw["scope"].split()), float(minimum), tuple(entities))
+                  raw["effective"], " ".join(raw["scope"].split()), float(minimum), tuple(entities),
+                  frozenset(e.vendor for e in entities))
 
 
 @lru_cache(maxsize=1)
