@@ -7,15 +7,13 @@ map the outcome to an exit code. Data goes to stdout (or the -o file); messages 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 
+from scanner.cli.inventory import open_store  # one way to name and open the inventory
 from scanner.exitcodes import ExitCode
 from scanner.report import EXPORTERS
 from scanner.report.base import STATUSES
@@ -57,33 +55,6 @@ def _filter_options(command: click.Command) -> click.Command:
     return command
 
 
-@contextmanager
-def _open_store(db_url: str | None, config_path: str | None) -> Iterator[Any]:
-    """The inventory named by --db, the environment or the config file; errors exit cleanly."""
-    from db.store import Store, StoreError
-    from scanner.config import ConfigError, load_config
-
-    try:
-        config = load_config({"db": db_url}, config_path=config_path)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        store = Store(config.get("db"))
-    except StoreError as exc:
-        _fail(str(exc))
-    try:
-        yield store
-    except StoreError as exc:
-        _fail(str(exc))
-    finally:
-        store.close()
-
-
-def _fail(message: str) -> None:
-    click.echo(f"camaudit: {message}", err=True)
-    sys.exit(ExitCode.RUNTIME)
-
-
 @click.command()
 @click.option("-f", "--format", "fmt", type=click.Choice(sorted(EXPORTERS)),
               help="Export format (default: from the -o file suffix).")
@@ -108,12 +79,14 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
     if output is None and fmt == "xlsx" and stdout.isatty():
         raise click.UsageError("XLSX is binary; write it to a file with -o FILE.xlsx")
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
-    with _open_store(db_url, config_path) as store:
+    with open_store(db_url, config_path) as store:
         try:
             result = export_findings(store, fmt, output, filters=filters, stream=stdout)
         except OSError as exc:
-            _fail(f"cannot write the {fmt} export to {output}: {exc.strerror or exc}; "
-                  "check that the directory exists and is writable (no partial file was left)")
+            click.echo(f"camaudit: cannot write the {fmt} export to {output or 'stdout'}: "
+                       f"{exc.strerror or exc}; check that the directory exists and is writable "
+                       "(no partial file was left)", err=True)
+            sys.exit(ExitCode.RUNTIME)
     if output is not None and not quiet:
         click.echo(f"wrote {result.rows} findings to {output}", err=True)
 
@@ -128,7 +101,7 @@ def report(status: tuple[str, ...], site: str | None, policy: str | None, vendor
     so a cron job can alert on it.
     """
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
-    with _open_store(db_url, config_path) as store:
+    with open_store(db_url, config_path) as store:
         rows = store.finding_rows(**filters.query())
         series = store.scan_series(site=site)
     console = Console(file=sys.stdout, highlight=False)

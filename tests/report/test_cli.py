@@ -88,7 +88,7 @@ def test_csv_export_to_file_is_inert_complete_and_private(db_url, tmp_path, payl
     assert "'=cmd|' /C calc'!A0" in models and "<script>alert(1)</script>" in models
 
 
-def test_filters_reach_the_store(db_url):
+def test_filters_reach_the_store(db_url, payloads):
     result = run("export", "--db", db_url, "--format", "json", "--status", "remediated")
     doc = json.loads(result.stdout)
     assert doc["count"] == 1 and doc["findings"][0]["status"] == "remediated"
@@ -97,6 +97,8 @@ def test_filters_reach_the_store(db_url):
     assert [f["brand"] for f in doc["findings"]] == ["Lorex"]
     doc = json.loads(run("export", "--db", db_url, "-f", "json", "--since", "2999-01-01").stdout)
     assert doc["count"] == 0
+    doc = json.loads(run("export", "--db", db_url, "-f", "json", "--since", "2000-01-01T00:00").stdout)
+    assert doc["count"] == 2 + len(payloads)
 
 
 def test_xlsx_export_read_with_openpyxl(db_url, tmp_path, payloads):
@@ -143,3 +145,8 @@ def test_unsupported_database_is_a_runtime_error_with_a_fix():
     result = run("report", "--db", "nonsense://")
     assert result.exit_code == 3
     assert "unsupported database 'nonsense'" in result.stderr
+
+
+def test_bad_since_is_a_usage_error(db_url):
+    result = run("export", "--db", db_url, "-f", "csv", "--since", "last week")
+    assert result.exit_code == 2 and "YYYY-MM-DD" in result.stderr
