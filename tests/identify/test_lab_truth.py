@@ -1,0 +1,79 @@
+"""Against the simulated lab: a real scan of every shipped persona identifies to its truth.
+
+The scan is the engine's own (`scanner.engine.run_scan` inside the lab's scanner namespace);
+identify() then runs on its observations. Every device's vendor and flagged status must
+equal `lab.truth()`, decoys and hostile devices included; relabelled devices show brand ≠
+vendor; and `camaudit match` on the same observations written as JSON Lines gives the same
+identifications as the live run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from scanner.cli import main
+from scanner.engine import ScanOutcome, ScanPlan, run_scan
+from scanner.identify import identify
+from scanner.observation import write_jsonl
+from scanner.targets import build_targets
+
+pytestmark = pytest.mark.lab
+
+SEGMENTS = ["198.18.0.0/24", "198.18.1.0/24"]
+
+
+@pytest.fixture(scope="module")
+def scanned(lab: Any) -> tuple[list[dict[str, Any]], ScanOutcome]:
+    targets = build_targets(SEGMENTS)
+    with lab.in_scanner_ns():
+        outcome = asyncio.run(run_scan(ScanPlan(targets=targets)))
+    return lab.truth(), outcome
+
+
+def _by_ip(idents: list[Any]) -> dict[str, Any]:
+    return {i.ip: i for i in idents}
+
+
+def test_every_persona_identifies_to_its_truth(scanned: tuple[list[dict[str, Any]], ScanOutcome], fset) -> None:
+    truth, outcome = scanned
+    found = _by_ip(identify(outcome.observations, fset))
+    wrong = []
+    for device in truth:
+        ident = found.get(device["ip"])
+        got = (ident.vendor, ident.flagged) if ident else (None, False)
+        if got != (device["vendor"], device["flagged"]):
+            wrong.append(f"{device['persona']} {device['ip']}: got vendor={got[0]} flagged={got[1]}, "
+                         f"truth vendor={device['vendor']} flagged={device['flagged']}"
+                         + (f"; evidence {[e['fingerprint'] for e in ident.evidence]}" if ident else "; not seen"))
+    assert not wrong, "\n".join(wrong)
+    assert sum(d["flagged"] for d in truth) >= 8 and sum(not d["flagged"] for d in truth) >= 8
+
+
+def test_relabelled_devices_show_their_brand(scanned: tuple[list[dict[str, Any]], ScanOutcome], fset) -> None:
+    truth, outcome = scanned
+    found = _by_ip(identify(outcome.observations, fset))
+    relabels = [d for d in truth if d["brand"] and d["vendor"] and d["brand"] != d["vendor"]
+                and d["vendor"] in ("Hikvision", "Dahua")]
+    assert {d["persona"] for d in relabels} >= {"lts-camera", "ezviz-camera", "amcrest-camera", "lorex-nvr"}
+    for d in relabels:
+        ident = found[d["ip"]]
+        assert (ident.vendor, ident.brand) == (d["vendor"], d["brand"]), d["persona"]
+
+
+def test_match_on_recorded_observations_equals_the_live_identification(
+        scanned: tuple[list[dict[str, Any]], ScanOutcome], fset, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    _, outcome = scanned
+    monkeypatch.setenv("CAMAUDIT_DATA_DIR", str(tmp_path))   # same OUI layers as `fset`
+    live = sorted(i.to_json() for i in identify(outcome.observations, fset))
+    buffer = io.StringIO()
+    write_jsonl(outcome.observations, buffer)
+    res = CliRunner().invoke(main, ["match", "-"], input=buffer.getvalue())
+    assert res.exit_code == 1, res.stderr   # flagged devices are in the lab
+    assert sorted(res.stdout.splitlines()) == live
+    assert len(live) == len({json.loads(line)["ip"] for line in live})
