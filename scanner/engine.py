@@ -430,7 +430,10 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     def collect(observations: list[Observation]) -> None:
         nonlocal done
         for obs in observations:
-            if obs.mac is None and obs.ip in macs:
+            # The MAC that answered ARP for this address wins over one a reply claims in its
+            # payload (SADP/DHIP): a device must not file its answers under another device's
+            # identity. The claimed MAC stays in the observation's data as evidence.
+            if obs.ip in macs:
                 obs.mac = macs[obs.ip]
             emit(obs)
         done += 1
