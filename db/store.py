@@ -274,7 +274,7 @@ class Store:
         by_identity: dict[str, IdentificationLike] = {}
         for ident in idents:               # one device twice in a batch: the later answer wins
             by_identity[_identity(ident, site)] = ident
-        found = self._find_assets(conn, site, by_identity)
+        found = self._find_assets(conn, by_identity)
         new_rows = [dict(_asset_values(ident), identity=key, site=site, first_seen=now,
                          last_seen=now, first_scan_id=scan_id, last_scan_id=scan_id, missed_scans=0)
                     for key, ident in by_identity.items() if key not in found]
@@ -284,7 +284,7 @@ class Store:
             created = {r.identity for r in conn.execute(
                 stmt.returning(T_ASSET.c.identity, T_ASSET.c.id), new_rows)}
             # rows another site scanner inserted a moment ago are "known", not lost
-            found.update(self._find_assets(conn, site, {k: by_identity[k] for k in
+            found.update(self._find_assets(conn, {k: by_identity[k] for k in
                                                         {r["identity"] for r in new_rows}}))
         updates = []
         for key, ident in by_identity.items():
@@ -319,22 +319,28 @@ class Store:
         out.findings_opened, out.findings_reopened = opened, reopened
         return out
 
-    def _find_assets(self, conn: Connection, site: str | None,
-                     by_identity: dict[str, IdentificationLike]) -> dict[str, Any]:
-        """Match identities to stored assets: by MAC, else serial, else site+IP identity."""
-        macs = {i.mac for i in by_identity.values() if i.mac}
-        serials = {_serial_key(i) for i in by_identity.values() if not i.mac and i.serial}
+    def _find_assets(self, conn: Connection, by_identity: dict[str, IdentificationLike]) -> dict[str, Any]:
+        """Match identities to stored assets: by MAC, else identity key, else serial.
+
+        The serial rule (same vendor, and not two different MACs) keeps one asset for a device
+        whether the scanner sees its MAC (local segment) or only its serial (behind a router).
+        """
+        macs = {normalize_mac(i.mac) for i in by_identity.values() if i.mac}
+        serials = {i.serial for i in by_identity.values() if i.serial}
         rows = conn.execute(select(T_ASSET).where(or_(
             T_ASSET.c.identity.in_(list(by_identity)),
             T_ASSET.c.mac.in_(list(macs)),
-            T_ASSET.c.identity.in_(list(serials))))).all()
+            T_ASSET.c.serial.in_(list(serials))))).all()
         by_mac = {r.mac: r for r in rows if r.mac}
         by_ident = {r.identity: r for r in rows}
+        by_serial = {((r.vendor or "").lower(), r.serial): r for r in rows if r.serial}
         found = {}
         for key, ident in by_identity.items():
-            row = (by_mac.get(ident.mac) if ident.mac else None) or by_ident.get(key)
+            row = (by_mac.get(normalize_mac(ident.mac)) if ident.mac else None) or by_ident.get(key)
             if row is None and ident.serial:
-                row = by_ident.get(_serial_key(ident))
+                candidate = by_serial.get(((ident.vendor or "").lower(), ident.serial))
+                if candidate is not None and (candidate.mac is None or not ident.mac):
+                    row = candidate
             if row is not None:
                 found[key] = row
         return found

@@ -156,3 +156,26 @@ def test_unknown_references_say_what_to_do(store, Ident, run_scan):
         store.resolve("198.18.0.200")
     with pytest.raises(StoreError, match="not a finding id"):
         store.resolve("camera-17")
+
+
+def test_device_seen_by_mac_then_by_serial_only_stays_one_asset(store, Ident, run_scan):
+    """Local segment (MAC + serial), then behind a router (serial only), then local again."""
+    serial = "DS-2CD2032-I20200101AAWR123"
+    run_scan(store, [Ident(ip="198.18.0.20", mac=MAC, serial=serial)])
+    run_scan(store, [Ident(ip="198.18.1.20", serial=serial)], covered=("198.18.1.0/24",))
+    run_scan(store, [Ident(ip="198.18.0.21", mac=MAC, serial=serial)])
+    assert [(a["ip"], a["mac"]) for a in store.assets()] == [("198.18.0.21", MAC)]
+    other = "c0:56:e3:00:00:99"          # same serial, another MAC: a different device
+    run_scan(store, [Ident(ip="198.18.0.22", mac=other, serial=serial)])
+    assert len(store.assets()) == 2
+
+
+def test_serial_first_then_mac_keeps_the_asset(store, Ident, run_scan):
+    serial = "DS-2CD2032-I20200101AAWR123"
+    run_scan(store, [Ident(ip="198.18.1.20", serial=serial)], covered=("198.18.1.0/24",))
+    run_scan(store, [Ident(ip="198.18.0.20", mac=MAC, serial=serial)])
+    [asset] = store.assets()
+    assert (asset["mac"], asset["ip"], asset["identity"]) == (MAC, "198.18.0.20",
+                                                             f"serial:hikvision:{serial}")
+    run_scan(store, [Ident(ip="198.18.0.23", mac=MAC)])      # serial not learnt this time
+    assert len(store.assets()) == 1
