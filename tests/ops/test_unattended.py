@@ -65,10 +65,14 @@ def test_json_summary_is_machine_readable(in_lab, ops_lab, tmp_path: Path) -> No
     result = in_lab("scan", LAB_NET, "--json", "--db", f"sqlite:///{db}")
     assert result.returncode == ExitCode.FLAGGED, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["scan_id"] == 1
-    flagged_truth = {d["ip"] for d in ops_lab.truth() if d["flagged"] and d["ip"].startswith("198.18.0.")}
+    assert summary["scan_id"] == 1 and summary["targets"] == 256
+    assert {"hosts", "seconds", "warnings", "devices"} <= set(summary)
+    for device in summary["devices"]:
+        assert {"ip", "mac", "vendor", "brand", "flagged", "policies", "confidence", "evidence"} <= set(device)
+    lab_ips = {d["ip"] for d in ops_lab.truth()}
     flagged_seen = {d["ip"] for d in summary["devices"] if d["flagged"]}
-    assert flagged_truth and flagged_truth <= flagged_seen
+    assert flagged_seen and flagged_seen <= lab_ips  # exit 1 is backed by flagged lab devices
+    # (whether every persona is identified correctly is tests/identify's business)
 
 
 def test_exit_0_when_only_decoys_are_scanned(in_lab, ops_lab, tmp_path: Path) -> None:
