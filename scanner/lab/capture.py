@@ -17,7 +17,7 @@ class Capture:
         self._packets: list[Any] | None = None
 
     def start(self) -> None:
-        argv = ["ip", "netns", "exec", self.ns, "tcpdump", "-i", self.iface, "-n", "-U", "-Z", "root",
+        argv = ["ip", "netns", "exec", self.ns, "tcpdump", "-i", self.iface, "-n", "-U", "--immediate-mode", "-Z", "root",
                 "-s", str(self.snaplen), "-w", str(self.path)] + (self.bpf.split() if self.bpf else [])
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         # tcpdump says "listening on IFACE" once the capture is armed; waiting for it makes
@@ -31,7 +31,7 @@ class Capture:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            time.sleep(0.2)  # let in-flight packets reach the file (-U flushes per packet)
+            time.sleep(0.2)  # let in-flight packets reach the file (immediate mode, -U flushes each)
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)

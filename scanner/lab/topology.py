@@ -160,8 +160,10 @@ def build(plan: Plan) -> None:
                          f"peer name d{i} netns {side}")
     netns.ip_batch(links)
 
-    lan_cmds = ["link add br0 type bridge", "link set br0 up"]
-    rtr_cmds = ["link add br1 type bridge", "link set br1 up",
+    # No IGMP snooping: the bridges flood multicast like an unmanaged switch, so discovery
+    # never depends on when a join was seen.
+    lan_cmds = ["link add br0 type bridge mcast_snooping 0", "link set br0 up"]
+    rtr_cmds = ["link add br1 type bridge mcast_snooping 0", "link set br1 up",
                 f"addr add {ROUTER_ROUTED_IP}/24 dev br1",
                 f"addr add {ROUTER_LAN_IP}/24 dev lan0", "link set lan0 up"]
     for port in ["scan0", "rtr0"] + (["fleet0"] if plan.fleet else []):
