@@ -200,6 +200,7 @@ class Store:
     def begin_scan(self, targets: list[str], site: str | None, policies: Sequence[Any],
                    tool_version: str | None, fingerprint_version: str | None) -> int:
         """Record a running scan; returns its id."""
+        policies = list(policies)
         policy_ids = [p if isinstance(p, str) else p.id for p in policies]
         with self._write() as conn:
             self._upsert_policies(conn, policies)
@@ -223,10 +224,12 @@ class Store:
                     index_elements=["id"], set_={"title": stmt.excluded.title,
                                                  "citation": stmt.excluded.citation}))
 
-    def _scan(self, conn: Connection, scan_id: int) -> Any:
+    def _scan(self, conn: Connection, scan_id: int, *, running: bool = False) -> Any:
         row = conn.execute(select(T_SCAN).where(T_SCAN.c.id == scan_id)).one_or_none()
         if row is None:
             raise StoreError(f"no scan {scan_id} in {self.safe_url}; list scans with `camaudit diff --list`")
+        if running and row.status != "running":
+            raise StoreError(f"scan {scan_id} already finished ({row.status}); start a new one with begin_scan")
         return row
 
     def add_observations(self, scan_id: int, observations: Iterable[Observation | dict[str, Any]]) -> int:
@@ -248,7 +251,7 @@ class Store:
         """Create/update assets, sightings and findings for what this scan identified."""
         idents = [i for i in identifications if i.mac or i.ip or i.serial]
         with self._write() as conn:
-            scan = self._scan(conn, scan_id)
+            scan = self._scan(conn, scan_id, running=True)
             merged = list(dict.fromkeys([*scan.covered, *covered]))
             conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(covered=merged))
         self.expire_risk_acceptances()
@@ -402,23 +405,26 @@ class Store:
                                 "status_changed_at": now if to != row.status else row.status_changed_at})
                 if note:
                     events.append(_event(row.id, now, actor, row.status, to, note, scan_id))
+        opened = 0
         if new_rows:
+            # a concurrent site scanner may open the same finding first: count what we inserted
             stmt = self._insert(T_FIND).on_conflict_do_nothing(index_elements=["asset_id", "policy_id"])
             for r in conn.execute(stmt.returning(T_FIND.c.id), new_rows):
+                opened += 1
                 events.append(_event(r.id, now, actor, None, Status.OPEN,
                                      f"first flagged in {seen_by}", scan_id))
         if refresh:
             conn.execute(update(T_FIND).where(T_FIND.c.id == bindparam("b_id")), refresh)
         if events:
             conn.execute(insert(T_EVENT), events)
-        return len(new_rows), reopened
+        return opened, reopened
 
     def finish_scan(self, scan_id: int, status: str = "complete") -> None:
         """Close the scan; a complete one counts misses and marks findings "not seen since"."""
         if status not in ("complete", "interrupted", "failed"):
             raise StoreError(f"unknown scan status {status!r}; use complete, interrupted or failed")
         with self._write() as conn:
-            scan = self._scan(conn, scan_id)
+            scan = self._scan(conn, scan_id, running=True)
             now = self.clock()
             if status == "complete":
                 self._count_misses(conn, scan, now)

@@ -179,3 +179,12 @@ def test_serial_first_then_mac_keeps_the_asset(store, Ident, run_scan):
                                                              f"serial:hikvision:{serial}")
     run_scan(store, [Ident(ip="198.18.0.23", mac=MAC)])      # serial not learnt this time
     assert len(store.assets()) == 1
+
+
+def test_a_finished_scan_takes_no_more_results(store, Ident, run_scan):
+    sid = run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
+    with pytest.raises(StoreError, match="already finished"):
+        store.record_identifications(sid, [Ident(ip="198.18.0.18", mac=MAC)], ["198.18.0.0/24"])
+    with pytest.raises(StoreError, match="already finished"):
+        store.finish_scan(sid, "complete")
+    assert store.assets()[0]["ip"] == "198.18.0.17"
