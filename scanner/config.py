@@ -169,13 +169,28 @@ def _targets(value: Any) -> list[str]:
     return items
 
 
+def _policy_ids(value: Any) -> list[str]:
+    """Ids of shipped policies; an unknown id is a config error now, not a failed scan later."""
+    from scanner.policy import PolicyError, load_policies
+
+    ids = _string_list(value)
+    try:
+        known = load_policies().ids
+    except PolicyError:
+        return ids  # broken policy data is not a config error: the scan and `doctor` report it
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ValueError(f"must name shipped policies ({', '.join(known)}) (got {', '.join(map(repr, unknown))})")
+    return ids
+
+
 POSITIVE_INT = Kind("a positive integer", _positive_int, _int_text)
 STRING = Kind("a non-empty string", _string, lambda text: text)
 PATH = Kind("a file path", _string, lambda text: text)
-STRING_LIST = Kind("a list of strings", _string_list, _split_text)
 TARGETS = Kind("a list of addresses", _targets, _split_text)
 PORTS = Kind("a list of ports", _ports, _split_text)
 DB_URL = Kind("a database URL", _db_url, lambda text: text)
+POLICY_IDS = Kind("a list of policy ids", _policy_ids, _split_text)
 
 
 # --- the schema --------------------------------------------------------------------------------
@@ -232,7 +247,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("interface", STRING, None, 'interface = "eth1"',
         "interface for ARP discovery (default: by route to the targets)"),
     Key("site", STRING, None, 'site = "hq"', "site name stored with each scan"),
-    Key("policies", STRING_LIST, [], 'policies = ["us-ndaa-889"]',
+    Key("policies", POLICY_IDS, [], 'policies = ["us-ndaa-889"]',
         "policy ids that flag devices (default: all shipped policies)", option="--policy"),
     Key("db", DB_URL, None, 'db = "sqlite:////var/lib/camaudit/inventory.db"',
         "inventory database URL (default: SQLite in the user data dir)"),

@@ -30,6 +30,49 @@ def load_or_exit(cli: dict[str, Any] | None = None, config_path: Path | None = N
         sys.exit(ExitCode.USAGE)
 
 
+def log_options(command: Any) -> Any:
+    """--log-format/--log-file/--log-level for commands that run unattended (config keys too)."""
+    for option in reversed([
+        click.option("--log-format", type=click.Choice(["text", "json"]),
+                     help="Log lines as text or JSON (one object per line, for SIEM ingestion)."),
+        click.option("--log-file", type=click.Path(dir_okay=False),
+                     help="Also append log records to this file (created 0640; logrotate-safe)."),
+        click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+                     help="Lowest level logged (default info)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def start_logging(config: Config, quiet: bool) -> None:
+    """Configure logging from the effective config; an unusable log file is a usage error (2)."""
+    from scanner.logs import setup_logging
+
+    try:
+        setup_logging(fmt=config["log_format"], level=config["log_level"],
+                      log_file=config["log_file"], quiet=quiet)
+    except OSError as exc:
+        click.echo(f"camaudit: cannot open log file {config['log_file']} ({exc.strerror or exc}; "
+                   f"from {config.source('log_file')}); fix: create its directory writable for "
+                   "this user, or choose another log_file", err=True)
+        sys.exit(ExitCode.USAGE)
+
+
+def write_report_outputs(store: Any, config: Config) -> list[Path]:
+    """Write the exports the config names (`[report]` html/csv/json/xlsx) after a scan.
+
+    A site scanner exports its own site's findings. Raises OSError for an unwritable path
+    (the exporters write atomically, so an old report is never left half-replaced).
+    """
+    from scanner.report.service import Filters, export_findings
+
+    written = []
+    for fmt, path in config.reports().items():
+        export_findings(store, fmt, Path(path), filters=Filters(site=config.get("site")))
+        written.append(Path(path))
+    return written
+
+
 def effective_db_url(config: Config) -> str:
     """The database a command would open: the configured URL or the store's default file."""
     from db.store import default_url

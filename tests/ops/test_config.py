@@ -69,6 +69,7 @@ def test_config_file_from_environment_variable(tmp_path: Path) -> None:
     ('[reporting]\nhtml = "x"\n', "unknown table [reporting]; fix: did you mean 'report"),
     ('[report]\npdf = "x"\n', "unknown key 'report.pdf'"),
     ("rate = true\n", "must be a positive integer (got True)"),
+    ('policies = ["us-ndaa-888"]\n', "key 'policies' must name shipped policies (au-commonwealth-2023"),
 ])
 def test_broken_files_name_file_key_and_fix(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
