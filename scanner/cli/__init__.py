@@ -10,9 +10,10 @@ import click
 
 from scanner import __version__
 from scanner.cli import inventory, lab, match, ops, reports, scan
+from scanner.cli.ops import ExitCodeGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=ExitCodeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="camaudit")
 def main() -> None:
     """Find equipment of flagged vendors (Hikvision, Dahua, Huawei, ZTE, Hytera and their OEMs)

@@ -16,6 +16,33 @@ import click
 from scanner.config import KEYS, Config, ConfigError, load_config
 from scanner.exitcodes import ExitCode
 
+class ExitCodeGroup(click.Group):
+    """The top-level group: failures no command anticipated still honour the exit-code contract.
+
+    Left alone, an uncaught exception ends Python with status 1 and click turns Ctrl-C into
+    status 1 as well — and 1 means "flagged devices found" to every cron wrapper. Here an
+    interruption and an unexpected error both end with 3 (runtime error), with a message and
+    the traceback on stderr for the bug report.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt as exc:  # SIGINT/SIGTERM where no command handled it
+            click.echo(f"camaudit: interrupted{f' ({exc})' if str(exc) else ''}", err=True)
+            ctx.exit(ExitCode.RUNTIME)
+        except Exception as exc:
+            import traceback
+
+            click.echo(traceback.format_exc().rstrip(), err=True)
+            click.echo(f"camaudit: unexpected error: {exc.__class__.__name__}: {exc}; this is a "
+                       "camaudit bug — please report it with the command line and the traceback above",
+                       err=True)
+            ctx.exit(ExitCode.RUNTIME)
+
+
 CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
     help="Config file (default: $CAMAUDIT_CONFIG, /etc/camaudit/config.toml, then the user config dir).")
