@@ -157,6 +157,12 @@ class ByteStream:
                 del self._buf[:limit]
                 return out, False
 
+    async def peek(self, n: int) -> bytes:
+        """The first `n` buffered bytes (fewer at EOF), without consuming them."""
+        while len(self._buf) < n and await self._fill():
+            pass
+        return bytes(self._buf[:n])
+
     async def read_exact(self, n: int) -> bytes:
         """Up to `n` bytes (fewer when the peer closes or the cap is reached)."""
         while len(self._buf) < n and await self._fill():
@@ -228,6 +234,11 @@ async def read_response(reader: asyncio.StreamReader, bounds: Bounds, resp: Resp
     given; RTSP (RFC 2326) means "no body" in that case.
     """
     stream = ByteStream(reader, bounds.max_header_bytes + bounds.max_bytes + 1)
+    # Garbage that never sends a blank line would otherwise hold us to the deadline: decide
+    # from the first bytes whether this is HTTP/RTSP at all.
+    start = (await stream.peek(8)).lstrip()
+    if start and not any(start[:5].upper() == proto[:len(start[:5])] for proto in (b"HTTP/", b"RTSP/")):
+        raise ProbeFailure(ProbeStatus.PROTOCOL_ERROR, f"not an HTTP/RTSP answer (first bytes {start.hex()})")
     head, found = await stream.read_until((b"\r\n\r\n", b"\n\n"), bounds.max_header_bytes)
     if not head:
         raise ProbeFailure(ProbeStatus.PROTOCOL_ERROR, "connection closed without an answer")
