@@ -40,13 +40,17 @@ class Capture:
                 self.proc.wait()
         if self.proc and self.proc.stderr:
             self.proc.stderr.close()
+        self.packets()  # read now, so the pcap file is removed even if no one asks for packets
 
     def packets(self) -> list[Any]:
-        """All captured frames as scapy packets (read once, after the capture stopped)."""
+        """All captured frames as scapy packets (read once, when the capture stops)."""
         if self._packets is None:
             import scapy.layers.inet  # noqa: F401  (registers Ethernet/IP/ARP so frames decode)
             from scapy.utils import rdpcap
-            self._packets = list(rdpcap(str(self.path))) if self.path.exists() and self.path.stat().st_size else []
+            try:
+                self._packets = list(rdpcap(str(self.path))) if self.path.stat().st_size > 24 else []
+            except (FileNotFoundError, EOFError):
+                self._packets = []
             self.path.unlink(missing_ok=True)
         return self._packets
 

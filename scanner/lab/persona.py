@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 SHIPPED_DIR = Path(__file__).parent / "personas"
 
 # What a port does with a connection or datagram. "normal" answers as the persona says;
@@ -276,6 +278,11 @@ def _http(r: _Reader) -> HttpPort:
     tls = None
     if tls_r:
         tls = TlsSpec(tls_r.get("subject", str, required=True), tls_r.get("issuer", str, required=True))
+        for key in ("subject", "issuer"):
+            try:  # placeholders ({ip}) are filled per device; check the rest parses now
+                x509.Name.from_rfc4514_string(getattr(tls, key).replace("{", "").replace("}", ""))
+            except ValueError as exc:
+                raise tls_r.fail(key, f"not an RFC 4514 name: {exc}") from None
         tls_r.done()
     nf = r.sub("not_found")
     answers = []
