@@ -301,6 +301,33 @@ class Config:
                               'targets = ["198.18.0.0/24"] in the config file')
 
 
+INPUT_FILES = ("targets_file", "exclude_file")
+OUTPUT_FILES = ("log_file", *(f"report.{fmt}" for fmt in REPORT_FORMATS))
+
+
+def check_paths(config: Config) -> list[ConfigError]:
+    """Files the config names that a scan could not use: missing inputs, unwritable outputs.
+
+    Separate from `load_config` because a path may be valid on the scanner but not where the
+    config is edited; `camaudit config check` runs this on the scanner itself.
+    """
+    problems = []
+    for name in INPUT_FILES:
+        path = config[name] and Path(config[name])
+        if path and not (path.is_file() and os.access(path, os.R_OK)):
+            problems.append(ConfigError(_where(config.source(name)), f"names {path}, which is not a readable file",
+                                        "create it or correct the path", key=name))
+    for name in OUTPUT_FILES:
+        path = config[name] and Path(config[name])
+        if not path:
+            continue
+        parent = next((p for p in path.absolute().parents if p.exists()), Path("/"))
+        if path.is_dir() or not os.access(path if path.exists() else parent, os.W_OK):
+            problems.append(ConfigError(_where(config.source(name)), f"names {path}, which this user cannot write",
+                                        f"make {parent} writable for this user or choose another path", key=name))
+    return problems
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None,
                      env: Mapping[str, str]) -> Path | None:
     """The file to read: explicit > $CAMAUDIT_CONFIG > /etc > user dir; named files must exist."""

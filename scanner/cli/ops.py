@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from scanner.config import KEYS, Config, ConfigError, load_config
+from scanner.config import KEYS, Config, ConfigError, check_paths, load_config
 from scanner.exitcodes import ExitCode
 
 class ExitCodeGroup(click.Group):
@@ -135,6 +135,11 @@ def config_check(config_path: Path | None, as_json: bool, list_keys: bool) -> No
                        f"{'':<13} e.g. {key.example.replace(chr(10), ' / ')}")
         return
     config = load_or_exit(None, config_path)
+    problems = check_paths(config)
+    for problem in problems:
+        click.echo(f"camaudit: configuration error: {problem}", err=True)
+    if problems:
+        sys.exit(ExitCode.USAGE)
     db_url = effective_db_url(config)
     if as_json:
         settings = {name: {"value": value, "source": source} for name, value, source in config.items()}

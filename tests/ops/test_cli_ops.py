@@ -132,3 +132,19 @@ def test_doctor_sees_the_capabilities_it_really_has(cron, tmp_path: Path, caps: 
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["privileges"]["level"] == level
     assert checks["privileges"]["detail"].startswith(detail)
+
+
+def test_config_check_reports_unusable_files(cron, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'targets_file = "{tmp_path}/absent.txt"\n'
+                      f'log_file = "{tmp_path}/logs/camaudit.log"\n'   # missing dir: created on demand
+                      f'[report]\nhtml = "{tmp_path}"\n')              # a directory, not a file
+    result = cron("config", "check", "--config", str(config))
+    assert result.returncode == ExitCode.USAGE
+    errors = result.stderr.splitlines()
+    assert f"{config}:1: key 'targets_file' names {tmp_path}/absent.txt, which is not a readable file" in errors[0]
+    assert f"{config}:4: key 'report.html' names {tmp_path}, which this user cannot write" in errors[1]
+    assert len(errors) == 2
+    (tmp_path / "absent.txt").write_text("198.18.0.0/24\n")
+    config.write_text(f'targets_file = "{tmp_path}/absent.txt"\n[report]\nhtml = "{tmp_path}/r.html"\n')
+    assert cron("config", "check", "--config", str(config)).returncode == 0
