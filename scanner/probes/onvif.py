@@ -71,7 +71,8 @@ def parse_xml(data: bytes) -> Element:
     """Untrusted XML → element tree, with DTDs (hence entities) refused; ProbeFailure on bad input."""
     try:
         return fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (DefusedXmlException, ParseError, ValueError) as exc:
+    except (DefusedXmlException, ParseError, ValueError, LookupError) as exc:
+        # LookupError: the document declares an encoding Python does not know (`encoding="x"`)
         raise ProbeFailure(ProbeStatus.PROTOCOL_ERROR, f"rejected XML: {type(exc).__name__}: {exc}") from None
 
 

@@ -29,6 +29,7 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-soap-xxe": {("onvif", 80): {"protocol-error"}, ("http", 8080): {"ok"}},
     "hostile-wsd-bomb": {("onvif", 3702): {"protocol-error"}, ("http", 80): {"timeout"}},
     "hostile-wsd-flood": {("onvif", 3702): {"ok"}, ("http", 80): {"reset"}},
+    "hostile-wsd-encoding": {("onvif", 3702): {"protocol-error"}, ("http", 80): {"reset"}},
     "hostile-sadp-huge": {("sadp", 37020): {"too-large"}},
     "hostile-sadp-malformed": {("sadp", 37020): {"protocol-error"}},
     "hostile-sadp-spoof": {("sadp", 37020): {"ok"}},
@@ -133,8 +134,9 @@ def test_reference_cameras_are_unaffected(scans) -> None:
         assert before[ip]["flagged"], f"{persona} should be flagged in the baseline"
         assert {k: after[ip].get(k) for k in IDENTITY_KEYS} == {k: before[ip].get(k) for k in IDENTITY_KEYS}
         # the discovery answers of the real cameras still arrive next to floods, bombs and nesting
-        sources = {o["source"] for o in observations[ip]}
-        assert {"sadp"} <= sources if persona == "hikvision-camera" else {"dhip"} <= sources, sources
+        discovery = {(o["source"], o["port"]) for o in observations[ip] if o["status"] == "ok"}
+        wanted = {("onvif", 3702), ("sadp", 37020) if persona == "hikvision-camera" else ("dhip", 37810)}
+        assert wanted <= discovery, discovery
 
 
 def test_spoofed_discovery_replies_stay_on_the_spoofer(scans) -> None:

@@ -48,3 +48,18 @@ def test_untruncated_garbage_is_still_a_protocol_error() -> None:
         is ProbeStatus.PROTOCOL_ERROR
     assert dhip.observation(Datagram("198.18.0.209", dhip.PORT, dhip.frame(b"\xff{"))).status \
         is ProbeStatus.PROTOCOL_ERROR
+
+
+def test_unknown_xml_encoding_is_a_protocol_error_for_that_sender_only() -> None:
+    """Found by tests/fuzz: expat raises LookupError for `encoding="bogus"`, which escaped
+    parse_xml and aborted the whole WS-Discovery sweep (every camera's answer lost)."""
+    from scanner.probes.onvif import merge_replies
+
+    good = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>'
+            b"<ProbeMatches><ProbeMatch><Types>dn:NetworkVideoTransmitter</Types></ProbeMatch></ProbeMatches>"
+            b"</e:Body></e:Envelope>")
+    bad = b'<?xml version="1.0" encoding="x-bogus"?><ProbeMatches/>'
+    got = {m.ip: m.observation("onvif", None) for m in merge_replies(
+        [Datagram("198.18.0.220", 3702, bad), Datagram("198.18.0.10", 3702, good)])}
+    assert got["198.18.0.220"].status is ProbeStatus.PROTOCOL_ERROR
+    assert got["198.18.0.10"].status is ProbeStatus.OK and got["198.18.0.10"].data["types"]
