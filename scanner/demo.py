@@ -118,13 +118,17 @@ def findings_table(rows: list[dict[str, Any]]) -> Table:
 
 
 def evidence_line(evidence: list[dict[str, Any]], limit: int = 4) -> str:
-    """`rtsp:554 hikvision.rtsp.realm, http:80 …`: which probe answer matched which fingerprint."""
-    seen: dict[str, None] = {}
-    for item in sorted(evidence, key=lambda e: -(e.get("weight") or 0)):
+    """`sadp:37020 hikvision.sadp.reply, http:80 hikvision.http.isapi (+9 more matches)`: the strongest
+    matched fingerprint of each probe answer (source:port), strongest answers first."""
+    best: dict[str, tuple[float, str]] = {}
+    for item in evidence:
         where = f"{item.get('source')}:{item.get('port')}" if item.get("port") else str(item.get("source"))
-        seen.setdefault(f"{where} {item.get('fingerprint')}", None)
-    shown = list(seen)[:limit]
-    return ", ".join(shown) + (f" (+{len(seen) - limit} more)" if len(seen) > limit else "")
+        weight = float(item.get("weight") or 0)
+        if where not in best or weight > best[where][0]:
+            best[where] = (weight, f"{where} {item.get('fingerprint')}")
+    ranked = [text for _, text in sorted(best.values(), key=lambda b: -b[0])]
+    more = len(evidence) - min(limit, len(ranked))
+    return ", ".join(ranked[:limit]) + (f" (+{more} more matches)" if more > 0 else "")
 
 
 def _cell(value: Any) -> Text:
