@@ -139,26 +139,32 @@ def bench_jsonl(count: int) -> tuple[Clock, int]:
     return clock, len(idents)
 
 
+def measure(count: int) -> dict[str, dict[str, Any]]:
+    """Both measurements over `count` observations, as a JSON-able dict (bench/run.py uses it)."""
+    load_fingerprints(), load_policies()  # loading is not matching
+    results = {}
+    for name, fn in (("match", bench_match), ("jsonl", bench_jsonl)):
+        clock, devices = fn(count)
+        results[name] = {"observations": count, "devices": devices,
+                         "wall_s": round(clock.wall, 2), "cpu_s": round(clock.cpu, 2),
+                         "observations_per_s": round(count / clock.wall),
+                         "observations_per_cpu_s": round(count / clock.cpu)}
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--observations", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = parser.parse_args()
-    load_fingerprints(), load_policies()  # loading is not matching
-    results = {}
-    for name, fn in (("match", bench_match), ("jsonl", bench_jsonl)):
-        clock, devices = fn(args.observations)
-        results[name] = {"observations": args.observations, "devices": devices,
-                         "seconds": round(clock.wall, 2), "cpu_seconds": round(clock.cpu, 2),
-                         "observations_per_s": round(args.observations / clock.wall),
-                         "observations_per_cpu_s": round(args.observations / clock.cpu)}
+    results = measure(args.observations)
     if args.json:
         print(json.dumps(results))
         return
     for name, r in results.items():
-        print(f"{name:6} {r['observations']:>9,} observations, {r['devices']:>7,} devices in {r['seconds']:6.2f} s "
+        print(f"{name:6} {r['observations']:>9,} observations, {r['devices']:>7,} devices in {r['wall_s']:6.2f} s "
               f"= {r['observations_per_s']:>9,} observations/s (target >= 50,000); "
-              f"CPU {r['cpu_seconds']:.2f} s = {r['observations_per_cpu_s']:,}/s")
+              f"CPU {r['cpu_s']:.2f} s = {r['observations_per_cpu_s']:,}/s")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,158 @@
+"""`make bench`: camaudit's performance figures against the issue's targets, on the lab.
+
+Sections (all by default; pick with --only):
+
+  lan24    full audit of a /24 with 250 live lab devices, camaudit and the nmap equivalent
+           alternately (A B A B …, --rounds each), medians and ratios
+  sparse   one fleet of --sparse-live devices spread over 198.19.0.0/16; camaudit on a /24,
+           /22, /20 and the whole /16 of it (cost as addresses grow)
+  live     dense /24s with fewer live devices (cost as live devices grow; 250 comes from lan24)
+  match    `camaudit match` throughput (bench/match_throughput.py)
+  store    store a 10,000-device scan, export it as CSV/JSON/XLSX/HTML
+  rematch  `camaudit rematch` over 1M stored observations
+
+Needs root (network namespaces). Every scan runs in a lab namespace without a default route.
+Writes bench/results/bench-<UTC time>.json and prints a table. `--quick` is for development:
+one round, smaller sizes, and its figures are not the issue's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `bench.*` when run as a script
+
+from bench import lab_scans, match_throughput, store_export  # noqa: E402
+
+SECTIONS = ("lan24", "sparse", "live", "match", "store", "rematch")
+TARGETS = {"lan24_wall_s": 3.0, "lan24_speedup": 20.0, "sparse16_wall_s": 60.0, "sparse16_rss_mib": 250.0,
+           "match_obs_per_s": 50_000, "rematch_1m_s": 60.0}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per lab measurement (default 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 round, smaller sizes: a smoke run while developing (not the issue's figures)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections (repeatable)")
+    parser.add_argument("--ports", default="80,443,554,8000,37777",
+                        help="TCP ports for both tools (default: the nmap command's ports)")
+    parser.add_argument("--lan-live", type=int, default=250, help="live devices on the /24 (default 250)")
+    parser.add_argument("--sparse-live", type=int, default=1000, help="live devices over the /16 (default 1000)")
+    parser.add_argument("--out", type=Path, help="JSON file (default bench/results/bench-<time>.json)")
+    args = parser.parse_args()
+    if os.geteuid() != 0 and set(args.only or SECTIONS) & {"lan24", "sparse", "live"}:
+        parser.error("the lab sections need root (network namespaces); run as root or pick --only match/store/rematch")
+    rounds = 1 if args.quick else args.rounds
+    sizes = {"match": 200_000, "store": 2_000, "rematch": 100_000} if args.quick else \
+            {"match": 1_000_000, "store": 10_000, "rematch": 1_000_000}
+
+    started = dt.datetime.now(dt.timezone.utc)
+    results: dict[str, Any] = {"started": started.isoformat(timespec="seconds"), "quick": args.quick,
+                               "rounds": rounds, "machine": _machine(), "targets": TARGETS}
+    for section in args.only or SECTIONS:
+        log(f"== {section}")
+        t = time.perf_counter()
+        results[section] = _run_section(section, args, rounds, sizes)
+        log(f"   ({time.perf_counter() - t:.0f} s)")
+    results["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    out = args.out or ROOT / "bench" / "results" / f"bench-{started:%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(render(results))
+    print(f"\nJSON: {out}")
+    return 0
+
+
+def _run_section(section: str, args: argparse.Namespace, rounds: int, sizes: dict[str, int]) -> Any:
+    if section == "lan24":
+        return lab_scans.compare_with_nmap(args.lan_live, args.ports, rounds, log)
+    if section == "sparse":
+        with lab_scans.fleet(args.sparse_live, dense=False) as lab:
+            targets = ["198.19.0.0/24", "198.19.0.0/22", "198.19.0.0/20", "198.19.0.0/16"]
+            return lab_scans.scan_series(lab, targets, args.ports, rounds, log)
+    if section == "live":
+        rows = []
+        for live in (25, 100):
+            with lab_scans.fleet(live, dense=True) as lab:
+                rows += lab_scans.scan_series(lab, [lab_scans.DENSE_NET], args.ports, rounds, log)
+        return rows
+    if section == "match":
+        out = match_throughput.measure(sizes["match"])
+        for name, m in out.items():
+            log(f"  {name:6} {m['observations_per_s']:,} observations/s")
+        return out
+    with tempfile.TemporaryDirectory(prefix="ca-bench-") as tmp:
+        if section == "store":
+            return store_export.store_and_export(sizes["store"], Path(tmp), log)
+        return store_export.rematch_stored(sizes["rematch"], Path(tmp), log)
+
+
+def _machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release(),
+            "loadavg_at_start": [round(x, 2) for x in load]}
+
+
+def render(r: dict[str, Any]) -> str:
+    """The human table: one line per measurement, medians, and each figure against its target."""
+    lines = [f"camaudit benchmark {r['started']} ({'QUICK — not the issue figures' if r['quick'] else 'full'}), "
+             f"{r['rounds']} round(s), {r['machine']['cpus']} CPUs, load at start {r['machine']['loadavg_at_start']}",
+             "", f"{'measurement':44} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'identified':>12}  target"]
+
+    def row(name: str, m: dict[str, Any], target: str = "") -> None:
+        ident = f"{m['identified']}/{m['of']}" if "identified" in m else ""
+        lines.append(f"{name:44} {m['wall_s']:8.2f} {m['cpu_s']:8.2f} {m.get('peak_rss_mib', 0):9.1f} "
+                     f"{ident:>12}  {target}")
+
+    if "lan24" in r:
+        x = r["lan24"]
+        row(f"camaudit scan {x['target']} ({x['live']} live)", x["camaudit"], _verdict(x["camaudit"]["wall_s"] <= 3, "<= 3 s"))
+        row("nmap -sV --script … same /24", x["nmap"])
+        lines.append(f"{'  ratio nmap/camaudit':44} {x['speedup_wall']:8.1f}x {x['speedup_cpu']:7.1f}x "
+                     f"{'':22}{_verdict(x['speedup_wall'] >= 20, '>= 20x')}")
+    for key in ("live", "sparse"):
+        for m in r.get(key, []):
+            target = ""
+            if m["addresses"] == 65536:
+                target = _verdict(m["wall_s"] <= 60 and m["peak_rss_mib"] <= 250, "<= 60 s, <= 250 MiB")
+            row(f"camaudit scan {m['target']} ({m['live']} live)", m, target)
+    if "match" in r:
+        for name, m in r["match"].items():
+            row(f"match ({name}) {m['observations']:,} obs = {m['observations_per_s']:,}/s", {**m, "peak_rss_mib": 0},
+                _verdict(m["observations_per_s"] >= 50_000, ">= 50,000/s"))
+    if "store" in r:
+        s = r["store"]
+        lines.append(f"{'store ' + format(s['devices'], ',') + ' devices (' + format(s['observations'], ',') + ' obs)':44} "
+                     f"{s['store_s']:8.2f}")
+        for fmt, m in s["export"].items():
+            row(f"  export {fmt} ({m['file_mib']} MiB)", m)
+    if "rematch" in r:
+        m = r["rematch"]
+        row(f"rematch {m['observations']:,} stored obs", m,
+            _verdict(m["wall_s"] <= 60, "<= 60 s") if m["observations"] >= 1_000_000 else "(quick size)")
+    return "\n".join(lines)
+
+
+def _verdict(ok: bool, target: str) -> str:
+    return f"{target}: {'met' if ok else 'MISSED'}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
