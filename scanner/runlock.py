@@ -76,13 +76,16 @@ def lock_path_for(db_url: str) -> Path:
 def scan_lock(db_url: str) -> Iterator[Path]:
     """Hold the database's scan lock for the block; raise LockHeld at once if another has it."""
     path = lock_path_for(db_url)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = filelock.FileLock(path, timeout=0, mode=0o600, on_acquired=_write_holder,
                              preserve_lock_file=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock.acquire()
     except filelock.Timeout:
         raise LockHeld(path, _read_holder(path)) from None
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create the scan lock {path} ({exc.strerror}); make "
+                      f"{path.parent} writable for this user, or set db to a writable place") from None
     try:
         yield path
     finally:

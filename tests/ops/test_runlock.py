@@ -90,3 +90,11 @@ def test_interrupt_escapes_asyncio_and_broad_except_blocks() -> None:
     with stop_signals():
         with pytest.raises(ScanInterrupted):
             asyncio.run(main())
+
+
+def test_unusable_lock_location_says_where_and_what_to_do(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match=rf"cannot create the scan lock {blocker}/inv.db.lock .*make {blocker} writable"):
+        with scan_lock(f"sqlite:///{blocker}/inv.db"):
+            pass
