@@ -257,8 +257,8 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "log line format (json for SIEM ingestion)"),
     Key("log_file", PATH, None, 'log_file = "/var/log/camaudit/camaudit.log"',
         "append log records to this file as well as stderr"),
-    Key("log_level", _choice("debug", "info", "warning", "error"), "info", 'log_level = "info"',
-        "lowest level logged"),
+    Key("log_level", _choice("debug", "info", "warning", "error"), "warning", 'log_level = "info"',
+        "lowest level logged; info adds the scan.started/scan.finished events"),
 ]}
 
 

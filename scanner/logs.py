@@ -62,7 +62,7 @@ class TextFormatter(logging.Formatter):
         return line + (" " + " ".join(extras) if extras else "")
 
 
-def setup_logging(*, fmt: str = "text", level: str = "info", log_file: str | os.PathLike[str] | None = None,
+def setup_logging(*, fmt: str = "text", level: str = "warning", log_file: str | os.PathLike[str] | None = None,
                   quiet: bool = False, stream: IO[str] | None = None) -> None:
     """Configure camaudit's loggers for this process (idempotent: replaces earlier handlers).
 

@@ -21,7 +21,7 @@ def restore_logging():
 
 def test_json_lines_carry_fixed_keys_extras_and_exceptions(tmp_path: Path) -> None:
     stream = io.StringIO()
-    setup_logging(fmt="json", stream=stream)
+    setup_logging(fmt="json", level="info", stream=stream)
     log = logging.getLogger("scanner.engine")
     log.info("scan finished", extra={"event": "scan.finished", "scan_id": 7, "path": tmp_path})
     try:
@@ -41,7 +41,7 @@ def test_json_lines_carry_fixed_keys_extras_and_exceptions(tmp_path: Path) -> No
 def test_quiet_keeps_stderr_to_errors_but_the_file_gets_everything(tmp_path: Path) -> None:
     stream = io.StringIO()
     log_file = tmp_path / "sub" / "camaudit.log"
-    setup_logging(fmt="text", quiet=True, log_file=log_file, stream=stream)
+    setup_logging(fmt="text", level="info", quiet=True, log_file=log_file, stream=stream)
     log = logging.getLogger("db.store")
     log.info("stored 3 assets", extra={"scan_id": 2})
     log.warning("slow database")
@@ -54,7 +54,7 @@ def test_quiet_keeps_stderr_to_errors_but_the_file_gets_everything(tmp_path: Pat
 
 def test_file_handler_follows_logrotate(tmp_path: Path) -> None:
     log_file = tmp_path / "camaudit.log"
-    setup_logging(log_file=log_file, stream=io.StringIO())
+    setup_logging(level="info", log_file=log_file, stream=io.StringIO())
     log = logging.getLogger("scanner")
     log.info("before rotation")
     log_file.rename(tmp_path / "camaudit.log.1")
