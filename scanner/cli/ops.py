@@ -94,9 +94,16 @@ def write_report_outputs(store: Any, config: Config) -> list[Path]:
     from scanner.report.service import Filters, export_findings
 
     written = []
-    for fmt, path in config.reports().items():
-        export_findings(store, fmt, Path(path), filters=Filters(site=config.get("site")))
-        written.append(Path(path))
+    for fmt, name in config.reports().items():
+        path = Path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            export_findings(store, fmt, path, filters=Filters(site=config.get("site")))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the {fmt} report to {path} ({exc.strerror}; "
+                          f"from {config.source(f'report.{fmt}')}); make its directory writable "
+                          "or change the path") from None
+        written.append(path)
     return written
 
 
