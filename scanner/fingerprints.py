@@ -334,12 +334,24 @@ def parse_fingerprint_file(text: str, file: str, vocabulary: Vocabulary) -> list
     if unknown:
         raise FingerprintError(file, 1, f"unknown top-level keys {sorted(unknown)}")
     file_vendor = raw.get("vendor")
-    if file_vendor is not None and file_vendor not in vocabulary.vendors:
+    if file_vendor is not None and (not isinstance(file_vendor, str) or file_vendor not in vocabulary.vendors):
         raise FingerprintError(file, 1, f"vendor {file_vendor!r} is not in fingerprints/vocabulary.toml")
     lines = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() == "[[fingerprint]]"]
     entries = raw.get("fingerprint", [])
-    return [_parse_entry(e, file, lines[i] if i < len(lines) else None, file_vendor, vocabulary)
-            for i, e in enumerate(entries)]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise FingerprintError(file, 1, "fingerprints are [[fingerprint]] tables")
+    parsed = []
+    for i, e in enumerate(entries):
+        line = lines[i] if i < len(lines) else None
+        try:
+            parsed.append(_parse_entry(e, file, line, file_vendor, vocabulary))
+        except FingerprintError:
+            raise
+        except (TypeError, AttributeError, ValueError) as exc:
+            # a key of the wrong TOML type (`examples = 0`, `when = 5`, `vendor = [..]`): a user's
+            # file must get file:line and the entry, not a traceback (found by tests/fuzz)
+            raise FingerprintError(file, line, f"fingerprint {e.get('id')!r}: a value has the wrong type ({exc})") from None
+    return parsed
 
 
 def _parse_entry(e: dict[str, Any], file: str, line: int | None, file_vendor: str | None,

@@ -98,10 +98,13 @@ def parse_policy(text: str, file: str, vendors: frozenset[str]) -> Policy:
     if not isinstance(minimum, (int, float)) or not 0 <= minimum <= 1:
         raise PolicyError(f"{file}: 'min_confidence' must be a number in [0, 1]")
     entities = []
-    for n, e in enumerate(raw.get("entity", []), 1):
-        if set(e) - _ENTITY_KEYS or not isinstance(e.get("named_as"), str):
+    listed = raw.get("entity", [])
+    if not isinstance(listed, list):  # wrong TOML types must be a PolicyError (found by tests/fuzz)
+        raise PolicyError(f"{file}: entities are [[entity]] tables")
+    for n, e in enumerate(listed, 1):
+        if not isinstance(e, dict) or set(e) - _ENTITY_KEYS or not isinstance(e.get("named_as"), str):
             raise PolicyError(f"{file}: entity #{n} needs exactly 'vendor' and 'named_as'")
-        if e.get("vendor") not in vendors:
+        if not isinstance(e.get("vendor"), str) or e["vendor"] not in vendors:
             raise PolicyError(f"{file}: entity #{n}: vendor {e.get('vendor')!r} is not a vendor "
                               f"of fingerprints/vocabulary.toml ({', '.join(sorted(vendors))})")
         entities.append(Entity(e["vendor"], e["named_as"]))
