@@ -9,6 +9,7 @@ re-scanning, and lets other tools (nmap import, a future SNMP probe) feed the sa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -105,8 +106,14 @@ class Observation:
                    error=obj.get("error"))
 
 
+_CANONICAL_MAC = re.compile(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}")
+
+
 def normalize_mac(mac: str) -> str:
     """Lower-case, colon-separated; accepts `-`, `.`, `:` or bare hex (SADP sends `aa-bb-…`)."""
+    lower = mac.lower()
+    if _CANONICAL_MAC.fullmatch(lower):
+        return lower  # the usual form, checked in one regex call: a third of `camaudit match`'s parsing cost otherwise
     hexdigits = "".join(c for c in mac.lower() if c in "0123456789abcdef")
     if len(hexdigits) != 12:
         raise ValueError(f"not a MAC address: {mac!r}")
