@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = parser.parse_args()
-    results = measure(args.observations)
+    results: dict[str, Any] = dict(measure(args.observations))
     results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     if args.json:
         print(json.dumps(results))
@@ -173,6 +173,7 @@ def main() -> None:
         print(f"{name:6} {r['observations']:>9,} observations, {r['devices']:>7,} devices in {r['wall_s']:6.2f} s "
               f"= {r['observations_per_s']:>9,} observations/s (target >= 50,000); "
               f"CPU {r['cpu_s']:.2f} s = {r['observations_per_cpu_s']:,}/s")
+    print(f"peak RSS {results['peak_rss_mib']} MiB")
 
 
 if __name__ == "__main__":
