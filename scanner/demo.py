@@ -44,12 +44,10 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[[str], None],
              lab_name: str = DEMO_LAB) -> DemoResult:
     """Run the demo; findings go to `console`, step messages to `progress`. Raises DemoError."""
     from scanner.lab import Lab, LabError
+    from scanner.lab.netns import NetnsError
     from scanner.lab.topology import LOCAL_NET, ROUTED_NET
 
-    try:
-        lab = Lab(lab_name)
-    except ValueError as exc:
-        raise DemoError(f"bad lab name {lab_name!r}: {exc}") from None
+    lab = Lab(lab_name)
     out_dir.mkdir(parents=True, exist_ok=True)
     db_path = out_dir / "demo.sqlite3"
     for stale in (db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm"))):
@@ -67,8 +65,9 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[[str], None],
             progress(f"lab up: {devices} simulated devices; scanning {LOCAL_NET} and {ROUTED_NET} "
                      f"from inside the lab's scanner namespace")
             scan_exit = _scan(lab, [str(LOCAL_NET), str(ROUTED_NET)], url)
-        except LabError as exc:
-            raise DemoError(f"the lab could not be built: {exc}") from None
+        except (LabError, NetnsError) as exc:
+            raise DemoError(f"the lab could not be built: {exc}; the demo needs root "
+                            "(network namespaces: CAP_SYS_ADMIN, CAP_NET_ADMIN)") from None
         finally:
             progress(f"tearing the lab {lab_name!r} down")
             lab.down()

@@ -195,10 +195,19 @@ def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
         sys.exit(ExitCode.RUNTIME)
 
 
+def _lab_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from scanner.lab.topology import check_name
+
+    try:
+        return check_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"),
               show_default=True, help="Where the demo inventory and HTML report are written.")
-@click.option("--name", "lab_name", default="cademo", show_default=True,
+@click.option("--name", "lab_name", default="cademo", show_default=True, callback=_lab_name,
               help="Lab name reserved for the demo (a leftover lab of this name is removed first).")
 def demo(out_dir: Path, lab_name: str) -> None:
     """Bring the simulated lab up, scan it, print the findings, write the HTML report, tear it down.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -82,3 +83,19 @@ def test_demo_interrupted_by_sigterm_still_removes_the_lab(tmp_path: Path) -> No
             from scanner.lab import Lab
 
             Lab(name).down()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv to drop capabilities")
+def test_demo_without_privileges_explains_and_leaves_nothing(cron, tmp_path: Path) -> None:
+    name = f"dp{os.getpid() % 10**6}"
+    drop_all = ("setpriv", "--bounding-set=-all", "--inh-caps=-all")
+    result = cron.within(*drop_all)("demo", "--out", str(tmp_path / "o"), "--name", name, timeout=120)
+    assert result.returncode == 3
+    assert "the lab could not be built" in result.stderr and "the demo needs root" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert namespaces_of(name) == [] and processes_in(name) == []
+
+
+def test_bad_lab_name_is_a_usage_error(cron) -> None:
+    result = cron("demo", "--name", "Not-Valid")
+    assert result.returncode == 2 and "lab name 'Not-Valid'" in result.stderr
