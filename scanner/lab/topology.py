@@ -19,6 +19,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from itertools import cycle
+from pathlib import Path
 
 from scanner.lab import netns
 from scanner.lab.persona import Persona
@@ -144,6 +145,7 @@ def plan_fleet(name: str, personas: list[Persona], count: int) -> Plan:
 def build(plan: Plan) -> None:
     """Create namespaces, bridges, links, addresses and routes. Raises NetnsError on failure
     (the caller tears down by `plan.namespaces`)."""
+    ensure_neighbour_capacity(len(plan.devices))  # also protects labs running side by side
     for ns in plan.namespaces:
         netns.add(ns)
     scan, lan, rtr = plan.scanner_ns, plan.lan_ns, plan.router_ns
@@ -192,6 +194,26 @@ def build(plan: Plan) -> None:
         netns.ip_batch([f"addr add {d.ip}/24 dev {d.ifname}", f"link set {d.ifname} up", route], ns=d.netns)
 
 
+NEIGH_SYSCTL = Path("/proc/sys/net/ipv4/neigh/default")
+
+
+def ensure_neighbour_capacity(hosts: int) -> dict[str, int]:
+    """Raise the kernel's ARP table limits (global, shared by all namespaces) so a fleet fits.
+
+    A fleet of N needs about 2N entries (the scanner's entry per host, each host's entry for
+    the scanner); the default hard limit of 1,024 overflows near 500 hosts and connects then
+    fail with EHOSTUNREACH. Limits are only ever raised, never lowered; returns what changed.
+    """
+    wanted = {"gc_thresh2": 2 * hosts + 2048, "gc_thresh3": 4 * hosts + 4096}
+    changed = {}
+    for key, value in wanted.items():
+        path = NEIGH_SYSCTL / key
+        if int(path.read_text()) < value:
+            path.write_text(str(value))
+            changed[key] = value
+    return changed
+
+
 def _build_fleet(plan: Plan) -> None:
     """Macvlan hosts in one namespace: each its own MAC and /32, answering ARP only for
     itself (arp_ignore/arp_announce) and replying from its own interface (policy routes)."""
@@ -202,7 +224,8 @@ def _build_fleet(plan: Plan) -> None:
     cmds = [f"link set {SCANNER_IFACE} up"]
     for i, d in enumerate(plan.devices):
         table = 1000 + i
-        cmds += [f"link add {d.ifname} link {SCANNER_IFACE} address {d.mac} type macvlan mode bridge",
+        # bcqueuelen: every broadcast (an ARP sweep) is copied to all macvlans of the port
+        cmds += [f"link add {d.ifname} link {SCANNER_IFACE} address {d.mac} type macvlan mode bridge bcqueuelen 10000",
                  f"addr add {d.ip}/32 dev {d.ifname}",
                  f"link set {d.ifname} up",
                  f"route add {FLEET_NET} dev {d.ifname} src {d.ip} table {table}",
