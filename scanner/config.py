@@ -14,8 +14,8 @@ Every effective value remembers where it came from (`Config.source`), so
 ``camaudit config check`` can show why a cron run scans what it scans. Every error names the
 file (and line), the key and a fix, because whoever reads it is looking at a mail from cron.
 
-The config never invents targets: the defaults contain none, and `Config.require_targets`
-turns "nothing to scan" into a usage error instead of a guess.
+The config never invents targets: the defaults contain none, so a run that names none ends
+with a usage error (scanner.targets refuses an empty target set) instead of a guess.
 """
 
 from __future__ import annotations
@@ -64,7 +64,6 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Kind:
-    expect: str                                  # "must be ..." wording for errors
     parse: Callable[[Any], Any]
     from_text: Callable[[str], Any]
 
@@ -139,7 +138,7 @@ def _choice(*allowed: str) -> Kind:
         if not isinstance(value, str) or value.strip().lower() not in allowed:
             raise _fail("one of " + ", ".join(repr(a) for a in allowed), value)
         return value.strip().lower()
-    return Kind(f"one of {', '.join(allowed)}", parse, lambda text: text)
+    return Kind(parse, lambda text: text)
 
 
 def _db_url(value: Any) -> str:
@@ -184,13 +183,13 @@ def _policy_ids(value: Any) -> list[str]:
     return ids
 
 
-POSITIVE_INT = Kind("a positive integer", _positive_int, _int_text)
-STRING = Kind("a non-empty string", _string, lambda text: text)
-PATH = Kind("a file path", _string, lambda text: text)
-TARGETS = Kind("a list of addresses", _targets, _split_text)
-PORTS = Kind("a list of ports", _ports, _split_text)
-DB_URL = Kind("a database URL", _db_url, lambda text: text)
-POLICY_IDS = Kind("a list of policy ids", _policy_ids, _split_text)
+POSITIVE_INT = Kind(_positive_int, _int_text)
+STRING = Kind(_string, lambda text: text)
+PATH = Kind(_string, lambda text: text)
+TARGETS = Kind(_targets, _split_text)
+PORTS = Kind(_ports, _split_text)
+DB_URL = Kind(_db_url, lambda text: text)
+POLICY_IDS = Kind(_policy_ids, _split_text)
 
 
 # --- the schema --------------------------------------------------------------------------------
@@ -291,14 +290,6 @@ class Config:
         """Export format -> path for the report outputs that are set."""
         return {fmt: self.values[f"report.{fmt}"] for fmt in REPORT_FORMATS
                 if self.values[f"report.{fmt}"]}
-
-    def require_targets(self) -> None:
-        """Raise a usage error when nothing names a target: camaudit never picks one itself."""
-        if not self.values["targets"] and not self.values["targets_file"]:
-            where = str(self.file) if self.file else "configuration"
-            raise ConfigError(where, "no targets: camaudit scans only addresses you name",
-                              'pass TARGET arguments, --targets-file, or set '
-                              'targets = ["198.18.0.0/24"] in the config file')
 
 
 INPUT_FILES = ("targets_file", "exclude_file")

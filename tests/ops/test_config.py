@@ -21,8 +21,6 @@ def test_defaults_invent_no_targets(tmp_path: Path) -> None:
     config = load_config(config_path=write(tmp_path, ""), env={})
     assert config["targets"] == [] and config["targets_file"] is None
     assert config.source("targets") == "default"
-    with pytest.raises(ConfigError, match="no targets"):
-        config.require_targets()
 
 
 def test_precedence_cli_over_env_over_file_over_default(tmp_path: Path) -> None:
@@ -39,7 +37,6 @@ def test_precedence_cli_over_env_over_file_over_default(tmp_path: Path) -> None:
     assert config.reports() == {"html": "/tmp/r.html"}
     assert config.source("report.html") == f"{path}:6"
     assert (config["log_format"], config.source("log_format")) == ("text", "default")
-    config.require_targets()  # targets present: no error
 
 
 def test_env_lists_and_cli_text_are_split(tmp_path: Path) -> None:
