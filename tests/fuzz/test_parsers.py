@@ -1,6 +1,7 @@
 """Fuzzing every parser that reads input camaudit does not control.
 
-Device input (HTTP heads, RTSP answers, SOAP/WS-Discovery XML, SADP XML, DHIP frames, TLS
+Device input (HTTP/RTSP heads — whole answers through the bounded reader are fuzzed in
+tests/probes/test_fuzz_reader.py —, SOAP/WS-Discovery XML, SADP XML, DHIP frames, TLS
 certificates), files a user or colleague hands over (nmap XML, observation JSON Lines, config),
 and data files that extend the tool (fingerprints, policies, personas). The property is the
 same everywhere: the parser returns a bounded result or raises its own documented error —
@@ -166,32 +167,6 @@ def test_http_and_rtsp_heads(head: bytes, executed: Counter[str]) -> None:
     assert 100 <= resp.status <= 999 and resp.protocol[:4] in ("HTTP", "RTSP")
     assert len(resp.headers) <= MAX_HEADER_LINES
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in resp.headers.items())
-
-
-@FUZZ
-@given(answer=st.tuples(st.sampled_from([b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n", b"RTSP/1.0 401\r\n",
-                                         b"RTSP/1.0 200 OK\r\nContent-Length: 40000\r\n"]),
-                        any_bytes).map(b"".join))
-def test_rtsp_answers(answer: bytes, executed: Counter[str]) -> None:
-    from scanner.probes._io import ProbeFailure, Response, read_response
-    from scanner.probes.base import Bounds
-
-    executed["rtsp answer"] += 1
-    bounds = Bounds(max_bytes=1024, max_header_bytes=512)
-
-    async def read() -> Response:
-        reader = asyncio.StreamReader()
-        reader.feed_data(answer)
-        reader.feed_eof()
-        resp = Response()
-        try:
-            await read_response(reader, bounds, resp, body_without_length=False)
-        except ProbeFailure as exc:
-            assert exc.status in STATUSES
-        return resp
-
-    resp = asyncio.run(read())
-    assert len(resp.body) <= bounds.max_bytes
 
 
 @FUZZ
@@ -388,31 +363,25 @@ policy_files = _shipped("fingerprints/policies/*.toml")
 persona_files = _shipped("scanner/lab/personas/*.toml")
 
 
-@FUZZ
-@given(which=st.sampled_from(fingerprint_files), data=st.data())
-def test_fingerprint_files(which: Path, data: st.DataObject, executed: Counter[str]) -> None:
+def _parse_data_file(path: Path, text: str) -> None:
+    """Parse a fingerprint or policy file the way the loader does; only its own error may escape."""
     from scanner.fingerprints import FingerprintError, load_vocabulary, parse_fingerprint_file
-
-    executed["fingerprint file"] += 1
-    text = data.draw(mutated_toml(which.read_text("utf-8")))
-    try:
-        parse_fingerprint_file(text, which.name, _cached(load_vocabulary))
-    except FingerprintError:
-        pass
-
-
-@FUZZ
-@given(which=st.sampled_from(policy_files), data=st.data())
-def test_policy_files(which: Path, data: st.DataObject, executed: Counter[str]) -> None:
-    from scanner.fingerprints import load_vocabulary
     from scanner.policy import PolicyError, parse_policy
 
-    executed["policy file"] += 1
-    text = data.draw(mutated_toml(which.read_text("utf-8")))
     try:
-        parse_policy(text, which.name, _cached(load_vocabulary).vendors)
-    except PolicyError:
+        if path.parent.name == "vendors":
+            parse_fingerprint_file(text, path.name, _cached(load_vocabulary))
+        else:
+            parse_policy(text, path.name, _cached(load_vocabulary).vendors)
+    except (FingerprintError, PolicyError):
         pass
+
+
+@FUZZ
+@given(which=st.sampled_from(fingerprint_files + policy_files), data=st.data())
+def test_fingerprint_and_policy_files(which: Path, data: st.DataObject, executed: Counter[str]) -> None:
+    executed[f"{which.parent.name} file"] += 1
+    _parse_data_file(which, data.draw(mutated_toml(which.read_text("utf-8"))))
 
 
 @FUZZ
