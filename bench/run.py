@@ -135,8 +135,9 @@ def render(r: dict[str, Any]) -> str:
             row(f"camaudit scan {m['target']} ({m['live']} live)", m, target)
     if "match" in r:
         for name, m in r["match"].items():
-            row(f"match ({name}) {m['observations']:,} obs = {m['observations_per_s']:,}/s", {**m, "peak_rss_mib": 0},
-                _verdict(m["observations_per_s"] >= 50_000, ">= 50,000/s"))
+            row(f"match {name} {m['observations']:,} obs: {m['observations_per_s']:,}/s", {**m, "peak_rss_mib": 0},
+                _verdict(m["observations_per_s"] >= 50_000, ">= 50,000/s")
+                + f" ({m['observations_per_cpu_s']:,} per CPU-s)")
     if "store" in r:
         s = r["store"]
         lines.append(f"{'store ' + format(s['devices'], ',') + ' devices (' + format(s['observations'], ',') + ' obs)':44} "
