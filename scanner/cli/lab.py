@@ -115,6 +115,33 @@ def lab_truth(name: str) -> None:
         _fail(str(exc), ExitCode.USAGE)
 
 
+@lab_group.command("unplug")
+@NAME_OPTION
+@click.argument("device")
+def lab_unplug(name: str, device: str) -> None:
+    """Take a device off the lab network (persona id or ip); `lab plug` brings it back."""
+    _switch(name, device, plug=False)
+
+
+@lab_group.command("plug")
+@NAME_OPTION
+@click.argument("device")
+def lab_plug(name: str, device: str) -> None:
+    """Reconnect a device taken off with `lab unplug` (same ip and MAC)."""
+    _switch(name, device, plug=True)
+
+
+def _switch(name: str, device: str, plug: bool) -> None:
+    from scanner.lab import LabError
+
+    lab = _lab(name)
+    try:
+        found = lab.plug(device) if plug else lab.unplug(device)
+    except LabError as exc:
+        _fail(str(exc), ExitCode.USAGE)
+    click.echo(f"{found['persona']} ({found['ip']}) {'plugged in' if plug else 'unplugged'}", err=True)
+
+
 @lab_group.command("exec", context_settings={"ignore_unknown_options": True})
 @NAME_OPTION
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)

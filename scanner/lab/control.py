@@ -100,6 +100,24 @@ class Lab:
                    if n.startswith(f"ca-{self.name}-d") and n[len(f"ca-{self.name}-d"):].isdigit()}
         return sorted(infra | devices)
 
+    def unplug(self, device: str) -> dict[str, Any]:
+        """Take a device off the network (its link goes down; persona id or ip), as if
+        unplugged: no ARP, no answers. `plug()` brings it back with the same ip and MAC."""
+        return self._set_link(device, "down")
+
+    def plug(self, device: str) -> dict[str, Any]:
+        return self._set_link(device, "up")
+
+    def _set_link(self, device: str, state: str) -> dict[str, Any]:
+        found = [d for d in self.truth() if device in (d["persona"], d["ip"])]
+        if len(found) != 1:
+            raise LabError(f"lab {self.name!r} has {len(found)} devices matching {device!r}: "
+                           "give a persona id (shipped lab) or an ip (fleet)")
+        spec = json.loads(self.spec_path.read_text())["devices"]
+        host = next(h for h in spec if h["ip"] == found[0]["ip"])
+        netns.ip(["link", "set", host["ifname"], state], ns=host["netns"])
+        return found[0]
+
     # ---- description ------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:

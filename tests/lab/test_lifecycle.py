@@ -158,3 +158,19 @@ def test_cli_reports_bad_persona_file_with_usage_exit(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "scanner", "lab", "personas", "--personas", str(bad)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and f"{bad}: id:" in result.stderr
+
+
+def test_unplugged_device_disappears_and_comes_back_with_its_identity(lab_factory, scanner_side) -> None:
+    small = lab_factory(only=["hikvision-camera", "dahua-camera"])
+    client = scanner_side(small)
+    assert small.unplug("dahua-camera")["ip"] == "198.18.0.20"
+    with pytest.raises(OSError):
+        client.request("198.18.0.20", 80, b"GET / HTTP/1.0\r\n\r\n", timeout=2)
+    assert client.http("198.18.0.10")[0] == 200, "the other device is unaffected"
+    small.plug("198.18.0.20")
+    status, headers, _, _ = client.http("198.18.0.20")
+    assert status == 200 and "server" not in headers
+    neigh = small.exec(["ip", "-4", "neigh", "show", "198.18.0.20"], capture_output=True, text=True).stdout
+    assert "74:c9:29:20:00:20" in neigh
+    with pytest.raises(LabError, match="0 devices matching"):
+        small.unplug("no-such-device")
