@@ -9,7 +9,8 @@ Tables and why each exists:
 * ``sightings``    asset × scan: what the device looked like in that scan (IP, firmware, vendor…).
                    ``diff`` and ``history`` read it; it is the only per-scan copy of identity.
 * ``observations`` the raw probe answers of each scan, kept so ``rematch`` can re-identify
-                   stored devices after a fingerprint update without rescanning.
+                   stored devices after a fingerprint update without rescanning (an asset's
+                   observations are found through its sighting: same scan, same MAC or IP).
 * ``policies``     id, title, citation of each policy a finding refers to (reports need them
                    even where the policy files are not installed, e.g. a central database).
 * ``findings``     asset × policy with the remediation state (scanner/… never deletes one).
@@ -137,7 +138,6 @@ class StoredObservation(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
-    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), index=True)
     ip: Mapped[str | None] = mapped_column(String(45))
     mac: Mapped[str | None] = mapped_column(String(17))
     source: Mapped[str] = mapped_column(String(20))

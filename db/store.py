@@ -237,7 +237,7 @@ class Store:
         rows = []
         for obs in observations:
             d = obs.to_dict() if isinstance(obs, Observation) else Observation.from_dict(obs).to_dict()
-            rows.append({"scan_id": scan_id, "asset_id": None, "ip": d["ip"], "mac": d["mac"],
+            rows.append({"scan_id": scan_id, "ip": d["ip"], "mac": d["mac"],
                          "source": d["source"], "port": d["port"], "status": d["status"], "raw": d})
         for chunk in _chunks(rows, BATCH * 4):
             with self._write() as conn:
@@ -312,7 +312,6 @@ class Store:
             index_elements=["scan_id", "asset_id"]), [
             dict(_sighting_values(ident), scan_id=scan_id, asset_id=asset_ids[key], seen_at=now)
             for key, ident in by_identity.items()])
-        self._link_observations(conn, scan_id, by_identity, asset_ids)
         flagged = {asset_ids[key]: ident for key, ident in by_identity.items()
                    if ident.flagged and ident.policies}
         out.devices = len(by_identity)
@@ -330,10 +329,11 @@ class Store:
         """
         macs = {normalize_mac(i.mac) for i in by_identity.values() if i.mac}
         serials = {i.serial for i in by_identity.values() if i.serial}
-        rows = conn.execute(select(T_ASSET).where(or_(
-            T_ASSET.c.identity.in_(list(by_identity)),
-            T_ASSET.c.mac.in_(list(macs)),
-            T_ASSET.c.serial.in_(list(serials))))).all()
+        rows = []    # three indexed lookups: one OR of three IN lists scans the table on PostgreSQL
+        for column, values in ((T_ASSET.c.identity, by_identity), (T_ASSET.c.mac, macs),
+                               (T_ASSET.c.serial, serials)):
+            if values:
+                rows.extend(conn.execute(select(T_ASSET).where(column.in_(list(values)))))
         by_mac = {r.mac: r for r in rows if r.mac}
         by_ident = {r.identity: r for r in rows}
         by_serial = {((r.vendor or "").lower(), r.serial): r for r in rows if r.serial}
@@ -347,23 +347,6 @@ class Store:
             if row is not None:
                 found[key] = row
         return found
-
-    def _link_observations(self, conn: Connection, scan_id: int,
-                           by_identity: dict[str, IdentificationLike], asset_ids: dict[str, int]) -> None:
-        """Point this scan's observations at their asset (by MAC, then by IP) for rematch."""
-        by_mac = [{"b_scan": scan_id, "b_mac": i.mac, "b_asset": asset_ids[k]}
-                  for k, i in by_identity.items() if i.mac]
-        by_ip = [{"b_scan": scan_id, "b_ip": i.ip, "b_asset": asset_ids[k]}
-                 for k, i in by_identity.items() if i.ip]
-        if by_mac:
-            conn.execute(update(T_OBS).where(and_(T_OBS.c.scan_id == bindparam("b_scan"),
-                                                  T_OBS.c.mac == bindparam("b_mac")))
-                         .values(asset_id=bindparam("b_asset")), by_mac)
-        if by_ip:
-            conn.execute(update(T_OBS).where(and_(T_OBS.c.scan_id == bindparam("b_scan"),
-                                                  T_OBS.c.asset_id.is_(None),
-                                                  T_OBS.c.ip == bindparam("b_ip")))
-                         .values(asset_id=bindparam("b_asset")), by_ip)
 
     def _apply_flags(self, conn: Connection, flagged: dict[int, IdentificationLike],
                      scan_id: int | None, actor: str, seen_by: str, now: datetime) -> tuple[int, int]:
@@ -578,36 +561,49 @@ class Store:
                 self._upsert_policies(conn, policies)
         label = f"rematch with fingerprints {fingerprint_version}" if fingerprint_version else "rematch"
         with self._read() as conn:
-            assets = conn.execute(select(T_ASSET.c.id, T_ASSET.c.mac, T_ASSET.c.ip,
-                                         T_ASSET.c.last_scan_id)).all()
-        for chunk in _chunks(assets):
+            # each asset's last sighting says which scan, MAC and IP its observations carry
+            sightings = conn.execute(select(T_SIGHT.c.asset_id, T_SIGHT.c.scan_id, T_SIGHT.c.mac,
+                                            T_SIGHT.c.ip).join(T_ASSET, and_(
+                T_ASSET.c.id == T_SIGHT.c.asset_id, T_ASSET.c.last_scan_id == T_SIGHT.c.scan_id))
+                .order_by(T_SIGHT.c.asset_id)).all()
+        for chunk in _chunks(sightings):
             with self._write() as conn:
                 now = self.clock()
-                obs_rows = conn.execute(select(T_OBS.c.asset_id, T_OBS.c.scan_id, T_OBS.c.raw).where(
-                    T_OBS.c.asset_id.in_([a.id for a in chunk])).order_by(T_OBS.c.id)).all()
-                by_asset: dict[int, list[Observation]] = defaultdict(list)
-                last_scan = {a.id: a.last_scan_id for a in chunk}
-                for r in obs_rows:
-                    if r.scan_id == last_scan[r.asset_id]:
-                        by_asset[r.asset_id].append(Observation.from_dict(r.raw))
+                by_asset = self._observations_of(conn, chunk)
                 flagged: dict[int, IdentificationLike] = {}
                 for a in chunk:
-                    if not by_asset.get(a.id):
+                    if not by_asset.get(a.asset_id):
                         continue
                     out.assets += 1
-                    ident = _pick(identify(by_asset[a.id]), a.mac, a.ip)
+                    ident = _pick(identify(by_asset[a.asset_id]), a.mac, a.ip)
                     if ident is None:
                         continue
-                    if self._rematch_asset(conn, a.id, ident):
+                    if self._rematch_asset(conn, a.asset_id, ident):
                         out.changed_assets += 1
-                    cleared = self._clear_unsupported(conn, a.id, set(ident.policies) if ident.flagged
-                                                      else set(), now, label)
+                    cleared = self._clear_unsupported(conn, a.asset_id, set(ident.policies)
+                                                      if ident.flagged else set(), now, label)
                     out.findings_cleared += cleared
                     if ident.flagged and ident.policies:
-                        flagged[a.id] = ident
+                        flagged[a.asset_id] = ident
                 opened, reopened = self._apply_flags(conn, flagged, None, REMATCH_ACTOR, label, now)
                 out.findings_opened += opened
                 out.findings_reopened += reopened
+        return out
+
+    def _observations_of(self, conn: Connection, sightings: Sequence[Any]) -> dict[int, list[Observation]]:
+        """Stored observations per asset: same scan as the sighting, its MAC, or its IP when
+        the observation has no MAC (identify groups them the same way)."""
+        by_mac = {(s.scan_id, s.mac): s.asset_id for s in sightings if s.mac}
+        by_ip = {(s.scan_id, s.ip): s.asset_id for s in sightings if s.ip}
+        rows = conn.execute(select(T_OBS.c.scan_id, T_OBS.c.mac, T_OBS.c.ip, T_OBS.c.raw).where(
+            T_OBS.c.scan_id.in_(list({s.scan_id for s in sightings})),
+            or_(T_OBS.c.mac.in_(list({s.mac for s in sightings if s.mac})),
+                T_OBS.c.ip.in_(list({s.ip for s in sightings if s.ip})))).order_by(T_OBS.c.id)).all()
+        out: dict[int, list[Observation]] = defaultdict(list)
+        for r in rows:
+            asset_id = by_mac.get((r.scan_id, r.mac)) if r.mac else by_ip.get((r.scan_id, r.ip))
+            if asset_id is not None:
+                out[asset_id].append(Observation.from_dict(r.raw))
         return out
 
     def _rematch_asset(self, conn: Connection, asset_id: int, ident: IdentificationLike) -> bool:

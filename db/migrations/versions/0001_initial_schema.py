@@ -106,19 +106,16 @@ def upgrade() -> None:
     op.create_table('observations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('scan_id', sa.Integer(), nullable=False),
-    sa.Column('asset_id', sa.Integer(), nullable=True),
     sa.Column('ip', sa.String(length=45), nullable=True),
     sa.Column('mac', sa.String(length=17), nullable=True),
     sa.Column('source', sa.String(length=20), nullable=False),
     sa.Column('port', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('raw', sa.JSON(), nullable=False),
-    sa.ForeignKeyConstraint(['asset_id'], ['assets.id'], ),
     sa.ForeignKeyConstraint(['scan_id'], ['scans.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('observations', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_observations_asset_id'), ['asset_id'], unique=False)
         batch_op.create_index('ix_observations_scan_ip', ['scan_id', 'ip'], unique=False)
         batch_op.create_index('ix_observations_scan_mac', ['scan_id', 'mac'], unique=False)
 
@@ -181,7 +178,6 @@ def downgrade() -> None:
     with op.batch_alter_table('observations', schema=None) as batch_op:
         batch_op.drop_index('ix_observations_scan_mac')
         batch_op.drop_index('ix_observations_scan_ip')
-        batch_op.drop_index(batch_op.f('ix_observations_asset_id'))
 
     op.drop_table('observations')
     with op.batch_alter_table('findings', schema=None) as batch_op:
