@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,7 +48,15 @@ def _teardown_leftovers() -> None:
         _teardown(leftover)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _up(lab: Any, **up_kwargs: Any) -> Any:
+    # SIGTERM (a CI timeout, `kill`) would end Python without atexit; turn it into the
+    # KeyboardInterrupt of Ctrl-C so finalizers and atexit still remove the lab.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     _live[lab.name] = lab  # before up(): a half-built lab is removed too
     lab.up(**up_kwargs)
     return lab

@@ -174,3 +174,40 @@ def test_unplugged_device_disappears_and_comes_back_with_its_identity(lab_factor
     assert "74:c9:29:20:00:20" in neigh
     with pytest.raises(LabError, match="0 devices matching"):
         small.unplug("no-such-device")
+
+
+FAILING_RUN = '''
+import os, signal, time
+from pathlib import Path
+
+def test_fails_after_making_a_lab(lab_factory):
+    made = lab_factory(only=["hikvision-camera"])
+    Path(os.environ["LAB_NAMES"]).open("a").write(made.name + "\\n")
+    assert False, "deliberate failure"
+
+def test_killed_while_a_lab_is_up(lab_factory):
+    made = lab_factory(only=["hikvision-camera"])
+    Path(os.environ["LAB_NAMES"]).open("a").write(made.name + "\\n")
+    os.kill(os.getpid(), signal.SIG)
+    time.sleep(30)
+'''
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_failed_and_interrupted_runs_leave_no_namespace(tmp_path: Path, sig: str) -> None:
+    """A pytest run whose test fails, then is interrupted, removes the labs it made."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    (tmp_path / "test_leak.py").write_text(FAILING_RUN.replace("signal.SIG)", f"signal.{sig})"))
+    names = tmp_path / "names.txt"
+    tests_dir = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "LAB_NAMES": str(names), "PYTHONPATH": str(tests_dir)}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-q", "-p", "no:cacheprovider",
+                          "--rootdir", str(tmp_path), str(tmp_path / "test_leak.py")],
+                         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert "deliberate failure" in run.stdout, run.stdout + run.stderr
+    made = names.read_text().split()
+    assert len(made) == 2, run.stdout + run.stderr
+    for name in made:
+        assert leftovers(name) == [], f"{name} leaked after a {sig}"
+        assert not Path(f"/run/camaudit-lab/{name}.json").exists()
