@@ -9,6 +9,8 @@ PY      = $(VENV)/bin/python
 APT_RUNTIME = nmap tcpdump iproute2 procps
 APT_TEST    = postgresql chromium
 PYTEST_ARGS ?=
+# make bench BENCH_ARGS="--quick --rounds 1" (options: bench/run.py --help)
+BENCH_ARGS  ?=
 
 .PHONY: demo test bench fuzz deps-runtime deps-test clean
 
@@ -41,7 +43,7 @@ test: deps-test $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps-runtime $(VENV)/.installed
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 fuzz: deps-runtime $(VENV)/.installed
 	CAMAUDIT_FUZZ_EXAMPLES=20000 $(PY) -m pytest tests -m fuzz -p no:cacheprovider

@@ -54,6 +54,10 @@ def main() -> int:
                         help="TCP ports for both tools (default: the nmap command's ports)")
     parser.add_argument("--lan-live", type=int, default=250, help="live devices on the /24 (default 250)")
     parser.add_argument("--sparse-live", type=int, default=1000, help="live devices over the /16 (default 1000)")
+    parser.add_argument("--match-observations", type=int, help="observations for match (default 1M; quick 200k)")
+    parser.add_argument("--store-devices", type=int, help="devices of the stored scan (default 10,000; quick 2,000)")
+    parser.add_argument("--rematch-observations", type=int,
+                        help="stored observations to rematch (default 1M; quick 100k)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/bench-<time>.json)")
     args = parser.parse_args()
     if os.geteuid() != 0 and set(args.only or SECTIONS) & {"lan24", "sparse", "live"}:
@@ -61,6 +65,10 @@ def main() -> int:
     rounds = 1 if args.quick else args.rounds
     sizes = {"match": 200_000, "store": 2_000, "rematch": 100_000} if args.quick else \
             {"match": 1_000_000, "store": 10_000, "rematch": 1_000_000}
+    for key in sizes:
+        chosen = getattr(args, {"match": "match_observations", "store": "store_devices",
+                                "rematch": "rematch_observations"}[key])
+        sizes[key] = chosen or sizes[key]
 
     started = dt.datetime.now(dt.timezone.utc)
     results: dict[str, Any] = {"started": started.isoformat(timespec="seconds"), "quick": args.quick,
