@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import socket
 import subprocess
 
@@ -30,6 +31,7 @@ def test_scanner_namespace_has_only_lab_routes_and_no_default(lab) -> None:
     assert sorted(link["ifname"] for link in links) == ["lab0", "lo"]
 
 
+@pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is not installed (make deps-runtime)")
 def test_connecting_outside_the_lab_sends_nothing_on_the_lab_link(lab) -> None:
     with lab.capture() as cap:
         for address in OUTSIDE:
@@ -44,6 +46,9 @@ def test_connecting_outside_the_lab_sends_nothing_on_the_lab_link(lab) -> None:
                 with pytest.raises(OSError) as err:
                     udp.sendto(b"x", (address, 37020))
                 assert err.value.errno == errno.ENETUNREACH
+        # nmap (raw packets as root) refuses targets it has no route to
+        scan = lab.exec(["nmap", "-n", "-Pn", "-p", "80,554", *OUTSIDE], capture_output=True, text=True, timeout=60)
+        assert "failed to determine route" in scan.stderr and "0 IP addresses" in scan.stdout
         # positive control: the same capture does see traffic to a lab device
         with lab.in_scanner_ns():
             control = socket.create_connection(("198.18.0.10", 80), timeout=3)
