@@ -282,6 +282,14 @@ def _datagram_socket(source_ip: str, group: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # (added by the probes engineer) A ProbeMatch flood (hostile-wsd-flood) overflowed the
+        # ~200 KiB default receive buffer and other devices' replies were dropped (nstat
+        # UdpRcvbufErrors: 5281 in 8 sweeps of the full lab; 0 with 4 MiB). SO_RCVBUFFORCE (33)
+        # works as root; otherwise SO_RCVBUF gets what net.core.rmem_max allows.
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 4 << 20)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         try:
             sock.bind(("0.0.0.0", port))
         except OSError:  # the port is taken (another tool listens): replies to the group are lost
@@ -373,16 +381,21 @@ def _concrete(base: type) -> list[type]:
 
 
 async def run_scan(plan: ScanPlan) -> ScanOutcome:
-    """Discover live hosts among the plan's targets, probe them, return every observation."""
-    from scanner.discovery import nmap, route
+    """Discover live hosts among the plan's targets, probe them, return every observation.
+
+    Stages overlap: a host found by ARP is port-scanned at once and probed as soon as its
+    ports are known, while the sweep goes on; multicast discovery runs alongside. The scan
+    is then bounded by the rate cap and the slowest device's budget, not by stage barriers.
+    """
+    from scanner.discovery import route
 
     started = time.time()
     path = route.resolve(plan.targets, plan.interface)
     # The scanner never probes its own interfaces (team safety rule), even inside a CIDR.
     targets = plan.targets.without(path.own_addresses)
-    segments, routed_targets = [], targets
+    segments, routed = [], targets
     for network, source_ip in path.segments:
-        inside, routed_targets = routed_targets.split(network)
+        inside, routed = routed.split(network)
         if len(inside):
             segments.append((inside, source_ip))
     ctx = ProbeContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
@@ -394,65 +407,151 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         wanted = set(plan.probes)
         host_probes = [p for p in host_probes if p.name in wanted]
         sweep_probes = [p for p in sweep_probes if p.name in wanted]
+    scan = _Scan(plan, ctx, outcome, host_probes)
 
-    def emit(obs: Observation) -> None:
-        if not ctx.admit(obs):
-            return
-        outcome.observations.append(obs)
-        outcome.statuses[(obs.source, str(obs.status))] += 1
-        if plan.on_observation:
-            plan.on_observation(obs)
-
-    progress = plan.progress or (lambda stage, done, total: None)
     if plan.engine == "nmap":
+        from scanner.discovery import nmap
+
         hosts, nmap_warnings = nmap.discover(targets, plan.ports, rate=plan.rate, interface=path.interface)
         outcome.warnings.extend(nmap_warnings)
+        for host in hosts:
+            scan.host_ready(host)
         outcome.arp_used = any(h.mac for h in hosts)
+        routed_hosts = [h for h in hosts if not h.mac]
     else:
-        hosts, arp_used = await _native_discovery(plan, ctx, path, segments, routed_targets,
-                                                  outcome.warnings, progress)
-        outcome.arp_used = arp_used
-    progress("discover", len(targets), len(targets))
-    for host in hosts:
-        if host.mac:
-            emit(Observation(source="arp", ip=host.ip, mac=host.mac))
-    outcome.hosts = hosts
-
-    macs = {h.ip: h.mac for h in hosts if h.mac}
-    jobs = [(probe, host, port) for host in hosts for port in sorted(host.open_ports)
-            for probe in host_probes if probe.applies_to(host, port)]
-    total = len(jobs) + len(sweep_probes)
-    done = 0
-    budget = 4 * (plan.bounds.connect_timeout + plan.bounds.read_timeout)
-    limit = asyncio.Semaphore(MAX_IN_FLIGHT)
-    routed_hosts = [h for h in hosts if not h.mac]
-
-    def collect(observations: list[Observation]) -> None:
-        nonlocal done
-        for obs in observations:
-            # The MAC that answered ARP for this address wins over one a reply claims in its
-            # payload (SADP/DHIP): a device must not file its answers under another device's
-            # identity. The claimed MAC stays in the observation's data as evidence.
-            if obs.ip in macs:
-                obs.mac = macs[obs.ip]
-            emit(obs)
-        done += 1
-        progress("probe", done, total)
-
-    async def run_host(probe: HostProbe, host: Host, port: int) -> None:
-        async with limit:
-            collect(await _guarded(probe.name, host.ip, port, budget, probe.probe(host, port, ctx)))
-
-    async def run_sweep(probe: SweepProbe) -> None:
-        collect(await _guarded(probe.name, None, None, budget + plan.sweep_wait,
-                               probe.sweep(routed_hosts, ctx)))
-
-    progress("probe", 0, total)
-    await asyncio.gather(*(run_sweep(p) for p in sweep_probes),
-                         *(run_host(*job) for job in jobs))
+        use_arp = plan.use_arp
+        if use_arp is None:
+            use_arp = _arp_possible(segments, path, outcome.warnings)
+        if not use_arp:
+            segments, routed = [], targets
+        outcome.arp_used = bool(segments)
+        if not len(routed):  # nothing to unicast to: multicast discovery can start right away
+            for probe in sweep_probes:
+                scan.spawn(scan.run_sweep(probe, []))
+            sweep_probes = []
+        routed_hosts = await scan.discover(path, segments, routed)
+    scan.progress("discover", len(targets), len(targets))
+    for probe in sweep_probes:
+        scan.spawn(scan.run_sweep(probe, routed_hosts))
+    await scan.drain()
+    outcome.hosts = sorted(scan.hosts.values(), key=lambda h: _ip_key(h.ip))
     outcome.dropped = ctx.dropped
     outcome.finished = time.time()
     return outcome
+
+
+def _arp_possible(segments: list[tuple[TargetSet, str]], path: Any, warnings: list[str]) -> bool:
+    from scanner.discovery import arp
+
+    if not segments or path.mac is None:
+        return False
+    if arp.available():
+        return True
+    warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery is "
+                    "off, so MAC addresses and OUI vendors are unknown and local hosts are found "
+                    "by TCP connect only")
+    return False
+
+
+class _Scan:
+    """One scan's pipeline state: hosts flow from discovery into probing as soon as known."""
+
+    def __init__(self, plan: ScanPlan, ctx: ProbeContext, outcome: ScanOutcome,
+                 host_probes: list[HostProbe]) -> None:
+        self.plan, self.ctx, self.outcome, self.host_probes = plan, ctx, outcome, host_probes
+        self.progress: ProgressFn = plan.progress or (lambda stage, done, total: None)
+        self.hosts: dict[str, Host] = {}
+        self.macs: dict[str, str] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.limit = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.budget = 4 * (plan.bounds.connect_timeout + plan.bounds.read_timeout)
+        self.done = self.total = 0
+
+    def spawn(self, work: Any) -> None:
+        self.total += 1
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks))
+
+    def emit(self, obs: Observation) -> None:
+        # The MAC that answered ARP for this address wins over one a reply claims in its payload
+        # (SADP/DHIP): a device must not file its answers under another device's identity. The
+        # claimed MAC stays in the observation's data as evidence.
+        if obs.ip in self.macs:
+            obs.mac = self.macs[obs.ip]
+        if not self.ctx.admit(obs):
+            return
+        self.outcome.observations.append(obs)
+        self.outcome.statuses[(obs.source, str(obs.status))] += 1
+        if self.plan.on_observation:
+            self.plan.on_observation(obs)
+
+    def host_ready(self, host: Host) -> None:
+        """A live host with its open ports: record it and start every probe that applies."""
+        self.hosts[host.ip] = host
+        if host.mac:
+            self.macs[host.ip] = host.mac
+            self.emit(Observation(source="arp", ip=host.ip, mac=host.mac))
+        for port in sorted(host.open_ports):
+            for probe in self.host_probes:
+                if probe.applies_to(host, port):
+                    self.spawn(self.run_host(probe, host, port))
+
+    def _finished(self, observations: list[Observation]) -> None:
+        for obs in observations:
+            self.emit(obs)
+        self.done += 1
+        self.progress("probe", self.done, self.total)
+
+    async def run_host(self, probe: HostProbe, host: Host, port: int) -> None:
+        async with self.limit:
+            self._finished(await _guarded(probe.name, host.ip, port, self.budget,
+                                          probe.probe(host, port, self.ctx)))
+
+    async def run_sweep(self, probe: SweepProbe, hosts: list[Host]) -> None:
+        self._finished(await _guarded(probe.name, None, None, self.budget + self.plan.sweep_wait,
+                                      probe.sweep(hosts, self.ctx)))
+
+    async def discover(self, path: Any, segments: list[tuple[TargetSet, str]],
+                       routed: TargetSet) -> list[Host]:
+        """ARP the local segments and connect-scan the rest, concurrently; returns routed hosts.
+
+        Each ARP answer starts that host's port scan (and then its probes) at once; where
+        ARP cannot see, the port-major connect scan is discovery too.
+        """
+        from scanner.discovery import arp, tcp
+
+        async def port_scan(ip: str, mac: str) -> None:
+            found = await tcp.scan([[ip]], self.plan.ports, self.ctx, workers=len(self.plan.ports))
+            self.host_ready(Host(ip, mac, frozenset(found.get(ip, ()))))
+
+        def answered(ip: str, mac: str) -> None:
+            self.spawn(port_scan(ip, mac))
+
+        async def local() -> None:
+            swept = 0
+            for on_link, source_ip in segments:
+                def report(done: int, base: int = swept) -> None:
+                    self.progress("discover", base + done, len(self.ctx.targets))
+                await arp.sweep(on_link, self.ctx, path.interface, path.mac, source_ip,
+                                wait=self.plan.arp_wait, progress=report, on_found=answered)
+                swept += len(on_link)
+
+        async def remote() -> list[Host]:
+            if not len(routed):
+                return []
+            found = await tcp.scan([routed], self.plan.ports, self.ctx)
+            hosts = [Host(ip, None, frozenset(ports)) for ip, ports in found.items()]
+            for host in hosts:
+                self.host_ready(host)
+            return hosts
+
+        _, routed_hosts = await asyncio.gather(local(), remote())
+        return routed_hosts
 
 
 async def _guarded(name: str, ip: str | None, port: int | None, budget: float,
@@ -468,41 +567,6 @@ async def _guarded(name: str, ip: str | None, port: int | None, budget: float,
     if ip is None:
         return []  # a failed sweep has no device to attach the failure to
     return [Observation(source=name, ip=ip, port=port, status=status, error=error)]
-
-
-async def _native_discovery(plan: ScanPlan, ctx: ProbeContext, path: Any,
-                            segments: list[tuple[TargetSet, str]], routed: TargetSet,
-                            warnings: list[str], progress: ProgressFn) -> tuple[list[Host], bool]:
-    """ARP on the local segments (MACs), TCP connect where ARP cannot see; then open ports."""
-    from scanner.discovery import arp, tcp
-
-    use_arp = plan.use_arp
-    if use_arp is None:
-        use_arp = bool(segments) and path.mac is not None and arp.available()
-        if segments and path.mac is not None and not use_arp:
-            warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery "
-                            "is off, so MAC addresses and OUI vendors are unknown and local hosts "
-                            "are found by TCP connect only")
-    macs: dict[str, str] = {}
-    if use_arp:
-        swept = 0
-        for on_link, source_ip in segments:
-            def report(done: int, base: int = swept) -> None:
-                progress("discover", base + done, len(ctx.targets))
-            macs.update(await arp.sweep(on_link, ctx, path.interface, path.mac, source_ip,
-                                        wait=plan.arp_wait, progress=report))
-            swept += len(on_link)
-    # ARP-found hosts get a port scan; where ARP cannot see, the connect scan is discovery too.
-    sources: list[Iterable[str]] = [sorted(macs, key=_ip_key), routed if use_arp else ctx.targets]
-    found = await tcp.scan(sources, plan.ports, ctx)
-    hosts: dict[str, Host] = {ip: Host(ip, mac) for ip, mac in macs.items()}
-    for ip, ports in found.items():
-        host = hosts.get(ip)
-        if host is None:
-            hosts[ip] = Host(ip, None, frozenset(ports))
-        else:
-            host.open_ports = frozenset(ports)
-    return sorted(hosts.values(), key=lambda h: _ip_key(h.ip)), bool(use_arp)
 
 
 def _ip_key(ip: str) -> int:

@@ -55,10 +55,12 @@ def parse_reply(frame: bytes, our_ip: bytes) -> tuple[str, str] | None:
 
 
 async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: str, *, wait: float,
-                progress: Callable[[int], None] | None = None) -> dict[str, str]:
+                progress: Callable[[int], None] | None = None,
+                on_found: Callable[[str, str], None] | None = None) -> dict[str, str]:
     """ARP every permitted address of `targets` on `interface`, asking as `source_ip`/`mac`.
 
-    Returns ip -> MAC of each answer.
+    Returns ip -> MAC of each answer; `on_found(ip, mac)` is called as each first answer
+    arrives, so the caller can start on that host while the sweep goes on.
     """
     template = bytearray(request_template(mac, source_ip))
     our_ip = socket.inet_aton(source_ip)
@@ -82,6 +84,8 @@ async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: st
                 reply = parse_reply(frame, our_ip)
                 if reply and reply[0] not in found and ctx.permits(reply[0]):
                     found[reply[0]] = reply[1]
+                    if on_found:
+                        on_found(*reply)
 
         loop.add_reader(sock.fileno(), drain)
         try:

@@ -1,8 +1,8 @@
 """TCP connect discovery: which addresses answer on the camera ports, and which ports are open.
 
 Used where ARP cannot see (routed segments, or no raw-socket privilege) and as the port
-scan of hosts ARP found. A completed connect means open; a refusal (RST) still proves the
-host is alive; silence costs `bounds.connect_timeout`. Attempts go out port-major (every
+scan of hosts ARP found. A completed connect means open (also when the device resets it
+at once); a refusal (RST to the SYN) still proves the host is alive; silence costs `bounds.connect_timeout`. Attempts go out port-major (every
 address on port 80, then on 443, …) so one host never sees a burst, and a fixed pool of
 workers pulls from a lazy generator: a /16 never exists as 458k pending tasks.
 """
@@ -32,8 +32,11 @@ def _attempts(sources: Sequence[Iterable[str]], ports: Iterable[int]) -> Iterato
                 yield ip, port
 
 
-async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx) -> dict[str, set[int]]:
+async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx,
+               workers: int | None = None) -> dict[str, set[int]]:
     """Connect to every (address, port); ip -> open ports for each address that answered.
+
+    `workers` bounds concurrent attempts (default: sized to the rate, see worker_count).
 
     `sources` are re-iterable collections of addresses (walked once per port). Every
     attempt goes through `ctx.open_connection`, so excludes, the rate cap and the per-host
@@ -51,6 +54,9 @@ async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx) -> d
             except ConnectionRefusedError:
                 alive.setdefault(ip, set())
                 continue
+            except ConnectionResetError:  # handshake done, then RST: open (probes record the reset)
+                alive.setdefault(ip, set()).add(port)
+                continue
             except ConnectionResetError:
                 # Only an established connection can be reset: the port is open, and the device
                 # reset it before the connect returned (hostile or overloaded). Probes record why.
@@ -61,6 +67,7 @@ async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx) -> d
             alive.setdefault(ip, set()).add(port)
             writer.close()
 
-    workers = worker_count(1.0 / ctx.rate.interval, ctx.bounds.connect_timeout)
+    if workers is None:
+        workers = worker_count(1.0 / ctx.rate.interval, ctx.bounds.connect_timeout)
     await asyncio.gather(*(worker() for _ in range(workers)))
     return alive

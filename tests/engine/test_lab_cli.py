@@ -71,14 +71,17 @@ def test_scan_without_root_says_what_is_lost(elab) -> None:
     flagged = {d["ip"] for d in report["devices"] if d["flagged"]}
     local_flagged = {d["ip"] for d in elab.truth() if d["flagged"] and d["segment"] == "local"}
     assert r.returncode == (1 if flagged else 0)
-    assert all(d["mac"] is None for d in report["devices"])
+    # no ARP: only a device's own discovery reply (SADP/DHIP carry a MAC field) can name a MAC
+    speaks = {d["ip"] for d in elab.truth() if {"sadp", "dhip"} & set(d.get("udp", []))}
+    assert all(d["mac"] is None for d in report["devices"] if d["ip"] not in speaks)
     assert flagged, "TCP probes alone still identify flagged devices"
     assert flagged <= local_flagged
 
 
 @pytest.mark.slow
 def test_nmap_import_identifies_the_same_devices_as_a_native_scan(elab, tmp_path) -> None:
-    truth = elab.truth()
+    # hostile personas (tarpits, resets) cost nmap -sV minutes and identify as nothing either way
+    truth = [d for d in elab.truth() if not d["persona"].startswith("hostile")]
     ips = [d["ip"] for d in truth]
     ports = sorted({p for d in truth for p in d["tcp_ports"]})
     xml = tmp_path / "lab.xml"
