@@ -91,7 +91,14 @@ def default_route(route_table: str) -> str | None:
 
 
 def check_interfaces() -> Check:
-    """Interfaces of this network namespace with their IPv4 addresses (read via netlink)."""
+    """Interfaces of this network namespace with their IPv4 addresses (read via netlink).
+
+    The scan lists interfaces with iproute2's `ip` too, so a PATH without it (a sparse cron
+    PATH) is a failure here rather than at 02:30 in the night.
+    """
+    if shutil.which("ip") is None:
+        return Check("interfaces", Level.FAIL, f"iproute2 `ip` is not on PATH ({os.environ.get('PATH', '')})",
+                     "apt-get install iproute2, or set PATH=/usr/bin:/bin (or where ip lives) for the job")
     try:
         out = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True,
                              timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, check=True)

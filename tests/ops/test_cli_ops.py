@@ -148,3 +148,10 @@ def test_config_check_reports_unusable_files(cron, tmp_path: Path) -> None:
     (tmp_path / "absent.txt").write_text("198.18.0.0/24\n")
     config.write_text(f'targets_file = "{tmp_path}/absent.txt"\n[report]\nhtml = "{tmp_path}/r.html"\n')
     assert cron("config", "check", "--config", str(config)).returncode == 0
+
+
+def test_doctor_fails_when_iproute2_is_not_on_path(cron, tmp_path: Path) -> None:
+    result = cron("doctor", "--json", "--db", f"sqlite:///{tmp_path}/inv.db", PATH=str(tmp_path))
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["interfaces"]["level"] == "fail" and "`ip` is not on PATH" in checks["interfaces"]["detail"]
+    assert result.returncode == ExitCode.RUNTIME
