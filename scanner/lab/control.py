@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
 import signal
 import subprocess
@@ -59,6 +60,7 @@ class Lab:
         personas = select_personas(only, extra_personas)
         plan = (topology.plan_fleet(self.name, personas, count) if count
                 else topology.plan_devices(self.name, personas))
+        _check_fd_budget(plan)
         started = time.monotonic()
         state: dict[str, Any] = {"name": self.name, "namespaces": plan.namespaces, "pid": None,
                                  "fleet": plan.fleet, "scanner_ns": self.scanner_ns,
@@ -217,6 +219,15 @@ def select_personas(only: Sequence[str] | None, extra: Sequence[Path] = ()) -> l
     if unknown:
         raise LabError(f"unknown persona id(s) {unknown}; known: {', '.join(sorted(by_id))}")
     return [by_id[i] for i in only]
+
+
+def _check_fd_budget(plan: topology.Plan) -> None:
+    """The server holds one socket per TCP port and discovery responder of every device."""
+    need = sum(len(d.persona.tcp_ports) + 3 for d in plan.devices) + 64
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if need > hard:
+        raise LabError(f"{len(plan.devices)} devices need about {need} sockets but the open-file limit is "
+                       f"{hard}: lower --count or raise the hard limit (ulimit -Hn)")
 
 
 def all_lab_names() -> list[str]:

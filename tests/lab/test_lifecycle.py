@@ -7,7 +7,6 @@ import asyncio
 import ipaddress
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -77,8 +76,6 @@ def test_fleet_of_300_hosts_comes_up_answers_and_goes_away(lab_factory, scanner_
              'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
              'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"><e:Header>'
              f'<w:MessageID>uuid:{uuid.uuid4()}</w:MessageID></e:Header><e:Body><d:Probe/></e:Body></e:Envelope>')
-    with fleet.in_scanner_ns():
-        pass
     replies = scanner_side(fleet).sweep(("239.255.255.250", 3702), probe.encode(), wait=2.0)
     onvif_hosts = {d["ip"] for d in truth if "onvif-wsd" in d["udp"]}
     assert {addr[0] for _, addr in replies} == onvif_hosts

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
 import socket
 from collections import defaultdict
 from dataclasses import dataclass
@@ -14,11 +13,9 @@ from pathlib import Path
 from scanner.lab import netns, persona as persona_mod
 from scanner.lab.persona import Discovery, Persona
 from scanner.lab.server import onvif, tcp, udp, vendor
-from scanner.lab.server.render import device_vars
+from scanner.lab.server.render import device_vars, fill_str
 from scanner.lab.server.tlscert import CertFactory
-from scanner.lab.server.render import fill_str
 
-log = logging.getLogger("camaudit.lab.server")
 WSD_PORT, WSD_GROUP = 3702, "239.255.255.250"
 
 
