@@ -90,7 +90,7 @@ class Asset(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # "mac:…", "serial:<vendor>:<serial>" or "ip:<site>:<ip>"; unique so concurrent site
     # scanners inserting the same device meet at one row (INSERT … ON CONFLICT DO NOTHING).
-    identity: Mapped[str] = mapped_column(String(300), unique=True)
+    identity: Mapped[str] = mapped_column(String(400), unique=True)
     site: Mapped[str | None] = mapped_column(String(200), index=True)
     ip: Mapped[str | None] = mapped_column(String(45), index=True)
     mac: Mapped[str | None] = mapped_column(String(17), index=True)

@@ -249,7 +249,7 @@ class Store:
     def record_identifications(self, scan_id: int, identifications: Iterable[IdentificationLike],
                                covered: Sequence[str] = ()) -> ScanResultSummary:
         """Create/update assets, sightings and findings for what this scan identified."""
-        idents = [i for i in identifications if i.mac or i.ip or i.serial]
+        devices = [_device(i) for i in identifications if i.mac or i.ip or i.serial]
         with self._write() as conn:
             scan = self._scan(conn, scan_id, running=True)
             merged = list(dict.fromkeys([*scan.covered, *covered]))
@@ -257,8 +257,8 @@ class Store:
         self.expire_risk_acceptances()
         total = ScanResultSummary()
         # sort by identity so concurrent writers lock rows in the same order (no deadlocks)
-        idents.sort(key=lambda i: _identity(i, scan.site))
-        for chunk in _chunks(idents):
+        devices.sort(key=lambda d: _identity(d, scan.site))
+        for chunk in _chunks(devices):
             with self._write() as conn:
                 part = self._record_batch(conn, scan_id, scan.site, chunk)
                 conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
@@ -271,12 +271,12 @@ class Store:
         return total
 
     def _record_batch(self, conn: Connection, scan_id: int, site: str | None,
-                      idents: Sequence[IdentificationLike]) -> ScanResultSummary:
+                      devices: Sequence[_Device]) -> ScanResultSummary:
         now = self.clock()
         out = ScanResultSummary()
-        by_identity: dict[str, IdentificationLike] = {}
-        for ident in idents:               # one device twice in a batch: the later answer wins
-            by_identity[_identity(ident, site)] = ident
+        by_identity: dict[str, _Device] = {}
+        for device in devices:             # one device twice in a batch: the later answer wins
+            by_identity[_identity(device, site)] = device
         found = self._find_assets(conn, by_identity)
         new_rows = [dict(_asset_values(ident), identity=key, site=site, first_seen=now,
                          last_seen=now, first_scan_id=scan_id, last_scan_id=scan_id, missed_scans=0)
@@ -321,13 +321,13 @@ class Store:
         out.findings_opened, out.findings_reopened = opened, reopened
         return out
 
-    def _find_assets(self, conn: Connection, by_identity: dict[str, IdentificationLike]) -> dict[str, Any]:
+    def _find_assets(self, conn: Connection, by_identity: dict[str, _Device]) -> dict[str, Any]:
         """Match identities to stored assets: by MAC, else identity key, else serial.
 
         The serial rule (same vendor, and not two different MACs) keeps one asset for a device
         whether the scanner sees its MAC (local segment) or only its serial (behind a router).
         """
-        macs = {normalize_mac(i.mac) for i in by_identity.values() if i.mac}
+        macs = {i.mac for i in by_identity.values() if i.mac}
         serials = {i.serial for i in by_identity.values() if i.serial}
         rows = []    # three indexed lookups: one OR of three IN lists scans the table on PostgreSQL
         for column, values in ((T_ASSET.c.identity, by_identity), (T_ASSET.c.mac, macs),
@@ -339,7 +339,7 @@ class Store:
         by_serial = {((r.vendor or "").lower(), r.serial): r for r in rows if r.serial}
         found = {}
         for key, ident in by_identity.items():
-            row = (by_mac.get(normalize_mac(ident.mac)) if ident.mac else None) or by_ident.get(key)
+            row = (by_mac.get(ident.mac) if ident.mac else None) or by_ident.get(key)
             if row is None and ident.serial:
                 candidate = by_serial.get(((ident.vendor or "").lower(), ident.serial))
                 if candidate is not None and (candidate.mac is None or not ident.mac):
@@ -348,7 +348,7 @@ class Store:
                 found[key] = row
         return found
 
-    def _apply_flags(self, conn: Connection, flagged: dict[int, IdentificationLike],
+    def _apply_flags(self, conn: Connection, flagged: dict[int, _Device],
                      scan_id: int | None, actor: str, seen_by: str, now: datetime) -> tuple[int, int]:
         """Open, refresh or reopen findings for assets flagged now; returns (opened, reopened)."""
         if not flagged:
@@ -361,7 +361,7 @@ class Store:
         reopened = 0
         for asset_id, ident in flagged.items():
             fps = _fingerprints(ident.evidence)
-            for policy in dict.fromkeys(ident.policies):
+            for policy in ident.policies:
                 row = existing.get((asset_id, policy))
                 if row is None:
                     new_rows.append({"asset_id": asset_id, "policy_id": policy, "status": Status.OPEN,
@@ -570,14 +570,15 @@ class Store:
             with self._write() as conn:
                 now = self.clock()
                 by_asset = self._observations_of(conn, chunk)
-                flagged: dict[int, IdentificationLike] = {}
+                flagged: dict[int, _Device] = {}
                 for a in chunk:
                     if not by_asset.get(a.asset_id):
                         continue
                     out.assets += 1
-                    ident = _pick(identify(by_asset[a.asset_id]), a.mac, a.ip)
-                    if ident is None:
+                    picked = _pick(identify(by_asset[a.asset_id]), a.mac, a.ip)
+                    if picked is None:
                         continue
+                    ident = _device(picked)
                     if self._rematch_asset(conn, a.asset_id, ident):
                         out.changed_assets += 1
                     cleared = self._clear_unsupported(conn, a.asset_id, set(ident.policies)
@@ -606,7 +607,7 @@ class Store:
                 out[asset_id].append(Observation.from_dict(r.raw))
         return out
 
-    def _rematch_asset(self, conn: Connection, asset_id: int, ident: IdentificationLike) -> bool:
+    def _rematch_asset(self, conn: Connection, asset_id: int, ident: _Device) -> bool:
         values = _asset_values(ident)
         keep = {k: v for k, v in values.items() if k not in ("ip", "mac", "serial")}
         current = conn.execute(select(T_ASSET).where(T_ASSET.c.id == asset_id)).one()
@@ -850,30 +851,68 @@ def _create_private_file(path: Path) -> None:
 
 # ---------------------------------------------------------------------- row helpers
 
-def _identity(ident: IdentificationLike, site: str | None) -> str:
+def _identity(ident: _Device, site: str | None) -> str:
     if ident.mac:
-        return f"mac:{normalize_mac(ident.mac)}"
+        return f"mac:{ident.mac}"
     if ident.serial:
         return _serial_key(ident)
     return f"ip:{site or ''}:{ident.ip}"
 
 
-def _serial_key(ident: IdentificationLike) -> str:
+def _serial_key(ident: _Device) -> str:
     return f"serial:{(ident.vendor or '').lower()}:{ident.serial}"
 
 
-def _asset_values(ident: IdentificationLike) -> dict[str, Any]:
-    return {"ip": ident.ip, "mac": normalize_mac(ident.mac) if ident.mac else None,
-            "serial": ident.serial, "vendor": ident.vendor, "brand": ident.brand,
-            "model": ident.model, "firmware": ident.firmware,
-            "device_type": getattr(ident, "device_type", None), "flagged": bool(ident.flagged),
-            "confidence": float(ident.confidence or 0.0), "evidence": list(ident.evidence or [])}
+@dataclass(slots=True, frozen=True)
+class _Device:
+    """An identification as the store keeps it: device-supplied text is untrusted, so it is
+    stripped of NUL (PostgreSQL refuses it) and cut to the column sizes before any use."""
+
+    ip: str | None
+    mac: str | None
+    vendor: str | None
+    brand: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    device_type: str | None
+    flagged: bool
+    policies: tuple[str, ...]
+    confidence: float
+    evidence: list[dict[str, Any]]
 
 
-def _sighting_values(ident: IdentificationLike) -> dict[str, Any]:
-    v = _asset_values(ident)
-    return {k: v[k] for k in ("ip", "mac", "vendor", "brand", "model", "firmware", "serial",
-                              "flagged", "confidence")} | {"policies": list(ident.policies or [])}
+MAX_EVIDENCE_VALUE = 1000
+
+
+def _device(ident: IdentificationLike) -> _Device:
+    def text(value: Any, limit: int) -> str | None:
+        if value is None:
+            return None
+        cleaned = str(value).replace("\x00", "").strip()[:limit]
+        return cleaned or None
+
+    evidence = [{k: (text(v, MAX_EVIDENCE_VALUE) if isinstance(v, str) else v) for k, v in e.items()}
+                for e in (ident.evidence or []) if isinstance(e, dict)]
+    return _Device(ip=text(ident.ip, 45), mac=normalize_mac(ident.mac) if ident.mac else None,
+                   vendor=text(ident.vendor, 100), brand=text(ident.brand, 100),
+                   model=text(ident.model, 200), firmware=text(ident.firmware, 200),
+                   serial=text(ident.serial, 200),
+                   device_type=text(getattr(ident, "device_type", None), 100),
+                   flagged=bool(ident.flagged), policies=tuple(dict.fromkeys(ident.policies or [])),
+                   confidence=float(ident.confidence or 0.0), evidence=evidence)
+
+
+def _asset_values(d: _Device) -> dict[str, Any]:
+    return {"ip": d.ip, "mac": d.mac, "serial": d.serial, "vendor": d.vendor, "brand": d.brand,
+            "model": d.model, "firmware": d.firmware, "device_type": d.device_type,
+            "flagged": d.flagged, "confidence": d.confidence, "evidence": d.evidence}
+
+
+def _sighting_values(d: _Device) -> dict[str, Any]:
+    return {"ip": d.ip, "mac": d.mac, "vendor": d.vendor, "brand": d.brand, "model": d.model,
+            "firmware": d.firmware, "serial": d.serial, "flagged": d.flagged,
+            "confidence": d.confidence, "policies": list(d.policies)}
 
 
 def _fingerprints(evidence: Iterable[dict[str, Any]] | None) -> set[str]:

@@ -188,3 +188,18 @@ def test_a_finished_scan_takes_no_more_results(store, Ident, run_scan):
     with pytest.raises(StoreError, match="already finished"):
         store.finish_scan(sid, "complete")
     assert store.assets()[0]["ip"] == "198.18.0.17"
+
+
+def test_hostile_device_text_is_stored_clean_and_bounded(store, Ident, run_scan):
+    """Device answers are untrusted: NUL bytes (PostgreSQL refuses them) and huge strings."""
+    run_scan(store, [Ident(ip="198.18.0.66", mac=MAC, model="X" * 5000, firmware="V5\x00.4",
+                           serial="S" * 900, vendor="Hik\x00vision" + "v" * 500,
+                           evidence=[{"source": "http", "port": 80, "fingerprint": "f",
+                                      "field": "http.title", "value": "\x00" + "T" * 10_000,
+                                      "weight": 0.9, "vendor": "Hikvision"}])])
+    [asset] = store.assets()
+    assert (len(asset["model"]), asset["firmware"], len(asset["serial"])) == (200, "V5.4", 200)
+    [row] = store.finding_rows()
+    assert row["evidence"][0]["value"] == "T" * 1000
+    run_scan(store, [Ident(ip="198.18.0.67", serial="S" * 900, vendor="Hik\x00vision" + "v" * 500)])
+    assert len(store.assets()) == 1     # the serial matched after cleaning, as stored

@@ -47,7 +47,7 @@ def upgrade() -> None:
 
     op.create_table('assets',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('identity', sa.String(length=300), nullable=False),
+    sa.Column('identity', sa.String(length=400), nullable=False),
     sa.Column('site', sa.String(length=200), nullable=True),
     sa.Column('ip', sa.String(length=45), nullable=True),
     sa.Column('mac', sa.String(length=17), nullable=True),
