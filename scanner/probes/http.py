@@ -226,8 +226,9 @@ class _Run:
         if method != "GET":
             data["method"] = method
         self.record(data, status, error)
-        if status is ProbeStatus.TIMEOUT:
-            self.dead = True  # headers came, then the device stalled: don't feed it more budget
+        if status is ProbeStatus.TIMEOUT or (status is ProbeStatus.TOO_LARGE and not resp.body):
+            # headers came, then the device stalled, or its headers never ended: no more requests
+            self.dead = True
         return resp
 
     async def send(self, method: str, path: str, body: bytes = b"",
