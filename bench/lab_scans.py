@@ -65,13 +65,14 @@ def fleet(count: int, *, dense: bool) -> Iterator[Lab]:
 class Score:
     """How many lab devices a tool named correctly (ground truth from the lab)."""
 
+    seen: int              # lab devices inside the target the tool reported at all
     vendor_known: int      # devices whose true vendor is known
     identified: int        # … of them given that vendor
     flagged_truth: int     # devices the lab says are flagged
     flagged_found: int     # … of them reported flagged
 
     def as_dict(self) -> dict[str, int]:
-        return {"identified": self.identified, "of": self.vendor_known,
+        return {"seen": self.seen, "identified": self.identified, "of": self.vendor_known,
                 "flagged_found": self.flagged_found, "flagged_of": self.flagged_truth}
 
 
@@ -82,7 +83,8 @@ def score(truth: list[dict[str, Any]], devices: list[dict[str, Any]]) -> Score:
                      if (by_ip.get(t["ip"], {}).get("vendor") or "").lower() == t["vendor"].lower())
     flagged = [t for t in truth if t.get("flagged")]
     found = sum(1 for t in flagged if by_ip.get(t["ip"], {}).get("flagged"))
-    return Score(len(known), identified, len(flagged), found)
+    seen = sum(1 for t in truth if t["ip"] in by_ip)
+    return Score(seen, len(known), identified, len(flagged), found)
 
 
 def camaudit_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: int) -> tuple[Cost, list[dict]]:

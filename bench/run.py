@@ -122,12 +122,13 @@ def render(r: dict[str, Any]) -> str:
     """The human table: one line per measurement, medians, and each figure against its target."""
     lines = [f"camaudit benchmark {r['started']} ({'QUICK — not the issue figures' if r['quick'] else 'full'}), "
              f"{r['rounds']} round(s), {r['machine']['cpus']} CPUs, load at start {r['machine']['loadavg_at_start']}",
-             "", f"{'measurement':44} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'identified':>12}  target"]
+             "", f"{'measurement':44} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'seen':>6} {'identified':>12}  target"]
 
     def row(name: str, m: dict[str, Any], target: str = "") -> None:
         ident = f"{m['identified']}/{m['of']}" if "identified" in m else ""
+        seen = f"{m['seen']}" if "seen" in m else ""
         lines.append(f"{name:44} {m['wall_s']:8.2f} {m['cpu_s']:8.2f} {m.get('peak_rss_mib', 0):9.1f} "
-                     f"{ident:>12}  {target}")
+                     f"{seen:>6} {ident:>12}  {target}")
 
     if "lan24" in r:
         x = r["lan24"]
