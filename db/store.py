@@ -12,7 +12,9 @@ API for the scan command (call in this order; every call commits its own transac
 
 `policies` are policy ids or objects with `id`, `title`, `citation` (scanner.policy); `covered`
 is the list of target CIDRs/IPs the scan actually probed: an asset whose address lies in it and
-that the scan did not see counts one "miss" when the scan finishes complete.
+that the scan did not see counts one "miss" when the scan finishes complete. Call
+`record_identifications` even when nothing was found (`[]`): that is how a scan of an emptied
+network tells the store what it covered.
 
 Queries for the CLI and reports: `assets`, `finding_rows`, `scan_series`, `summary`,
 `history`, `diff`, `scans`; changes: `remediate`, `expire_risk_acceptances`, `rematch`.
