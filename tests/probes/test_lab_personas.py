@@ -276,8 +276,19 @@ def test_hikvision_camera_reference_signals(run):
     assert any("HIKVISION" in s for s in d.one("onvif", 3702).data["scopes"])
 
 
+def test_hikvision_nvr_default_certificate(run):
+    d = run.devices["hikvision-nvr"]
+    [tls] = d.obs("tls")
+    assert tls.data["subject"] == "CN=www.hikvision.com,OU=DVRNVR,O=HIKVISION,L=HangZhou,ST=ZheJiang,C=CN"
+    assert tls.data["self_signed"] is True
+
+
 def test_dahua_camera_reference_signals(run):
     d = run.devices["dahua-camera"]
+    [tls] = d.obs("tls")
+    assert tls.data["subject"] == f"CN={d.ip}" and tls.data["issuer"].startswith("CN=Dahua Device NVR CA,")
+    soap = [o for o in d.obs("onvif") if o.port != 3702]
+    assert soap[0].data["device_info"]["manufacturer"] == "Dahua"
     root = d.one("http", 80, path="/")
     assert header(root, "Server") is None
     assert "onvif://www.onvif.org/name/Dahua" in d.one("onvif", 3702).data["scopes"]
