@@ -68,6 +68,7 @@ DAHUA_MARKERS = (b"RPC2_Login", b"global.login", b"@WebVersion@", b"t_username",
 # Statuses that mean the device stopped talking to us: no further paths on that port.
 _MUTE = frozenset({ProbeStatus.TIMEOUT, ProbeStatus.REFUSED, ProbeStatus.RESET,
                    ProbeStatus.TLS_ERROR, ProbeStatus.UNREACHABLE})
+_REQUEST_TARGET = re.compile(r"/[!-~]{0,2047}")
 _TITLE = re.compile(rb"<title[^>]{0,128}>(.{0,1024}?)</title", re.I | re.S)
 
 
@@ -117,17 +118,20 @@ def same_host_redirect(resp: Response, ip: str, port: int, scheme: str) -> str |
     location = (resp.header("Location") or "").strip()
     if not location:
         return None
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+        location_port = parts.port
+    except ValueError:  # e.g. a port out of range
+        return None
     if parts.scheme and parts.scheme.lower() != scheme:
         return None
     if parts.netloc:
         default = 443 if scheme == "https" else 80
-        if parts.hostname != ip or (parts.port or default) != port:
+        if parts.hostname != ip or (location_port or default) != port:
             return None
-    path = parts.path or "/"
-    if not path.startswith("/"):
-        return None
-    return path + (f"?{parts.query}" if parts.query else "")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # Only a plain printable-ASCII absolute path goes into our request line.
+    return target if _REQUEST_TARGET.fullmatch(target) else None
 
 
 class HttpProbe(HostProbe):

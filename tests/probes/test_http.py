@@ -128,6 +128,14 @@ def test_same_host_redirect_followed_other_host_not_and_loops_bounded(lb, answer
     assert by_path(obs)["/"].data["headers"]["Location"] == "/index.asp"
 
 
+@pytest.mark.parametrize("location", ["/caf\u00e9 x", "http://127.0.0.1:99999/x", "/a b", "index.asp",
+                                      "//198.51.100.7/x", "https://127.0.0.1/"])
+def test_hostile_or_foreign_locations_are_not_followed(lb, answer, location):
+    obs = probe(lb, lb.canned({"/": answer("HTTP/1.1 302 Found", [("Location", location)])}))
+    assert by_path(obs)["/"].status is ProbeStatus.OK
+    assert {line.split()[1] for line in lb.request_lines()} <= TABLE
+
+
 def test_closed_port_is_refused_and_nothing_more_is_tried(lb):
     async def work(_port):
         return await HttpProbe().probe(lb.host(), lb.closed_port(), lb.ctx())
