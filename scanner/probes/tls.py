@@ -66,6 +66,6 @@ class TlsProbe(HostProbe):
             return [observation(self.name, host, port, data, ProbeStatus.TOO_LARGE, f"certificate over {MAX_CERT_BYTES} bytes")]
         try:
             data.update(describe_certificate(der))
-        except ValueError as exc:
+        except (ValueError, TypeError, UnicodeError) as exc:  # malformed fields fail lazily
             return [observation(self.name, host, port, data, ProbeStatus.PROTOCOL_ERROR, f"unparsable certificate: {exc}")]
         return [observation(self.name, host, port, data, ProbeStatus.OK, None)]
