@@ -80,12 +80,11 @@ def test_scan_without_root_says_what_is_lost(elab) -> None:
 
 @pytest.mark.slow
 def test_nmap_import_identifies_the_same_devices_as_a_native_scan(elab, tmp_path) -> None:
-    # hostile personas (tarpits, resets) cost nmap -sV minutes and identify as nothing either way
-    truth = [d for d in elab.truth() if not d["persona"].startswith("hostile")]
-    ips = [d["ip"] for d in truth]
-    ports = sorted({p for d in truth for p in d["tcp_ports"]})
+    # hostile personas (tarpits, resets) cost nmap -sV minutes and identify as nothing either
+    # way; -sV on 80 and 554 is where nmap names camera vendors (≈ 1 min for the lab)
+    ips = [d["ip"] for d in elab.truth() if not d["persona"].startswith("hostile")]
     xml = tmp_path / "lab.xml"
-    r = elab.exec(["nmap", "-n", "-sS", "-sV", "-p", ",".join(map(str, ports)), "-oX", str(xml), *ips],
+    r = elab.exec(["nmap", "-n", "-sS", "-sV", "-p", "80,554", "-oX", str(xml), *ips],
                   capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "nmap.jsonl"
@@ -93,11 +92,18 @@ def test_nmap_import_identifies_the_same_devices_as_a_native_scan(elab, tmp_path
     assert r.returncode == 0, r.stderr
     with out.open() as fh:
         imported = list(read_jsonl(fh))
-    assert imported == read_file(xml) or len(imported) == len(read_file(xml))
+    assert [o.to_dict() for o in imported] == [o.to_dict() for o in read_file(xml)]
+    assert {o.ip for o in imported if o.source == "arp" and o.mac} >= \
+        {d["ip"] for d in elab.truth() if d["ip"] in ips and d["segment"] == "local"}
     via_nmap = {i.ip: i for i in identify(imported) if i.flagged}
 
     native = run(elab, "scan", *ips, "--no-store", "--json")
     native_flagged = {d["ip"]: d for d in json.loads(native.stdout)["devices"] if d["flagged"]}
-    assert set(via_nmap) == set(native_flagged)
+    assert set(via_nmap) <= set(native_flagged)
     for ip, ident in via_nmap.items():
         assert ident.vendor == native_flagged[ip]["vendor"]
+    # nmap can only name what its -sV signatures know; a device it reports as bare
+    # http/rtsp (e.g. the Lorex NVR, identified natively by DHIP and its realm) is the only
+    # acceptable miss
+    named = {o.ip for o in imported if o.source == "nmap" and o.data.get("product")}
+    assert set(native_flagged) - set(via_nmap) <= set(native_flagged) - named
