@@ -199,7 +199,8 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     except (RouteError, TargetError, PolicyError) as exc:
         _fail(ExitCode.USAGE, str(exc))
     except ScanInterrupted as exc:
-        _fail(ExitCode.RUNTIME, f"scan {exc}; nothing after this point was recorded")
+        _fail(ExitCode.RUNTIME, f"scan {exc}; a scan already being stored is marked interrupted, "
+                                "otherwise nothing was recorded")
     except (NmapError, OSError) as exc:
         _fail(ExitCode.RUNTIME, f"scan failed: {exc}")
     except StoreError as exc:
