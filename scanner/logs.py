@@ -62,6 +62,22 @@ class TextFormatter(logging.Formatter):
         return line + (" " + " ".join(extras) if extras else "")
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted, not when it was set up.
+
+    Test runners and embedding code swap sys.stderr per invocation; a handler bound to an
+    old, closed stream would turn every later record into a logging error.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
 def setup_logging(*, fmt: str = "text", level: str = "warning", log_file: str | os.PathLike[str] | None = None,
                   quiet: bool = False, stream: IO[str] | None = None) -> None:
     """Configure camaudit's loggers for this process (idempotent: replaces earlier handlers).
@@ -73,7 +89,7 @@ def setup_logging(*, fmt: str = "text", level: str = "warning", log_file: str | 
     numeric = logging.getLevelName(level.upper())
     handlers: list[logging.Handler] = []
 
-    to_stderr = logging.StreamHandler(stream or sys.stderr)
+    to_stderr = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     to_stderr.setLevel(logging.ERROR if quiet else numeric)
     handlers.append(to_stderr)
     if log_file is not None:
@@ -89,7 +105,7 @@ def setup_logging(*, fmt: str = "text", level: str = "warning", log_file: str | 
         for handler in handlers:
             logger.addHandler(handler)
         logger.setLevel(numeric)
-        logger.propagate = False
+        logger.propagate = True  # host apps and test runners may listen on the root logger too
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)
 

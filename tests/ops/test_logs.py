@@ -70,3 +70,14 @@ def test_level_and_third_party_noise(tmp_path: Path) -> None:
     logging.getLogger("scanner").warning("shown")
     assert "hidden" not in stream.getvalue() and "shown" in stream.getvalue()
     assert logging.getLogger("scapy").getEffectiveLevel() == logging.WARNING
+
+
+def test_stderr_handler_follows_a_swapped_sys_stderr(monkeypatch) -> None:
+    setup_logging(level="info")
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    logging.getLogger("scanner").warning("to the first")
+    first.close()                      # e.g. a CLI test runner's captured stream, gone
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("scanner").warning("to the second")
+    assert "to the second" in second.getvalue() and "Logging error" not in second.getvalue()
