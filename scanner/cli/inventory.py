@@ -168,8 +168,9 @@ def history(asset: str, site: str | None, as_json: bool, db_url: str | None,
         _print_json(data)
         return
     a = data["asset"]
-    click.echo(f"A{a['asset_id']}  {a['vendor'] or 'unknown vendor'} {a['model'] or ''}  "
-               f"mac {a['mac'] or '-'}  serial {a['serial'] or '-'}  site {a['site'] or '-'}")
+    # device-supplied text goes through _cell like every table value (no terminal escapes)
+    click.echo(f"A{a['asset_id']}  {_cell(a['vendor'] or 'unknown vendor')} {_cell(a['model'])}  "
+               f"mac {_cell(a['mac'])}  serial {_cell(a['serial'])}  site {_cell(a['site'])}")
     click.echo("\nSightings")
     _print_table(data["sightings"], [("scan_id", "SCAN"), ("seen_at", "SEEN"), ("ip", "IP"),
                                      ("vendor", "VENDOR"), ("firmware", "FIRMWARE"),
@@ -258,7 +259,7 @@ def remediate(ref: str, status: str, owner: str | None, due: date | None, note: 
         _print_json(events)
         return
     for e in events:
-        click.echo(f"F{e['finding_id']}: {e['from']} → {e['to']}" + (f"  ({e['note']})" if e["note"] else ""))
+        click.echo(f"F{e['finding_id']}: {e['from']} → {e['to']}" + (f"  ({_cell(e['note'])})" if e["note"] else ""))
 
 
 @click.command()
