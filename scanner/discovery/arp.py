@@ -13,6 +13,7 @@ and only replies from permitted addresses that answer *our* address are kept.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -23,6 +24,7 @@ ETH_P_ARP = 0x0806
 PACKET_OUTGOING = 4
 TPA_OFFSET = 38        # Ethernet (14) + ARP fields before the target protocol address (24)
 PROGRESS_EVERY = 256
+SEND_RETRIES = 8
 
 
 def available() -> bool:
@@ -54,9 +56,24 @@ def parse_reply(frame: bytes, our_ip: bytes) -> tuple[str, str] | None:
     return socket.inet_ntoa(arp[14:18]), arp[8:14].hex(":")
 
 
+async def _send(loop: asyncio.AbstractEventLoop, sock: socket.socket, frame: bytes) -> bool:
+    """Send one frame; when the link's queue is full (ENOBUFS: a broadcast fanning out to many
+    hosts), back off briefly and retry rather than abort the sweep. False if it never went."""
+    for attempt in range(SEND_RETRIES):
+        try:
+            await loop.sock_sendall(sock, frame)
+            return True
+        except OSError as exc:
+            if exc.errno != errno.ENOBUFS:
+                raise
+            await asyncio.sleep(0.005 * (attempt + 1))
+    return False
+
+
 async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: str, *, wait: float,
                 progress: Callable[[int], None] | None = None,
-                on_found: Callable[[str, str], None] | None = None) -> dict[str, str]:
+                on_found: Callable[[str, str], None] | None = None,
+                warnings: list[str] | None = None) -> dict[str, str]:
     """ARP every permitted address of `targets` on `interface`, asking as `source_ip`/`mac`.
 
     Returns ip -> MAC of each answer; `on_found(ip, mac)` is called as each first answer
@@ -89,14 +106,15 @@ async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: st
 
         loop.add_reader(sock.fileno(), drain)
         try:
-            sent = 0
+            sent = unsent = 0
             for first, last in targets.allowed:
                 for value in range(first, last + 1):
                     if not ctx.permits(value):  # the one exclude rule, per packet
                         continue
                     await ctx.rate.acquire()
                     template[TPA_OFFSET:TPA_OFFSET + 4] = value.to_bytes(4, "big")
-                    await loop.sock_sendall(sock, bytes(template))
+                    if not await _send(loop, sock, bytes(template)):
+                        unsent += 1
                     sent += 1
                     if progress and sent % PROGRESS_EVERY == 0:
                         progress(sent)
@@ -105,4 +123,7 @@ async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: st
             loop.remove_reader(sock.fileno())
     finally:
         sock.close()
+    if unsent and warnings is not None:
+        warnings.append(f"{unsent} ARP requests on {interface} could not be sent (the interface's "
+                        "queue stayed full); those addresses may be missing: lower --rate")
     return dict(sorted(found.items(), key=lambda kv: int(ipaddress.IPv4Address(kv[0]))))
