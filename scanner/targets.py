@@ -21,6 +21,15 @@ MAX_FILE_BYTES = 4 << 20      # a targets file bigger than 4 MiB is a mistake, n
 
 Interval = tuple[int, int]  # inclusive [first, last] as 32-bit integers
 
+# Ranges that hold no host to inventory: a packet "to" them is a broadcast, multicast or
+# nonsense. A target list that reaches them is refused (exclude them to go ahead), so a typo
+# like 192.0.0.0/2 cannot turn into a multicast or broadcast storm.
+OUT_OF_SCOPE: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/8", "'this network' (unspecified)"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved, and the limited broadcast 255.255.255.255"),
+)
+
 
 class TargetError(ValueError):
     """A target or exclude the user wrote cannot be used; the message says which and why."""
@@ -204,6 +213,11 @@ def build_targets(specs: Iterable[str] = (), *, files: Iterable[str | Path] = ()
     size = len(result)
     if size == 0:
         raise TargetError("every target is excluded: nothing to scan")
+    for cidr, what in OUT_OF_SCOPE:
+        first, last = parse_spec(cidr)
+        if any(a <= last and first <= b for a, b in allowed):
+            raise TargetError(f"the targets reach {cidr} ({what}), which holds no devices to scan; "
+                              f"narrow the targets or add --exclude {cidr}")
     if size > max_targets and not force:
         raise TargetError(f"{size} addresses to scan is more than the cap of {max_targets}; "
                           "check the targets, raise --max-targets, or pass --force")

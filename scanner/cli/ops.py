@@ -7,6 +7,7 @@ options, call them, print, and map the outcome to an exit code (scanner.exitcode
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,18 @@ def effective_db_url(config: Config) -> str:
     return config.get("db") or default_url()
 
 
+def without_password(url: str) -> str:
+    """A database URL fit to print: its password replaced by *** (config output is pasted
+    into tickets and chat; the store's messages already hide it the same way)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
 def _show(value: Any) -> str:
     if value is None or value == []:
         return "-"
@@ -147,7 +160,7 @@ def config_check(config_path: Path | None, as_json: bool, list_keys: bool) -> No
         click.echo(f"camaudit: configuration error: {problem}", err=True)
     if problems:
         sys.exit(ExitCode.USAGE)
-    db_url = effective_db_url(config)
+    db_url = without_password(effective_db_url(config))
     if as_json:
         settings = {name: {"value": value, "source": source} for name, value, source in config.items()}
         settings["db"]["value"] = db_url

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -28,6 +29,17 @@ from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanOu
 from scanner.exitcodes import ExitCode
 from scanner.observation import Observation, write_jsonl
 from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets
+
+
+def private_text_file(path: str) -> IO[str]:
+    """Open an observations file for writing, readable by its owner only (mode 0600).
+
+    Observations map an organisation's cameras and their weaknesses, like the inventory
+    (0600) and the exports (0600); an `open()` would leave them to the umask (0644 or worse).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT: narrow it too
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _fail(code: ExitCode, message: str) -> None:
@@ -175,7 +187,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     targets = targets_from(config, force)
     db_url = effective_db_url(config)
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
-               open(observations_out, "w", encoding="utf-8") if observations_out else nullcontext(None))
+               private_text_file(observations_out) if observations_out else nullcontext(None))
     try:
         with (nullcontext() if no_store else scan_lock(db_url)), stop_signals(), out_ctx as out_stream, \
                 progress_display(not quiet) as progress:
@@ -241,7 +253,7 @@ def import_nmap(xml_file: str, output: str) -> None:
         observations = read_file(xml_file)
     except NmapXmlError as exc:
         _fail(ExitCode.USAGE, f"cannot import {xml_file}: {exc}")
-    with (nullcontext(sys.stdout) if output == "-" else open(output, "w", encoding="utf-8")) as out:
+    with (nullcontext(sys.stdout) if output == "-" else private_text_file(output)) as out:
         count = write_jsonl(observations, out)
     click.echo(f"{count} observations from {xml_file}", err=True)
 
