@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,7 +25,7 @@ import click
 
 from scanner import __version__
 from scanner.cli.ops import CONFIG_OPTION, effective_db_url, load_or_exit
-from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanOutcome, ScanPlan
+from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPlan
 from scanner.exitcodes import ExitCode
 from scanner.observation import Observation, write_jsonl
 from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets
@@ -81,16 +81,6 @@ def progress_display(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-def identify_all(observations: list[Observation], policy_ids: list[str]) -> tuple[list[Any], list[Any]]:
-    """(identifications, active policies); PolicyError for an unknown --policy id."""
-    from scanner.fingerprints import load_fingerprints
-    from scanner.identify import identify
-    from scanner.policy import load_policies
-
-    policies = load_policies(policy_ids or None)
-    return identify(observations, load_fingerprints(), policies), list(policies)
-
-
 def _as_dict(ident: Any) -> dict[str, Any]:
     if hasattr(ident, "to_dict"):
         return ident.to_dict()
@@ -122,22 +112,41 @@ def print_flagged(idents: list[Any], stream: IO[str]) -> None:
     console.print(table)
 
 
-def store_scan(db_url: str, config: Any, targets: TargetSet, outcome: ScanOutcome,
-               idents: list[Any], policies: list[Any]) -> tuple[int, int]:
-    """Record scan, observations, identifications; returns (scan id, open flagged assets)."""
+@dataclass(slots=True)
+class Recording:
+    """This scan's place in the inventory (all None with --no-store)."""
+
+    store: Any = None
+    scan_id: int | None = None
+    open_flagged: int | None = None  # open findings of flagged assets, after the scan closed
+
+
+@contextmanager
+def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies: list[Any]) -> Iterator[Recording]:
+    """The inventory's row for this scan, opened *before* any packet and closed on every exit.
+
+    Whatever stops the scan — a SIGTERM from cron, a crash — the row ends `interrupted` or
+    `failed`, never `running`.
+    """
+    if db_url is None:
+        yield Recording()
+        return
     from db.store import Store
+    from scanner.runlock import ScanInterrupted
 
     with Store(db_url) as store:
-        scan_id = store.begin_scan([str(n) for n in targets.networks()], config.get("site"), policies,
-                                   __version__, None)
+        rec = Recording(store, store.begin_scan([str(n) for n in targets.networks()], config.get("site"),
+                                                policies, __version__, None))
         try:
-            store.add_observations(scan_id, outcome.observations)
-            store.record_identifications(scan_id, idents, covered=[str(n) for n in targets.networks()])
-        except BaseException:
-            store.finish_scan(scan_id, "interrupted")
+            yield rec
+        except ScanInterrupted:
+            store.finish_scan(rec.scan_id, "interrupted")
             raise
-        store.finish_scan(scan_id, "complete")
-        return scan_id, store.open_flagged_count(config.get("site"))
+        except BaseException:
+            store.finish_scan(rec.scan_id, "failed")
+            raise
+        store.finish_scan(rec.scan_id, "complete")
+        rec.open_flagged = store.open_flagged_count(config.get("site"))
 
 
 @click.command("scan")
@@ -177,7 +186,9 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     from scanner.discovery.nmap import NmapError
     from scanner.discovery.route import RouteError
     from scanner.engine import run_scan
-    from scanner.policy import PolicyError
+    from scanner.fingerprints import load_fingerprints
+    from scanner.identify import identify
+    from scanner.policy import PolicyError, load_policies
     from scanner.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
 
     config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
@@ -189,7 +200,9 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
                private_text_file(observations_out) if observations_out else nullcontext(None))
     try:
+        active = load_policies(list(config.get("policies") or []) or None)  # bad --policy: exit 2 first
         with (nullcontext() if no_store else scan_lock(db_url)), stop_signals(), out_ctx as out_stream, \
+                recorded_scan(None if no_store else db_url, config, targets, list(active)) as rec, \
                 progress_display(not quiet) as progress:
             plan = ScanPlan(targets=targets, ports=tuple(config.get("ports") or DEFAULT_PORTS),
                             rate=float(config.get("rate") or DEFAULT_RATE), per_host=per_host,
@@ -200,19 +213,21 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
             for warning in outcome.warnings:
                 if not quiet:
                     click.echo(f"camaudit: warning: {warning}", err=True)
-            idents, active = identify_all(outcome.observations, list(config.get("policies") or []))
-            flagged_here = sum(1 for i in idents if i.flagged)
-            open_flagged = flagged_here
-            scan_id = None
-            if not no_store:
-                scan_id, open_flagged = store_scan(db_url, config, targets, outcome, idents, active)
+            idents = identify(outcome.observations, load_fingerprints(), active)
+            open_flagged = sum(1 for i in idents if i.flagged)
+            if rec.store is not None:
+                rec.store.add_observations(rec.scan_id, outcome.observations)
+                rec.store.record_identifications(rec.scan_id, idents,
+                                                 covered=[str(n) for n in targets.networks()])
+        if rec.open_flagged is not None:  # counted after finish_scan's "not seen since" pass
+            open_flagged = rec.open_flagged
+        scan_id = rec.scan_id
     except LockHeld as exc:
         _fail(ExitCode.LOCKED, str(exc))
     except (RouteError, TargetError, PolicyError) as exc:
         _fail(ExitCode.USAGE, str(exc))
     except ScanInterrupted as exc:
-        _fail(ExitCode.RUNTIME, f"scan {exc}; a scan already being stored is marked interrupted, "
-                                "otherwise nothing was recorded")
+        _fail(ExitCode.RUNTIME, f"scan {exc}; its inventory row is marked interrupted")
     except (NmapError, OSError) as exc:
         _fail(ExitCode.RUNTIME, f"scan failed: {exc}")
     except StoreError as exc:
