@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from defusedxml import ElementTree as SafeET
 
-from scanner.observation import Observation
+from scanner.observation import Observation, normalize_mac
 
 MAX_FILE_BYTES = 512 << 20   # a /16 -sV run is a few tens of MiB
 MAX_VALUE_CHARS = 1024
@@ -113,13 +113,13 @@ def observations(hosts: Iterator[NmapHost] | list[NmapHost]) -> Iterator[Observa
     for host in hosts:
         ip = host.ip or None
         try:
-            mac = host.mac
-            if mac:
-                yield Observation(source="arp", ip=ip, mac=mac)
+            mac = normalize_mac(host.mac) if host.mac else None
         except ValueError:
             mac = None  # a MAC nmap printed but we cannot read: keep the host by IP
         if ip is None and mac is None:
-            continue  # neither an address nor a readable MAC: nothing to attach ports to
+            continue
+        if mac:
+            yield Observation(source="arp", ip=ip, mac=mac)
         for port in host.ports:
             yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data)
 

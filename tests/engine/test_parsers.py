@@ -103,3 +103,26 @@ def test_nmap_import_refuses_hostile_xml(tmp_path, doc: bytes, reason: str) -> N
     path.write_bytes(doc)
     with pytest.raises(nmap_xml.NmapXmlError, match=reason):
         nmap_xml.read_file(path)
+
+
+@pytest.mark.fuzz
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.sampled_from([b"", b"<nmaprun>", b'<?xml version="1.0"?><nmaprun><host>']))
+def test_nmap_xml_fails_only_with_its_own_error(data: bytes, prefix: bytes) -> None:
+    import io
+
+    try:
+        hosts = list(nmap_xml.iter_hosts(io.BytesIO(prefix + data)))
+    except nmap_xml.NmapXmlError:
+        return
+    for obs in nmap_xml.observations(hosts):
+        assert obs.ip or obs.mac
+
+
+def test_nmap_host_with_unreadable_mac_and_no_ip_is_skipped(tmp_path) -> None:
+    path = tmp_path / "odd.xml"
+    path.write_bytes(b'<nmaprun><host><status state="up"/><address addr="zz:zz" addrtype="mac"/>'
+                     b'<ports><port protocol="tcp" portid="80"><state state="open"/></port></ports></host>'
+                     b'<host><status state="up"/><address addr="198.18.0.9" addrtype="ipv4"/>'
+                     b'<address addr="not-a-mac" addrtype="mac"/></host></nmaprun>')
+    assert [(o.source, o.ip, o.mac) for o in nmap_xml.read_file(path)] == []
