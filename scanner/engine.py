@@ -36,6 +36,7 @@ ProbeContext API for probes (see also scanner/probes/base.py):
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib
 import ipaddress
 import pkgutil
@@ -215,6 +216,13 @@ class ProbeContext:
         except BaseException:
             release()
             raise
+
+    def unicast_only(self) -> ProbeContext:
+        """The same context (same targets, rate and host slots) with multicast off, for a
+        second sweep that only unicasts to routed hosts after multicast already ran."""
+        clone = copy.copy(self)
+        clone.on_link = False
+        return clone
 
     # -- UDP ----------------------------------------------------------------------------
     async def ask(self, payload: bytes, *, group: str, port: int, unicast_to: Iterable[str] = (),
@@ -410,6 +418,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         host_probes = [p for p in host_probes if p.name in wanted]
         sweep_probes = [p for p in sweep_probes if p.name in wanted]
     scan = _Scan(plan, ctx, outcome, host_probes)
+    multicast_done = False
 
     if plan.engine == "nmap":
         from scanner.discovery import nmap
@@ -427,14 +436,17 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         if not use_arp:
             segments, routed = [], targets
         outcome.arp_used = bool(segments)
-        if not len(routed):  # nothing to unicast to: multicast discovery can start right away
+        if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
             for probe in sweep_probes:
-                scan.spawn(scan.run_sweep(probe, []))
-            sweep_probes = []
+                scan.spawn(scan.run_sweep(probe, [], ctx))
+            multicast_done = True
         routed_hosts = await scan.discover(path, segments, routed)
     scan.progress("discover", len(targets), len(targets))
-    for probe in sweep_probes:
-        scan.spawn(scan.run_sweep(probe, routed_hosts))
+    if routed_hosts or (ctx.on_link and not multicast_done):
+        # routed hosts found by TCP get the same discovery probes by unicast
+        sweep_ctx = ctx.unicast_only() if multicast_done else ctx
+        for probe in sweep_probes:
+            scan.spawn(scan.run_sweep(probe, routed_hosts, sweep_ctx))
     await scan.drain()
     outcome.hosts = sorted(scan.hosts.values(), key=lambda h: _ip_key(h.ip))
     outcome.dropped = ctx.dropped
@@ -514,9 +526,9 @@ class _Scan:
             self._finished(await _guarded(probe.name, host.ip, port, self.budget,
                                           probe.probe(host, port, self.ctx)))
 
-    async def run_sweep(self, probe: SweepProbe, hosts: list[Host]) -> None:
+    async def run_sweep(self, probe: SweepProbe, hosts: list[Host], ctx: ProbeContext) -> None:
         self._finished(await _guarded(probe.name, None, None, self.budget + self.plan.sweep_wait,
-                                      probe.sweep(hosts, self.ctx)))
+                                      probe.sweep(hosts, ctx)))
 
     async def discover(self, path: Any, segments: list[tuple[TargetSet, str]],
                        routed: TargetSet) -> list[Host]:
