@@ -1,7 +1,5 @@
 """Fixtures of the hostile-network tests (tests import nothing from here: importlib mode).
 
-* `hostile_lab` — every shipped hostile persona plus two reference cameras, named per process
-  (`hs<pid>`) so parallel runs never collide; torn down by exact names, also on failure.
 * `camaudit_in_lab` — runs `camaudit ARGS` the way a user does, inside a lab's scanner
   namespace, and measures the scanner's own peak RSS with wait4 (not pytest's).
 * `figures` — appends measured figures to $CAMAUDIT_FIGURES (JSON Lines) when set.
@@ -13,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,6 @@ from typing import Any
 import pytest
 
 CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
-REFERENCE = ("hikvision-camera", "dahua-camera")   # well-behaved devices that must stay unaffected
 
 
 @dataclass
@@ -75,20 +71,3 @@ def figures() -> Any:
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"test": test, **values}) + "\n")
     return record
-
-
-@pytest.fixture(scope="module")
-def hostile_lab() -> Iterator[Any]:
-    if os.geteuid() != 0:
-        pytest.skip("the hostile lab needs root (network namespaces)")
-    from scanner.lab import Lab
-
-    lab = Lab(f"hs{os.getpid() % 10**6}")
-    try:
-        from scanner.lab import select_personas
-        hostile = [p.id for p in select_personas(None)
-                   if p.id.startswith("hostile-") and p.id != "hostile-payloads"]  # that one is the exports area's
-        lab.up(only=[*REFERENCE, *hostile])
-        yield lab
-    finally:
-        lab.down()

@@ -6,8 +6,10 @@ pass `PRAGMA integrity_check`, everything an earlier complete scan recorded must
 it was, and the next scan must run (no stale lock, no half-migrated schema) and complete.
 
 Even rounds kill at a moment drawn uniformly over the length of a full scan (measured first):
-start-up, discovery, probing. The store writes take a small part of a scan, so odd rounds
-wait for the scan's row to appear in the inventory (writing has begun) and kill 0-50 ms later.
+start-up, discovery, probing. The scan's row is opened before any packet;
+its results are written at the end and take a small part of a scan, so odd rounds poll the
+inventory until the scan's first observations appear (the writes have begun) and kill 0-10 ms
+later. At least one kill must land mid-write.
 The seed is printed on failure; the figures say how many kills landed mid-write.
 """
 
@@ -90,9 +92,9 @@ def test_sigkill_at_random_points_never_corrupts_the_inventory(small_lab, camaud
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 stdin=subprocess.DEVNULL)
         if round_no % 2:
-            # odd rounds aim at the store writes: the scan row appears when writing starts
-            _wait_for(lambda: _scan_count(db) > scans_before, full * 3)
-            time.sleep(rng.uniform(0, 0.05))
+            # odd rounds aim at the store writes: the scan's observations appear when they start
+            _wait_for_writes(db, scans_before, full * 3)
+            time.sleep(rng.uniform(0, 0.01))
         else:
             time.sleep(rng.uniform(0.05, full * 1.05))
         os.kill(proc.pid, signal.SIGKILL)
@@ -100,29 +102,41 @@ def test_sigkill_at_random_points_never_corrupts_the_inventory(small_lab, camaud
         where = f"round {round_no} (seed {seed})"
         assert integrity(db) == "ok", where
         assert snapshot(db, 1, last_event) == before, f"{where}: the first scan's records changed"
-        killed_in_store += _latest_status(db, scans_before) not in (None, "complete")
+        killed_in_store += _killed_mid_write(db, scans_before)
     after_kills = camaudit_in_lab(small_lab, *args, workdir=tmp_path)
     assert after_kills.returncode == 1, f"the scan after the kills failed (seed {seed}): {after_kills.stderr}"
     with sqlite3.connect(db) as conn:
         last = conn.execute("SELECT status, device_count FROM scans ORDER BY id DESC LIMIT 1").fetchone()
         left_running = conn.execute("SELECT COUNT(*) FROM scans WHERE status = 'running'").fetchone()[0]
     assert last == ("complete", len(ips))
+    assert killed_in_store, f"no kill landed during the store writes in {ROUNDS} rounds (seed {seed})"
     assert integrity(db) == "ok" and snapshot(db, 1, last_event) == before
     figures("kill9", rounds=ROUNDS, killed_during_store=killed_in_store, full_scan_seconds=round(full, 2),
             scans_left_running=left_running)
 
 
-def _latest_status(db: Path, older_than: int) -> str | None:
-    """Status of a scan row newer than the first `older_than` ones (None: the kill came before)."""
+def _wait_for_writes(db: Path, older_than: int, timeout: float) -> None:
+    """Poll (every millisecond, one read-only connection) until a new scan has stored results."""
+    deadline = time.monotonic() + timeout
+    while not db.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        while time.monotonic() < deadline and not _writing(conn, older_than):
+            time.sleep(0.001)
+    finally:
+        conn.close()
+
+
+def _writing(conn: sqlite3.Connection, older_than: int) -> bool:
+    return conn.execute("SELECT 1 FROM observations WHERE scan_id > ? LIMIT 1", (older_than,)).fetchone() is not None
+
+
+def _killed_mid_write(db: Path, older_than: int) -> bool:
+    """The newest scan stored some results but did not complete: the kill hit the writes."""
     with sqlite3.connect(db) as conn:
         row = conn.execute("SELECT status FROM scans WHERE id > ? ORDER BY id DESC LIMIT 1", (older_than,)).fetchone()
-    return row[0] if row else None
-
-
-def _wait_for(condition: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.005)
+        return row is not None and row[0] != "complete" and _writing(conn, older_than)
 
 
 def _scan_count(db: Path) -> int:

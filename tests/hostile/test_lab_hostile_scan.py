@@ -10,6 +10,7 @@ without an expectation fails the test rather than going unchecked.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
@@ -56,8 +57,25 @@ MEMORY_CEILING_KIB = 400 * 1024
 
 
 def hostile_ids() -> list[str]:
+    """Shipped hostile personas (hostile-payloads is the exports area's injection device)."""
     from scanner.lab import select_personas
     return sorted(p.id for p in select_personas(None) if p.id.startswith("hostile-") and p.id != "hostile-payloads")
+
+
+@pytest.fixture(scope="module")
+def hostile_lab() -> Any:
+    """Every shipped hostile persona plus the reference cameras, named per process (`hs<pid>`)
+    so parallel runs never collide; torn down by exact names, also when a test fails."""
+    if os.geteuid() != 0:
+        pytest.skip("the hostile lab needs root (network namespaces)")
+    from scanner.lab import Lab
+
+    lab = Lab(f"hs{os.getpid() % 10**6}")
+    try:
+        lab.up(only=[*REFERENCE, *hostile_ids()])
+        yield lab
+    finally:
+        lab.down()
 
 
 def scan(run_camaudit: Any, lab: Any, tmp: Path, *targets: str) -> tuple[Any, dict[str, Any], dict[str, list[dict]]]:
