@@ -57,11 +57,6 @@ async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx,
             except ConnectionResetError:  # handshake done, then RST: open (probes record the reset)
                 alive.setdefault(ip, set()).add(port)
                 continue
-            except ConnectionResetError:
-                # Only an established connection can be reset: the port is open, and the device
-                # reset it before the connect returned (hostile or overloaded). Probes record why.
-                alive.setdefault(ip, set()).add(port)
-                continue
             except (OSError, TimeoutError):
                 continue
             alive.setdefault(ip, set()).add(port)
