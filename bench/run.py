@@ -76,7 +76,11 @@ def main() -> int:
     for section in args.only or SECTIONS:
         log(f"== {section}")
         t = time.perf_counter()
-        results[section] = _run_section(section, args, rounds, sizes)
+        try:
+            results[section] = _run_section(section, args, rounds, sizes)
+        except Exception as exc:  # noqa: BLE001 - one failed section must not lose the others' figures
+            log(f"   {section} FAILED: {exc}")
+            results.setdefault("failed", {})[section] = str(exc)
         log(f"   ({time.perf_counter() - t:.0f} s)")
     results["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -157,6 +161,8 @@ def render(r: dict[str, Any]) -> str:
         m = r["rematch"]
         row(f"rematch {m['observations']:,} stored obs", m,
             _verdict(m["wall_s"] <= 60, "<= 60 s") if m["observations"] >= 1_000_000 else "(quick size)")
+    for section, error in r.get("failed", {}).items():
+        lines.append(f"{section} FAILED: {error[:300]}")
     return "\n".join(lines)
 
 
