@@ -7,14 +7,13 @@ options, call them, print, and map the outcome to an exit code (scanner.exitcode
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from scanner.config import KEYS, Config, ConfigError, check_paths, load_config
+from scanner.config import KEYS, Config, ConfigError, check_paths, load_config, mask_password
 from scanner.exitcodes import ExitCode
 
 class ExitCodeGroup(click.Group):
@@ -124,7 +123,7 @@ def without_password(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+        return mask_password(url)
 
 
 def _show(value: Any) -> str:

@@ -124,3 +124,10 @@ def test_arbitrary_bytes_never_crash(data: bytes) -> None:
             load_config(config_path=f.name, env={})
         except ConfigError as exc:
             assert str(exc).startswith(f.name) and "; fix: " in str(exc)
+
+
+def test_a_malformed_database_url_is_reported_without_its_password(tmp_path: Path) -> None:
+    path = write(tmp_path, 'db = "postgresql+psycopg://scan:s3cret@db.example:notaport/camaudit"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path=path, env={})
+    assert "s3cret" not in str(caught.value) and "scan:***@db.example" in str(caught.value)
