@@ -594,10 +594,18 @@ class Store:
         the observation has no MAC (identify groups them the same way)."""
         by_mac = {(s.scan_id, s.mac): s.asset_id for s in sightings if s.mac}
         by_ip = {(s.scan_id, s.ip): s.asset_id for s in sightings if s.ip}
-        rows = conn.execute(select(T_OBS.c.scan_id, T_OBS.c.mac, T_OBS.c.ip, T_OBS.c.raw).where(
-            T_OBS.c.scan_id.in_(list({s.scan_id for s in sightings})),
-            or_(T_OBS.c.mac.in_(list({s.mac for s in sightings if s.mac})),
-                T_OBS.c.ip.in_(list({s.ip for s in sightings if s.ip})))).order_by(T_OBS.c.id)).all()
+        # Two queries, each served by its (scan_id, mac) / (scan_id, ip) index: one OR of both
+        # made SQLite walk every observation of the scan per chunk (quadratic in scan size).
+        scans = list({s.scan_id for s in sightings})
+        columns = select(T_OBS.c.id, T_OBS.c.scan_id, T_OBS.c.mac, T_OBS.c.ip, T_OBS.c.raw)
+        macs, ips = list({s.mac for s in sightings if s.mac}), list({s.ip for s in sightings if s.ip})
+        rows = []
+        if macs:
+            rows += conn.execute(columns.where(T_OBS.c.scan_id.in_(scans), T_OBS.c.mac.in_(macs))).all()
+        if ips:
+            rows += conn.execute(columns.where(T_OBS.c.scan_id.in_(scans), T_OBS.c.mac.is_(None),
+                                               T_OBS.c.ip.in_(ips))).all()
+        rows.sort(key=lambda r: r.id)
         out: dict[int, list[Observation]] = defaultdict(list)
         for r in rows:
             asset_id = by_mac.get((r.scan_id, r.mac)) if r.mac else by_ip.get((r.scan_id, r.ip))
