@@ -59,6 +59,8 @@ DEFAULT_SWEEP_WAIT = 1.0     # seconds to collect multicast discovery replies
 DEFAULT_ARP_WAIT = 0.5       # seconds to wait for ARP replies after the last request
 MAX_IN_FLIGHT = 512          # concurrent connect attempts / probes (file descriptors, memory)
 MAX_DATAGRAMS = 20_000       # replies kept per ask(); a flood beyond that is dropped
+MAX_DATAGRAMS_PER_SOURCE = 64  # one flooding device cannot crowd out the others' replies
+MAX_DATAGRAM_BYTES = 16 << 20  # all replies of one ask() together (20,000 x 16 KiB would be 320 MiB)
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stages: "discover", "probe"
 
@@ -241,7 +243,9 @@ class ProbeContext:
         sock = _datagram_socket(self.source_ip, group, port)
         loop = asyncio.get_running_loop()
         replies: list[Datagram] = []
-        seen: set[tuple[str, int, bytes]] = set()
+        seen: set[tuple[str, int, int]] = set()   # (src, sport, hash of data): no second copy kept
+        per_source: Counter[str] = Counter()
+        kept_bytes = 0
 
         async def send(dest: str) -> None:
             await self.rate.acquire()
@@ -263,7 +267,7 @@ class ProbeContext:
         try:
             send_task = asyncio.create_task(sender())
             deadline = loop.time() + wait
-            while len(replies) < MAX_DATAGRAMS:
+            while True:  # read until the deadline even when full, so a flood only loses its own replies
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -274,10 +278,15 @@ class ProbeContext:
                     break
                 except OSError:
                     continue  # e.g. ICMP port unreachable surfaced as ECONNREFUSED
-                key = (src, sport, data)
+                key = (src, sport, hash(data))
                 if src == self.source_ip or key in seen:
                     continue
+                if (len(replies) >= MAX_DATAGRAMS or per_source[src] >= MAX_DATAGRAMS_PER_SOURCE
+                        or kept_bytes + min(len(data), cap) > MAX_DATAGRAM_BYTES):
+                    continue
                 seen.add(key)
+                per_source[src] += 1
+                kept_bytes += min(len(data), cap)
                 replies.append(Datagram(src, sport, data[:cap], len(data) > cap))
             send_task.cancel()
             await asyncio.gather(send_task, return_exceptions=True)

@@ -104,3 +104,36 @@ def test_connect_scan_finds_open_and_refusing_hosts() -> None:
     found = asyncio.run(main())
     port = found.pop("port").pop()
     assert found == {"127.0.0.2": {port}}
+
+
+def test_reply_flood_keeps_its_own_share_and_others_replies() -> None:
+    """A device flooding discovery replies is capped per sender; the honest device is still heard."""
+    from scanner.engine import MAX_DATAGRAMS_PER_SOURCE
+
+    class Responder(asyncio.DatagramProtocol):
+        def __init__(self, copies: int) -> None:
+            self.copies = copies
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            for i in range(self.copies):
+                self.transport.sendto(b"%06d" % i + b"x" * 1000, addr)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        flood, _ = await loop.create_datagram_endpoint(lambda: Responder(500), local_addr=("127.0.0.2", port))
+        honest, _ = await loop.create_datagram_endpoint(lambda: Responder(1), local_addr=("127.0.0.3", port))
+        ctx = ProbeContext(build_targets(["127.0.0.2", "127.0.0.3"]), source_ip="127.0.0.1")
+        replies = await ctx.ask(b"probe", group="239.255.255.250", port=port,
+                                unicast_to=["127.0.0.2", "127.0.0.3"], wait=0.5)
+        flood.close()
+        honest.close()
+        by_source = {src: sum(1 for r in replies if r.ip == src) for src in ("127.0.0.2", "127.0.0.3")}
+        assert by_source == {"127.0.0.2": MAX_DATAGRAMS_PER_SOURCE, "127.0.0.3": 1}
+    asyncio.run(main())
