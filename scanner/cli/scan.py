@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
 from scanner import __version__
-from scanner.cli.ops import CONFIG_OPTION, effective_db_url, load_or_exit
+from scanner.cli.ops import (CONFIG_OPTION, effective_db_url, load_or_exit, log_options, start_logging,
+                              write_report_outputs)
 from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPlan
 from scanner.exitcodes import ExitCode
 from scanner.observation import Observation, write_jsonl
@@ -42,7 +44,13 @@ def private_text_file(path: str) -> IO[str]:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def _fail(code: ExitCode, message: str) -> None:
+log = logging.getLogger(__name__)
+
+
+def _fail(code: ExitCode, message: str, event: str | None = None, **fields: Any) -> None:
+    """End the command: the message on stderr and, with `event`, a log record (docs/operations.md)."""
+    if event:
+        log.info(message, extra={"event": event, "exit_code": int(code), **fields})
     click.echo(f"camaudit: {message}", err=True)
     sys.exit(code)
 
@@ -119,6 +127,7 @@ class Recording:
     store: Any = None
     scan_id: int | None = None
     open_flagged: int | None = None  # open findings of flagged assets, after the scan closed
+    reports: list[Path] = field(default_factory=list)  # exports the config asked for, written
 
 
 @contextmanager
@@ -147,6 +156,7 @@ def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies:
             raise
         store.finish_scan(rec.scan_id, "complete")
         rec.open_flagged = store.open_flagged_count(config.get("site"))
+        rec.reports = write_report_outputs(store, config)  # [report] outputs: after "complete"
 
 
 @click.command("scan")
@@ -172,11 +182,13 @@ def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies:
 @click.option("--json", "as_json", is_flag=True, help="Print identifications as JSON instead of a table.")
 @click.option("--quiet", is_flag=True, help="No progress, no table: only the exit code (for cron).")
 @CONFIG_OPTION
+@log_options
 def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str, ...],
          exclude_file: str | None, ports: str | None, rate: int | None, per_host: int,
          engine: str | None, interface: str | None, max_targets: int | None, force: bool,
          observations_out: str | None, db: str | None, no_store: bool, site: str | None,
-         policies: tuple[str, ...], as_json: bool, quiet: bool, config_path: Path | None) -> None:
+         policies: tuple[str, ...], as_json: bool, quiet: bool, config_path: Path | None,
+         log_format: str | None, log_file: str | None, log_level: str | None) -> None:
     """Scan the TARGETs you name (CIDR, range 198.18.0.10-40, or address) for flagged devices.
 
     Exit 0: no open findings; 1: flagged devices with open findings; 2: usage error;
@@ -194,16 +206,21 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
                            "exclude_file": exclude_file, "ports": ports, "rate": rate,
                            "engine": engine, "interface": interface, "max_targets": max_targets,
-                           "site": site, "policies": policies, "db": db}, config_path)
+                           "site": site, "policies": policies, "db": db, "log_format": log_format,
+                           "log_file": log_file, "log_level": log_level}, config_path)
+    start_logging(config, quiet)
     targets = targets_from(config, force)
     db_url = effective_db_url(config)
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
                private_text_file(observations_out) if observations_out else nullcontext(None))
+    rec = None
     try:
         active = load_policies(list(config.get("policies") or []) or None)  # bad --policy: exit 2 first
         with (nullcontext() if no_store else scan_lock(db_url)), stop_signals(), out_ctx as out_stream, \
                 recorded_scan(None if no_store else db_url, config, targets, list(active)) as rec, \
                 progress_display(not quiet) as progress:
+            log.info("scan started", extra={"event": "scan.started", "scan_id": rec.scan_id,
+                                            "site": config.get("site"), "targets": len(targets)})
             plan = ScanPlan(targets=targets, ports=tuple(config.get("ports") or DEFAULT_PORTS),
                             rate=float(config.get("rate") or DEFAULT_RATE), per_host=per_host,
                             interface=config.get("interface"), engine=config.get("engine") or "native",
@@ -211,10 +228,11 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                             on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
             outcome = asyncio.run(run_scan(plan))
             for warning in outcome.warnings:
+                log.warning(warning, extra={"event": "scan.warning", "scan_id": rec.scan_id})
                 if not quiet:
                     click.echo(f"camaudit: warning: {warning}", err=True)
             idents = identify(outcome.observations, load_fingerprints(), active)
-            open_flagged = sum(1 for i in idents if i.flagged)
+            open_flagged = flagged_here = sum(1 for i in idents if i.flagged)
             if rec.store is not None:
                 rec.store.add_observations(rec.scan_id, outcome.observations)
                 rec.store.record_identifications(rec.scan_id, idents,
@@ -223,21 +241,26 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
             open_flagged = rec.open_flagged
         scan_id = rec.scan_id
     except LockHeld as exc:
-        _fail(ExitCode.LOCKED, str(exc))
+        _fail(ExitCode.LOCKED, str(exc), "scan.locked", lock=str(exc.path), holder=exc.holder)
     except (RouteError, TargetError, PolicyError) as exc:
-        _fail(ExitCode.USAGE, str(exc))
+        _fail(ExitCode.USAGE, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
     except ScanInterrupted as exc:
-        _fail(ExitCode.RUNTIME, f"scan {exc}; its inventory row is marked interrupted")
+        _fail(ExitCode.RUNTIME, f"scan {exc}; its inventory row is marked interrupted", "scan.interrupted",
+              scan_id=rec and rec.scan_id, signal=exc.signum)
     except (NmapError, OSError) as exc:
-        _fail(ExitCode.RUNTIME, f"scan failed: {exc}")
+        _fail(ExitCode.RUNTIME, f"scan failed: {exc}", "scan.failed", scan_id=rec and rec.scan_id)
     except StoreError as exc:
-        _fail(ExitCode.RUNTIME, str(exc))
+        _fail(ExitCode.RUNTIME, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
+    exit_code = ExitCode.FLAGGED if open_flagged else ExitCode.CLEAN
+    seconds = round(outcome.finished - outcome.started, 3)
+    summary = {"scan_id": scan_id, "site": config.get("site"), "exit_code": int(exit_code),
+               "targets": len(targets), "hosts": len(outcome.hosts), "seconds": seconds,
+               "flagged": flagged_here, "open_flagged": open_flagged, "reports": [str(p) for p in rec.reports]}
+    log.info("scan finished", extra={"event": "scan.finished", **summary})
     if observations_out == "-":
         pass  # stdout carries the observations; a table would corrupt the stream
     elif as_json:
-        click.echo(json.dumps({"scan_id": scan_id, "targets": len(targets), "hosts": len(outcome.hosts),
-                               "seconds": round(outcome.finished - outcome.started, 3),
-                               "warnings": outcome.warnings,
+        click.echo(json.dumps({**summary, "warnings": outcome.warnings,
                                "devices": [_as_dict(i) for i in idents]}, default=str, indent=1))
     elif not quiet:
         print_flagged(idents, sys.stdout)
@@ -245,7 +268,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                    f"{len(outcome.observations)} observations in "
                    f"{outcome.finished - outcome.started:.1f} s"
                    + (f"; scan #{scan_id} stored" if scan_id is not None else ""), err=True)
-    sys.exit(ExitCode.FLAGGED if open_flagged else ExitCode.CLEAN)
+    sys.exit(exit_code)
 
 
 @click.group("import")

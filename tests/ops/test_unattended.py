@@ -65,8 +65,9 @@ def test_json_summary_is_machine_readable(in_lab, ops_lab, tmp_path: Path) -> No
     result = in_lab("scan", LAB_NET, "--json", "--db", f"sqlite:///{db}")
     assert result.returncode == ExitCode.FLAGGED, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["scan_id"] == 1 and summary["targets"] == 256
-    assert {"hosts", "seconds", "warnings", "devices"} <= set(summary)
+    assert summary["scan_id"] == 1 and summary["targets"] == 256 and summary["exit_code"] == 1
+    assert summary["open_flagged"] >= summary["flagged"] > 0 and summary["reports"] == []
+    assert {"site", "hosts", "seconds", "warnings", "devices"} <= set(summary)
     for device in summary["devices"]:
         assert {"ip", "mac", "vendor", "brand", "flagged", "policies", "confidence", "evidence"} <= set(device)
     lab_ips = {d["ip"] for d in ops_lab.truth()}
@@ -106,7 +107,9 @@ def test_lock_then_sigterm_mid_scan_then_next_scan_is_fine(in_lab, tmp_path: Pat
     db = tmp_path / "inv.db"
     url = f"sqlite:///{db}"
     # a slow scan: the ARP sweep of the /24 alone takes ~50 s at 5 packets/s
-    slow = in_lab.popen("scan", LAB_NET, "--quiet", "--rate", "5", "--db", url)
+    log = tmp_path / "scan.log"
+    slow = in_lab.popen("scan", LAB_NET, "--quiet", "--rate", "5", "--db", url,
+                        "--log-format", "json", "--log-file", str(log), "--log-level", "info")
     try:
         lock = tmp_path / "inv.db.lock"
         wait_for(lambda: lock.exists() and f"pid {slow.pid} " in lock.read_text(), "the first scan to take the lock")
@@ -131,8 +134,41 @@ def test_lock_then_sigterm_mid_scan_then_next_scan_is_fine(in_lab, tmp_path: Pat
     assert stdout == "" and "SIGTERM" in stderr
     assert scans(db) == [(1, "interrupted")]
     assert integrity(db) == "ok"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events[-1]["event"] == "scan.interrupted" and events[-1]["signal"] == signal.SIGTERM
+    assert events[-1]["scan_id"] == 1 and events[-1]["exit_code"] == ExitCode.RUNTIME
 
     after = in_lab("scan", LAB_NET, "--quiet", "--db", url)
     assert after.returncode == ExitCode.FLAGGED, after.stderr
     assert scans(db) == [(1, "interrupted"), (2, "complete")]
     assert integrity(db) == "ok"
+
+
+def test_cron_scan_writes_json_logs_and_configured_reports(in_lab, tmp_path: Path) -> None:
+    import csv
+    import stat
+
+    db, log = tmp_path / "inv.db", tmp_path / "logs" / "camaudit.log"
+    html, table = tmp_path / "reports" / "camaudit.html", tmp_path / "reports" / "camaudit.csv"
+    config = tmp_path / "camaudit.toml"
+    config.write_text(f'targets = ["{LAB_NET}"]\ndb = "sqlite:///{db}"\nsite = "lab"\n'
+                      f'log_format = "json"\nlog_file = "{log}"\nlog_level = "info"\n'
+                      f'[report]\nhtml = "{html}"\ncsv = "{table}"\n')
+    result = in_lab("scan", "--quiet", CAMAUDIT_CONFIG=str(config))
+    assert result.returncode == ExitCode.FLAGGED, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [r for r in records if "event" in r]
+    assert events[0]["event"] == "scan.started" and events[0]["scan_id"] == 1
+    finished = events[-1]
+    assert finished["event"] == "scan.finished" and finished["level"] == "info"
+    assert finished["scan_id"] == 1 and finished["site"] == "lab" and finished["exit_code"] == 1
+    assert finished["open_flagged"] >= finished["flagged"] > 0
+    assert finished["reports"] == [str(html), str(table)]
+    assert stat.S_IMODE(log.stat().st_mode) & 0o007 == 0
+
+    assert "<html" in html.read_text().lower()
+    with table.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["Site"] for r in rows} == {"lab"}
