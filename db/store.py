@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sqlite3
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -304,7 +306,10 @@ class Store:
             merged = {name: (values[name] if values[name] is not None else getattr(asset, name))
                       for name in ("ip", "mac", "serial", "vendor", "brand", "model", "firmware",
                                    "device_type")}
-            updates.append(dict(merged, b_id=asset.id, flagged=values["flagged"],
+            # an asset stored by unlabelled scans takes the site of the first labelled scan that
+            # sees it, so `scan --site hq` counts it for its exit code; a named site is kept
+            updates.append(dict(merged, b_id=asset.id, site=asset.site if asset.site is not None else site,
+                                flagged=values["flagged"],
                                 confidence=values["confidence"], evidence=values["evidence"],
                                 last_seen=now, last_scan_id=scan_id, missed_scans=0))
         if updates:
@@ -838,8 +843,8 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
         # take transactions into our own hands (pysqlite would not BEGIN before DDL)
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")        # readers never block the scan writer
         cur.execute("PRAGMA busy_timeout=30000")      # writers queue instead of failing
+        _ensure_wal(cur)                              # readers never block the scan writer
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")      # WAL + NORMAL: durable at checkpoints, no corruption
         cur.close()
@@ -850,6 +855,25 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _ensure_wal(cur: Any, patience: float = 30.0) -> None:
+    """Put the file in WAL mode (a property of the file: set once, then only read).
+
+    Two scanners opening a new inventory at the same moment both try to switch it, and SQLite
+    answers the loser "database is locked" at once, without consulting the busy timeout; so
+    that one statement is retried until the other has finished switching.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _create_private_file(path: Path) -> None:

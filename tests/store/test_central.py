@@ -149,3 +149,27 @@ def test_second_store_in_a_process_does_not_corrupt_other_writers(tmp_path: Path
     con.close()
     assert len(reader.finding_rows()) == 199
     reader.close()
+
+
+def test_scanners_opening_a_new_sqlite_inventory_at_once_both_succeed(tmp_path):
+    """Two first-time openers race to switch the file to WAL; the loser must wait, not fail.
+
+    Without the retry in db.store._ensure_wal about one round in ten failed with
+    "database is locked"; 20 rounds make a regression all but certain to show.
+    """
+
+    for round_ in range(20):
+        url = f"sqlite:///{tmp_path / f'inv{round_}.sqlite3'}"
+        errors: list[BaseException] = []
+
+        def open_close() -> None:
+            try:
+                Store(url).close()
+            except BaseException as exc:
+                errors.append(exc)
+        threads = [threading.Thread(target=open_close) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [], f"round {round_}"

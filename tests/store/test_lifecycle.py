@@ -73,6 +73,17 @@ def test_dhcp_readdress_updates_the_asset(store, Ident, run_scan):
                                      "firmware": {"from": "V5.4.5", "to": "V5.5.0"}}
 
 
+def test_unlabelled_asset_takes_the_site_of_the_first_labelled_scan(store, Ident, run_scan):
+    """Cron at site hq must exit 1 for a flagged camera first stored by an unlabelled scan."""
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)], site=None)
+    assert store.assets()[0]["site"] is None
+    run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)], site="hq")
+    [asset] = store.assets()
+    assert asset["site"] == "hq"
+    assert store.open_flagged_count("hq") == 1
+    assert store.open_flagged_count("branch") == 0
+
+
 def test_routed_device_keeps_identity_by_serial(store, Ident, run_scan):
     run_scan(store, [Ident(ip="198.18.1.20", serial="DS-2CD2032-I20200101AAWR123")],
              covered=("198.18.1.0/24",))
