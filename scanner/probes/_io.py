@@ -29,7 +29,7 @@ from scanner.observation import Observation, ProbeStatus
 from scanner.probes.base import Bounds, Host
 
 if TYPE_CHECKING:
-    from scanner.engine import ProbeContext
+    from scanner.engine import Datagram, ProbeContext
 
 MAX_HEADER_LINES = 128          # more header lines than this is not a device we should trust
 MAX_CHUNK_LINE = 256            # a chunk-size line longer than this is garbage
@@ -114,6 +114,19 @@ def observation(source: str, host: Host, port: int | None, data: dict[str, Any],
     place = where or f"{source} {host.ip}:{port}"
     return Observation(source=source, ip=host.ip, mac=host.mac, port=port, data=data,
                        status=status, error=error and f"{place}: {error}")
+
+
+def unreadable_datagram(source: str, reply: Datagram, port: int, reason: str) -> Observation:
+    """The observation for a discovery reply that could not be parsed.
+
+    A reply cut at the datagram cap fails for its size, not its syntax, so it is recorded as
+    too-large; anything else is a protocol error carrying the parser's reason.
+    """
+    if reply.truncated:
+        return Observation(source=source, ip=reply.ip, port=port, status=ProbeStatus.TOO_LARGE,
+                           error=f"{source.upper()} reply longer than the {len(reply.data)}-byte datagram cap")
+    return Observation(source=source, ip=reply.ip, port=port, status=ProbeStatus.PROTOCOL_ERROR,
+                       error=reason)
 
 
 def text(data: bytes) -> str:

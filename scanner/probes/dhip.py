@@ -15,6 +15,7 @@ import struct
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from scanner.observation import Observation, ProbeStatus, normalize_mac
+from scanner.probes._io import unreadable_datagram
 from scanner.probes.base import Host, SweepProbe
 
 if TYPE_CHECKING:
@@ -65,11 +66,7 @@ def observation(reply: Datagram) -> Observation:
     try:
         message = parse_reply(reply.data)
     except ValueError as exc:
-        if reply.truncated:  # cut at the datagram cap: its size is the problem, not its syntax
-            return Observation(source="dhip", ip=reply.ip, port=PORT, status=ProbeStatus.TOO_LARGE,
-                               error=f"DHIP reply longer than the {len(reply.data)}-byte datagram cap")
-        return Observation(source="dhip", ip=reply.ip, port=PORT, status=ProbeStatus.PROTOCOL_ERROR,
-                           error=str(exc))
+        return unreadable_datagram("dhip", reply, PORT, str(exc))
     params = message.get("params")
     info = params.get("deviceInfo") if isinstance(params, dict) else None
     if not isinstance(info, dict):

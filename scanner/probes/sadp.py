@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from defusedxml import ElementTree as SafeET
 
 from scanner.observation import Observation, ProbeStatus, normalize_mac
+from scanner.probes._io import unreadable_datagram
 from scanner.probes.base import Host, SweepProbe
 
 if TYPE_CHECKING:
@@ -57,11 +58,7 @@ def observation(reply: Datagram) -> Observation:
     try:
         fields = parse_fields(reply.data)
     except ValueError as exc:
-        if reply.truncated:  # cut at the datagram cap: its size is the problem, not its syntax
-            return Observation(source="sadp", ip=reply.ip, port=PORT, status=ProbeStatus.TOO_LARGE,
-                               error=f"SADP reply longer than the {len(reply.data)}-byte datagram cap")
-        return Observation(source="sadp", ip=reply.ip, port=PORT, status=ProbeStatus.PROTOCOL_ERROR,
-                           error=str(exc))
+        return unreadable_datagram("sadp", reply, PORT, str(exc))
     try:
         mac = normalize_mac(fields["MAC"]) if fields.get("MAC") else None
     except ValueError:
