@@ -1,8 +1,9 @@
 """Raw TCP banners on the vendor SDK ports: Hikvision 8000 and Dahua 37777.
 
 Hikvision's SDK port speaks first (16 bytes, `00 00 00 10 00 00 00 1e …`, nmap's NULL
-probe). Dahua's DVRIP port waits for a request; when it stays silent we send the one
-read-only DVRIP query of signals.md (`a1` + 31 zero bytes, answered by `b1 00 00 58 …`).
+probe). Dahua's DVRIP port waits for a request; when it stays silent for SPEAK_FIRST_WAIT
+we send the one read-only DVRIP query of signals.md (`a1` + 31 zero bytes, answered by
+`b1 00 00 58 …`). A reply whose framing says it is complete ends the read at once.
 We never send anything else on these ports (no login, nothing from exploit modules).
 """
 
@@ -21,16 +22,35 @@ if TYPE_CHECKING:
 BANNER_KEEP_BYTES = 256     # recorded in the observation
 BANNER_READ_BYTES = 4096    # read at most this much
 LINGER = 0.2                # after the first bytes, wait this long for the rest of the banner
+SPEAK_FIRST_WAIT = 0.3      # a queryable port that says nothing this long gets its query
 DVRIP_QUERY = b"\xa1" + b"\x00" * 31
+DVRIP_HEADER = 32
 QUERIES: dict[int, tuple[str, bytes]] = {37777: ("dvrip", DVRIP_QUERY)}
 
 
+def complete_message(data: bytes | bytearray) -> bool:
+    """True when `data` is one whole message of a framing we know, so waiting for more
+    (the LINGER pause) would only add latency to every device.
+
+    * Hikvision SDK greeting: a big-endian total length first (`00 00 00 10` = 16 bytes);
+    * DVRIP reply (`b1`…): a 32-byte header whose bytes 4-7 are the little-endian length
+      of what follows it.
+    Anything else, or a length that does not add up, falls back to the pause.
+    """
+    if len(data) >= 4 and int.from_bytes(data[:4], "big") == len(data):
+        return True
+    if len(data) >= DVRIP_HEADER and data[0] == 0xB1:
+        return len(data) == DVRIP_HEADER + int.from_bytes(data[4:8], "little")
+    return False
+
+
 async def read_banner(reader: asyncio.StreamReader, budget: float) -> bytes:
-    """Bytes the peer sends within `budget`, returning soon after it pauses; capped."""
+    """Bytes the peer sends within `budget`, returning once a known message is complete or
+    soon after the peer pauses; capped."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget
     data = bytearray()
-    while len(data) < BANNER_READ_BYTES:
+    while len(data) < BANNER_READ_BYTES and not complete_message(data):
         remaining = deadline - loop.time()
         if remaining <= 0:
             break
@@ -61,13 +81,14 @@ class BannerProbe(HostProbe):
         data: dict[str, Any] = {"probe": "null"}
         try:
             async with connection(ctx, host.ip, port) as (reader, writer):
-                # A silent port that we can query gets only part of the budget before we ask.
-                got = await read_banner(reader, budget / 2 if query else budget)
+                # A port we can query waits only briefly for a greeting: DVRIP never speaks
+                # first, and a second per device of silence was the scan's longest tail.
+                got = await read_banner(reader, min(SPEAK_FIRST_WAIT, budget / 2) if query else budget)
                 if not got and query:
                     data["probe"] = query[0]
                     writer.write(query[1])
                     await writer.drain()
-                    got = await read_banner(reader, budget / 2)
+                    got = await read_banner(reader, budget)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
             status, error = classify(exc)
             return [observation(self.name, host, port, data, status, error)]

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from scanner.observation import ProbeStatus
-from scanner.probes.banner import DVRIP_QUERY, BannerProbe
+from scanner.probes.banner import DVRIP_QUERY, LINGER, BannerProbe, complete_message
 from scanner.probes.http import HttpsProbe
 from scanner.probes.rtsp import RtspProbe
 from scanner.probes.tls import TlsProbe
@@ -187,3 +187,29 @@ def test_endless_banner_is_capped(lb):
         return await BannerProbe().probe(lb.host(), port, lb.ctx())
     [obs] = lb.run(flood, work)
     assert obs.status is ProbeStatus.TOO_LARGE and len(bytes.fromhex(obs.data["hex"])) == 256
+
+
+def test_complete_messages_end_the_read_without_the_linger_pause() -> None:
+    assert complete_message(HIK_SDK)
+    assert complete_message(b"\xb1\x00\x00\x58" + b"\x00" * 28)               # header, nothing after
+    body = b"abcd"
+    assert complete_message(b"\xb1\x00\x00\x58" + len(body).to_bytes(4, "little") + b"\x00" * 24 + body)
+    assert not complete_message(b"\xb1\x00\x00\x58" + (4).to_bytes(4, "little") + b"\x00" * 24)  # body missing
+    assert not complete_message(HIK_SDK[:8]) and not complete_message(b"") and not complete_message(b"SSH-2.0-x\r\n")
+
+
+def test_read_ends_with_a_complete_dvrip_reply(lb):
+    """Bytes sent after a complete reply, within the linger pause, are not waited for."""
+    async def dvrip(reader, writer):
+        await reader.readexactly(32)
+        writer.write(b"\xb1\x00\x00\x58" + b"\x00" * 28)
+        await writer.drain()
+        await asyncio.sleep(LINGER * 0.75)
+        writer.write(b"tail")  # the old read (pause-based) recorded these too: 36 bytes
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    async def work(port):
+        return await BannerProbe(queries={port: ("dvrip", DVRIP_QUERY)}).probe(lb.host(), port, lb.ctx())
+    [obs] = lb.run(dvrip, work)
+    assert obs.status is ProbeStatus.OK and obs.data["length"] == 32
