@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-APT_RUNTIME = nmap tcpdump iproute2 procps
+APT_RUNTIME = nmap tcpdump iproute2 procps nftables
 APT_TEST    = postgresql chromium
 PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--quick --rounds 1" (options: bench/run.py --help)

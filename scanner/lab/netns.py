@@ -84,6 +84,20 @@ def ip_batch(lines: Sequence[str], ns: str | None = None) -> None:
         raise NetnsError(f"`{' '.join(argv)}` failed: {proc.stderr.strip()[:2000]}")
 
 
+def nft(ruleset: str, ns: str) -> None:
+    """Load an nftables ruleset inside lab namespace `ns` (`nft -f -`, one transaction)."""
+    if not ns.startswith(PREFIX):
+        raise NetnsError(f"refusing to load nftables rules into {ns!r}: not a lab namespace")
+    argv = ["ip", "netns", "exec", ns, "nft", "-f", "-"]
+    try:
+        proc = subprocess.run(argv, input=ruleset, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise NetnsError("`ip` not found: install iproute2") from None
+    if proc.returncode != 0:
+        hint = " (install it: apt-get install nftables)" if "nft" in proc.stderr and "No such file" in proc.stderr else ""
+        raise NetnsError(f"loading nftables rules in {ns} failed: {proc.stderr.strip()[:2000]}{hint}")
+
+
 def add(name: str) -> None:
     if not name.startswith(PREFIX):
         raise NetnsError(f"refusing to create namespace {name!r}: lab namespaces start with {PREFIX!r}")

@@ -9,6 +9,8 @@ Address plan (all inside lab namespaces; nothing touches the host's own network)
   router's MAC for those devices, as on a real routed network.
 * 198.19.0.0/16 — the fleet (`count=N`): N macvlan hosts in one namespace, spread over the
   /16, on the same bridge (the scanner holds 198.19.0.1/16 too, so it sees their MACs).
+  The fleet's port delivers each ARP request to the one host that owns the address
+  (`fleet_arp_ruleset`), as a switch with ARP suppression does.
 
 The scanner namespace gets routes for lab prefixes only; it never has a default route.
 """
@@ -232,6 +234,28 @@ def _build_fleet(plan: Plan) -> None:
                  f"route add {LOCAL_NET} dev {d.ifname} src {d.ip} table {table}",
                  f"rule add from {d.ip} table {table}"]
     netns.ip_batch(cmds, ns=ns)
+    netns.nft(fleet_arp_ruleset(plan), ns)
+
+
+def fleet_arp_ruleset(plan: Plan) -> str:
+    """nftables rules for the fleet's port: a broadcast ARP request becomes unicast to the MAC
+    of the host that owns the asked address, and a request for an address nobody owns is dropped.
+
+    Why: macvlan copies every broadcast to every host of the port, in one kernel. An ARP sweep
+    of a /16 past 1,000 hosts is 65M copies; the kernel's broadcast queue overflows and most
+    requests never reach their host (lab-notes: 283 of 1,000 hosts answered a /16 sweep). On a
+    real network each host takes its copy on its own CPU, so the flood costs nothing there; here
+    the unicast rewrite gives the scanner the answers a real segment would, and leaves its
+    own packets untouched. Runs at the ingress hook, before macvlan picks a host.
+    """
+    elements = ",\n      ".join(f"{d.ip} : {d.mac}" for d in plan.devices)
+    return (f"table netdev camaudit_fleet {{\n"
+            f"  map owner {{\n    type ipv4_addr : ether_addr\n    elements = {{\n      {elements}\n    }}\n  }}\n"
+            f"  chain arp_in {{\n"
+            f"    type filter hook ingress device \"{SCANNER_IFACE}\" priority 0; policy accept;\n"
+            f"    ether daddr ff:ff:ff:ff:ff:ff arp operation request ether daddr set arp daddr ip map @owner\n"
+            f"    ether daddr ff:ff:ff:ff:ff:ff arp operation request counter drop\n"
+            f"  }}\n}}\n")
 
 
 def destroy(namespaces: list[str]) -> list[str]:
