@@ -243,7 +243,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("ports", PORTS, None, "ports = [80, 443, 554, 8000]",
         "TCP ports for discovery and probes (default: the scanner's camera ports)"),
     Key("rate", POSITIVE_INT, None, "rate = 200",
-        "packets/connections per second (default: the scanner's cap)"),
+        "discovery packets/connection attempts per second (default: the scanner's cap)"),
     Key("max_targets", POSITIVE_INT, None, "max_targets = 65536",
         "refuse larger target sets without --force"),
     Key("engine", _choice("native", "nmap"), None, 'engine = "native"',

@@ -166,7 +166,8 @@ def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies:
               help="Address, CIDR or range that must receive no packet (repeatable).")
 @click.option("--exclude-file", type=click.Path(dir_okay=False), help="File of excludes.")
 @click.option("--ports", help=f"TCP ports for discovery and probes (default {','.join(map(str, DEFAULT_PORTS))}).")
-@click.option("--rate", type=int, help=f"Packets/connection attempts per second, whole scan (default {DEFAULT_RATE:.0f}).")
+@click.option("--rate", type=int, help=f"Discovery packets/connection attempts per second, whole scan (default {DEFAULT_RATE:.0f}); "
+              "probes of ports found open are capped by --per-host instead.")
 @click.option("--per-host", type=click.IntRange(1, 16), default=DEFAULT_PER_HOST, show_default=True,
               help="Concurrent connections per device.")
 @click.option("--engine", type=click.Choice(["native", "nmap"]), help="Discovery backend (default native).")

@@ -86,6 +86,25 @@ def test_rate_limiter_spaces_events() -> None:
     assert asyncio.run(main()) >= 0.195
 
 
+def test_only_connections_to_ports_not_known_open_take_rate_tokens() -> None:
+    async def main() -> tuple[int, int]:
+        stats = {"now": 0, "peak": 0, "total": 0}
+        server = await _server("127.0.0.1", 0, stats)
+        port = server.sockets[0].getsockname()[1]
+        ctx = ProbeContext(build_targets(["127.0.0.1"]), rate=10_000)
+        for _ in range(3):  # discovery: the port is not known open yet
+            _, writer = await ctx.open_connection("127.0.0.1", port)
+            writer.close()
+        before = ctx.rate.taken
+        ctx.mark_open("127.0.0.1", [port])
+        for _ in range(5):  # probes of an open port
+            _, writer = await ctx.open_connection("127.0.0.1", port)
+            writer.close()
+        server.close()
+        return before, ctx.rate.taken
+    assert asyncio.run(main()) == (3, 3)
+
+
 def test_host_slots_reject_zero() -> None:
     with pytest.raises(ValueError):
         HostSlots(0)
