@@ -11,7 +11,6 @@ same records `camaudit match` reads.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -198,7 +197,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     from db.store import StoreError
     from scanner.discovery.nmap import NmapError
     from scanner.discovery.route import RouteError
-    from scanner.engine import run_scan
+    from scanner.engine import scan as run_plan
     from scanner.fingerprints import load_fingerprints
     from scanner.identify import identify
     from scanner.policy import PolicyError, load_policies
@@ -227,7 +226,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                             interface=config.get("interface"), engine=config.get("engine") or "native",
                             progress=progress,
                             on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
-            outcome = asyncio.run(run_scan(plan))
+            outcome = run_plan(plan)
             for warning in outcome.warnings:
                 log.warning(warning, extra={"event": "scan.warning", "scan_id": rec.scan_id})
                 if not quiet:

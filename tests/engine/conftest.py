@@ -7,14 +7,14 @@ Teardown is by the lab's exact recorded names, also when a test fails.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from scanner.engine import ScanOutcome, ScanPlan, run_scan
+from scanner.engine import ScanOutcome, ScanPlan
+from scanner.engine import scan as engine_scan
 from scanner.targets import build_targets
 
 LOCAL, ROUTED = "198.18.0.0/24", "198.18.1.0/24"
@@ -38,7 +38,7 @@ def scan_in(lab: Any, specs: list[str], excludes: list[str] = (), **plan: Any) -
     """Run the engine inside the lab's scanner namespace (this thread enters it)."""
     targets = build_targets(specs, excludes=list(excludes))
     with lab.in_scanner_ns():
-        return asyncio.run(run_scan(ScanPlan(targets=targets, **plan)))
+        return engine_scan(ScanPlan(targets=targets, **plan))
 
 
 @pytest.fixture(scope="session")

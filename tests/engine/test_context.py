@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from scanner import engine
 from scanner.discovery import tcp
 from scanner.engine import ExcludedAddress, HostSlots, ProbeContext, RateLimiter
 from scanner.probes.base import Bounds
@@ -156,3 +157,29 @@ def test_reply_flood_keeps_its_own_share_and_others_replies() -> None:
         by_source = {src: sum(1 for r in replies if r.ip == src) for src in ("127.0.0.2", "127.0.0.3")}
         assert by_source == {"127.0.0.2": MAX_DATAGRAMS_PER_SOURCE, "127.0.0.3": 1}
     asyncio.run(main())
+
+
+def test_a_failed_sweep_becomes_a_scan_warning() -> None:
+    async def broken() -> list:
+        raise NotImplementedError("sock_recvfrom")  # what uvloop raised before _recvfrom
+
+    warnings: list[str] = []
+    assert asyncio.run(engine._guarded("sadp", None, None, 1.0, broken(), warnings)) == []
+    assert len(warnings) == 1 and "sadp" in warnings[0] and "NotImplementedError" in warnings[0]
+
+
+def test_datagram_helpers_work_on_uvloop() -> None:
+
+    import uvloop
+
+    async def main() -> tuple[bytes, int]:
+        loop = asyncio.get_running_loop()
+        rx, tx = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        with rx, tx:
+            rx.bind(("127.0.0.1", 0))
+            rx.setblocking(False)
+            tx.setblocking(False)
+            await engine._sendto(loop, tx, b"ping", rx.getsockname())
+            data, (_, sport) = await asyncio.wait_for(engine._recvfrom(loop, rx, 64), 5)
+            return data, sport == tx.getsockname()[1]
+    assert uvloop.run(main()) == (b"ping", True)

@@ -9,7 +9,6 @@ identifications as the live run.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from typing import Any
@@ -18,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from scanner.cli import main
-from scanner.engine import ScanOutcome, ScanPlan, run_scan
+from scanner.engine import ScanOutcome, ScanPlan
+from scanner.engine import scan as engine_scan
 from scanner.identify import identify
 from scanner.observation import write_jsonl
 from scanner.targets import build_targets
@@ -32,7 +32,7 @@ SEGMENTS = ["198.18.0.0/24", "198.18.1.0/24"]
 def scanned(lab: Any) -> tuple[list[dict[str, Any]], ScanOutcome]:
     targets = build_targets(SEGMENTS)
     with lab.in_scanner_ns():
-        outcome = asyncio.run(run_scan(ScanPlan(targets=targets)))
+        outcome = engine_scan(ScanPlan(targets=targets))
     return lab.truth(), outcome
 
 
