@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import uvloop
+
 from scanner.lab.server.app import FleetServer, read_spec
 
 
@@ -51,7 +53,7 @@ def main(argv: list[str]) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     _raise_fd_limit()
-    asyncio.run(_serve(Path(argv[0]), int(argv[1])))
+    uvloop.run(_serve(Path(argv[0]), int(argv[1])))  # lab CPU competes with the scanner on 2 cores
     return 0
 
 
