@@ -21,13 +21,12 @@ observations), so `camaudit match` streams files of millions of lines in O(devic
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.fingerprints import FingerprintSet, Hit, load_fingerprints
-from scanner.observation import Observation, ProbeStatus
+from scanner.observation import Observation, ProbeStatus, dumps_json
 from scanner.policy import PolicySet, load_policies
 
 OUI_WEIGHT = 0.35        # weak: resold NICs and OEM boards carry other vendors' OUIs
@@ -64,7 +63,7 @@ class Identification:
                 "conflicts": list(self.conflicts), "statuses": dict(self.statuses)}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return dumps_json(self.to_dict())
 
 
 @dataclass(slots=True)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
+import orjson
+
 FORMAT_VERSION = 1
 MAX_LINE_BYTES = 1 << 20  # a line longer than 1 MiB is not an observation we wrote
 
@@ -35,6 +37,9 @@ class ProbeStatus(StrEnum):
     TLS_ERROR = "tls-error"          # TLS handshake failed
     UNREACHABLE = "unreachable"      # no route / host down
     ERROR = "error"                  # anything else; `error` says what
+
+
+_STATUS_OF = {status.value: status for status in ProbeStatus}  # a dict lookup, not an Enum call per line
 
 
 @dataclass(slots=True)
@@ -74,7 +79,7 @@ class Observation:
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+        return dumps_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Observation:
@@ -93,10 +98,10 @@ class Observation:
         port = obj.get("port")
         if port is not None and (not isinstance(port, int) or not 0 <= port <= 65535):
             raise ValueError(f"bad port {port!r}")
-        try:
-            status = ProbeStatus(obj.get("status", "ok"))
-        except ValueError:
-            raise ValueError(f"unknown status {obj.get('status')!r}") from None
+        raw_status = obj.get("status", "ok")
+        status = _STATUS_OF.get(raw_status) if isinstance(raw_status, str) else None
+        if status is None:
+            raise ValueError(f"unknown status {raw_status!r}")
         ip, mac = obj.get("ip"), obj.get("mac")
         if ip is not None and not isinstance(ip, str):
             raise ValueError("'ip' must be a string")
@@ -142,9 +147,31 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
         if not line:
             continue
         try:
-            yield Observation.from_dict(json.loads(line))
+            yield Observation.from_dict(loads_json(line))
         except (ValueError, TypeError) as exc:
             _note(errors, lineno, str(exc))
+
+
+def loads_json(text: str) -> Any:
+    """Decode one JSON document: orjson (half the stdlib decoder's cost per line of
+    `camaudit match`), and the stdlib decoder for what orjson refuses but Python's `json`
+    has always read (NaN, Infinity, lone surrogate escapes), so both accept the same lines
+    and a bad line keeps the stdlib's error message. orjson reads an integer beyond 64 bits
+    as a float; no field of the format holds one."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def dumps_json(obj: Any) -> str:
+    """Compact JSON, non-ASCII kept as is: orjson (several times faster than `json.dumps`
+    on identifications with their evidence), and the stdlib encoder for what orjson refuses
+    (lone surrogates, integers beyond 64 bits, non-string keys) so every record still writes."""
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def write_jsonl(observations: Iterable[Observation], stream: IO[str]) -> int:
