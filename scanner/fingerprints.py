@@ -33,6 +33,7 @@ MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
 MAX_VALUE_CHARS = 64 * 1024   # longer values are cut before matching: bounded regex time
 MAX_CAPTURE_CHARS = 128
 MEMO_CHARS = 32 << 20         # memoised values (chars) before the match cache starts over
+MAX_PLANS = 1024              # key tuples remembered per trie node (see _Node.plan)
 _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",
          "vendor", "brand", "device_type", "captures", "description", "reference", "examples",
          "known_brand"}
@@ -183,7 +184,7 @@ class FingerprintSet:
     oui: OuiTable
     version: str = ""     # digest of the data it was built from (stored with scans, for rematch)
     _by_source: dict[str, _Node] = field(default_factory=dict)
-    _memo: dict[tuple[tuple[str, ...], str], tuple[tuple[Fingerprint, Hit], ...]] = field(default_factory=dict)
+    _memo: dict[tuple[_Node, str], tuple[tuple[Fingerprint, Hit], ...]] = field(default_factory=dict)
     _memo_chars: int = 0
 
     def __post_init__(self) -> None:
@@ -192,7 +193,10 @@ class FingerprintSet:
             for source in (fp.source, "https") if fp.source == "http" else (fp.source,):
                 node = self._by_source.setdefault(source, _Node(()))
                 for depth, key in enumerate(fp.path, 1):
-                    node = node.children.setdefault(key.lower(), _Node(fp.path[:depth]))
+                    child = node.children.get(key.lower())
+                    if child is None:
+                        child = node.children[key.lower()] = _Node(fp.path[:depth], rank=len(node.children))
+                    node = child
                 node.fps.append(fp)
 
     def get(self, fid: str) -> Fingerprint | None:
@@ -209,25 +213,25 @@ class FingerprintSet:
         if root is None:
             return []
         found: list[tuple[_Node, list[Any]]] = []
-        _collect([obs.data], root, {}, found)
+        _collect([obs.data], root, found)
         hits: list[Hit] = []
         for node, raw in found:
             done: set[int] = set()
-            for value in _strings(raw, node.path[-1] == "scopes"):
-                for fp, hit in self._matches(node.path, node.fps, value):
+            for value in _strings(raw, node.decode):
+                for fp, hit in self._matches(node, value):
                     if id(fp) in done or (fp.when and not _when_holds(obs.data, fp.when)):
                         continue
                     done.add(id(fp))
                     hits.append(hit)
         return hits
 
-    def _matches(self, path: tuple[str, ...], fps: list[Fingerprint], value: str) -> tuple[tuple[Fingerprint, Hit], ...]:
-        key = (path, value)
+    def _matches(self, node: _Node, value: str) -> tuple[tuple[Fingerprint, Hit], ...]:
+        key = (node, value)
         cached = self._memo.get(key)
         if cached is not None:
             return cached
         found = []
-        for fp in fps:
+        for fp in node.fps:
             caps = fp.test(value)
             if caps is None:
                 continue
@@ -253,30 +257,63 @@ class FingerprintSet:
 _MISSING = object()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Node:
-    """A trie over field paths of one source: each observation's data is walked once."""
+    """A trie over field paths of one source: each observation's data is walked once.
+
+    Hashed by identity: it keys the match memo."""
 
     path: tuple[str, ...]
     fps: list[Fingerprint] = field(default_factory=list)       # fingerprints reading this path
     children: dict[str, _Node] = field(default_factory=dict)   # lower-case key -> node
+    rank: int = 0                                              # position among its parent's children
+    decode: bool = field(init=False)                           # ONVIF scopes: percent-decoded
+    _plans: dict[tuple[Any, ...], tuple[tuple[_Node, Any], ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.decode = bool(self.path) and self.path[-1] == "scopes"
+
+    def plan(self, item: dict[Any, Any]) -> tuple[tuple[_Node, Any], ...]:
+        """(child, key of `item` it reads) for every child that `item` has, in child order.
+
+        A probe writes the same keys observation after observation, so the answer is kept
+        per key tuple (bounded: device-chosen header names must not grow it without end);
+        finding keys case-insensitively was half of matching an observation otherwise.
+        """
+        shape = tuple(item)
+        plan = self._plans.get(shape)
+        if plan is None:
+            plan = tuple((child, actual) for key, child in self.children.items()
+                         if (actual := _actual_key(item, key)) is not _MISSING)
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[shape] = plan
+        return plan
 
 
-def _step(items: list[Any], key: str, lowered: dict[int, dict[str, Any]]) -> list[Any]:
-    """The values under `key` of the dicts in `items`: exact key first, else case-insensitively
-    (a lower-cased copy of each dict is made once per observation)."""
+def _actual_key(item: dict[Any, Any], key: str) -> Any:
+    """The key of `item` that `key` names: `key` itself when present, else the last key
+    equal to it case-insensitively (HTTP header names), else _MISSING."""
+    if key in item:
+        return key
+    low = key.lower()
+    found: Any = _MISSING
+    for k in item:
+        if isinstance(k, str) and k.lower() == low:
+            found = k
+    return found
+
+
+def _step(items: list[Any], key: str) -> list[Any]:
+    """The values under `key` of the dicts in `items` (see _actual_key); lists fan out."""
     out: list[Any] = []
     for item in items:
         if not isinstance(item, dict):
             continue
-        value = item.get(key, _MISSING)
-        if value is _MISSING:
-            low = lowered.get(id(item))
-            if low is None:
-                low = lowered[id(item)] = {k.lower(): v for k, v in item.items() if isinstance(k, str)}
-            value = low.get(key.lower(), _MISSING)
-            if value is _MISSING:
-                continue
+        actual = _actual_key(item, key)
+        if actual is _MISSING:
+            continue
+        value = item[actual]
         if isinstance(value, list):
             out.extend(value)
         else:
@@ -284,15 +321,33 @@ def _step(items: list[Any], key: str, lowered: dict[int, dict[str, Any]]) -> lis
     return out
 
 
-def _collect(items: list[Any], node: _Node, lowered: dict[int, dict[str, Any]],
-             out: list[tuple[_Node, list[Any]]]) -> None:
-    for key, child in node.children.items():
-        nxt = _step(items, key, lowered)
-        if nxt:
-            if child.fps:
-                out.append((child, nxt))
-            if child.children:
-                _collect(nxt, child, lowered, out)
+def _collect(items: list[Any], node: _Node, out: list[tuple[_Node, list[Any]]]) -> None:
+    """Append (node, values found at its path) for every node under `node` that `items`
+    reach, depth first in child order (hits then come in fingerprint-file order, whatever
+    the order of keys in the observation)."""
+    gathered: dict[_Node, list[Any]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for child, key in node.plan(item):
+            value = item[key]
+            bucket = gathered.get(child)
+            if bucket is None:
+                bucket = gathered[child] = []
+            if isinstance(value, list):
+                bucket.extend(value)
+            else:
+                bucket.append(value)
+    ordered = sorted(gathered.items(), key=_by_rank) if len(items) > 1 else gathered.items()
+    for child, values in ordered:
+        if child.fps:
+            out.append((child, values))
+        if child.children:
+            _collect(values, child, out)
+
+
+def _by_rank(entry: tuple[_Node, list[Any]]) -> int:
+    return entry[0].rank
 
 
 def _strings(nodes: list[Any], decode: bool) -> list[str]:
@@ -310,9 +365,8 @@ def _strings(nodes: list[Any], decode: bool) -> list[str]:
 def field_values(data: Any, path: tuple[str, ...]) -> list[str]:
     """The string values at `path` (case-insensitive keys, lists fan out), normalised."""
     nodes: list[Any] = [data]
-    lowered: dict[int, dict[str, Any]] = {}
     for key in path:
-        nodes = _step(nodes, key, lowered)
+        nodes = _step(nodes, key)
         if not nodes:
             return []
     return _strings(nodes, path[-1] == "scopes")

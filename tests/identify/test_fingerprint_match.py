@@ -1,0 +1,48 @@
+"""FingerprintSet.match: which values of an observation each fingerprint reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scanner.fingerprints import MAX_PLANS, FingerprintSet, field_values
+from scanner.observation import Observation
+
+
+def hits(fset: FingerprintSet, source: str, data: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(h.fingerprint.id, h.value) for h in fset.match(Observation(source=source, ip="198.18.0.9", data=data))]
+
+
+def test_header_names_match_case_insensitively_and_the_exact_key_wins(fset: FingerprintSet) -> None:
+    want = [("hikvision.http.server.webs", "DNVRS-Webs")]
+    assert hits(fset, "http", {"headers": {"SERVER": "DNVRS-Webs"}}) == want
+    assert hits(fset, "https", {"Headers": {"sErVeR": "DNVRS-Webs"}}) == want
+    # the lower-case spelling of the fingerprint's key is read before any other spelling
+    assert hits(fset, "http", {"headers": {"Server": "GoAhead-Webs", "server": "DNVRS-Webs"}}) == want
+    # several other spellings: the last one, as a lower-casing dict would keep
+    assert hits(fset, "http", {"headers": {"Server": "GoAhead-Webs", "SERVER": "DNVRS-Webs"}}) == want
+
+
+def test_hits_do_not_depend_on_the_order_of_keys(fset: FingerprintSet) -> None:
+    data = {"path": "/", "status": 401, "title": "WEB SERVICE", "body": "<!-- @WebVersion@ -->",
+            "headers": {"Server": "App-webs/", "WWW-Authenticate": 'Digest realm="IP Camera(G5821)"'}}
+    reordered = {k: (dict(reversed(v.items())) if isinstance(v, dict) else v) for k, v in reversed(data.items())}
+    found = hits(fset, "http", data)
+    assert len(found) >= 3
+    assert hits(fset, "http", reordered) == found
+
+
+def test_lists_fan_out_and_every_reached_value_is_tested(fset: FingerprintSet) -> None:
+    # a list of header dicts (two answers folded into one record) is read like one dict each
+    data = {"headers": [{"X-Other": "1"}, {"Server": "DNVRS-Webs"}, {"server": "App-webs/"}]}
+    found = hits(fset, "http", data)
+    assert ("hikvision.http.server.webs", "DNVRS-Webs") in found
+    assert ("hikvision.http.server.app-webs", "App-webs/") in found
+    # the same values the per-field reader (used by `when` conditions) sees
+    assert field_values(data, ("headers", "Server")) == ["DNVRS-Webs", "App-webs/"]
+
+
+def test_many_distinct_key_sets_stay_correct(fset: FingerprintSet) -> None:
+    # devices choose header names: more key sets than the walk remembers must still match
+    for n in range(MAX_PLANS + 50):
+        assert hits(fset, "http", {"headers": {f"X-Junk-{n}": "x", "Server": "DNVRS-Webs"}}) == [
+            ("hikvision.http.server.webs", "DNVRS-Webs")]
