@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from scanner.cli.match import collector_paused, write_identifications
 from scanner.fingerprints import load_fingerprints
 from scanner.identify import Matcher
 from scanner.observation import Observation, read_jsonl
@@ -125,7 +126,7 @@ def bench_match(count: int, chunk: int = 100_000) -> tuple[Clock, int]:
                 matcher.add(obs)
         done += len(batch)
     with clock:
-        devices = len(matcher.identifications())
+        devices = sum(1 for _ in matcher.identifications())
     return clock, devices
 
 
@@ -135,14 +136,14 @@ def bench_jsonl(count: int) -> tuple[Clock, int]:
         with path.open("w", encoding="utf-8") as fh:
             for d in synthetic(count):
                 fh.write(json.dumps(d, separators=(",", ":")) + "\n")
-        with Clock() as clock, path.open(encoding="utf-8") as fh, open(os.devnull, "w") as out:
+        # as `camaudit match FILE` does it (scanner/cli/match.py), output to /dev/null
+        with (Clock() as clock, path.open(encoding="utf-8") as fh, open(os.devnull, "w") as out,
+              collector_paused()):
             matcher = Matcher(load_fingerprints(), load_policies())
             for obs in read_jsonl(fh):
                 matcher.add(obs)
-            idents = matcher.identifications()
-            for ident in idents:
-                out.write(ident.to_json() + "\n")
-    return clock, len(idents)
+            devices, _ = write_identifications(matcher, out)
+    return clock, devices
 
 
 def measure(count: int) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,7 @@ observations), so `camaudit match` streams files of millions of lines in O(devic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from scanner.policy import PolicySet, load_policies
 
 OUI_WEIGHT = 0.35        # weak: resold NICs and OEM boards carry other vendors' OUIs
 MAX_EVIDENCE = 64        # per device; a device answering every path still gets a readable record
+MAX_SHARED_SIGNALS = 1 << 16  # signals a Matcher keeps to share between devices before starting over
 CAPTURE_FIELDS = ("model", "firmware", "serial", "device_type")
 
 
@@ -83,18 +84,21 @@ class _Signal:
     captures: dict[str, str]
 
     def evidence(self) -> dict[str, Any]:
-        return {"source": self.source, "port": self.port, "fingerprint": self.fingerprint,
-                "field": self.field, "value": self.value, "weight": self.weight,
-                "vendor": self.vendor, "brand": self.brand, **({"generic": True} if self.generic else {})}
+        out = {"source": self.source, "port": self.port, "fingerprint": self.fingerprint,
+               "field": self.field, "value": self.value, "weight": self.weight,
+               "vendor": self.vendor, "brand": self.brand}
+        if self.generic:
+            out["generic"] = True
+        return out
 
 
 @dataclass(slots=True)
 class _Device:
     ip: str | None = None
     mac: str | None = None
-    # (hit, source, port) per distinct (fingerprint, source, port, value); signals are built
-    # only when the device is concluded, so a streamed observation costs little
-    hits: dict[tuple[int, str, int | None, str], tuple[Hit, str, int | None]] = field(default_factory=dict)
+    # one signal per distinct (fingerprint, source, port, value); signal objects are shared
+    # between devices (Matcher._signal) and never changed
+    hits: dict[tuple[int, str, int | None, str], _Signal] = field(default_factory=dict)
     statuses: dict[tuple[str, int | None], str] = field(default_factory=dict)
 
     def merge(self, other: _Device) -> None:
@@ -111,7 +115,7 @@ class _Device:
 
 
 class Matcher:
-    """Feed observations with `add`, then read `identifications()`."""
+    """Feed observations with `add`, then iterate `identifications()`."""
 
     def __init__(self, fingerprints: FingerprintSet | None = None, policies: PolicySet | None = None):
         self.fps = fingerprints or load_fingerprints()
@@ -120,6 +124,10 @@ class Matcher:
         self.by_ip: dict[str, _Device] = {}     # IP-only devices
         self.ip_to_mac: dict[str, str] = {}
         self.observations = 0
+        # the signal of one hit at one source:port: a fleet repeats the same answers (and the
+        # fingerprint set returns the same Hit objects for them), so it is built once, not per
+        # device; the Hit is kept beside it so that its id() stays its own
+        self._signals: dict[tuple[int, str, int | None], tuple[Hit, _Signal]] = {}
 
     def add(self, obs: Observation) -> None:
         self.observations += 1
@@ -141,23 +149,37 @@ class Matcher:
         for hit in self.fps.match(obs):
             key = (id(hit.fingerprint), source, port, hit.value)
             if key not in hits:
-                hits[key] = (hit, source, port)
+                hits[key] = self._signal(hit, source, port)
 
-    def identifications(self) -> list[Identification]:
-        devices = dict(self.by_mac)
+    def _signal(self, hit: Hit, source: str, port: int | None) -> _Signal:
+        key = (id(hit), source, port)
+        shared = self._signals.get(key)
+        if shared is not None:
+            return shared[1]
+        if len(self._signals) >= MAX_SHARED_SIGNALS:
+            self._signals.clear()
+        sig = _from_hit(hit, source, port)
+        self._signals[key] = (hit, sig)
+        return sig
+
+    def identifications(self) -> Iterator[Identification]:
+        """One Identification per device, each concluded when it is reached: `camaudit match`
+        writes and drops them one by one instead of holding a million-line file's worth."""
         for ip, dev in self.by_ip.items():
             mac = self.ip_to_mac.get(ip)
             if mac is not None:
-                devices[mac].merge(dev)
-            else:
-                devices[f"ip:{ip}"] = dev
-        return [self._conclude(dev) for dev in devices.values()]
+                self.by_mac[mac].merge(dev)
+        for dev in self.by_mac.values():
+            yield self._conclude(dev)
+        for ip, dev in self.by_ip.items():
+            if ip not in self.ip_to_mac:
+                yield self._conclude(dev)
 
     def _conclude(self, dev: _Device) -> Identification:
         statuses = {(f"{src}:{port}" if port is not None else src): str(status)
                     for (src, port), status in dev.statuses.items()}
         ident = Identification(ip=dev.ip, mac=dev.mac, statuses=dict(sorted(statuses.items())))
-        signals = [_from_hit(hit, source, port) for hit, source, port in dev.hits.values()]
+        signals = list(dev.hits.values())
         if dev.mac:
             oui = self.fps.oui.lookup(dev.mac)
             if oui is not None:
@@ -181,7 +203,7 @@ def identify(observations: Iterable[Observation], fingerprints: FingerprintSet |
     matcher = Matcher(fingerprints, policies)
     for obs in observations:
         matcher.add(obs)
-    return matcher.identifications()
+    return list(matcher.identifications())
 
 
 def _from_hit(hit: Hit, source: str, port: int | None) -> _Signal:
