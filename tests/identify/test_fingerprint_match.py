@@ -46,3 +46,10 @@ def test_many_distinct_key_sets_stay_correct(fset: FingerprintSet) -> None:
     for n in range(MAX_PLANS + 50):
         assert hits(fset, "http", {"headers": {f"X-Junk-{n}": "x", "Server": "DNVRS-Webs"}}) == [
             ("hikvision.http.server.webs", "DNVRS-Webs")]
+
+
+def test_same_path_and_value_in_two_sources_stay_apart(fset: FingerprintSet) -> None:
+    # sadp.fields.DeviceType and dhip.fields.DeviceType share a path: a SADP answer's hits
+    # (remembered per value) once came back for a DHIP answer with the same value
+    assert hits(fset, "sadp", {"fields": {"DeviceType": "IPC-X1"}}) == [("hikvision.sadp.reply", "IPC-X1")]
+    assert hits(fset, "dhip", {"fields": {"DeviceType": "IPC-X1"}}) == [("dahua.dhip.device-type", "IPC-X1")]
