@@ -70,6 +70,8 @@ EXPIRY_ACTOR = "camaudit"
 T_SCAN, T_ASSET, T_SIGHT = Scan.__table__, Asset.__table__, Sighting.__table__
 T_OBS, T_POLICY = StoredObservation.__table__, Policy.__table__
 T_FIND, T_EVENT = Finding.__table__, FindingEvent.__table__
+# what matching a device to its asset reads: not the evidence JSON, which a scan only overwrites
+_MATCH_COLUMNS = [c for c in T_ASSET.c if c.name != "evidence"]
 
 
 class IdentificationLike(Protocol):
@@ -333,27 +335,48 @@ class Store:
 
         The serial rule (same vendor, and not two different MACs) keeps one asset for a device
         whether the scanner sees its MAC (local segment) or only its serial (behind a router).
+        A MAC side finds the MAC-less asset through its serial key, so each lookup reads at most
+        a row per device of the batch: looking serials up by value read every asset sharing one
+        (a serial burnt into a whole model line), per batch, and made storing a scan quadratic.
         """
         macs = {i.mac for i in by_identity.values() if i.mac}
-        serials = {i.serial for i in by_identity.values() if i.serial}
-        rows = []    # three indexed lookups: one OR of three IN lists scans the table on PostgreSQL
-        for column, values in ((T_ASSET.c.identity, by_identity), (T_ASSET.c.mac, macs),
-                               (T_ASSET.c.serial, serials)):
+        serial_keys = {_serial_key(i) for i in by_identity.values() if i.mac and i.serial}
+        rows = []    # indexed lookups: one OR of IN lists scans the table on PostgreSQL
+        for column, values in ((T_ASSET.c.identity, by_identity.keys() | serial_keys),
+                               (T_ASSET.c.mac, macs)):
             if values:
-                rows.extend(conn.execute(select(T_ASSET).where(column.in_(list(values)))))
+                rows.extend(conn.execute(select(*_MATCH_COLUMNS).where(column.in_(list(values)))))
         by_mac = {r.mac: r for r in rows if r.mac}
         by_ident = {r.identity: r for r in rows}
-        by_serial = {((r.vendor or "").lower(), r.serial): r for r in rows if r.serial}
-        found = {}
+        found, routed = {}, {}
         for key, ident in by_identity.items():
             row = (by_mac.get(ident.mac) if ident.mac else None) or by_ident.get(key)
-            if row is None and ident.serial:
-                candidate = by_serial.get(((ident.vendor or "").lower(), ident.serial))
-                if candidate is not None and (candidate.mac is None or not ident.mac):
+            if row is None and ident.mac and ident.serial:
+                # only a MAC-less asset carries the serial key (a MAC-less device's identity)
+                candidate = by_ident.get(_serial_key(ident))
+                if candidate is not None and candidate.mac is None:
                     row = candidate
             if row is not None:
                 found[key] = row
+            elif ident.serial and not ident.mac:
+                routed[key] = ident
+        if routed:
+            found.update(self._find_by_serial(conn, routed))
         return found
+
+    def _find_by_serial(self, conn: Connection, devices: dict[str, _Device]) -> dict[str, Any]:
+        """MAC-less devices not stored under their serial key: the oldest asset of the same
+        vendor and serial (a device seen earlier with its MAC), one row per vendor and serial."""
+        oldest = (select(func.min(T_ASSET.c.id))
+                  .where(T_ASSET.c.serial.in_(list({d.serial for d in devices.values()})))
+                  .group_by(T_ASSET.c.vendor, T_ASSET.c.serial))
+        by_serial: dict[tuple[str, str], Any] = {}
+        for r in conn.execute(select(*_MATCH_COLUMNS).where(T_ASSET.c.id.in_(oldest))
+                              .order_by(T_ASSET.c.id.desc())):
+            # descending ids: of one vendor spelt in several cases, the oldest asset wins
+            by_serial[((r.vendor or "").lower(), r.serial)] = r
+        return {key: row for key, d in devices.items()
+                if (row := by_serial.get(((d.vendor or "").lower(), d.serial))) is not None}
 
     def _apply_flags(self, conn: Connection, flagged: dict[int, _Device],
                      scan_id: int | None, actor: str, seen_by: str, now: datetime) -> tuple[int, int]:

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+import db.store
 from db.lifecycle import Change, TransitionError
 from db.store import Store, StoreError
 
@@ -214,3 +215,20 @@ def test_hostile_device_text_is_stored_clean_and_bounded(store, Ident, run_scan)
     assert row["evidence"][0]["value"] == "T" * 1000
     run_scan(store, [Ident(ip="198.18.0.67", serial="S" * 900, vendor="Hik\x00vision" + "v" * 500)])
     assert len(store.assets()) == 1     # the serial matched after cleaning, as stored
+
+
+def test_a_serial_many_devices_share_keeps_them_apart(store, Ident, run_scan, monkeypatch):
+    """A serial burnt into a whole model line: each MAC stays its own asset across batches and
+    scans, and a routed (MAC-less) device with that serial joins the oldest of them."""
+    chunks = db.store._chunks
+    monkeypatch.setattr(db.store, "_chunks", lambda seq: chunks(seq, 4))    # several batches
+    shared = "DS-2CD2032-I20200101AAWR000"
+    fleet = [Ident(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:01:{n:02x}", serial=shared)
+             for n in range(10, 21)]
+    run_scan(store, fleet)
+    run_scan(store, list(reversed(fleet)))
+    assert len(store.assets()) == len(fleet)
+    run_scan(store, [Ident(ip="198.18.1.40", serial=shared)], covered=("198.18.1.0/24",))
+    assets = store.assets()
+    assert len(assets) == len(fleet)
+    assert (assets[0]["mac"], assets[0]["ip"]) == (fleet[0].mac, "198.18.1.40")
