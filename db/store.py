@@ -26,6 +26,7 @@ scan is stored quickly and a scan killed midway leaves earlier batches and scans
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import sqlite3
 import time
@@ -37,6 +38,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
 import platformdirs
 from sqlalchemy import (
     Connection,
@@ -59,7 +61,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from db import migrate
 from db.lifecycle import ACTIVE, WATCHED, Change, Status, TransitionError, check
 from db.models import Asset, Finding, FindingEvent, Policy, Scan, Sighting, StoredObservation
-from scanner.observation import Observation, normalize_mac
+from scanner.observation import Observation, loads_json, normalize_mac
 
 BATCH = 500
 DEFAULT_NOT_SEEN_AFTER = 2   # complete scans covering an address that must miss a device
@@ -72,6 +74,12 @@ T_OBS, T_POLICY = StoredObservation.__table__, Policy.__table__
 T_FIND, T_EVENT = Finding.__table__, FindingEvent.__table__
 # what matching a device to its asset reads: not the evidence JSON, which a scan only overwrites
 _MATCH_COLUMNS = [c for c in T_ASSET.c if c.name != "evidence"]
+# what deciding a finding's next state reads (not its owner, note or dates of record)
+_FINDING_STATE = (T_FIND.c.id, T_FIND.c.asset_id, T_FIND.c.policy_id, T_FIND.c.status,
+                  T_FIND.c.suppressed_fingerprints, T_FIND.c.status_changed_at,
+                  T_FIND.c.last_scan_id, T_FIND.c.not_seen_since)
+# what rematch rewrites of an asset (its evidence too; never its addresses or serial)
+_REMATCHED = ("vendor", "brand", "model", "firmware", "device_type", "flagged", "confidence")
 
 
 class IdentificationLike(Protocol):
@@ -325,8 +333,8 @@ class Store:
                    if ident.flagged and ident.policies}
         out.devices = len(by_identity)
         out.flagged_assets = len(flagged)
-        opened, reopened = self._apply_flags(conn, flagged, scan_id, SCAN_ACTOR,
-                                             f"scan {scan_id}", now)
+        opened, reopened = self._apply_flags(conn, flagged, self._findings_of(conn, flagged),
+                                             scan_id, SCAN_ACTOR, f"scan {scan_id}", now)
         out.findings_opened, out.findings_reopened = opened, reopened
         return out
 
@@ -378,19 +386,26 @@ class Store:
         return {key: row for key, d in devices.items()
                 if (row := by_serial.get(((d.vendor or "").lower(), d.serial))) is not None}
 
+    def _findings_of(self, conn: Connection, asset_ids: Iterable[int]) -> dict[tuple[int, str], Any]:
+        """The findings of these assets by (asset, policy), with what changing them reads."""
+        ids = list(asset_ids)
+        if not ids:
+            return {}
+        return {(r.asset_id, r.policy_id): r for r in conn.execute(
+            select(*_FINDING_STATE).where(T_FIND.c.asset_id.in_(ids)))}
+
     def _apply_flags(self, conn: Connection, flagged: dict[int, _Device],
-                     scan_id: int | None, actor: str, seen_by: str, now: datetime) -> tuple[int, int]:
-        """Open, refresh or reopen findings for assets flagged now; returns (opened, reopened)."""
+                     existing: dict[tuple[int, str], Any], scan_id: int | None, actor: str,
+                     seen_by: str, now: datetime) -> tuple[int, int]:
+        """Open, refresh or reopen findings for assets flagged now (`existing`: their findings,
+        `_findings_of`); returns (opened, reopened)."""
         if not flagged:
             return 0, 0
         policy_ids = {p for ident in flagged.values() for p in ident.policies}
         self._upsert_policies(conn, sorted(policy_ids))
-        existing = {(r.asset_id, r.policy_id): r for r in conn.execute(
-            select(T_FIND).where(T_FIND.c.asset_id.in_(list(flagged))))}
         new_rows, refresh, events = [], [], []
         reopened = 0
         for asset_id, ident in flagged.items():
-            fps = _fingerprints(ident.evidence)
             for policy in ident.policies:
                 row = existing.get((asset_id, policy))
                 if row is None:
@@ -403,7 +418,8 @@ class Store:
                 to, note = row.status, None
                 if row.status == Status.REMEDIATED:
                     to, note = Status.OPEN, f"seen again in {seen_by}"
-                elif row.status == Status.FALSE_POSITIVE and not fps <= set(row.suppressed_fingerprints):
+                elif (row.status == Status.FALSE_POSITIVE
+                      and not (fps := _fingerprints(ident.evidence)) <= set(row.suppressed_fingerprints)):
                     extra = ", ".join(sorted(fps - set(row.suppressed_fingerprints)))
                     to, note = Status.OPEN, (f"new evidence in {seen_by} not covered by the "
                                              f"false-positive verdict: {extra}")
@@ -600,19 +616,18 @@ class Store:
             with self._write() as conn:
                 now = self.clock()
                 by_asset = self._observations_of(conn, chunk)
-                idents: dict[int, _Device] = {}
-                for a in chunk:
-                    if not by_asset.get(a.asset_id):
-                        continue
-                    out.assets += 1
-                    picked = _pick(identify(by_asset[a.asset_id]), a.mac, a.ip)
-                    if picked is not None:
-                        idents[a.asset_id] = _device(picked)
+                observed = [a for a in chunk if by_asset.get(a.asset_id)]
+                out.assets += len(observed)
+                idents = _reidentify(identify, observed, by_asset)
                 out.changed_assets += self._rematch_assets(conn, idents)
-                out.findings_cleared += self._clear_unsupported(conn, idents, now, label)
+                # one read serves both: a finding cleared here is one no policy of its asset
+                # flags any more, so _apply_flags never touches it
+                findings = self._findings_of(conn, idents)
+                out.findings_cleared += self._clear_unsupported(conn, idents, findings, now, label)
                 flagged = {asset_id: ident for asset_id, ident in idents.items()
                            if ident.flagged and ident.policies}
-                opened, reopened = self._apply_flags(conn, flagged, None, REMATCH_ACTOR, label, now)
+                opened, reopened = self._apply_flags(conn, flagged, findings, None, REMATCH_ACTOR,
+                                                     label, now)
                 out.findings_opened += opened
                 out.findings_reopened += reopened
         return out
@@ -642,30 +657,36 @@ class Store:
         return out
 
     def _rematch_assets(self, conn: Connection, idents: dict[int, _Device]) -> int:
-        """Write the new identification of each asset (a few statements per chunk, not per
-        asset: rematch of 1M observations is ~200k assets); returns how many changed."""
+        """Write the new identification of each asset whose stored one differs (a few
+        statements per chunk, not per asset: rematch of 1M observations is ~200k assets);
+        returns how many changed, evidence aside.
+
+        Most assets come out as they were stored: rows equal to their new values, evidence
+        included, are not rewritten.
+        """
         if not idents:
             return 0
-        current = {r.id: r for r in conn.execute(select(T_ASSET).where(T_ASSET.c.id.in_(list(idents))))}
+        current = {r.id: r for r in conn.execute(
+            select(T_ASSET.c.id, *(T_ASSET.c[k] for k in _REMATCHED), T_ASSET.c.evidence)
+            .where(T_ASSET.c.id.in_(list(idents))))}
         changed, updates = 0, []
         for asset_id, ident in idents.items():
-            keep = {k: v for k, v in _asset_values(ident).items() if k not in ("ip", "mac", "serial")}
+            values = _asset_values(ident)
             row = current[asset_id]
-            changed += any(getattr(row, k) != v for k, v in keep.items() if k != "evidence")
-            updates.append(dict(keep, b_id=asset_id))
-        conn.execute(update(T_ASSET).where(T_ASSET.c.id == bindparam("b_id")), updates)
+            differs = any(getattr(row, k) != values[k] for k in _REMATCHED)
+            changed += differs
+            if differs or row.evidence != values["evidence"]:
+                updates.append({**{k: values[k] for k in (*_REMATCHED, "evidence")}, "b_id": asset_id})
+        if updates:
+            conn.execute(update(T_ASSET).where(T_ASSET.c.id == bindparam("b_id")), updates)
         return changed
 
     def _clear_unsupported(self, conn: Connection, idents: dict[int, _Device],
-                           now: datetime, label: str) -> int:
-        """Active findings the new identification no longer supports become false_positive."""
-        if not idents:
-            return 0
-        rows = conn.execute(select(T_FIND.c.id, T_FIND.c.asset_id, T_FIND.c.status, T_FIND.c.policy_id)
-                            .where(T_FIND.c.asset_id.in_(list(idents)), T_FIND.c.status.in_(list(ACTIVE)))
-                            .order_by(T_FIND.c.id)).all()
-        stale = [r for r in rows if r.policy_id not in (set(idents[r.asset_id].policies)
-                                                        if idents[r.asset_id].flagged else set())]
+                           findings: dict[tuple[int, str], Any], now: datetime, label: str) -> int:
+        """Active findings (of `findings`, `_findings_of` the assets) the new identification
+        no longer supports become false_positive."""
+        stale = sorted((r for r in findings.values() if r.status in ACTIVE and r.policy_id not in (
+            idents[r.asset_id].policies if idents[r.asset_id].flagged else ())), key=lambda r: r.id)
         if not stale:
             return 0
         notes = {r.id: f"no longer flagged under {r.policy_id} after {label}" for r in stale}
@@ -838,6 +859,21 @@ class Store:
 
 # ---------------------------------------------------------------------- engine setup
 
+def _json_column_text(value: Any) -> str:
+    """A JSON column's text: orjson (the raw observation and the evidence of every row are
+    most of what storing a scan and rematch encode and decode), the stdlib for what orjson
+    refuses (lone surrogates, integers beyond 64 bits), escaped to ASCII as before."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
+
+
+# loads_json reads what the stdlib wrote before (NaN included); orjson writes NaN as null,
+# which PostgreSQL's JSON type needs anyway
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_column_text, "json_deserializer": loads_json}
+
+
 def _make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -847,7 +883,7 @@ def _make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, **_JSON_CODEC)
     raise StoreError(f"unsupported database {parsed.get_backend_name()!r}; use SQLite or PostgreSQL")
 
 
@@ -859,7 +895,7 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
     except OSError as exc:
         raise StoreUnavailable(f"cannot create the inventory file {path}: {exc.strerror or exc}; "
                                "choose a writable path with --db sqlite:///PATH") from exc
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": 30}, **_JSON_CODEC)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -1004,6 +1040,36 @@ def _covered(ip: str, networks: list[Any]) -> bool:
     except ValueError:
         return False
     return any(addr.version == n.version and addr in n for n in networks)
+
+
+def _reidentify(identify: Callable[[list[Observation]], Sequence[IdentificationLike]],
+                sightings: Sequence[Any], by_asset: dict[int, list[Observation]]) -> dict[int, _Device]:
+    """The new identification of each asset (sightings: asset_id, scan_id, mac, ip).
+
+    `identify` runs once per scan among the sightings, on all their assets' observations (one
+    matcher per asset cost a third more): that scan's devices, grouped as the scan grouped
+    them. Each asset takes the identification of its MAC, else of its IP; an asset that names
+    none, or names one another asset names too, is identified from its own observations.
+    """
+    per_scan: dict[int, list[Any]] = defaultdict(list)
+    for s in sightings:
+        per_scan[s.scan_id].append(s)
+    out: dict[int, _Device] = {}
+    for group in per_scan.values():
+        results = identify([o for s in group for o in by_asset[s.asset_id]])
+        by_mac = {normalize_mac(i.mac): i for i in results if i.mac}
+        ips = Counter(i.ip for i in results if i.ip)
+        by_ip = {i.ip: i for i in results if i.ip and ips[i.ip] == 1}
+        chosen = {s.asset_id: (by_mac.get(s.mac) if s.mac else None) or by_ip.get(s.ip)
+                  for s in group}
+        claims = Counter(id(i) for i in chosen.values() if i is not None)
+        for s in group:
+            ident = chosen[s.asset_id]
+            if ident is None or claims[id(ident)] > 1:
+                ident = _pick(identify(by_asset[s.asset_id]), s.mac, s.ip)
+            if ident is not None:
+                out[s.asset_id] = _device(ident)
+    return out
 
 
 def _pick(idents: Sequence[IdentificationLike], mac: str | None, ip: str | None) -> IdentificationLike | None:

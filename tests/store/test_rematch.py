@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from sqlalchemy import select
 
+from db.models import StoredObservation
 from db.store import Store
 from scanner.cli import main
 from scanner.exitcodes import ExitCode
@@ -88,3 +90,32 @@ def test_cli_rematch_uses_the_installed_fingerprints(tmp_path: Path):
     [row] = store.finding_rows()
     assert (row["vendor"], row["policy_id"]) == ("Hikvision", "us-ndaa-889")
     store.close()
+
+
+def test_rematch_identifies_each_device_of_a_scan_on_its_own(store):
+    """One identify run serves a whole scan's devices: each asset still gets its own answer."""
+    obs = [*observations("198.18.0.42", "02:00:00:00:00:42", "MysteryCam/2.1"),
+           *observations("198.18.0.43", "02:00:00:00:00:43", "nginx"),
+           Observation(source="http", ip="198.18.0.44", port=80,     # routed: no MAC
+                       data={"path": "/", "status": 200, "headers": {"Server": "MysteryCam/3"}})]
+    stored_scan(store, obs, identify)
+    updated = build_set([*fingerprint_files(), ("tests/extra.toml", EXTRA)], load_vocabulary(),
+                        load_layers())
+    result = store.rematch(lambda o: identify(o, updated))
+    assert (result.assets, result.changed_assets) == (3, 2)
+    assert {(a["ip"], a["vendor"]) for a in store.assets()} == {
+        ("198.18.0.42", "Hikvision"), ("198.18.0.43", None), ("198.18.0.44", "Hikvision")}
+    rows = store.finding_rows(policy="us-ndaa-889")
+    assert sorted(r["ip"] for r in rows) == ["198.18.0.42", "198.18.0.44"]
+    assert {e["value"] for r in rows for e in r["evidence"]} == {"MysteryCam/2.1", "MysteryCam/3"}
+
+
+def test_json_columns_keep_what_orjson_refuses(store):
+    """Device text orjson will not encode (a lone surrogate, an integer beyond 64 bits) is
+    stored by the stdlib encoder and reads back as it was."""
+    odd = {"path": "/", "status": 200, "headers": {"Server": "x\ud800y"}, "size": 2 ** 70}
+    sid = store.begin_scan(["198.18.0.0/24"], "hq", [], "test", None)
+    store.add_observations(sid, [Observation(source="http", ip="198.18.0.45", port=80, data=odd)])
+    with store.engine.connect() as conn:
+        [raw] = conn.execute(select(StoredObservation.raw)).scalars()
+    assert raw["data"] == odd
