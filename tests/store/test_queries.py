@@ -127,3 +127,20 @@ def test_diff_ignores_values_a_scan_did_not_learn(store, Ident, run_scan):
     run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
     assert store.diff(1, 2)["changed"] == [] and store.diff(2, 3)["changed"] == []
     assert store.assets()[0]["firmware"] == "V5.7.3"     # the asset keeps what it learnt
+
+
+def test_finding_stream_counts_first_and_reads_once(store, Ident, run_scan):
+    """Exports read findings as a stream: its length before the rows, the rows of finding_rows."""
+    run_scan(store, [Ident(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}",
+                           policies=["us-ndaa-889", "eu-critical"]) for n in range(10, 17)])
+    expected = store.finding_rows()
+    with store.finding_stream() as rows:
+        assert len(rows) == len(expected) == 14
+        assert list(rows) == expected
+        with pytest.raises(StoreError, match="read once"):
+            iter(rows)
+    with store.finding_stream(site="branch") as rows:
+        assert (len(rows), list(rows)) == (0, [])
+    # one asset's two findings carry the same evidence (read once for both)
+    first, second = expected[0], expected[1]
+    assert first["asset_id"] == second["asset_id"] and first["evidence"] == second["evidence"]
