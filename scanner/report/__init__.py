@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from scanner.report.base import COLUMNS, Exporter, ReportMeta, Row
+from scanner.report.base import COLUMNS, Exporter, ReportMeta, Row, Rows
 from scanner.report.csv_export import CsvExporter
 from scanner.report.html import HtmlExporter
 from scanner.report.json_export import JsonExporter
@@ -17,4 +17,4 @@ EXPORTERS: dict[str, Exporter] = {
     for exporter in (CsvExporter(), JsonExporter(), XlsxExporter(), HtmlExporter())
 }
 
-__all__ = ["COLUMNS", "EXPORTERS", "Exporter", "ReportMeta", "Row"]
+__all__ = ["COLUMNS", "EXPORTERS", "Exporter", "ReportMeta", "Row", "Rows"]

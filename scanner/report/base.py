@@ -7,7 +7,7 @@ a new format touches only its own module plus the registry in `scanner.report`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Protocol
@@ -15,6 +15,17 @@ from typing import Any, BinaryIO, Protocol
 from scanner import __version__
 
 Row = Mapping[str, Any]
+
+
+class Rows(Protocol):
+    """The rows an exporter writes: iterated once, in order, with their number known first
+    (JSON's `count` and the XLSX filter range precede the rows). A list is Rows; so is the
+    store's `finding_stream`, which fetches rows while they are written, so an export does not
+    hold every finding at once."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Row]: ...
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class Exporter(Protocol):
     name: str      # the --format value
     suffix: str    # default file suffix, with the dot
 
-    def write(self, rows: Sequence[Row], meta: ReportMeta, stream: BinaryIO) -> None: ...
+    def write(self, rows: Rows, meta: ReportMeta, stream: BinaryIO) -> None: ...
 
 
 def cell(row: Row, key: str) -> Any:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from scanner.report.base import COLUMNS, ReportMeta, Row, cell
+from scanner.report.base import COLUMNS, ReportMeta, Rows, cell
 from scanner.report.sanitize import neutralize_formula
 
 
@@ -21,7 +20,7 @@ class CsvExporter:
     name = "csv"
     suffix = ".csv"
 
-    def write(self, rows: Sequence[Row], meta: ReportMeta, stream: BinaryIO) -> None:
+    def write(self, rows: Rows, meta: ReportMeta, stream: BinaryIO) -> None:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         try:
             writer = csv.writer(text, quoting=csv.QUOTE_MINIMAL)

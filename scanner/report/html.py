@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping, Sequence
+import io
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any, BinaryIO
 
@@ -18,7 +19,7 @@ import jinja2
 from markupsafe import Markup
 
 from scanner.report import charts
-from scanner.report.base import ReportMeta, Row, filter_text
+from scanner.report.base import ReportMeta, Row, Rows, filter_text
 from scanner.report.summary import asset_key, summarize
 
 _TEMPLATES = resources.files("scanner.report") / "templates"
@@ -36,16 +37,22 @@ class HtmlExporter:
     name = "html"
     suffix = ".html"
 
-    def write(self, rows: Sequence[Row], meta: ReportMeta, stream: BinaryIO) -> None:
-        stream.write(render(rows, meta).encode("utf-8"))
+    def write(self, rows: Rows, meta: ReportMeta, stream: BinaryIO) -> None:
+        # written as the template produces it: the page is never one string (and its bytes)
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        try:
+            text.writelines(page(list(rows), meta))   # summary, table and devices reread the rows
+            text.flush()
+        finally:
+            text.detach()  # the caller owns and closes the binary stream
 
 
-def render(rows: Sequence[Row], meta: ReportMeta) -> str:
-    """The report page as text."""
+def page(rows: Sequence[Row], meta: ReportMeta) -> Iterator[str]:
+    """The report page as pieces of text, in order."""
     css = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
     summary = summarize(rows, meta.generated_at.date())
-    return _environment().get_template("report.html.j2").render(
+    return _environment().get_template("report.html.j2").generate(
         meta=meta,
         summary=summary,
         css=Markup(css),

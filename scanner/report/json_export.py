@@ -7,11 +7,11 @@ store column cannot change the published schema by accident; it needs a schema c
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
-from scanner.report.base import COLUMNS, ReportMeta, Row
+from scanner.report.base import COLUMNS, ReportMeta, Row, Rows
 
 SCHEMA = "camaudit.findings"
 SCHEMA_VERSION = 1
@@ -20,27 +20,42 @@ EVIDENCE_KEYS: tuple[str, ...] = ("source", "port", "fingerprint", "field", "val
 
 
 class JsonExporter:
-    """One JSON document: a header (schema, version, time, filters) and the findings list."""
+    """One JSON document: a header (schema, version, time, filters) and the findings list.
+
+    Written finding by finding, byte for byte what `json.dumps(document, indent=2)` of the
+    whole document gives, so an export's memory does not grow with the findings (10,000
+    devices' document built at once peaked above 1 GB).
+    """
 
     name = "json"
     suffix = ".json"
 
-    def write(self, rows: Sequence[Row], meta: ReportMeta, stream: BinaryIO) -> None:
-        stream.write(json.dumps(document(rows, meta), indent=2, ensure_ascii=False,
-                                default=_json_default).encode("utf-8"))
-        stream.write(b"\n")
+    def write(self, rows: Rows, meta: ReportMeta, stream: BinaryIO) -> None:
+        head = _dumps(header(meta, len(rows)))
+        # the header object without its closing "\n}", continued by the findings list
+        stream.write(f'{head[:-2]},\n  "findings": ['.encode("utf-8"))
+        written = 0
+        for row in rows:
+            nested = _dumps(finding(row)).replace("\n", "\n" + _FINDING_INDENT)
+            stream.write(f'{"," if written else ""}\n{_FINDING_INDENT}{nested}'.encode("utf-8"))
+            written += 1
+        if written != len(rows):
+            raise RuntimeError(f"the JSON export announced {len(rows)} findings but got {written}")
+        stream.write(b"\n  ]\n}\n" if written else b"]\n}\n")
 
 
-def document(rows: Sequence[Row], meta: ReportMeta) -> dict[str, Any]:
-    """The export as plain data, in the shape docs/exports.md publishes."""
+_FINDING_INDENT = " " * 4   # a finding sits two levels deep: document → findings list → finding
+
+
+def header(meta: ReportMeta, count: int) -> dict[str, Any]:
+    """The document's keys before `findings`, in the shape docs/exports.md publishes."""
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "generated_at": meta.generated_at.isoformat(),
         "camaudit_version": meta.version,
         "filters": dict(meta.filters),
-        "count": len(rows),
-        "findings": [finding(row) for row in rows],
+        "count": count,
     }
 
 
@@ -53,6 +68,12 @@ def finding(row: Row) -> dict[str, Any]:
 
 def _evidence(item: Mapping[str, Any]) -> dict[str, Any]:
     return {key: item.get(key) for key in EVIDENCE_KEYS}
+
+
+def _dumps(value: Any) -> str:
+    """JSON text as the published document is indented; strings never hold a raw newline
+    (JSON escapes it), so nesting a dumped object is re-indenting after each "\\n"."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

@@ -7,6 +7,7 @@ database layer; `db.store.Store` satisfies it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,15 +15,15 @@ from typing import Any, BinaryIO, Protocol
 
 from scanner.report import EXPORTERS
 from scanner.report.atomic import write_atomic
-from scanner.report.base import ReportMeta
+from scanner.report.base import ReportMeta, Rows
 
 
 class FindingSource(Protocol):
     """What exports read from the inventory (db.store.Store)."""
 
-    def finding_rows(self, *, status: list[str] | None = None, site: str | None = None,
-                     policy: str | None = None, vendor: str | None = None,
-                     since: datetime | None = None) -> list[dict[str, Any]]: ...
+    def finding_stream(self, *, status: list[str] | None = None, site: str | None = None,
+                       policy: str | None = None, vendor: str | None = None,
+                       since: datetime | None = None) -> AbstractContextManager[Rows]: ...
 
     def scan_series(self, site: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -38,7 +39,7 @@ class Filters:
     since: datetime | None = None
 
     def query(self) -> dict[str, Any]:
-        """Keyword arguments for `finding_rows`."""
+        """Keyword arguments for `finding_stream` / `finding_rows`."""
         return {**asdict(self), "status": list(self.status) or None}
 
     def describe(self) -> Mapping[str, Any]:
@@ -61,17 +62,18 @@ def export_findings(source: FindingSource, fmt: str, path: Path | None, *,
     OSError when the file cannot be written (any previous file at `path` is then intact).
     """
     exporter = EXPORTERS[fmt]
-    rows = source.finding_rows(**filters.query())
+    if path is None and stream is None:
+        raise ValueError("export_findings needs a path or a stream")
     meta = ReportMeta(filters=filters.describe(), series=source.scan_series(site=filters.site),
                       title=title)
-    if path is None:
-        if stream is None:
-            raise ValueError("export_findings needs a path or a stream")
-        exporter.write(rows, meta, stream)
-        stream.flush()
-    else:
-        write_atomic(path, lambda out: exporter.write(rows, meta, out))
-    return ExportResult(rows=len(rows), path=path)
+    # rows are fetched while the exporter writes them: an export never holds every finding
+    with source.finding_stream(**filters.query()) as rows:
+        if path is None:
+            exporter.write(rows, meta, stream)
+            stream.flush()
+        else:
+            write_atomic(path, lambda out: exporter.write(rows, meta, out))
+        return ExportResult(rows=len(rows), path=path)
 
 
 def format_for_path(path: Path) -> str | None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import xlsxwriter
 
-from scanner.report.base import COLUMNS, ReportMeta, Row, cell, filter_text
+from scanner.report.base import COLUMNS, ReportMeta, Rows, cell, filter_text
 from scanner.report.sanitize import is_formula_like, xml_safe
 
 EXCEL_CELL_LIMIT = 32_767
@@ -26,9 +25,11 @@ class XlsxExporter:
     name = "xlsx"
     suffix = ".xlsx"
 
-    def write(self, rows: Sequence[Row], meta: ReportMeta, stream: BinaryIO) -> None:
+    def write(self, rows: Rows, meta: ReportMeta, stream: BinaryIO) -> None:
+        # constant_memory: each row goes to a temp file once the next begins, strings inline,
+        # instead of the whole sheet and a shared-string table held until close
         workbook = xlsxwriter.Workbook(stream, {
-            "in_memory": True,
+            "constant_memory": True,
             "strings_to_formulas": False,
             "strings_to_urls": False,
             "strings_to_numbers": False,
@@ -38,11 +39,11 @@ class XlsxExporter:
         for col, column in enumerate(COLUMNS):
             sheet.write_string(0, col, column.header, formats.header)
             sheet.set_column(col, col, _WIDTHS.get(column.key, 16))
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(len(rows), 1), len(COLUMNS) - 1)
         for r, row in enumerate(rows, start=1):
             for col, column in enumerate(COLUMNS):
                 _write_cell(sheet, r, col, cell(row, column.key), formats)
-        sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, max(len(rows), 1), len(COLUMNS) - 1)
         _write_info(workbook.add_worksheet("Export info"), meta, formats)
         workbook.close()
 

@@ -6,8 +6,11 @@ import io
 import json
 from datetime import datetime
 
+import pytest
+
 from scanner.report import ReportMeta
-from scanner.report.json_export import EVIDENCE_KEYS, FINDING_KEYS, SCHEMA, SCHEMA_VERSION, JsonExporter
+from scanner.report.json_export import (EVIDENCE_KEYS, FINDING_KEYS, SCHEMA, SCHEMA_VERSION, JsonExporter,
+                                        finding)
 
 # The published key set. Changing it is a schema change: bump SCHEMA_VERSION and document it.
 PUBLISHED_FINDING_KEYS = [
@@ -50,3 +53,45 @@ def test_unknown_store_keys_are_not_published_and_missing_ones_are_null(row_fact
 def test_payloads_round_trip_exactly(hostile, payloads, generated_at):
     findings = export(hostile, ReportMeta(generated_at=generated_at))["findings"]
     assert [f["model"] for f in findings] == list(payloads)  # JSON is data: no neutralising
+
+
+def whole_document(rows, meta) -> bytes:
+    """The document as one json.dumps call: the published bytes the streamed export must equal."""
+    doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+           "generated_at": meta.generated_at.isoformat(), "camaudit_version": meta.version,
+           "filters": dict(meta.filters), "count": len(rows), "findings": [finding(row) for row in rows]}
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def test_streamed_document_is_byte_for_byte_the_whole_document(rows, hostile, generated_at):
+    meta = ReportMeta(generated_at=generated_at, filters={"status": ["open"], "site": "hq"})
+    odd = [dict(hostile[0], model="line\u2028sep\x85nel\nnewline", evidence=[])]  # splitlines() would cut these
+    for batch in (rows, hostile, odd, []):
+        buffer = io.BytesIO()
+        JsonExporter().write(batch, meta, buffer)
+        assert buffer.getvalue() == whole_document(batch, meta)
+
+
+class Stream:
+    """Rows as the store streams them: a length up front, one pass."""
+
+    def __init__(self, rows, count):
+        self.rows, self.count = rows, count
+
+    def __len__(self):
+        return self.count
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def test_rows_read_once_from_a_stream(rows, generated_at):
+    meta = ReportMeta(generated_at=generated_at)
+    buffer = io.BytesIO()
+    JsonExporter().write(Stream(rows, len(rows)), meta, buffer)
+    assert buffer.getvalue() == whole_document(rows, meta)
+
+
+def test_a_count_the_rows_do_not_match_fails_the_export(rows, generated_at):
+    with pytest.raises(RuntimeError, match="announced"):
+        JsonExporter().write(Stream(rows, len(rows) + 1), ReportMeta(generated_at=generated_at), io.BytesIO())
