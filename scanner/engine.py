@@ -1,6 +1,7 @@
 """The scan engine: one asyncio loop that runs discovery and probes under the scan's bounds.
 
-`run_scan(plan)` walks targets → discovery → probes → observations. Everything that touches
+`run_scan(plan)` walks targets → discovery → probes → observations (`scan(plan)` runs it to
+completion on uvloop: what the CLI and the lab tests call). Everything that touches
 the network goes through `ProbeContext`, which owns the three safety bounds of a scan:
 
 * the **target/exclude check** (`TargetSet.permits`, called by `ProbeContext.require` before
