@@ -627,9 +627,13 @@ class Store:
         `identify` is scanner.identify bound to the current fingerprints and policies. A newly
         flagged asset opens findings; a finding its new identification no longer supports
         (open or in progress) becomes false_positive with an event saying why. `policies`
-        (objects with id, title, citation) refresh the stored titles and citations.
+        (objects with id, title, citation) are the ones `identify` evaluates: they refresh the
+        stored titles and citations, and only their findings can be cleared (a finding of a
+        policy left out was not judged, so it stays as it is). Without `policies`, every
+        finding is judged.
         """
         out = RematchSummary()
+        evaluated = {p if isinstance(p, str) else p.id for p in policies} or None
         if policies:
             with self._write() as conn:
                 self._upsert_policies(conn, policies)
@@ -651,7 +655,8 @@ class Store:
                 # one read serves both: a finding cleared here is one no policy of its asset
                 # flags any more, so _apply_flags never touches it
                 findings = self._findings_of(conn, idents)
-                out.findings_cleared += self._clear_unsupported(conn, idents, findings, now, label)
+                out.findings_cleared += self._clear_unsupported(conn, idents, findings, now, label,
+                                                                evaluated)
                 flagged = {asset_id: ident for asset_id, ident in idents.items()
                            if ident.flagged and ident.policies}
                 opened, reopened = self._apply_flags(conn, flagged, findings, None, REMATCH_ACTOR,
@@ -710,10 +715,13 @@ class Store:
         return changed
 
     def _clear_unsupported(self, conn: Connection, idents: dict[int, _Device],
-                           findings: dict[tuple[int, str], Any], now: datetime, label: str) -> int:
-        """Active findings (of `findings`, `_findings_of` the assets) the new identification
-        no longer supports become false_positive."""
-        stale = sorted((r for r in findings.values() if r.status in ACTIVE and r.policy_id not in (
+                           findings: dict[tuple[int, str], Any], now: datetime, label: str,
+                           evaluated: set[str] | None) -> int:
+        """Active findings (of `findings`, `_findings_of` the assets) of an `evaluated` policy
+        (None: any) the new identification no longer supports become false_positive."""
+        stale = sorted((r for r in findings.values() if r.status in ACTIVE
+                        and (evaluated is None or r.policy_id in evaluated)
+                        and r.policy_id not in (
             idents[r.asset_id].policies if idents[r.asset_id].flagged else ())), key=lambda r: r.id)
         if not stale:
             return 0
