@@ -103,14 +103,15 @@ def _day(text: str) -> str:
 @click.command()
 @click.option("--site", help="Only assets of this site.")
 @click.option("--vendor", help="Only assets of this vendor (lineage, e.g. Hikvision).")
-@click.option("--flagged/--all", "flagged", default=None, help="Only flagged assets (or all).")
+@click.option("--flagged/--all", "flagged", default=False,
+              help="Only flagged assets, or all of them (the default).")
 @_json_option
 @_db_options
 def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: bool,
            db_url: str | None, config_path: str | None) -> None:
     """List the devices in the inventory (one row per physical device)."""
     with open_store(db_url, config_path) as store:
-        rows = store.assets(site=site, vendor=vendor, flagged=flagged)
+        rows = store.assets(site=site, vendor=vendor, flagged=True if flagged else None)
     if as_json:
         _print_json(rows)
         return

@@ -95,3 +95,16 @@ def test_db_upgrade_reports_the_revision(tmp_path):
     assert code == 0 and "(was None)" in err
     code, _, err = cli(url, "db", "upgrade")
     assert code == 0 and "was" not in err
+
+
+def test_assets_default_all_and_flagged_filters(inventory):
+    """The inventory holds a flagged Hikvision and an unflagged Axis: the default and --all
+    list both, --flagged only the Hikvision."""
+    listed = {}
+    for args in ([], ["--all"], ["--flagged"]):
+        code, out, err = cli(inventory, "assets", *args, "--json")
+        assert code == 0, err
+        listed[" ".join(args)] = sorted((a["mac"], a["flagged"]) for a in json.loads(out))
+    both = [("00:40:8c:00:00:30", False), (MAC, True)]
+    assert listed == {"": both, "--all": both, "--flagged": [(MAC, True)]}
+
