@@ -656,7 +656,7 @@ class Store:
                 extras = [f"owner {change.owner}" if change.owner else "",
                           f"due {change.due}" if change.due else "",
                           f"expires {change.expires}" if change.expires else ""]
-                text = fit(T_EVENT.c.note, "; ".join(x for x in [note, *extras] if x) or None)
+                text = "; ".join(x for x in [note, *extras] if x) or None
                 events.append(_event(r.id, now, change.actor, r.status, change.to, text, None))
             conn.execute(insert(T_EVENT), events)
         return [{"finding_id": e["finding_id"], "at": _iso(e["at"]), "actor": e["actor"],
@@ -783,7 +783,8 @@ class Store:
             idents[r.asset_id].policies if idents[r.asset_id].flagged else ())), key=lambda r: r.id)
         if not stale:
             return 0
-        notes = {r.id: f"no longer flagged under {r.policy_id} after {label}" for r in stale}
+        notes = {r.id: fit(T_FIND.c.note, f"no longer flagged under {r.policy_id} after {label}")
+                 for r in stale}
         conn.execute(update(T_FIND).where(T_FIND.c.id == bindparam("b_id")), [
             {"b_id": r.id, "status": Status.FALSE_POSITIVE, "status_changed_at": now, "note": notes[r.id]}
             for r in stale])
@@ -1229,9 +1230,11 @@ def _pick(idents: Sequence[IdentificationLike], mac: str | None, ip: str | None)
 
 def _event(finding_id: int, at: datetime, actor: str, from_status: str | None, to_status: str,
            note: str | None, scan_id: int | None) -> dict[str, Any]:
-    return {"finding_id": finding_id, "at": at, "actor": actor,
+    """An event row; its texts composed by the program (fingerprint lists, labels) are cut to
+    their columns like device text (a typed actor or note was refused before, if too long)."""
+    return {"finding_id": finding_id, "at": at, "actor": fit(T_EVENT.c.actor, actor),
             "from_status": None if from_status is None else str(from_status),
-            "to_status": str(to_status), "note": note, "scan_id": scan_id}
+            "to_status": str(to_status), "note": fit(T_EVENT.c.note, note), "scan_id": scan_id}
 
 
 def _event_dict(r: Any) -> dict[str, Any]:

@@ -94,3 +94,14 @@ def test_an_asset_id_beyond_the_id_range_names_no_asset(store: Store) -> None:
 
     with pytest.raises(StoreError, match="no asset"):
         store.history("A99999999999999999999999")
+
+
+def test_an_event_text_composed_past_its_maximum_is_cut(store: Store, Ident, run_scan) -> None:
+    """A note at its maximum is kept whole on the finding; the event adds the owner to it, and
+    that composed text is cut to the event column's maximum with the marker."""
+    run_scan(store, [Ident(ip="198.18.0.9", mac="c0:56:e3:00:00:09")])
+    limit = Finding.__table__.c.note.info["max_chars"]
+    store.remediate([1], Change(to="in_progress", actor="alice", owner="it-ops", note="n" * limit))
+    assert store.finding_rows()[0]["note"] == "n" * limit
+    event = store.events(1)[-1]
+    assert len(event["note"]) == limit and event["note"].endswith(TRUNCATED)
