@@ -158,6 +158,14 @@ def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies:
         rec.reports = write_report_outputs(store, config)  # [report] outputs: after "complete"
 
 
+def _warn(warnings: list[str], scan_id: int | None, quiet: bool) -> None:
+    """Log each scan warning, and show it on stderr unless --quiet."""
+    for warning in warnings:
+        log.warning(warning, extra={"event": "scan.warning", "scan_id": scan_id})
+        if not quiet:
+            click.echo(f"camaudit: warning: {warning}", err=True)
+
+
 @click.command("scan")
 @click.argument("target", nargs=-1)
 @click.option("--targets-file", type=click.Path(dir_okay=False), help="File of targets, one or more per line.")
@@ -228,17 +236,17 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                             progress=progress,
                             on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
             outcome = run_plan(plan)
+            _warn(outcome.warnings, rec.scan_id, quiet)
             idents = identify(outcome.observations, load_fingerprints(), active)
             open_flagged = flagged_here = sum(1 for i in idents if i.flagged)
             if rec.store is not None:
                 rec.store.add_observations(rec.scan_id, outcome.observations)
                 stored = rec.store.record_identifications(rec.scan_id, idents,
                                                           covered=[str(n) for n in targets.networks()])
-                outcome.warnings.extend(str(failure) for failure in stored.failures)
-            for warning in outcome.warnings:
-                log.warning(warning, extra={"event": "scan.warning", "scan_id": rec.scan_id})
-                if not quiet:
-                    click.echo(f"camaudit: warning: {warning}", err=True)
+                # devices the inventory refused: the others are stored, the scan completes
+                refused = [str(failure) for failure in stored.failures]
+                outcome.warnings.extend(refused)
+                _warn(refused, rec.scan_id, quiet)
         if rec.open_flagged is not None:  # counted after finish_scan's "not seen since" pass
             open_flagged = rec.open_flagged
         scan_id = rec.scan_id
