@@ -17,6 +17,11 @@ Tables and why each exists:
 * ``finding_events`` append-only trail: who, when, from, to, note, and the scan that caused it.
 
 Timestamps are stored as naive UTC (SQLite has no time zones) and returned timezone-aware.
+
+Text lengths: every text column has one maximum, its `String(n)` length or, for `Text`
+columns, `info["max_chars"]` (a bound on what one finding or event may carry, without a
+schema change). `fit` applies it before any write, so SQLite (which would store anything) and
+PostgreSQL (which refuses an over-long value, failing the whole transaction) keep the same text.
 """
 
 from __future__ import annotations
@@ -39,6 +44,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.errors import TextTooLong
+
+MAX_NOTE = 4000            # a note or event text: a paragraph, not a document
+TRUNCATED = "…"            # ends device text that was cut to fit its column
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -151,8 +161,8 @@ class Policy(Base):
     __tablename__ = "policies"
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    title: Mapped[str] = mapped_column(Text)
-    citation: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text, info={"max_chars": MAX_NOTE})
+    citation: Mapped[str | None] = mapped_column(Text, info={"max_chars": MAX_NOTE})
 
 
 class Finding(Base):
@@ -165,7 +175,7 @@ class Finding(Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     owner: Mapped[str | None] = mapped_column(String(200))
     due: Mapped[date | None]
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text, info={"max_chars": MAX_NOTE})
     expires: Mapped[date | None]  # risk acceptance ends at the start of this day (UTC)
     # fingerprint ids a false-positive verdict covers; new evidence outside them reopens
     suppressed_fingerprints: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -185,5 +195,26 @@ class FindingEvent(Base):
     actor: Mapped[str] = mapped_column(String(200))
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text, info={"max_chars": MAX_NOTE})
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+
+
+def max_chars(column: Any) -> int | None:
+    """The most characters `column` (a Column of these models) keeps; None: unbounded."""
+    return getattr(column.type, "length", None) or column.info.get("max_chars")
+
+
+def fit(column: Any, value: str | None, *, typed: bool = False, field: str | None = None) -> str | None:
+    """`value` within `column`'s maximum (`max_chars`).
+
+    Text the user typed (`typed`: an owner, a note, a site name) is refused with TextTooLong
+    naming `field` (default: the column name), because silently storing less than was typed
+    loses what the user meant; text devices or the program produced is cut, ending in
+    TRUNCATED so a reader sees it was.
+    """
+    limit = max_chars(column)
+    if value is None or limit is None or len(value) <= limit:
+        return value
+    if typed:
+        raise TextTooLong(field or column.name, limit, len(value))
+    return value[:limit - len(TRUNCATED)] + TRUNCATED

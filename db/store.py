@@ -33,10 +33,11 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import orjson
 import platformdirs
@@ -47,6 +48,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    false,
     func,
     insert,
     or_,
@@ -56,14 +58,25 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 
 from db import migrate
+from db.errors import CorruptDatabase, NoSuchFinding, StoreError, StoreUnavailable
 from db.lifecycle import ACTIVE, WATCHED, Change, Status, TransitionError, check
-from db.models import Asset, Finding, FindingEvent, Policy, Scan, Sighting, StoredObservation
+from db.models import (
+    Asset,
+    Finding,
+    FindingEvent,
+    Policy,
+    Scan,
+    Sighting,
+    StoredObservation,
+    fit,
+)
 from scanner.observation import Observation, loads_json, normalize_mac
 
 BATCH = 500
+MAX_ROW_ID = 2**31 - 1       # ids are INTEGER columns: 32 bits on PostgreSQL
 DEFAULT_NOT_SEEN_AFTER = 2   # complete scans covering an address that must miss a device
 SCAN_ACTOR = "camaudit scan"
 REMATCH_ACTOR = "camaudit rematch"
@@ -99,12 +112,17 @@ class IdentificationLike(Protocol):
     evidence: list[dict[str, Any]]
 
 
-class StoreError(RuntimeError):
-    """The store cannot do what was asked; the message says what and what to do."""
+@dataclass(slots=True, frozen=True)
+class DeviceFailure:
+    """A device the database refused to store: the rest of its scan was stored without it."""
 
+    ip: str | None
+    mac: str | None
+    reason: str
 
-class StoreUnavailable(StoreError):
-    """The database itself cannot be opened or migrated (not a mistake in the request)."""
+    def __str__(self) -> str:
+        names = " ".join(x for x in (self.ip, self.mac) if x) or "(no address)"
+        return f"device {names} not stored in the inventory: {self.reason}"
 
 
 @dataclass(slots=True)
@@ -118,6 +136,7 @@ class ScanResultSummary:
     flagged_assets: int = 0
     findings_opened: int = 0
     findings_reopened: int = 0
+    failures: list[DeviceFailure] = field(default_factory=list)
 
     def add(self, other: ScanResultSummary) -> None:
         for name in self.__slots__:
@@ -247,21 +266,28 @@ class Store:
         with self._write() as conn:
             self._upsert_policies(conn, policies)
             return conn.execute(insert(T_SCAN).values(
-                site=site, targets=list(targets), covered=[], policies=policy_ids,
-                started_at=self.clock(), status="running", tool_version=tool_version,
-                fingerprint_version=fingerprint_version, observation_count=0, device_count=0,
+                site=fit(T_SCAN.c.site, site, typed=True), targets=list(targets), covered=[],
+                policies=policy_ids, started_at=self.clock(), status="running",
+                tool_version=fit(T_SCAN.c.tool_version, tool_version),
+                fingerprint_version=fit(T_SCAN.c.fingerprint_version, fingerprint_version),
+                observation_count=0, device_count=0,
                 flagged_count=0, new_assets=0, findings_opened=0, findings_reopened=0,
             ).returning(T_SCAN.c.id)).scalar_one()
 
     def _upsert_policies(self, conn: Connection, policies: Iterable[Any]) -> None:
         """Known titles/citations overwrite; a bare id only creates a placeholder row."""
         for p in policies:
+            # an id is a key: cutting it could merge two policies, so a long one is refused
             if isinstance(p, str):
-                conn.execute(self._insert(T_POLICY).values(id=p, title=p, citation=None)
+                pid = fit(T_POLICY.c.id, p, typed=True, field="policy id")
+                conn.execute(self._insert(T_POLICY).values(id=pid, title=fit(T_POLICY.c.title, p),
+                                                           citation=None)
                              .on_conflict_do_nothing(index_elements=["id"]))
             else:
-                stmt = self._insert(T_POLICY).values(id=p.id, title=p.title,
-                                                     citation=getattr(p, "citation", None))
+                stmt = self._insert(T_POLICY).values(
+                    id=fit(T_POLICY.c.id, p.id, typed=True, field="policy id"),
+                    title=fit(T_POLICY.c.title, p.title),
+                    citation=fit(T_POLICY.c.citation, getattr(p, "citation", None)))
                 conn.execute(stmt.on_conflict_do_update(
                     index_elements=["id"], set_={"title": stmt.excluded.title,
                                                  "citation": stmt.excluded.citation}))
@@ -301,16 +327,42 @@ class Store:
         # sort by identity so concurrent writers lock rows in the same order (no deadlocks)
         devices.sort(key=lambda d: _identity(d, scan.site))
         for chunk in _chunks(devices):
-            with self._write() as conn:
-                part = self._record_batch(conn, scan_id, scan.site, chunk)
-                conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
-                    device_count=T_SCAN.c.device_count + part.devices,
-                    flagged_count=T_SCAN.c.flagged_count + part.flagged_assets,
-                    new_assets=T_SCAN.c.new_assets + part.new_assets,
-                    findings_opened=T_SCAN.c.findings_opened + part.findings_opened,
-                    findings_reopened=T_SCAN.c.findings_reopened + part.findings_reopened))
-            total.add(part)
+            self._record_isolating(scan_id, scan.site, chunk, total)
         return total
+
+    def _record_isolating(self, scan_id: int, site: str | None, devices: Sequence[_Device],
+                          total: ScanResultSummary) -> None:
+        """Store `devices` in one transaction; if the database refuses it, store each half
+        again, down to the single device it refuses, which is added to `total.failures`.
+
+        So one device's text the database rejects costs only that device, and finding it
+        takes about 2·log2(BATCH) small transactions instead of one per device of the batch
+        (storing a 500-device batch device by device took 2.6 s on SQLite).
+        """
+        try:
+            total.add(self._record_chunk(scan_id, site, devices))
+        except OperationalError:
+            raise              # the database, not a device, failed: the scan fails
+        except (SQLAlchemyError, UnicodeError, ValueError) as exc:
+            if len(devices) == 1:
+                total.failures.append(DeviceFailure(devices[0].ip, devices[0].mac, _reason(exc)))
+                return
+            half = len(devices) // 2
+            self._record_isolating(scan_id, site, devices[:half], total)
+            self._record_isolating(scan_id, site, devices[half:], total)
+
+    def _record_chunk(self, scan_id: int, site: str | None,
+                      devices: Sequence[_Device]) -> ScanResultSummary:
+        """Store `devices` and count them on the scan row, in one transaction."""
+        with self._write() as conn:
+            part = self._record_batch(conn, scan_id, site, devices)
+            conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
+                device_count=T_SCAN.c.device_count + part.devices,
+                flagged_count=T_SCAN.c.flagged_count + part.flagged_assets,
+                new_assets=T_SCAN.c.new_assets + part.new_assets,
+                findings_opened=T_SCAN.c.findings_opened + part.findings_opened,
+                findings_reopened=T_SCAN.c.findings_reopened + part.findings_reopened))
+        return part
 
     def _record_batch(self, conn: Connection, scan_id: int, site: str | None,
                       devices: Sequence[_Device]) -> ScanResultSummary:
@@ -543,8 +595,10 @@ class Store:
         with self._read() as conn:
             if ref.isdigit() or (ref[:1] in "Ff" and ref[1:].isdigit()):
                 fid = int(ref.lstrip("Ff"))
-                if conn.execute(select(T_FIND.c.id).where(T_FIND.c.id == fid)).first() is None:
-                    raise StoreError(f"no finding {fid}; list them with `camaudit findings`")
+                # an id beyond the column's range names nothing (and would overflow the driver)
+                if fid > MAX_ROW_ID or conn.execute(
+                        select(T_FIND.c.id).where(T_FIND.c.id == fid)).first() is None:
+                    raise NoSuchFinding(fid)
                 return [fid]
             asset_ids = self._resolve_assets(conn, ref, site)
             ids = list(conn.execute(select(T_FIND.c.id).where(T_FIND.c.asset_id.in_(asset_ids))
@@ -555,7 +609,8 @@ class Store:
 
     def _resolve_assets(self, conn: Connection, ref: str, site: str | None) -> list[int]:
         if ref[:1] in "Aa" and ref[1:].isdigit():
-            cond = T_ASSET.c.id == int(ref[1:])
+            asset_id = int(ref[1:])     # beyond the id range: names nothing (never bound)
+            cond = T_ASSET.c.id == asset_id if asset_id <= MAX_ROW_ID else false()
         else:
             cond = _address_condition(ref)
         stmt = select(T_ASSET.c.id, T_ASSET.c.site).where(cond)
@@ -572,13 +627,16 @@ class Store:
     def remediate(self, finding_ids: Sequence[int], change: Change) -> list[dict[str, Any]]:
         """Apply a manual status change to findings, all or none; returns the events written."""
         now = self.clock()
+        change = replace(change, actor=fit(T_EVENT.c.actor, change.actor, typed=True, field="actor"),
+                         owner=fit(T_FIND.c.owner, change.owner, typed=True, field="owner"),
+                         note=fit(T_FIND.c.note, change.note, typed=True, field="note"))
         with self._write() as conn:
             rows = conn.execute(select(T_FIND, T_ASSET.c.evidence).join(
                 T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id).where(
                 T_FIND.c.id.in_(list(finding_ids))).order_by(T_FIND.c.id)).all()
             missing = set(finding_ids) - {r.id for r in rows}
             if missing:
-                raise StoreError(f"no finding {sorted(missing)[0]}; list them with `camaudit findings`")
+                raise NoSuchFinding(sorted(missing)[0])
             for r in rows:
                 try:
                     check(r.status, change, now.date())
@@ -627,9 +685,13 @@ class Store:
         `identify` is scanner.identify bound to the current fingerprints and policies. A newly
         flagged asset opens findings; a finding its new identification no longer supports
         (open or in progress) becomes false_positive with an event saying why. `policies`
-        (objects with id, title, citation) refresh the stored titles and citations.
+        (objects with id, title, citation) are the ones `identify` evaluates: they refresh the
+        stored titles and citations, and only their findings can be cleared (a finding of a
+        policy left out was not judged, so it stays as it is). Without `policies`, every
+        finding is judged.
         """
         out = RematchSummary()
+        evaluated = {p if isinstance(p, str) else p.id for p in policies} or None
         if policies:
             with self._write() as conn:
                 self._upsert_policies(conn, policies)
@@ -651,7 +713,8 @@ class Store:
                 # one read serves both: a finding cleared here is one no policy of its asset
                 # flags any more, so _apply_flags never touches it
                 findings = self._findings_of(conn, idents)
-                out.findings_cleared += self._clear_unsupported(conn, idents, findings, now, label)
+                out.findings_cleared += self._clear_unsupported(conn, idents, findings, now, label,
+                                                                evaluated)
                 flagged = {asset_id: ident for asset_id, ident in idents.items()
                            if ident.flagged and ident.policies}
                 opened, reopened = self._apply_flags(conn, flagged, findings, None, REMATCH_ACTOR,
@@ -710,14 +773,18 @@ class Store:
         return changed
 
     def _clear_unsupported(self, conn: Connection, idents: dict[int, _Device],
-                           findings: dict[tuple[int, str], Any], now: datetime, label: str) -> int:
-        """Active findings (of `findings`, `_findings_of` the assets) the new identification
-        no longer supports become false_positive."""
-        stale = sorted((r for r in findings.values() if r.status in ACTIVE and r.policy_id not in (
+                           findings: dict[tuple[int, str], Any], now: datetime, label: str,
+                           evaluated: set[str] | None) -> int:
+        """Active findings (of `findings`, `_findings_of` the assets) of an `evaluated` policy
+        (None: any) the new identification no longer supports become false_positive."""
+        stale = sorted((r for r in findings.values() if r.status in ACTIVE
+                        and (evaluated is None or r.policy_id in evaluated)
+                        and r.policy_id not in (
             idents[r.asset_id].policies if idents[r.asset_id].flagged else ())), key=lambda r: r.id)
         if not stale:
             return 0
-        notes = {r.id: f"no longer flagged under {r.policy_id} after {label}" for r in stale}
+        notes = {r.id: fit(T_FIND.c.note, f"no longer flagged under {r.policy_id} after {label}")
+                 for r in stale}
         conn.execute(update(T_FIND).where(T_FIND.c.id == bindparam("b_id")), [
             {"b_id": r.id, "status": Status.FALSE_POSITIVE, "status_changed_at": now, "note": notes[r.id]}
             for r in stale])
@@ -940,6 +1007,7 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
     except OSError as exc:
         raise StoreUnavailable(f"cannot create the inventory file {path}: {exc.strerror or exc}; "
                                "choose a writable path with --db sqlite:///PATH") from exc
+    _check_sqlite_file(url, path)
     engine = create_engine(url, connect_args={"timeout": 30}, **_JSON_CODEC)
 
     @event.listens_for(engine, "connect")
@@ -959,6 +1027,29 @@ def _sqlite_engine(url: str, path: str | None) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _check_sqlite_file(url: str, path: str) -> None:
+    """Refuse a file that is not a usable inventory before the engine touches it.
+
+    Opening the engine switches the file to WAL (a write to its header), so the file is
+    first read through a read-only connection: random bytes raise CorruptDatabase, another
+    application's tables or a newer schema revision raise what `migrate.verify` raises. A file
+    the read-only connection cannot open at all is left to the engine, which says why.
+    """
+    if os.path.getsize(path) == 0:
+        return    # new, or created empty a moment ago: it becomes an inventory
+    uri = f"file:{quote(path)}?mode=ro"
+    probe = create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    try:
+        with probe.connect() as conn:
+            migrate.verify(conn, url)
+    except OperationalError:
+        return
+    except DatabaseError as exc:
+        raise CorruptDatabase(url, str(exc.orig)) from None
+    finally:
+        probe.dispose()
 
 
 def _ensure_wal(cur: Any, patience: float = 30.0) -> None:
@@ -1032,21 +1123,30 @@ MAX_EVIDENCE_VALUE = 1000
 
 
 def _device(ident: IdentificationLike) -> _Device:
-    def text(value: Any, limit: int) -> str | None:
+    def text(value: Any, column: Any = None) -> str | None:
         if value is None:
             return None
-        cleaned = str(value).replace("\x00", "").strip()[:limit]
+        cleaned = str(value).replace("\x00", "").strip()
+        cleaned = fit(column, cleaned) if column is not None else cleaned[:MAX_EVIDENCE_VALUE]
         return cleaned or None
 
-    evidence = [{k: (text(v, MAX_EVIDENCE_VALUE) if isinstance(v, str) else v) for k, v in e.items()}
+    evidence = [{k: (text(v) if isinstance(v, str) else v) for k, v in e.items()}
                 for e in (ident.evidence or []) if isinstance(e, dict)]
-    return _Device(ip=text(ident.ip, 45), mac=normalize_mac(ident.mac) if ident.mac else None,
-                   vendor=text(ident.vendor, 100), brand=text(ident.brand, 100),
-                   model=text(ident.model, 200), firmware=text(ident.firmware, 200),
-                   serial=text(ident.serial, 200),
-                   device_type=text(getattr(ident, "device_type", None), 100),
+    c = T_ASSET.c
+    return _Device(ip=text(ident.ip, c.ip), mac=normalize_mac(ident.mac) if ident.mac else None,
+                   vendor=text(ident.vendor, c.vendor), brand=text(ident.brand, c.brand),
+                   model=text(ident.model, c.model), firmware=text(ident.firmware, c.firmware),
+                   serial=text(ident.serial, c.serial),
+                   device_type=text(getattr(ident, "device_type", None), c.device_type),
                    flagged=bool(ident.flagged), policies=tuple(dict.fromkeys(ident.policies or [])),
                    confidence=float(ident.confidence or 0.0), evidence=evidence)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why the database refused a device, short and printable (it may quote device text)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = f"{type(orig).__name__}: {orig}".splitlines()[0][:200]
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def _asset_values(d: _Device) -> dict[str, Any]:
@@ -1130,9 +1230,11 @@ def _pick(idents: Sequence[IdentificationLike], mac: str | None, ip: str | None)
 
 def _event(finding_id: int, at: datetime, actor: str, from_status: str | None, to_status: str,
            note: str | None, scan_id: int | None) -> dict[str, Any]:
-    return {"finding_id": finding_id, "at": at, "actor": actor,
+    """An event row; its texts composed by the program (fingerprint lists, labels) are cut to
+    their columns like device text (a typed actor or note was refused before, if too long)."""
+    return {"finding_id": finding_id, "at": at, "actor": fit(T_EVENT.c.actor, actor),
             "from_status": None if from_status is None else str(from_status),
-            "to_status": str(to_status), "note": note, "scan_id": scan_id}
+            "to_status": str(to_status), "note": fit(T_EVENT.c.note, note), "scan_id": scan_id}
 
 
 def _event_dict(r: Any) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def open_store(db_url: str | None, config_path: str | None, *, migrate_schema: b
     Errors about what the user asked (unknown id, refused transition) exit 2; the database
     itself failing to open exits 3.
     """
-    from db.store import Store, StoreError, StoreUnavailable
+    from db.store import Store, StoreError
     from scanner.config import ConfigError, load_config
 
     try:
@@ -56,15 +56,48 @@ def open_store(db_url: str | None, config_path: str | None, *, migrate_schema: b
     try:
         store = Store(config.get("db"), migrate_schema=migrate_schema)
     except StoreError as exc:
-        _fail(str(exc), ExitCode.RUNTIME)
+        _fail(store_failure(exc)[0], ExitCode.RUNTIME)
     try:
         yield store
-    except StoreUnavailable as exc:
-        _fail(str(exc), ExitCode.RUNTIME)
     except (StoreError, TransitionError) as exc:
-        _fail(str(exc), ExitCode.USAGE)
+        _fail(*store_failure(exc))
     finally:
         store.close()
+
+
+def store_failure(exc: Exception) -> tuple[str, ExitCode]:
+    """The one-line message and exit code of a store error: what failed and what to do.
+
+    The store's exceptions carry the facts; the advice, which names options of these
+    commands, is worded here. A database that cannot be used exits 3; a request the
+    inventory refuses (unknown finding, over-long value, refused transition) exits 2.
+    """
+    from db.errors import (
+        CorruptDatabase,
+        ForeignDatabase,
+        NewerSchema,
+        NoSuchFinding,
+        StoreUnavailable,
+        TextTooLong,
+    )
+
+    if isinstance(exc, CorruptDatabase):
+        return (f"{exc}; restore the file from a backup, or give --db a new file "
+                "(camaudit creates it)", ExitCode.RUNTIME)
+    if isinstance(exc, ForeignDatabase):
+        return (f"{exc}; camaudit left it untouched: give --db a new file or an empty "
+                "database for the inventory", ExitCode.RUNTIME)
+    if isinstance(exc, NewerSchema):
+        return (f"{exc}; a newer camaudit wrote it: upgrade camaudit, or give --db another "
+                "inventory", ExitCode.RUNTIME)
+    if isinstance(exc, StoreUnavailable):
+        return str(exc), ExitCode.RUNTIME
+    if isinstance(exc, NoSuchFinding):
+        return f"{exc}; list them with `camaudit findings`", ExitCode.USAGE
+    if isinstance(exc, TextTooLong):
+        return (f"{exc.field} is too long ({exc.length} characters); the inventory keeps at "
+                f"most {exc.limit}: shorten it", ExitCode.USAGE)
+    return str(exc), ExitCode.USAGE
 
 
 def _fail(message: str, code: ExitCode) -> None:
@@ -103,14 +136,15 @@ def _day(text: str) -> str:
 @click.command()
 @click.option("--site", help="Only assets of this site.")
 @click.option("--vendor", help="Only assets of this vendor (lineage, e.g. Hikvision).")
-@click.option("--flagged/--all", "flagged", default=None, help="Only flagged assets (or all).")
+@click.option("--flagged/--all", "flagged", default=False,
+              help="Only flagged assets, or all of them (the default).")
 @_json_option
 @_db_options
 def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: bool,
            db_url: str | None, config_path: str | None) -> None:
     """List the devices in the inventory (one row per physical device)."""
     with open_store(db_url, config_path) as store:
-        rows = store.assets(site=site, vendor=vendor, flagged=flagged)
+        rows = store.assets(site=site, vendor=vendor, flagged=True if flagged else None)
     if as_json:
         _print_json(rows)
         return

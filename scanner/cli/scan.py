@@ -158,6 +158,14 @@ def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies:
         rec.reports = write_report_outputs(store, config)  # [report] outputs: after "complete"
 
 
+def _warn(warnings: list[str], scan_id: int | None, quiet: bool) -> None:
+    """Log each scan warning, and show it on stderr unless --quiet."""
+    for warning in warnings:
+        log.warning(warning, extra={"event": "scan.warning", "scan_id": scan_id})
+        if not quiet:
+            click.echo(f"camaudit: warning: {warning}", err=True)
+
+
 @click.command("scan")
 @click.argument("target", nargs=-1)
 @click.option("--targets-file", type=click.Path(dir_okay=False), help="File of targets, one or more per line.")
@@ -195,6 +203,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     3: runtime error; 75: another scan holds the inventory's lock.
     """
     from db.store import StoreError
+    from scanner.cli.inventory import store_failure
     from scanner.discovery.nmap import NmapError
     from scanner.discovery.route import RouteError
     from scanner.engine import scan as run_plan
@@ -227,16 +236,17 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                             progress=progress,
                             on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
             outcome = run_plan(plan)
-            for warning in outcome.warnings:
-                log.warning(warning, extra={"event": "scan.warning", "scan_id": rec.scan_id})
-                if not quiet:
-                    click.echo(f"camaudit: warning: {warning}", err=True)
+            _warn(outcome.warnings, rec.scan_id, quiet)
             idents = identify(outcome.observations, load_fingerprints(), active)
             open_flagged = flagged_here = sum(1 for i in idents if i.flagged)
             if rec.store is not None:
                 rec.store.add_observations(rec.scan_id, outcome.observations)
-                rec.store.record_identifications(rec.scan_id, idents,
-                                                 covered=[str(n) for n in targets.networks()])
+                stored = rec.store.record_identifications(rec.scan_id, idents,
+                                                          covered=[str(n) for n in targets.networks()])
+                # devices the inventory refused: the others are stored, the scan completes
+                refused = [str(failure) for failure in stored.failures]
+                outcome.warnings.extend(refused)
+                _warn(refused, rec.scan_id, quiet)
         if rec.open_flagged is not None:  # counted after finish_scan's "not seen since" pass
             open_flagged = rec.open_flagged
         scan_id = rec.scan_id
@@ -250,7 +260,8 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     except (NmapError, OSError) as exc:
         _fail(ExitCode.RUNTIME, f"scan failed: {exc}", "scan.failed", scan_id=rec and rec.scan_id)
     except StoreError as exc:
-        _fail(ExitCode.RUNTIME, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
+        message, code = store_failure(exc)
+        _fail(code, message, "scan.failed", scan_id=rec and rec.scan_id)
     exit_code = ExitCode.FLAGGED if open_flagged else ExitCode.CLEAN
     seconds = round(outcome.finished - outcome.started, 3)
     summary = {"scan_id": scan_id, "site": config.get("site"), "exit_code": int(exit_code),

@@ -95,3 +95,31 @@ def test_db_upgrade_reports_the_revision(tmp_path):
     assert code == 0 and "(was None)" in err
     code, _, err = cli(url, "db", "upgrade")
     assert code == 0 and "was" not in err
+
+
+def test_assets_default_all_and_flagged_filters(inventory):
+    """The inventory holds a flagged Hikvision and an unflagged Axis: the default and --all
+    list both, --flagged only the Hikvision."""
+    listed = {}
+    for args in ([], ["--all"], ["--flagged"]):
+        code, out, err = cli(inventory, "assets", *args, "--json")
+        assert code == 0, err
+        listed[" ".join(args)] = sorted((a["mac"], a["flagged"]) for a in json.loads(out))
+    both = [("00:40:8c:00:00:30", False), (MAC, True)]
+    assert listed == {"": both, "--all": both, "--flagged": [(MAC, True)]}
+
+
+@pytest.mark.parametrize("ref", ["F99999999999999999999999", "99999999999999999999999", "F3000000000"])
+def test_remediate_an_id_beyond_the_id_range_is_no_such_finding(inventory, ref):
+    code, out, err = cli(inventory, "remediate", ref, "--status", "in_progress")
+    assert code == ExitCode.USAGE
+    assert err.startswith("camaudit: no finding ") and "camaudit findings" in err
+    assert len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_remediate_refuses_an_owner_longer_than_kept(inventory):
+    code, _, err = cli(inventory, "remediate", "F1", "--status", "in_progress", "--owner", "o" * 201)
+    assert code == ExitCode.USAGE
+    assert "owner is too long (201 characters)" in err and "at most 200" in err
+    code, out, _ = cli(inventory, "findings", "--json")
+    assert json.loads(out)[0]["status"] == "open" and json.loads(out)[0]["owner"] is None

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 import db.store
+from db.errors import NoSuchFinding
 from db.lifecycle import Change, TransitionError
 from db.store import Store, StoreError
 
@@ -162,8 +163,9 @@ def test_remediate_an_asset_changes_all_its_findings(store, Ident, run_scan):
 
 def test_unknown_references_say_what_to_do(store, Ident, run_scan):
     run_scan(store, [Ident(ip="198.18.0.17", mac=MAC)])
-    with pytest.raises(StoreError, match="camaudit findings"):
+    with pytest.raises(NoSuchFinding) as caught:    # the CLI words what to do with it
         store.resolve("F99")
+    assert caught.value.finding_id == 99
     with pytest.raises(StoreError, match="camaudit assets"):
         store.resolve("198.18.0.200")
     with pytest.raises(StoreError, match="not a finding id"):

@@ -119,3 +119,38 @@ def test_json_columns_keep_what_orjson_refuses(store):
     with store.engine.connect() as conn:
         [raw] = conn.execute(select(StoredObservation.raw)).scalars()
     assert raw["data"] == odd
+
+
+def test_rematch_under_one_policy_leaves_the_findings_of_others_alone(store):
+    """A Hikvision device flagged under every shipped policy; rematch evaluating only
+    us-ndaa-889 must not judge (clear) the findings of the policies it did not evaluate."""
+    obs = observations("198.18.0.41", "c0:56:e3:00:00:41", "App-webs/")
+    stored_scan(store, obs, identify)
+    before = {r["policy_id"]: (r["finding_id"], r["status"]) for r in store.finding_rows()}
+    assert {"us-ndaa-889", "ca-hikvision-2025"} <= before.keys()
+    trails = {fid: store.events(fid) for fid, _ in before.values()}
+
+    only = load_policies(["us-ndaa-889"])
+    result = store.rematch(lambda o: identify(o, None, only), policies=list(only))
+    assert result.findings_cleared == 0
+    after = {r["policy_id"]: (r["finding_id"], r["status"]) for r in store.finding_rows()}
+    assert after == before and all(status == "open" for _, status in after.values())
+    assert {fid: store.events(fid) for fid, _ in after.values()} == trails
+
+
+def test_rematch_still_clears_a_finding_of_an_evaluated_policy(store):
+    obs = observations("198.18.0.42", "c0:56:e3:00:00:42", "App-webs/")
+    stored_scan(store, obs, identify)
+    only = load_policies(["us-ndaa-889"])
+    # the new identification no longer flags the device under the evaluated policy
+    cleared = store.rematch(lambda o: [_unflagged(i) for i in identify(o, None, only)],
+                            policies=list(only))
+    assert cleared.findings_cleared == 1
+    statuses = {r["policy_id"]: r["status"] for r in store.finding_rows()}
+    assert statuses.pop("us-ndaa-889") == "false_positive"
+    assert set(statuses.values()) == {"open"}
+
+
+def _unflagged(ident):
+    ident.flagged, ident.policies = False, []
+    return ident
