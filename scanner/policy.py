@@ -117,7 +117,7 @@ def parse_policy(text: str, file: str, vendors: frozenset[str]) -> Policy:
 
 @lru_cache(maxsize=1)
 def _all_policies() -> tuple[Policy, ...]:
-    from scanner.fingerprints import load_vocabulary
+    from scanner.fingerprints.vocabulary import load_vocabulary
 
     vendors = load_vocabulary().vendors
     folder = DATA.joinpath("policies")

@@ -1,4 +1,6 @@
-"""Fingerprint data: vocabulary, schema, loading, matching and verification (scanner.fingerprints.*)."""
+"""Fingerprint data in code: one module per concern, imported by its own name.
 
-from scanner.fingerprints.matcher import *  # noqa: F403
-from scanner.fingerprints.matcher import MAX_PLANS, SOURCES, CAPTURE_NAMES  # noqa: F401
+vocabulary (vendor and brand names), fingerprint (one entry, its hits), schema (parse and
+check a vendor file; errors name file:line), matcher (the trie that applies a set to
+observations), loader (the shipped set, cached), verify (examples and shadowing).
+"""

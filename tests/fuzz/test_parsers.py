@@ -319,7 +319,7 @@ def test_observation_json_lines(lines: list[str], executed: Counter[str]) -> Non
                          json_values, max_size=5),
     status=st.sampled_from(list(ProbeStatus))), max_size=12))
 def test_identify_on_arbitrary_observations(observations: list[Observation], executed: Counter[str]) -> None:
-    from scanner.fingerprints import load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
     from scanner.identify import identify
     from scanner.policy import load_policies
 
@@ -365,7 +365,8 @@ persona_files = _shipped("scanner/lab/personas/*.toml")
 
 def _parse_data_file(path: Path, text: str) -> None:
     """Parse a fingerprint or policy file the way the loader does; only its own error may escape."""
-    from scanner.fingerprints import FingerprintError, load_vocabulary, parse_fingerprint_file
+    from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
+    from scanner.fingerprints.vocabulary import load_vocabulary
     from scanner.policy import PolicyError, parse_policy
 
     try:

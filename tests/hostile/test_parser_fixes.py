@@ -69,7 +69,8 @@ def test_fingerprint_file_with_wrong_types_names_file_and_entry() -> None:
     """Found by tests/fuzz: `examples = 0` or `vendor = []` raised TypeError from a user's file."""
     import pytest
 
-    from scanner.fingerprints import FingerprintError, load_vocabulary, parse_fingerprint_file
+    from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
+    from scanner.fingerprints.vocabulary import load_vocabulary
 
     vocab = load_vocabulary()
     entry = ('[[fingerprint]]\nid = "x.y"\nfield = "http.title"\npattern = "x"\nweight = 0.5\n'

@@ -6,8 +6,10 @@ import re
 
 import pytest
 
-from scanner.fingerprints import (CAPTURE_NAMES, FingerprintError, build_set, fingerprint_files,
-                                  load_vocabulary, verify)
+from scanner.fingerprints.loader import build_set, fingerprint_files
+from scanner.fingerprints.schema import CAPTURE_NAMES, FingerprintError
+from scanner.fingerprints.verify import verify
+from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.oui import OuiTable
 
 FILES = fingerprint_files()

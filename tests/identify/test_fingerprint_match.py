@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.fingerprints import MAX_PLANS, FingerprintSet, field_values
+from scanner.fingerprints.matcher import MAX_PLANS, FingerprintSet, field_values
 from scanner.observation import Observation
 
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from fingerprints import DATA
 from scanner.cli import main
-from scanner.fingerprints import FingerprintSet, load_vocabulary
+from scanner.fingerprints.matcher import FingerprintSet
+from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.oui import (FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, is_locally_administered,
                          load_layers, parse_registry, read_layer_csv, refresh)
 
