@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from fingerprints import DATA
+from scanner.fingerprints.data import data_root
 
 _KEYS = {"id", "title", "jurisdiction", "citation", "url", "effective", "scope", "min_confidence", "entity"}
 _ENTITY_KEYS = {"vendor", "named_as"}
@@ -120,7 +120,7 @@ def _all_policies() -> tuple[Policy, ...]:
     from scanner.fingerprints.vocabulary import load_vocabulary
 
     vendors = load_vocabulary().vendors
-    folder = DATA.joinpath("policies")
+    folder = data_root().joinpath("policies")
     out = []
     for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".toml")):
         file = f"fingerprints/policies/{name}"

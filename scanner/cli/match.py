@@ -249,7 +249,7 @@ def oui_refresh(file: Path) -> None:
 def oui_build_flagged(source: Path | None, output: Path | None) -> None:
     """Maintainers: rebuild the flagged-vendor prefix table from a registry file, keeping the
     organisations marked `flagged_oui` in fingerprints/vocabulary.toml (exact names)."""
-    from fingerprints import DATA
+    from scanner.fingerprints.data import data_root
     from scanner.fingerprints.vocabulary import load_vocabulary
     from scanner.oui import FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, read_registry_file, write_layer_csv
 
@@ -261,6 +261,6 @@ def oui_build_flagged(source: Path | None, output: Path | None) -> None:
     except OuiDataError as exc:
         raise click.UsageError(str(exc)) from None
     layer = flagged_layer(registry, load_vocabulary().flagged_orgs)
-    target = output or Path(str(DATA.joinpath(FLAGGED_CSV)))
+    target = output or Path(str(data_root().joinpath(FLAGGED_CSV)))
     target.write_text(write_layer_csv(layer), encoding="utf-8")
     click.echo(f"{sum(len(t) for t in layer.values())} flagged prefixes from {path} -> {target}")

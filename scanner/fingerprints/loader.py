@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from fingerprints import DATA
+from scanner.fingerprints.data import data_root
 from scanner.fingerprints.fingerprint import Fingerprint
 from scanner.fingerprints.matcher import FingerprintSet
 from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
@@ -18,7 +18,7 @@ from scanner.oui import OuiTable, load_layers
 def fingerprint_files() -> list[tuple[str, str]]:
     """(display name, text) of the shipped vendor files: vendor files by name, generic.toml
     (vendor-neutral captures such as the ONVIF manufacturer) last."""
-    vendors_dir = DATA.joinpath("vendors")
+    vendors_dir = data_root().joinpath("vendors")
     names = sorted((p.name for p in vendors_dir.iterdir() if p.name.endswith(".toml")),
                    key=lambda n: (n == "generic.toml", n))
     return [(f"fingerprints/vendors/{n}", vendors_dir.joinpath(n).read_text("utf-8")) for n in names]
@@ -41,7 +41,7 @@ def build_set(files: Iterable[tuple[str, str]], vocabulary: Vocabulary, oui: Oui
 def load_fingerprints(user_dir: Path | None = None) -> FingerprintSet:
     """The shipped fingerprints, vocabulary and OUI table (plus the user's refreshed OUI
     data from `user_dir`, default the camaudit data dir). Cached: loading is I/O."""
-    vocab_text = DATA.joinpath("vocabulary.toml").read_text("utf-8")
+    vocab_text = data_root().joinpath("vocabulary.toml").read_text("utf-8")
     files = fingerprint_files()
     fset = build_set(files, load_vocabulary(vocab_text), load_layers(user_dir))
     digest = hashlib.sha256(vocab_text.encode())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 
-from fingerprints import DATA
+from scanner.fingerprints.data import data_root
 from scanner.fingerprints.fingerprint import MAX_CAPTURE_CHARS
 from scanner.fingerprints.schema import FingerprintError
 from scanner.oui import normalize_org
@@ -43,7 +43,7 @@ class Vocabulary:
 
 
 def load_vocabulary(text: str | None = None, file: str = "fingerprints/vocabulary.toml") -> Vocabulary:
-    raw = tomllib.loads(text if text is not None else DATA.joinpath("vocabulary.toml").read_text("utf-8"))
+    raw = tomllib.loads(text if text is not None else data_root().joinpath("vocabulary.toml").read_text("utf-8"))
     lineage: dict[str, str | None] = {}
     aliases: dict[str, str] = {}
     orgs: dict[str, str] = {}

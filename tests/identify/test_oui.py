@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fingerprints import DATA
 from scanner.cli import main
+from scanner.fingerprints.data import data_root
 from scanner.fingerprints.matcher import FingerprintSet
 from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.oui import (FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, is_locally_administered,
@@ -43,7 +43,7 @@ def test_flagged_table_holds_every_bundled_block_of_the_flagged_organisations() 
     assert path is not None, "mac-vendor-lookup's bundled list is missing"
     registry, _ = parse_registry(path.read_text(errors="replace"), str(path))
     expected = flagged_layer(registry, load_vocabulary().flagged_orgs)
-    shipped = read_layer_csv(DATA.joinpath(FLAGGED_CSV).read_text())
+    shipped = read_layer_csv(data_root().joinpath(FLAGGED_CSV).read_text())
     missing = {bits: set(expected[bits]) - set(shipped[bits]) for bits in expected}
     assert not any(missing.values()), f"rebuild with `camaudit oui build-flagged`: {missing}"
     counts = {org: 0 for org in ("Hangzhou Hikvision Digital Technology Co.,Ltd.", "zte corporation",
