@@ -33,18 +33,15 @@ class FingerprintSet:
     _by_source: dict[str, _Node] = field(default_factory=dict)
     _memo: dict[tuple[_Node, str], tuple[tuple[Fingerprint, Hit], ...]] = field(default_factory=dict)
     _memo_chars: int = 0
+    _conditions: dict[Fingerprint, tuple[_Condition, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for fp in self.fingerprints:
             fp.compile()
             for source in (fp.source, "https") if fp.source == "http" else (fp.source,):
-                node = self._by_source.setdefault(source, _Node(()))
-                for depth, key in enumerate(fp.path, 1):
-                    child = node.children.get(key.lower())
-                    if child is None:
-                        child = node.children[key.lower()] = _Node(fp.path[:depth], rank=len(node.children))
-                    node = child
-                node.fps.append(fp)
+                self._by_source.setdefault(source, _Node(())).insert(fp.path).fps.append(fp)
+            if fp.when:
+                self._conditions[fp] = tuple(_Condition.reading(path, allowed, fp) for path, allowed in fp.when)
 
     def get(self, fid: str) -> Fingerprint | None:
         return next((fp for fp in self.fingerprints if fp.id == fid), None)
@@ -66,11 +63,14 @@ class FingerprintSet:
             done: set[int] = set()
             for value in _strings(raw, node.decode):
                 for fp, hit in self._matches(node, value):
-                    if id(fp) in done or (fp.when and not _when_holds(obs.data, fp.when)):
+                    if id(fp) in done or (fp.when and not self._when_holds(obs.data, fp)):
                         continue
                     done.add(id(fp))
                     hits.append(hit)
         return hits
+
+    def _when_holds(self, data: dict[str, Any], fp: Fingerprint) -> bool:
+        return all(condition.holds(data) for condition in self._conditions[fp])
 
     def _matches(self, node: _Node, value: str) -> tuple[tuple[Fingerprint, Hit], ...]:
         key = (node, value)
@@ -120,6 +120,16 @@ class _Node:
     def __post_init__(self) -> None:
         self.decode = bool(self.path) and self.path[-1] == "scopes"
 
+    def insert(self, path: tuple[str, ...]) -> _Node:
+        """The node `path` below this one reaches, created (after its siblings) where missing."""
+        node = self
+        for depth, key in enumerate(path, 1):
+            child = node.children.get(key.lower())
+            if child is None:
+                child = node.children[key.lower()] = _Node(self.path + path[:depth], rank=len(node.children))
+            node = child
+        return node
+
     def plan(self, item: dict[Any, Any]) -> tuple[tuple[_Node, Any], ...]:
         """(child, key of `item` it reads) for every child that `item` has, in child order.
 
@@ -149,23 +159,6 @@ def _actual_key(item: dict[Any, Any], key: str) -> Any:
         if isinstance(k, str) and k.lower() == low:
             found = k
     return found
-
-
-def _step(items: list[Any], key: str) -> list[Any]:
-    """The values under `key` of the dicts in `items` (see _actual_key); lists fan out."""
-    out: list[Any] = []
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        actual = _actual_key(item, key)
-        if actual is _MISSING:
-            continue
-        value = item[actual]
-        if isinstance(value, list):
-            out.extend(value)
-        else:
-            out.append(value)
-    return out
 
 
 def _collect(items: list[Any], node: _Node, out: list[tuple[_Node, list[Any]]]) -> None:
@@ -209,15 +202,21 @@ def _strings(nodes: list[Any], decode: bool) -> list[str]:
     return out
 
 
-def field_values(data: Any, path: tuple[str, ...]) -> list[str]:
-    """The string values at `path` (case-insensitive keys, lists fan out), normalised."""
-    nodes: list[Any] = [data]
-    for key in path:
-        nodes = _step(nodes, key)
-        if not nodes:
-            return []
-    return _strings(nodes, path[-1] == "scopes")
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    """One `when` condition: the field it reads (a one-path trie, walked by the same `_collect`
+    as the match itself, so both read a field alike) and the values that satisfy it."""
 
+    root: _Node
+    allowed: frozenset[str]
 
-def _when_holds(data: dict[str, Any], when: tuple[tuple[tuple[str, ...], frozenset[str]], ...]) -> bool:
-    return all(any(v in allowed for v in field_values(data, path)) for path, allowed in when)
+    @classmethod
+    def reading(cls, path: tuple[str, ...], allowed: frozenset[str], fp: Fingerprint) -> _Condition:
+        root = _Node(())
+        root.insert(path).fps.append(fp)   # _collect reports the nodes that fingerprints read
+        return cls(root, allowed)
+
+    def holds(self, data: dict[str, Any]) -> bool:
+        found: list[tuple[_Node, list[Any]]] = []
+        _collect([data], self.root, found)
+        return any(v in self.allowed for node, raw in found for v in _strings(raw, node.decode))
