@@ -12,6 +12,7 @@ mutations of the shipped TOML files) reach deeper than random bytes; random byte
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import string
@@ -250,9 +251,10 @@ def test_tls_certificates(der: bytes, executed: Counter[str]) -> None:
 
     executed["tls certificate"] += 1
     try:
-        describe_certificate(der)
+        described = describe_certificate(der)
     except ValueError:
-        pass
+        return
+    assert described["sha256"] == hashlib.sha256(der).hexdigest()
 
 
 @FUZZ
@@ -384,18 +386,21 @@ persona_files = _shipped("scanner/lab/personas/*.toml")
 
 
 def _parse_data_file(path: Path, text: str) -> None:
-    """Parse a fingerprint or policy file the way the loader does; only its own error may escape."""
+    """Parse a fingerprint or policy file the way the loader does: only its own error may
+    escape, and that error names the file; what parses names that file and known vendors."""
     from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
     from scanner.fingerprints.vocabulary import load_vocabulary
     from scanner.policy import PolicyError, parse_policy
 
+    vocabulary = _cached(load_vocabulary)
     try:
         if path.parent.name == "vendors":
-            parse_fingerprint_file(text, path.name, _cached(load_vocabulary))
+            for fp in parse_fingerprint_file(text, path.name, vocabulary):
+                assert fp.file == path.name and fp.vendor in (None, *vocabulary.vendors), fp
         else:
-            parse_policy(text, path.name, _cached(load_vocabulary).vendors)
-    except (FingerprintError, PolicyError):
-        pass
+            assert parse_policy(text, path.name, vocabulary.vendors).vendors <= vocabulary.vendors
+    except (FingerprintError, PolicyError) as exc:
+        assert str(exc).startswith(f"{path.name}:"), exc
 
 
 @FUZZ
