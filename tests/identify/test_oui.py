@@ -16,7 +16,7 @@ from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.oui import (FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, is_locally_administered,
                          load_layers, parse_registry, read_layer_csv, refresh)
 
-# IEEE CSV excerpts in the registry's own format (values from signals.md / lab-notes.md).
+# IEEE CSV excerpts in the registry's own format (https://standards-oui.ieee.org/oui36/oui36.csv columns).
 MAM_CSV = """Registry,Assignment,Organization Name,Organization Address
 MA-M,70B3D51,Shanghai Dahua Scale Factory,"Shanghai CN 200000"
 MA-M,C056E3A,Some Camera Integrator Ltd,"Somewhere"
