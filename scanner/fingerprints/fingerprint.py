@@ -14,12 +14,16 @@ MAX_CAPTURE_CHARS = 128
 
 @dataclass(frozen=True, slots=True)
 class Example:
+    """A value the entry must match, with the captures it must give (checked by verify)."""
+
     value: str
     expect: dict[str, str]   # captures expected (model, firmware, …; brand canonical), optionally vendor
 
 
 @dataclass(slots=True, eq=False)
 class Fingerprint:
+    """One [[fingerprint]] entry as the schema accepted it; `compile()` readies `test()`."""
+
     id: str
     source: str
     path: tuple[str, ...]
