@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.cli.match import collector_paused, write_identifications
-from scanner.fingerprints import load_fingerprints
+from scanner.fingerprints.loader import load_fingerprints
 from scanner.identify import Matcher
 from scanner.observation import Observation, read_jsonl
 from scanner.policy import load_policies

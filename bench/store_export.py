@@ -19,7 +19,7 @@ from bench.measure import Cost, run
 from bench.lab_scans import CAMAUDIT
 from db.store import Store
 from scanner import __version__
-from scanner.fingerprints import load_fingerprints
+from scanner.fingerprints.loader import load_fingerprints
 from scanner.identify import identify
 from scanner.observation import Observation
 from scanner.policy import load_policies

@@ -145,7 +145,8 @@ def check_oui_data(now: float | None = None) -> Check:
 
 
 def check_fingerprints() -> Check:
-    from scanner.fingerprints import load_fingerprints, verify
+    from scanner.fingerprints.loader import load_fingerprints
+    from scanner.fingerprints.verify import verify
 
     try:
         fset = load_fingerprints()

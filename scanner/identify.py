@@ -25,7 +25,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.fingerprints import FingerprintSet, Hit, load_fingerprints
+from scanner.fingerprints.fingerprint import Hit
+from scanner.fingerprints.loader import load_fingerprints
+from scanner.fingerprints.matcher import FingerprintSet
 from scanner.observation import Observation, ProbeStatus, dumps_json
 from scanner.policy import PolicySet, load_policies
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from fingerprints import DATA
+from scanner.fingerprints.data import data_root
 
 _KEYS = {"id", "title", "jurisdiction", "citation", "url", "effective", "scope", "min_confidence", "entity"}
 _ENTITY_KEYS = {"vendor", "named_as"}
@@ -117,10 +117,10 @@ def parse_policy(text: str, file: str, vendors: frozenset[str]) -> Policy:
 
 @lru_cache(maxsize=1)
 def _all_policies() -> tuple[Policy, ...]:
-    from scanner.fingerprints import load_vocabulary
+    from scanner.fingerprints.vocabulary import load_vocabulary
 
     vendors = load_vocabulary().vendors
-    folder = DATA.joinpath("policies")
+    folder = data_root().joinpath("policies")
     out = []
     for name in sorted(p.name for p in folder.iterdir() if p.name.endswith(".toml")):
         file = f"fingerprints/policies/{name}"

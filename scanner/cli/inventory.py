@@ -310,7 +310,7 @@ def rematch(policy_ids: tuple[str, ...], as_json: bool, db_url: str | None,
     Exits 1 when open findings remain, like a scan.
     """
     from scanner.cli.match import collector_paused
-    from scanner.fingerprints import load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
     from scanner.identify import identify
     from scanner.policy import PolicyError, load_policies
 

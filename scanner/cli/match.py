@@ -39,7 +39,8 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
     Lines that are not observations are skipped and counted on stderr. Exit 1 when a device
     is flagged, 0 when none is, 2 on unusable input or an unknown policy.
     """
-    from scanner.fingerprints import FingerprintError, load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
+    from scanner.fingerprints.schema import FingerprintError
     from scanner.identify import Matcher
     from scanner.observation import ReadError, read_jsonl
     from scanner.policy import PolicyError, load_policies
@@ -105,7 +106,7 @@ def fingerprints() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per fingerprint.")
 def fingerprints_list(vendor: str | None, as_json: bool) -> None:
     """List fingerprints: id, field, weight, vendor/brand."""
-    from scanner.fingerprints import load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
 
     fset = load_fingerprints()
     for fp in fset.fingerprints:
@@ -124,7 +125,9 @@ def fingerprints_list(vendor: str | None, as_json: bool) -> None:
 @fingerprints.command("verify")
 def fingerprints_verify() -> None:
     """Check every fingerprint file, the vocabulary, policies and OUI data; exit 2 on a problem."""
-    from scanner.fingerprints import FingerprintError, load_fingerprints, verify
+    from scanner.fingerprints.loader import load_fingerprints
+    from scanner.fingerprints.schema import FingerprintError
+    from scanner.fingerprints.verify import verify
     from scanner.policy import PolicyError, load_policies
 
     try:
@@ -152,7 +155,7 @@ def fingerprints_verify() -> None:
 @click.argument("fingerprint_id")
 def fingerprints_explain(fingerprint_id: str) -> None:
     """Show one fingerprint: where it is, what it reads, what it concludes, its examples."""
-    from scanner.fingerprints import load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
 
     fset = load_fingerprints()
     fp = fset.get(fingerprint_id)
@@ -200,7 +203,7 @@ def oui() -> None:
 @click.argument("mac")
 def oui_lookup(mac: str) -> None:
     """Show the registry entry, brand and vendor camaudit derives from a MAC."""
-    from scanner.fingerprints import load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
     from scanner.oui import is_locally_administered, mac_to_int
 
     try:
@@ -246,8 +249,8 @@ def oui_refresh(file: Path) -> None:
 def oui_build_flagged(source: Path | None, output: Path | None) -> None:
     """Maintainers: rebuild the flagged-vendor prefix table from a registry file, keeping the
     organisations marked `flagged_oui` in fingerprints/vocabulary.toml (exact names)."""
-    from fingerprints import DATA
-    from scanner.fingerprints import load_vocabulary
+    from scanner.fingerprints.data import data_root
+    from scanner.fingerprints.vocabulary import load_vocabulary
     from scanner.oui import FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, read_registry_file, write_layer_csv
 
     path = source or bundled_ieee_path()
@@ -258,6 +261,6 @@ def oui_build_flagged(source: Path | None, output: Path | None) -> None:
     except OuiDataError as exc:
         raise click.UsageError(str(exc)) from None
     layer = flagged_layer(registry, load_vocabulary().flagged_orgs)
-    target = output or Path(str(DATA.joinpath(FLAGGED_CSV)))
+    target = output or Path(str(data_root().joinpath(FLAGGED_CSV)))
     target.write_text(write_layer_csv(layer), encoding="utf-8")
     click.echo(f"{sum(len(t) for t in layer.values())} flagged prefixes from {path} -> {target}")

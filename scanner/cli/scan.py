@@ -207,7 +207,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     from scanner.discovery.nmap import NmapError
     from scanner.discovery.route import RouteError
     from scanner.engine import scan as run_plan
-    from scanner.fingerprints import load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
     from scanner.identify import identify
     from scanner.policy import PolicyError, load_policies
     from scanner.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals

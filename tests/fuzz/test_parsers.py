@@ -12,6 +12,7 @@ mutations of the shipped TOML files) reach deeper than random bytes; random byte
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import string
@@ -20,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from scanner.engine import Datagram
@@ -250,9 +251,10 @@ def test_tls_certificates(der: bytes, executed: Counter[str]) -> None:
 
     executed["tls certificate"] += 1
     try:
-        describe_certificate(der)
+        described = describe_certificate(der)
     except ValueError:
-        pass
+        return
+    assert described["sha256"] == hashlib.sha256(der).hexdigest()
 
 
 @FUZZ
@@ -319,7 +321,7 @@ def test_observation_json_lines(lines: list[str], executed: Counter[str]) -> Non
                          json_values, max_size=5),
     status=st.sampled_from(list(ProbeStatus))), max_size=12))
 def test_identify_on_arbitrary_observations(observations: list[Observation], executed: Counter[str]) -> None:
-    from scanner.fingerprints import load_fingerprints
+    from scanner.fingerprints.loader import load_fingerprints
     from scanner.identify import identify
     from scanner.policy import load_policies
 
@@ -340,22 +342,42 @@ def _cached(factory):  # loading the shipped data once keeps each example fast
     return _CACHE[factory]
 
 
-@FUZZ
-@given(text=st.one_of(mutated_toml(
-    'targets = ["198.18.0.0/24"]\nexcludes = ["198.18.0.9"]\nports = [80, 554]\nrate = 100\n'
-    'site = "hq"\ndb = "sqlite:////tmp/x.sqlite3"\nengine = "native"\npolicies = ["us-ndaa-889"]\n'
-    '[report]\nhtml = "r.html"\n[log]\nformat = "json"\nlevel = "info"\n'), st.text(max_size=200)))
-def test_config_files(text: str, executed: Counter[str]) -> None:
+# A config that loads: mutations of it reach the checks behind the TOML syntax and the schema.
+CONFIG_SEED = ('targets = ["198.18.0.0/24"]\nexcludes = ["198.18.0.9"]\nports = [80, 554]\nrate = 100\n'
+               'site = "hq"\ndb = "sqlite:////tmp/x.sqlite3"\nengine = "native"\npolicies = ["us-ndaa-889"]\n'
+               'log_format = "json"\nlog_level = "info"\n[report]\nhtml = "r.html"\n')
+
+
+def test_config_files(executed: Counter[str]) -> None:
     from scanner.config import ConfigError, load_config
 
-    executed["config"] += 1
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", encoding="utf-8", errors="surrogatepass") as fh:
-        fh.write(text)
-        fh.flush()
-        try:
-            load_config(config_path=fh.name, env={})
-        except ConfigError:
-            pass
+    outcomes: Counter[str] = Counter()
+
+    @FUZZ
+    @example(text=CONFIG_SEED)
+    @given(text=st.one_of(mutated_toml(CONFIG_SEED), st.text(max_size=200)))
+    def config_file(text: str) -> None:
+        executed["config"] += 1
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", encoding="utf-8", errors="surrogatepass") as fh:
+            fh.write(text)
+            fh.flush()
+            try:
+                config = load_config(config_path=fh.name, env={})
+            except ConfigError:
+                outcomes["refused"] += 1
+                return
+        outcomes["loaded"] += 1
+        lines = text.splitlines()
+        for name, _, source in config.items():
+            if source == "default":
+                continue
+            # a loaded value says which line set it, and that line sets that key
+            file, line = source.rsplit(":", 1)
+            assert file == fh.name and lines[int(line) - 1].split("=", 1)[0].strip() == name.split(".")[-1], source
+
+    config_file()
+    # the seed loads, and so do enough mutants to exercise the loaded path, not only refusals
+    assert outcomes["loaded"] >= max(2, sum(outcomes.values()) // 100), outcomes
 
 
 fingerprint_files = _shipped("fingerprints/vendors/*.toml")
@@ -364,17 +386,21 @@ persona_files = _shipped("scanner/lab/personas/*.toml")
 
 
 def _parse_data_file(path: Path, text: str) -> None:
-    """Parse a fingerprint or policy file the way the loader does; only its own error may escape."""
-    from scanner.fingerprints import FingerprintError, load_vocabulary, parse_fingerprint_file
+    """Parse a fingerprint or policy file the way the loader does: only its own error may
+    escape, and that error names the file; what parses names that file and known vendors."""
+    from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
+    from scanner.fingerprints.vocabulary import load_vocabulary
     from scanner.policy import PolicyError, parse_policy
 
+    vocabulary = _cached(load_vocabulary)
     try:
         if path.parent.name == "vendors":
-            parse_fingerprint_file(text, path.name, _cached(load_vocabulary))
+            for fp in parse_fingerprint_file(text, path.name, vocabulary):
+                assert fp.file == path.name and fp.vendor in (None, *vocabulary.vendors), fp
         else:
-            parse_policy(text, path.name, _cached(load_vocabulary).vendors)
-    except (FingerprintError, PolicyError):
-        pass
+            assert parse_policy(text, path.name, vocabulary.vendors).vendors <= vocabulary.vendors
+    except (FingerprintError, PolicyError) as exc:
+        assert str(exc).startswith(f"{path.name}:"), exc
 
 
 @FUZZ

@@ -64,31 +64,3 @@ def test_unknown_xml_encoding_is_a_protocol_error_for_that_sender_only() -> None
     assert got["198.18.0.220"].status is ProbeStatus.PROTOCOL_ERROR
     assert got["198.18.0.10"].status is ProbeStatus.OK and got["198.18.0.10"].data["types"]
 
-
-def test_fingerprint_file_with_wrong_types_names_file_and_entry() -> None:
-    """Found by tests/fuzz: `examples = 0` or `vendor = []` raised TypeError from a user's file."""
-    import pytest
-
-    from scanner.fingerprints import FingerprintError, load_vocabulary, parse_fingerprint_file
-
-    vocab = load_vocabulary()
-    entry = ('[[fingerprint]]\nid = "x.y"\nfield = "http.title"\npattern = "x"\nweight = 0.5\n'
-             'vendor = "Hikvision"\n')
-    for bad in (entry + "examples = 0\n", entry + 'examples = [{ value = "x" }]\nwhen = 5\n',
-                'vendor = []\n' + entry, "fingerprint = 3\n"):
-        with pytest.raises(FingerprintError, match="user.toml"):
-            parse_fingerprint_file(bad, "user.toml", vocab)
-
-
-def test_policy_file_with_wrong_types_is_a_policy_error() -> None:
-    """Found by tests/fuzz: `vendor = []` in an [[entity]] raised TypeError."""
-    import pytest
-
-    from scanner.policy import PolicyError, parse_policy
-
-    head = ('id = "p"\ntitle = "t"\njurisdiction = "j"\ncitation = "c"\nscope = "s"\n'
-            "effective = 2020-01-01\n")
-    for bad in (head + '[[entity]]\nvendor = []\nnamed_as = "x"\n', head + "entity = 5\n",
-                head + 'entity = ["x"]\n'):
-        with pytest.raises(PolicyError, match="pol.toml"):
-            parse_policy(bad, "pol.toml", frozenset({"Hikvision"}))

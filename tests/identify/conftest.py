@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.fingerprints import FingerprintSet, load_fingerprints
+from scanner.fingerprints.loader import load_fingerprints
+from scanner.fingerprints.matcher import FingerprintSet
 
 
 @pytest.fixture(scope="session")

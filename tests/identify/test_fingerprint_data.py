@@ -6,8 +6,10 @@ import re
 
 import pytest
 
-from scanner.fingerprints import (CAPTURE_NAMES, FingerprintError, build_set, fingerprint_files,
-                                  load_vocabulary, verify)
+from scanner.fingerprints.loader import build_set, fingerprint_files
+from scanner.fingerprints.schema import CAPTURE_NAMES, FingerprintError, parse_fingerprint_file
+from scanner.fingerprints.verify import verify
+from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.oui import OuiTable
 
 FILES = fingerprint_files()
@@ -121,3 +123,14 @@ def test_invalid_toml_is_reported_with_position() -> None:
 def test_vocabulary_rejects_an_alias_naming_two_brands() -> None:
     with pytest.raises(FingerprintError, match="alias 'X' names both"):
         load_vocabulary('[vendors.A]\naliases = ["X"]\n[vendors.B]\naliases = ["X"]\n')
+
+
+def test_fingerprint_file_with_wrong_types_names_file_and_entry() -> None:
+    """Found by tests/fuzz: `examples = 0` or `vendor = []` raised TypeError from a user's file."""
+    vocab = load_vocabulary()
+    entry = ('[[fingerprint]]\nid = "x.y"\nfield = "http.title"\npattern = "x"\nweight = 0.5\n'
+             'vendor = "Hikvision"\n')
+    for bad in (entry + "examples = 0\n", entry + 'examples = [{ value = "x" }]\nwhen = 5\n',
+                'vendor = []\n' + entry, "fingerprint = 3\n"):
+        with pytest.raises(FingerprintError, match="user.toml"):
+            parse_fingerprint_file(bad, "user.toml", vocab)

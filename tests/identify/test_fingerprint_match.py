@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.fingerprints import MAX_PLANS, FingerprintSet, field_values
+from scanner.fingerprints.loader import build_set
+from scanner.fingerprints.matcher import MAX_PLANS, FingerprintSet
+from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.observation import Observation
+from scanner.oui import OuiTable
 
 
 def hits(fset: FingerprintSet, source: str, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -37,8 +40,38 @@ def test_lists_fan_out_and_every_reached_value_is_tested(fset: FingerprintSet) -
     found = hits(fset, "http", data)
     assert ("hikvision.http.server.webs", "DNVRS-Webs") in found
     assert ("hikvision.http.server.app-webs", "App-webs/") in found
-    # the same values the per-field reader (used by `when` conditions) sees
-    assert field_values(data, ("headers", "Server")) == ["DNVRS-Webs", "App-webs/"]
+
+
+def test_when_conditions_read_other_fields_like_the_match_does(fset: FingerprintSet) -> None:
+    # dahua.http.rpc2-challenge reads the body only on the /RPC2_Login answer
+    body = '{"params":{"encryption":"Default","random":"1"}}'
+    want = [("dahua.http.rpc2-challenge", body)]
+    assert hits(fset, "http", {"path": "/RPC2_Login", "body": body}) == want
+    assert hits(fset, "http", {"PATH": "/RPC2_Login", "body": body}) == want
+    assert hits(fset, "http", {"path": ["/", "/RPC2_Login"], "body": body}) == want
+    assert hits(fset, "http", {"path": "/", "body": body}) == []
+
+
+WHEN_ON_A_HEADER = """
+vendor = "Dahua"
+
+[[fingerprint]]
+id = "test.title-when-server"
+field = "http.title"
+pattern = "^WEB SERVICE$"
+when = { "headers.Server" = "B" }
+weight = 0.5
+examples = [{ value = "WEB SERVICE" }]
+"""
+
+
+def test_a_when_condition_reads_the_same_key_spelling_as_a_fingerprint() -> None:
+    # with "Server" and "server" both present a fingerprint on headers.Server reads "server"
+    # (see the header test above); its `when` condition once read "Server" instead
+    fset = build_set([("test.toml", WHEN_ON_A_HEADER)], load_vocabulary(), OuiTable([]))
+    data = {"title": "WEB SERVICE", "headers": {"Server": "A", "server": "B"}}
+    assert hits(fset, "http", data) == [("test.title-when-server", "WEB SERVICE")]
+    assert hits(fset, "http", {**data, "headers": {"Server": "B", "server": "A"}}) == []
 
 
 def test_many_distinct_key_sets_stay_correct(fset: FingerprintSet) -> None:

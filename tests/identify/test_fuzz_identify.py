@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner.fingerprints import SOURCES, FingerprintSet
+from scanner.fingerprints.matcher import FingerprintSet
+from scanner.fingerprints.schema import SOURCES
 from scanner.identify import MAX_EVIDENCE, identify
 from scanner.observation import Observation
 from scanner.policy import load_policies

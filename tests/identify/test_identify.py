@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.fingerprints import FingerprintSet
+from scanner.fingerprints.matcher import FingerprintSet
 from scanner.identify import Identification, identify
 from scanner.observation import Observation
 from scanner.policy import load_policies

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from scanner.cli.match import collector_paused, write_identifications
-from scanner.fingerprints import FingerprintSet
+from scanner.fingerprints.matcher import FingerprintSet
 from scanner.identify import Matcher, identify
 from scanner.observation import Observation
 from scanner.policy import load_policies

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fingerprints import DATA
 from scanner.cli import main
-from scanner.fingerprints import FingerprintSet, load_vocabulary
+from scanner.fingerprints.data import data_root
+from scanner.fingerprints.matcher import FingerprintSet
+from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.oui import (FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, is_locally_administered,
                          load_layers, parse_registry, read_layer_csv, refresh)
 
-# IEEE CSV excerpts in the registry's own format (values from signals.md / lab-notes.md).
+# IEEE CSV excerpts in the registry's own format (https://standards-oui.ieee.org/oui36/oui36.csv columns).
 MAM_CSV = """Registry,Assignment,Organization Name,Organization Address
 MA-M,70B3D51,Shanghai Dahua Scale Factory,"Shanghai CN 200000"
 MA-M,C056E3A,Some Camera Integrator Ltd,"Somewhere"
@@ -42,7 +43,7 @@ def test_flagged_table_holds_every_bundled_block_of_the_flagged_organisations() 
     assert path is not None, "mac-vendor-lookup's bundled list is missing"
     registry, _ = parse_registry(path.read_text(errors="replace"), str(path))
     expected = flagged_layer(registry, load_vocabulary().flagged_orgs)
-    shipped = read_layer_csv(DATA.joinpath(FLAGGED_CSV).read_text())
+    shipped = read_layer_csv(data_root().joinpath(FLAGGED_CSV).read_text())
     missing = {bits: set(expected[bits]) - set(shipped[bits]) for bits in expected}
     assert not any(missing.values()), f"rebuild with `camaudit oui build-flagged`: {missing}"
     counts = {org: 0 for org in ("Hangzhou Hikvision Digital Technology Co.,Ltd.", "zte corporation",

@@ -68,3 +68,13 @@ def test_bad_policy_files_say_what_is_wrong(change: tuple[str, str], message: st
     with pytest.raises(PolicyError, match=r"^bad\.toml: ") as err:
         parse_policy(GOOD.replace(*change), "bad.toml", VENDORS)
     assert message in str(err.value)
+
+
+def test_policy_file_with_wrong_types_is_a_policy_error() -> None:
+    """Found by tests/fuzz: `vendor = []` in an [[entity]] raised TypeError."""
+    head = ('id = "p"\ntitle = "t"\njurisdiction = "j"\ncitation = "c"\nscope = "s"\n'
+            "effective = 2020-01-01\n")
+    for bad in (head + '[[entity]]\nvendor = []\nnamed_as = "x"\n', head + "entity = 5\n",
+                head + 'entity = ["x"]\n'):
+        with pytest.raises(PolicyError, match="pol.toml"):
+            parse_policy(bad, "pol.toml", frozenset({"Hikvision"}))

@@ -104,22 +104,35 @@ def store(db_url: str, clock: Callable[[], datetime]) -> Iterator[Store]:
 
 @dataclass
 class _Ident:
-    """Identification-shaped record (the fields db.store.IdentificationLike reads)."""
+    """Identification-shaped record (the fields db.store.IdentificationLike reads).
+
+    Vendor, brand, flag and policies have no default: a test states what device it records,
+    `Ident.flagged_hikvision(...)` for the common case or `Ident(..., vendor=..., brand=...,
+    flagged=..., policies=...)`.
+    """
 
     ip: str | None
     mac: str | None = None
-    vendor: str | None = "Hikvision"
-    brand: str | None = "Hikvision"
-    model: str | None = "DS-2CD2032-I"
-    firmware: str | None = "V5.4.5"
+    model: str | None = None
+    firmware: str | None = None
     serial: str | None = None
     device_type: str | None = "camera"
-    flagged: bool = True
-    policies: list[str] = field(default_factory=lambda: ["us-ndaa-889"])
     confidence: float = 0.95
-    evidence: list[dict[str, Any]] = field(default_factory=lambda: [
-        {"source": "sadp", "port": 37020, "fingerprint": "hikvision-sadp-devicetype",
-         "field": "DeviceType", "value": "DS-2CD2032-I", "weight": 0.9, "vendor": "Hikvision"}])
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    vendor: str | None = field(kw_only=True)
+    brand: str | None = field(kw_only=True)
+    flagged: bool = field(kw_only=True)
+    policies: list[str] = field(kw_only=True)
+
+    @classmethod
+    def flagged_hikvision(cls, ip: str | None, mac: str | None = None, **overrides: Any) -> _Ident:
+        """A Hikvision camera (SADP evidence, model and firmware) flagged under us-ndaa-889."""
+        values: dict[str, Any] = {
+            "vendor": "Hikvision", "brand": "Hikvision", "model": "DS-2CD2032-I", "firmware": "V5.4.5",
+            "flagged": True, "policies": ["us-ndaa-889"],
+            "evidence": [{"source": "sadp", "port": 37020, "fingerprint": "hikvision-sadp-devicetype",
+                          "field": "DeviceType", "value": "DS-2CD2032-I", "weight": 0.9, "vendor": "Hikvision"}]}
+        return cls(ip, mac, **{**values, **overrides})
 
 
 def _scan(store: Store, idents: list[_Ident], *, site: str | None = "hq",

@@ -20,10 +20,11 @@ def test_two_sites_scan_into_one_database_at_once(db_url, Ident, run_scan):
     30 devices carry MACs both sites see (a laptop-borne camera moved between sites): they
     must end up as one asset each; nothing is lost or duplicated.
     """
-    shared = [Ident(ip=f"198.18.9.{i}", mac=f"c0:56:e3:09:00:{i:02x}") for i in range(30)]
+    shared = [Ident.flagged_hikvision(ip=f"198.18.9.{i}", mac=f"c0:56:e3:09:00:{i:02x}") for i in range(30)]
 
     def site_devices(n: int) -> list:
-        return [Ident(ip=f"198.18.{n}.{i % 250 + 1}", mac=f"c0:56:e3:{n:02x}:{i // 256:02x}:{i % 256:02x}")
+        return [Ident.flagged_hikvision(ip=f"198.18.{n}.{i % 250 + 1}",
+                                        mac=f"c0:56:e3:{n:02x}:{i // 256:02x}:{i % 256:02x}")
                 for i in range(700)] + shared
 
     start = threading.Barrier(2)

@@ -25,14 +25,17 @@ class Policy:
 def test_finding_rows_columns_and_filters(store, Ident, run_scan, clock):
     sid = store.begin_scan(["198.18.0.0/24"], "hq", [Policy()], "1.0", "fp-1")
     store.record_identifications(sid, [
-        Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
-        Ident(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua", brand="Amcrest"),
-        Ident(ip="198.18.0.12", mac="00:40:8c:00:00:12", vendor="Axis", flagged=False, policies=[]),
+        Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
+        Ident(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua", brand="Amcrest", flagged=True,
+              policies=["us-ndaa-889"]),
+        Ident(ip="198.18.0.12", mac="00:40:8c:00:00:12", vendor="Axis", brand="Axis", flagged=False, policies=[]),
     ], ["198.18.0.0/24"])
     store.finish_scan(sid)
     rows = store.finding_rows()
     assert [set(r) for r in rows] == [FINDING_KEYS, FINDING_KEYS]
-    hik = rows[0]
+    # findings are numbered in MAC order: the Amcrest (3c:ef:…) comes first
+    amcrest, hik = rows
+    assert (amcrest["vendor"], hik["vendor"]) == ("Dahua", "Hikvision")
     assert (hik["policy_title"], hik["policy_citation"]) == (Policy.title, Policy.citation)
     assert hik["evidence_summary"] == "sadp:37020 DeviceType=DS-2CD2032-I"
     assert hik["evidence"][0]["fingerprint"] == "hikvision-sadp-devicetype"
@@ -45,7 +48,7 @@ def test_finding_rows_columns_and_filters(store, Ident, run_scan, clock):
     clock.advance(days=5)
     rows = {r["finding_id"]: r for r in store.finding_rows()}
     assert rows[hik["finding_id"]]["days_open"] == 10       # stops when resolved
-    assert rows[hik["finding_id"] + 1]["days_open"] == 15
+    assert rows[amcrest["finding_id"]]["days_open"] == 15
     # activity = last seen by a scan or a status change (the remediation 5 days ago)
     assert store.finding_rows(since=clock.now - timedelta(days=4)) == []
     assert [r["finding_id"] for r in store.finding_rows(since=clock.now - timedelta(days=6))] == [
@@ -54,8 +57,8 @@ def test_finding_rows_columns_and_filters(store, Ident, run_scan, clock):
 
 
 def test_scan_series_counts_as_of_each_scan_end(store, Ident, run_scan):
-    a = Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
-    b = Ident(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
+    a = Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
+    b = Ident.flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
     s1 = run_scan(store, [a, b])
     store.remediate(store.resolve("A1"), Change(to="in_progress", actor="x"))
     s2 = run_scan(store, [a, b])
@@ -72,8 +75,9 @@ def test_scan_series_counts_as_of_each_scan_end(store, Ident, run_scan):
 
 
 def test_summary_counts(store, Ident, run_scan):
-    run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
-                     Ident(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua")])
+    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
+                     Ident(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua", brand="Dahua",
+                           flagged=True, policies=["us-ndaa-889"])])
     s = store.summary()
     assert (s["assets"], s["scans"], s["findings"]) == (2, 1, 2)
     assert s["by_status"]["open"] == 2
@@ -82,11 +86,12 @@ def test_summary_counts(store, Ident, run_scan):
 
 
 def test_diff_reports_new_gone_and_changed(store, Ident, run_scan):
-    keep = Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
-    gone = Ident(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
+    keep = Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
+    gone = Ident.flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
     s1 = run_scan(store, [keep, gone])
-    moved = Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", vendor="Dahua")
-    new = Ident(ip="198.18.0.12", mac="c0:56:e3:00:00:12", flagged=False, policies=[])
+    moved = Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", vendor="Dahua")  # only the vendor
+    new = Ident(ip="198.18.0.12", mac="c0:56:e3:00:00:12", vendor="Hikvision", brand="Hikvision", flagged=False,
+                policies=[])
     run_scan(store, [], status="interrupted")           # ignored by the default pair
     s2 = run_scan(store, [moved, new])
     d = store.diff()
@@ -109,7 +114,8 @@ def test_diff_needs_two_complete_scans(store, Ident, run_scan):
 def test_many_devices_in_several_batches(store, Ident, run_scan):
     """More devices than one write batch: every device stored once, counts exact."""
     devices = [Ident(ip=f"198.18.{i // 250}.{i % 250 + 1}", mac=f"c0:56:e3:00:{i // 256:02x}:{i % 256:02x}",
-                     flagged=i % 3 == 0, policies=["us-ndaa-889"] if i % 3 == 0 else [])
+                     vendor="Hikvision", brand="Hikvision", flagged=i % 3 == 0,
+                     policies=["us-ndaa-889"] if i % 3 == 0 else [])
                for i in range(1200)]
     sid = run_scan(store, devices, covered=("198.18.0.0/16",))
     assert len(store.assets()) == 1200
@@ -122,16 +128,16 @@ def test_many_devices_in_several_batches(store, Ident, run_scan):
 
 
 def test_diff_ignores_values_a_scan_did_not_learn(store, Ident, run_scan):
-    run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
-    run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware="V5.7.3")])
-    run_scan(store, [Ident(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
+    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
+    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware="V5.7.3")])
+    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
     assert store.diff(1, 2)["changed"] == [] and store.diff(2, 3)["changed"] == []
     assert store.assets()[0]["firmware"] == "V5.7.3"     # the asset keeps what it learnt
 
 
 def test_finding_stream_counts_first_and_reads_once(store, Ident, run_scan):
     """Exports read findings as a stream: its length before the rows, the rows of finding_rows."""
-    run_scan(store, [Ident(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}",
+    run_scan(store, [Ident.flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}",
                            policies=["us-ndaa-889", "eu-critical"]) for n in range(10, 17)])
     expected = store.finding_rows()
     with store.finding_stream() as rows:

@@ -12,7 +12,8 @@ from db.models import StoredObservation
 from db.store import Store
 from scanner.cli import main
 from scanner.exitcodes import ExitCode
-from scanner.fingerprints import build_set, fingerprint_files, load_vocabulary
+from scanner.fingerprints.loader import build_set, fingerprint_files
+from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.identify import identify
 from scanner.observation import Observation
 from scanner.oui import load_layers

@@ -30,7 +30,8 @@ def test_event_trail_is_a_chain_ending_in_the_status(steps, Ident, run_scan, clo
         for kind, *args in steps:
             if kind == "scan":
                 present, complete = args
-                run_scan(store, [Ident(ip=f"198.18.0.{MACS.index(m) + 10}", mac=m) for m in sorted(present)],
+                run_scan(store, [Ident.flagged_hikvision(ip=f"198.18.0.{MACS.index(m) + 10}", mac=m)
+                                 for m in sorted(present)],
                          status="complete" if complete else "interrupted")
             elif kind == "remediate":
                 mac, status = args

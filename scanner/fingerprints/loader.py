@@ -1,0 +1,51 @@
+"""Load the shipped fingerprint files, vocabulary and OUI layers into one FingerprintSet."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from scanner.fingerprints.data import data_root
+from scanner.fingerprints.fingerprint import Fingerprint
+from scanner.fingerprints.matcher import FingerprintSet
+from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
+from scanner.fingerprints.vocabulary import Vocabulary, load_vocabulary
+from scanner.oui import OuiTable, load_layers
+
+
+def fingerprint_files() -> list[tuple[str, str]]:
+    """(display name, text) of the shipped vendor files: vendor files by name, generic.toml
+    (vendor-neutral captures such as the ONVIF manufacturer) last."""
+    vendors_dir = data_root().joinpath("vendors")
+    names = sorted((p.name for p in vendors_dir.iterdir() if p.name.endswith(".toml")),
+                   key=lambda n: (n == "generic.toml", n))
+    return [(f"fingerprints/vendors/{n}", vendors_dir.joinpath(n).read_text("utf-8")) for n in names]
+
+
+def build_set(files: Iterable[tuple[str, str]], vocabulary: Vocabulary, oui: OuiTable) -> FingerprintSet:
+    fps: list[Fingerprint] = []
+    seen: dict[str, Fingerprint] = {}
+    for name, text in files:
+        for fp in parse_fingerprint_file(text, name, vocabulary):
+            if fp.id in seen:
+                raise FingerprintError(name, fp.line, f"fingerprint id {fp.id!r} already used at "
+                                                      f"{seen[fp.id].file}:{seen[fp.id].line}")
+            seen[fp.id] = fp
+            fps.append(fp)
+    return FingerprintSet(fps, vocabulary, oui)
+
+
+@lru_cache(maxsize=4)
+def load_fingerprints(user_dir: Path | None = None) -> FingerprintSet:
+    """The shipped fingerprints, vocabulary and OUI table (plus the user's refreshed OUI
+    data from `user_dir`, default the camaudit data dir). Cached: loading is I/O."""
+    vocab_text = data_root().joinpath("vocabulary.toml").read_text("utf-8")
+    files = fingerprint_files()
+    fset = build_set(files, load_vocabulary(vocab_text), load_layers(user_dir))
+    digest = hashlib.sha256(vocab_text.encode())
+    for name, text in files:
+        digest.update(name.encode() + b"\0" + text.encode())
+    fset.version = digest.hexdigest()[:12]
+    return fset
