@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from scanner.report.atomic import write_atomic
+from scanner.outfile import write_atomic
 
 
 def test_writes_complete_file_with_owner_only_mode(tmp_path):
