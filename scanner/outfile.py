@@ -105,12 +105,15 @@ def _direct(target: Path) -> Iterator[BinaryIO]:
         fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | os.O_NOCTTY)
     except OSError as exc:
         raise _path_error(target, exc) from None
-    with os.fdopen(fd, "wb") as stream:
-        try:
-            yield stream
-            stream.flush()
-        except OSError as exc:
-            raise _write_error(target, exc, kept="") from None
+    stream = os.fdopen(fd, "wb")
+    try:
+        yield stream
+        stream.flush()
+    except OSError as exc:
+        raise _write_error(target, exc, kept="") from None
+    finally:
+        with contextlib.suppress(OSError):  # a failed flush would fail again here
+            stream.close()
 
 
 @contextlib.contextmanager
