@@ -18,6 +18,7 @@ import json
 import logging
 import logging.handlers
 import os
+import stat
 import sys
 import time
 from pathlib import Path
@@ -92,8 +93,10 @@ def setup_logging(*, fmt: str = "text", level: str = "warning", log_file: str | 
     to_stderr = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     to_stderr.setLevel(logging.ERROR if quiet else numeric)
     handlers.append(to_stderr)
+    widened = None
     if log_file is not None:
-        handlers.append(_file_handler(Path(log_file), numeric))
+        file_handler, widened = _file_handler(Path(log_file), numeric)
+        handlers.append(file_handler)
     for handler in handlers:
         handler.setFormatter(formatter)
 
@@ -108,13 +111,56 @@ def setup_logging(*, fmt: str = "text", level: str = "warning", log_file: str | 
         logger.propagate = True  # host apps and test runners may listen on the root logger too
     for name in NOISY:
         logging.getLogger(name).setLevel(logging.WARNING)
+    if widened is not None:
+        logging.getLogger(__name__).warning(
+            "log file %s was mode %04o, readable or writable by others; narrowed to %04o",
+            log_file, widened, widened & LOG_FILE_MODE, extra={"event": "log.mode_narrowed"})
 
 
-def _file_handler(path: Path, level: int) -> logging.Handler:
-    """Append-only, created 0640: logs name addresses and devices of the audited network."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+LOG_FILE_MODE = 0o640  # logs name addresses and devices of the audited network
+LOG_DIR_MODE = 0o750
+
+
+def _file_handler(path: Path, level: int) -> tuple[logging.Handler, int | None]:
+    """Append-only, 0640 at most whatever the umask; returns the handler and the wider mode
+    an existing log file had before it was narrowed (None when it was not).
+
+    Only a regular file this user owns is chmodded: a log sent to a device or FIFO
+    (`/dev/stderr`, a pipe to a collector) keeps its mode.
+    """
+    _make_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, LOG_FILE_MODE)
+        os.fchmod(fd, LOG_FILE_MODE)  # ours, just created: the umask must not widen or narrow it
+        was = None
+    except FileExistsError:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+        was = _narrow(fd)
     os.close(fd)
     handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
     handler.setLevel(level)
-    return handler
+    return handler, was
+
+
+def _narrow(fd: int) -> int | None:
+    """Drop the bits beyond 0640 of an open regular file we own; return its old mode if wider."""
+    info = os.fstat(fd)
+    mode = stat.S_IMODE(info.st_mode)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or not mode & ~LOG_FILE_MODE:
+        return None
+    os.fchmod(fd, mode & LOG_FILE_MODE)
+    return mode
+
+
+def _make_dirs(directory: Path) -> None:
+    """Create the missing directories of `directory` 0750, whatever the umask (existing ones are left alone)."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, LOG_DIR_MODE)
+        except FileExistsError:
+            continue  # made by a concurrent run: not ours to chmod
+        os.chmod(new, LOG_DIR_MODE)

@@ -100,7 +100,7 @@ def write_report_outputs(store: Any, config: Config) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
             export_findings(store, fmt, path, filters=Filters(site=config.get("site")))
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot write the {fmt} report to {path} ({exc.strerror}; "
+            raise OSError(exc.errno, f"cannot write the {fmt} report to {path} ({exc.strerror or exc}; "
                           f"from {config.source(f'report.{fmt}')}); make its directory writable "
                           "or change the path") from None
         written.append(path)

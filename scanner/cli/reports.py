@@ -15,6 +15,7 @@ from rich.console import Console
 
 from scanner.cli.inventory import open_store  # one way to name and open the inventory
 from scanner.exitcodes import ExitCode
+from scanner.outfile import OutputFileError
 from scanner.report import EXPORTERS
 from scanner.report.base import STATUSES
 from scanner.report.service import Filters, export_findings, format_for_path
@@ -59,7 +60,8 @@ def _filter_options(command: click.Command) -> click.Command:
 @click.option("-f", "--format", "fmt", type=click.Choice(sorted(EXPORTERS)),
               help="Export format (default: from the -o file suffix).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here (atomically, mode 0600) instead of stdout.")
+              help="Write here instead of stdout: a file atomically (mode 0600), a FIFO or device "
+                   "directly; a symlink is refused (docs/exports.md).")
 @click.option("-q", "--quiet", is_flag=True, help="No message on stderr after writing.")
 @_filter_options
 def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str, ...],
@@ -82,6 +84,9 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
     with open_store(db_url, config_path) as store:
         try:
             result = export_findings(store, fmt, output, filters=filters, stream=stdout)
+        except OutputFileError as exc:  # the -o path: its message names the path and the fix
+            click.echo(f"camaudit: {exc}", err=True)
+            sys.exit(exc.exit_code)
         except OSError as exc:
             click.echo(f"camaudit: cannot write the {fmt} export to {output or 'stdout'}: "
                        f"{exc.strerror or exc}; check that the directory exists and is writable "

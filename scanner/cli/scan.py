@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -29,18 +28,8 @@ from scanner.cli.ops import (CONFIG_OPTION, effective_db_url, load_or_exit, log_
 from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPlan
 from scanner.exitcodes import ExitCode
 from scanner.observation import Observation, write_jsonl
+from scanner.outfile import OutputFileError, output_text
 from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets
-
-
-def private_text_file(path: str) -> IO[str]:
-    """Open an observations file for writing, readable by its owner only (mode 0600).
-
-    Observations map an organisation's cameras and their weaknesses, like the inventory
-    (0600) and the exports (0600); an `open()` would leave them to the umask (0644 or worse).
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its old mode through O_CREAT: narrow it too
-    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 log = logging.getLogger(__name__)
@@ -221,7 +210,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     targets = targets_from(config, force)
     db_url = effective_db_url(config)
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
-               private_text_file(observations_out) if observations_out else nullcontext(None))
+               output_text(observations_out) if observations_out else nullcontext(None))
     rec = None
     try:
         active = load_policies(list(config.get("policies") or []) or None)  # bad --policy: exit 2 first
@@ -250,6 +239,8 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
         if rec.open_flagged is not None:  # counted after finish_scan's "not seen since" pass
             open_flagged = rec.open_flagged
         scan_id = rec.scan_id
+    except OutputFileError as exc:  # --observations-out: names the path and the fix
+        _fail(exc.exit_code, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
     except LockHeld as exc:
         _fail(ExitCode.LOCKED, str(exc), "scan.locked", lock=str(exc.path), holder=exc.holder)
     except (RouteError, TargetError, PolicyError) as exc:
@@ -302,8 +293,11 @@ def import_nmap(xml_file: str, output: str) -> None:
         observations = read_file(xml_file)
     except NmapXmlError as exc:
         _fail(ExitCode.USAGE, f"cannot import {xml_file}: {exc}")
-    with (nullcontext(sys.stdout) if output == "-" else private_text_file(output)) as out:
-        count = write_jsonl(observations, out)
+    try:
+        with (nullcontext(sys.stdout) if output == "-" else output_text(output)) as out:
+            count = write_jsonl(observations, out)
+    except OutputFileError as exc:
+        _fail(exc.exit_code, str(exc))
     click.echo(f"{count} observations from {xml_file}", err=True)
 
 

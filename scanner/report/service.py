@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from scanner.report import EXPORTERS
-from scanner.report.atomic import write_atomic
+from scanner.outfile import write_atomic
 from scanner.report.base import ReportMeta, Rows
 
 

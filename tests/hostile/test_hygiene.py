@@ -53,14 +53,16 @@ def test_inventory_exports_observations_and_logs_are_private(tmp_path: Path) -> 
 
     obs = tmp_path / "obs.jsonl"
     obs.write_text("")
-    obs.chmod(0o644)                                          # an old file is narrowed, not trusted
+    obs.chmod(0o644)
     r = camaudit("scan", "198.18.0.5", "--no-store", "--observations-out", str(obs), isolated=True)
     assert r.returncode == 2 and "no route" in r.stderr      # empty namespace: nothing to reach
-    assert mode(obs) == 0o600
+    assert mode(obs) == 0o644 and [p.name for p in tmp_path.glob(".obs.jsonl.*")] == []  # failed: left as it was
 
     nmap_xml = tmp_path / "scan.xml"
     nmap_xml.write_text('<nmaprun><host><address addrtype="ipv4" addr="198.18.0.9"/></host></nmaprun>')
     imported = tmp_path / "imported.jsonl"
+    imported.write_text("")
+    imported.chmod(0o644)                                     # replaced by a 0600 file, not trusted
     assert camaudit("import", "nmap", str(nmap_xml), "-o", str(imported)).returncode == 0
     assert mode(imported) == 0o600
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,48 @@ def test_stderr_handler_follows_a_swapped_sys_stderr(monkeypatch) -> None:
     monkeypatch.setattr("sys.stderr", second)
     logging.getLogger("scanner").warning("to the second")
     assert "to the second" in second.getvalue() and "Logging error" not in second.getvalue()
+
+
+LOG_UNDER_UMASK_0 = """
+import logging, os, sys
+os.umask(0)
+from scanner.logs import setup_logging
+setup_logging(level="info", log_file=sys.argv[1])
+logging.getLogger("scanner.engine").info("scan started")
+"""
+
+
+def _log_under_umask_0(log_file: Path) -> subprocess.CompletedProcess[str]:
+    """setup_logging in a fresh process whose umask is 000 (the worst a cron job can inherit)."""
+    return subprocess.run([sys.executable, "-c", LOG_UNDER_UMASK_0, str(log_file)],
+                          capture_output=True, text=True, check=True)
+
+
+def test_new_log_file_and_directories_are_private_under_umask_0(tmp_path: Path) -> None:
+    log_file = tmp_path / "var" / "camaudit" / "camaudit.log"
+    _log_under_umask_0(log_file)
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o640
+    assert stat.S_IMODE(log_file.parent.stat().st_mode) == 0o750
+    assert stat.S_IMODE(log_file.parent.parent.stat().st_mode) == 0o750
+    assert "scan started" in log_file.read_text()
+
+
+def test_existing_world_writable_log_is_narrowed_with_a_warning(tmp_path: Path) -> None:
+    log_file = tmp_path / "camaudit.log"
+    log_file.write_text("old line\n")
+    log_file.chmod(0o666)
+    result = _log_under_umask_0(log_file)
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o640
+    assert "was mode 0666" in result.stderr and "narrowed to 0640" in result.stderr
+    assert log_file.read_text().startswith("old line\n")
+
+
+def test_log_to_a_device_keeps_its_mode(tmp_path: Path) -> None:
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # the null device, our own node
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    node.chmod(0o666)
+    _log_under_umask_0(node)
+    assert stat.S_ISCHR(node.stat().st_mode) and stat.S_IMODE(node.stat().st_mode) == 0o666

@@ -13,7 +13,7 @@ import base64
 import pytest
 
 from scanner.report import ReportMeta
-from scanner.report.atomic import write_atomic
+from scanner.outfile import write_atomic
 from scanner.report.html import HtmlExporter
 
 pytestmark = [pytest.mark.browser]
