@@ -571,6 +571,11 @@ class _Scan:
             obs.mac = self.macs[obs.ip]
         if not self.ctx.admit(obs):
             return
+        if obs.text_replaced:
+            warning = (f"{obs.device_key} sent text that is not valid UTF-8 (a lone surrogate or NUL) "
+                       f"in its {obs.source} answer; it is kept with U+FFFD in its place")
+            if warning not in self.outcome.warnings:  # one line per device and protocol
+                self.outcome.warnings.append(warning)
         self.outcome.observations.append(obs)
         self.outcome.statuses[(obs.source, str(obs.status))] += 1
         if self.plan.on_observation:
