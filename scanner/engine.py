@@ -572,7 +572,8 @@ class _Scan:
         if not self.ctx.admit(obs):
             return
         if obs.text_replaced:
-            warning = (f"{obs.device_key} sent text that is not valid UTF-8 (a lone surrogate or NUL) "
+            device = " ".join(filter(None, (obs.ip, obs.mac and f"({obs.mac})")))
+            warning = (f"{device} sent text that is not valid UTF-8 (a lone surrogate or NUL) "
                        f"in its {obs.source} answer; it is kept with U+FFFD in its place")
             if warning not in self.outcome.warnings:  # one line per device and protocol
                 self.outcome.warnings.append(warning)

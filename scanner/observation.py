@@ -197,8 +197,11 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
     Input may come from another tool or a hand-edited file, so one bad line must not lose
     the rest; the caller decides whether errors are fatal.
     """
-    for lineno, line in enumerate(bounded_lines(stream, MAX_LINE_BYTES), 1):
-        if line is None:
+    lineno = 0
+    while line := stream.readline(MAX_LINE_BYTES + 1):  # bounded: a huge line is never held whole
+        lineno += 1
+        if len(line) > MAX_LINE_BYTES:
+            _skip_line(stream, line)
             _note(errors, lineno, f"line longer than {MAX_LINE_BYTES} bytes")
             continue
         line = line.strip()
@@ -210,22 +213,11 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
             _note(errors, lineno, str(exc))
 
 
-def bounded_lines(stream: IO[str], limit: int) -> Iterator[str | None]:
-    """The lines of `stream`, None for each line longer than `limit` characters.
-
-    An overlong line is read on in `limit`-sized pieces and dropped, so one huge line (or
-    a stream without newlines) costs at most `limit` characters of memory, never the line.
-    """
-    while True:
-        line = stream.readline(limit + 1)
-        if not line:
-            return
-        if len(line) <= limit:
-            yield line
-            continue
-        while line and not line.endswith("\n"):
-            line = stream.readline(limit)
-        yield None
+def _skip_line(stream: IO[str], start: str) -> None:
+    """Read on to the end of an overlong line that began with `start`, in bounded pieces."""
+    piece = start
+    while piece and not piece.endswith("\n"):
+        piece = stream.readline(MAX_LINE_BYTES)
 
 
 def loads_json(text: str) -> Any:
