@@ -571,12 +571,8 @@ class _Scan:
             obs.mac = self.macs[obs.ip]
         if not self.ctx.admit(obs):
             return
-        if obs.text_replaced:
-            device = " ".join(filter(None, (obs.ip, obs.mac and f"({obs.mac})")))
-            warning = (f"{device} sent text that is not valid UTF-8 (a lone surrogate or NUL) "
-                       f"in its {obs.source} answer; it is kept with U+FFFD in its place")
-            if warning not in self.outcome.warnings:  # one line per device and protocol
-                self.outcome.warnings.append(warning)
+        if obs.text_replaced and obs.text_warning() not in self.outcome.warnings:  # once per device
+            self.outcome.warnings.append(obs.text_warning())
         self.outcome.observations.append(obs)
         self.outcome.statuses[(obs.source, str(obs.status))] += 1
         if self.plan.on_observation:

@@ -84,6 +84,12 @@ class Observation:
         """The grouping key of DESIGN.md §2: MAC when known, else IP."""
         return self.mac or self.ip  # type: ignore[return-value]
 
+    def text_warning(self) -> str:
+        """The scan warning for an observation whose network text had to be replaced."""
+        device = " ".join(filter(None, (self.ip, self.mac and f"({self.mac})")))
+        return (f"{device} sent text that is not valid UTF-8 (a lone surrogate or NUL) in its "
+                f"{self.source} answer; it is kept with U+FFFD in its place")
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": FORMAT_VERSION, "ip": self.ip, "mac": self.mac,
                                "source": self.source, "port": self.port,

@@ -293,7 +293,7 @@ def import_nmap(xml_file: str, output: str) -> None:
     try:
         first = next(observations, None)  # a file that is not nmap XML fails before any output
         with (nullcontext(sys.stdout) if output == "-" else private_text_file(output)) as out:
-            count = write_jsonl(chain([first] if first else [], observations), out)
+            count = write_jsonl(chain([first] if first is not None else [], observations), out)
     except NmapXmlError as exc:
         _fail(ExitCode.USAGE, f"cannot import {xml_file}: {exc}")
     click.echo(f"{count} observations from {xml_file}", err=True)
