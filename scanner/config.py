@@ -31,6 +31,8 @@ from typing import Any
 
 import platformdirs
 
+from scanner.boundedio import TooLarge, read_capped
+
 ENV_PREFIX = "CAMAUDIT_"
 CONFIG_ENV = "CAMAUDIT_CONFIG"
 SYSTEM_CONFIG = Path("/etc/camaudit/config.toml")
@@ -392,11 +394,11 @@ def _where(source: str) -> str:
 
 def _apply_file(config: Config, path: Path) -> None:
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_CONFIG_BYTES)  # counted while reading: a FIFO or /dev/zero too
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the config file ({exc.strerror})",
                           "check the path and that this user may read it") from None
-    if len(raw) > MAX_CONFIG_BYTES:
+    except TooLarge:
         raise ConfigError(str(path), f"config file is larger than {MAX_CONFIG_BYTES} bytes",
                           "move long target lists into targets_file") from None
     try:
@@ -404,6 +406,10 @@ def _apply_file(config: Config, path: Path) -> None:
         data = tomllib.loads(text)
     except UnicodeDecodeError:
         raise ConfigError(str(path), "config file is not UTF-8 text", "save it as UTF-8") from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise ConfigError(str(path), "config file nests arrays or tables too deeply to be a configuration",
+                          'use plain values (site = "hq", ports = [80, 443]); '
+                          "`camaudit config check --keys` lists every key") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}",
                           'check that line: strings need quotes (site = "hq"), '

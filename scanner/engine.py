@@ -571,6 +571,8 @@ class _Scan:
             obs.mac = self.macs[obs.ip]
         if not self.ctx.admit(obs):
             return
+        if obs.text_replaced and obs.text_warning() not in self.outcome.warnings:  # once per device
+            self.outcome.warnings.append(obs.text_warning())
         self.outcome.observations.append(obs)
         self.outcome.statuses[(obs.source, str(obs.status))] += 1
         if self.plan.on_observation:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
@@ -19,6 +19,9 @@ import orjson
 
 FORMAT_VERSION = 1
 MAX_LINE_BYTES = 1 << 20  # a line longer than 1 MiB is not an observation we wrote
+MAX_JSON_DEPTH = 64       # the format nests a few levels; deeper is not an observation
+REPLACEMENT = "\ufffd"
+_INVALID_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 class ProbeStatus(StrEnum):
@@ -58,17 +61,34 @@ class Observation:
     data: dict[str, Any] = field(default_factory=dict)
     status: ProbeStatus = ProbeStatus.OK
     error: str | None = None
+    text_checked: InitVar[bool] = False
+    text_replaced: bool = field(default=False, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, text_checked: bool) -> None:
         if not self.ip and not self.mac:
             raise ValueError("an observation needs an ip or a mac")
         if self.mac:
             self.mac = normalize_mac(self.mac)
+        if not text_checked:
+            # Probes put network text here: a lone surrogate or NUL a device sent would make
+            # every later writer (SQLite, PostgreSQL, UTF-8 output) fail, so it is replaced
+            # once, here, and flagged so the scan can name the device.
+            self.data, replaced = valid_text(self.data)
+            if self.error is not None:
+                self.error, error_replaced = valid_text(self.error)
+                replaced = replaced or error_replaced
+            self.text_replaced = replaced
 
     @property
     def device_key(self) -> str:
         """The grouping key of DESIGN.md §2: MAC when known, else IP."""
         return self.mac or self.ip  # type: ignore[return-value]
+
+    def text_warning(self) -> str:
+        """The scan warning for an observation whose network text had to be replaced."""
+        device = " ".join(filter(None, (self.ip, self.mac and f"({self.mac})")))
+        return (f"{device} sent text that is not valid UTF-8 (a lone surrogate or NUL) in its "
+                f"{self.source} answer; it is kept with U+FFFD in its place")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"v": FORMAT_VERSION, "ip": self.ip, "mac": self.mac,
@@ -83,7 +103,8 @@ class Observation:
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Observation:
-        """Build from a decoded line; raises ValueError with the reason on bad input."""
+        """Build from a line decoded by `loads_json` (its strings are valid text already) or a
+        stored record; raises ValueError with the reason on bad input."""
         if not isinstance(obj, dict):
             raise ValueError("not a JSON object")
         v = obj.get("v", FORMAT_VERSION)
@@ -107,8 +128,51 @@ class Observation:
             raise ValueError("'ip' must be a string")
         if mac is not None and not isinstance(mac, str):
             raise ValueError("'mac' must be a string")
+        error = obj.get("error")
+        if error is not None and not isinstance(error, str):
+            raise ValueError("'error' must be a string")
+        # loads_json already made every string valid text: no second walk on match's hot path
         return cls(source=source, ip=ip, mac=mac, port=port, data=data, status=status,
-                   error=obj.get("error"))
+                   error=error, text_checked=True)
+
+
+def valid_text(value: Any) -> tuple[Any, bool]:
+    """`value` with every string (dict keys too, nested lists/dicts) made valid UTF-8 text.
+
+    Lone surrogates (JSON `\\ud800` escapes decode to them) and NULs (PostgreSQL text cannot
+    hold one) become U+FFFD. Returns the value and whether anything was replaced; an
+    unchanged value is returned as is. The common all-valid case is settled by one orjson
+    encode (C speed; it refuses lone surrogates and writes NUL as an escape) instead of a
+    Python walk.
+    """
+    try:
+        if b"\\u0000" not in orjson.dumps(value):
+            return value, False
+    except TypeError:  # a lone surrogate, or what orjson does not encode: walk to find out
+        pass
+    return _valid_text_walk(value)
+
+
+def _valid_text_walk(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, str):
+        if _INVALID_TEXT.search(value) is None:
+            return value, False
+        return _INVALID_TEXT.sub(REPLACEMENT, value), True
+    if isinstance(value, dict):
+        replaced = False
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            new_key, key_replaced = _valid_text_walk(key)
+            new_item, item_replaced = _valid_text_walk(item)
+            out[new_key] = new_item
+            replaced = replaced or key_replaced or item_replaced
+        return (out, True) if replaced else (value, False)
+    if isinstance(value, (list, tuple)):
+        items = [_valid_text_walk(item) for item in value]
+        if any(r for _, r in items):
+            return type(value)(v for v, _ in items), True
+        return value, False
+    return value, False
 
 
 _CANONICAL_MAC = re.compile(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}")
@@ -139,8 +203,11 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
     Input may come from another tool or a hand-edited file, so one bad line must not lose
     the rest; the caller decides whether errors are fatal.
     """
-    for lineno, line in enumerate(stream, 1):
+    lineno = 0
+    while line := stream.readline(MAX_LINE_BYTES + 1):  # bounded: a huge line is never held whole
+        lineno += 1
         if len(line) > MAX_LINE_BYTES:
+            _skip_line(stream, line)
             _note(errors, lineno, f"line longer than {MAX_LINE_BYTES} bytes")
             continue
         line = line.strip()
@@ -152,16 +219,48 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
             _note(errors, lineno, str(exc))
 
 
+def _skip_line(stream: IO[str], start: str) -> None:
+    """Read on to the end of an overlong line that began with `start`, in bounded pieces."""
+    piece = start
+    while piece and not piece.endswith("\n"):
+        piece = stream.readline(MAX_LINE_BYTES)
+
+
 def loads_json(text: str) -> Any:
-    """Decode one JSON document: orjson (half the stdlib decoder's cost per line of
-    `camaudit match`), and the stdlib decoder for what orjson refuses but Python's `json`
-    has always read (NaN, Infinity, lone surrogate escapes), so both accept the same lines
-    and a bad line keeps the stdlib's error message. orjson reads an integer beyond 64 bits
-    as a float; no field of the format holds one."""
+    """Decode one JSON document into valid text: orjson (half the stdlib decoder's cost per
+    line of `camaudit match`), and the stdlib decoder for what orjson refuses but Python's
+    `json` has always read (NaN, Infinity, lone surrogate escapes), so both accept the same
+    lines and a bad line keeps the stdlib's error message. Strings that are not valid text
+    (lone surrogates, NUL escapes) are replaced by `valid_text`, and JSON nested deeper than
+    `MAX_JSON_DEPTH` is a ValueError, not a RecursionError. orjson reads an integer beyond
+    64 bits as a float; no field of the format holds one."""
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
+        if "\\u0000" not in text:
+            return value  # orjson refuses lone surrogates and a raw NUL cannot be in JSON text
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        value = _UNDECODED
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if value is _UNDECODED:
+        value = json.loads(text)
+    return valid_text(value)[0]
+
+
+_UNDECODED = object()
+
+
+def _nesting(text: str) -> int:
+    """An upper bound of the JSON nesting depth of `text` (brackets inside strings count
+    too, which only errs towards refusing), computed without recursion."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def dumps_json(obj: Any) -> str:

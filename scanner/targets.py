@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scanner.boundedio import TooLarge, read_capped
+
 DEFAULT_MAX_TARGETS = 65_536  # a /16; more needs --force (or --max-targets)
 MAX_FILE_BYTES = 4 << 20      # a targets file bigger than 4 MiB is a mistake, not a target list
 
@@ -70,9 +72,9 @@ def read_spec_file(path: str | Path) -> list[str]:
     """Targets from a file: one or more per line (whitespace/comma separated), `#` comments."""
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise TargetError(f"{p}: larger than {MAX_FILE_BYTES} bytes; split it or use CIDRs")
-        text = p.read_text(encoding="utf-8")
+        text = read_capped(p, MAX_FILE_BYTES).decode("utf-8")  # counted while reading: FIFOs, /dev/zero
+    except TooLarge:
+        raise TargetError(f"{p}: larger than {MAX_FILE_BYTES} bytes; split it or use CIDRs") from None
     except OSError as exc:
         raise TargetError(f"cannot read target file {p}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -287,15 +287,17 @@ def import_nmap(xml_file: str, output: str) -> None:
 
     Pipe the result into `camaudit match` to identify the devices.
     """
+    from itertools import chain
+
     from scanner.imports.nmap_xml import NmapXmlError, read_file
 
+    observations = read_file(xml_file)  # a generator: written as the file is read
     try:
-        observations = read_file(xml_file)
+        first = next(observations, None)  # a file that is not nmap XML fails before any output
+        with (nullcontext(sys.stdout) if output == "-" else output_text(output)) as out:
+            count = write_jsonl(chain([first] if first is not None else [], observations), out)
     except NmapXmlError as exc:
         _fail(ExitCode.USAGE, f"cannot import {xml_file}: {exc}")
-    try:
-        with (nullcontext(sys.stdout) if output == "-" else output_text(output)) as out:
-            count = write_jsonl(observations, out)
     except OutputFileError as exc:
         _fail(exc.exit_code, str(exc))
     click.echo(f"{count} observations from {xml_file}", err=True)

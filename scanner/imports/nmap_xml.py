@@ -2,8 +2,8 @@
 
 The file is untrusted input (a colleague's scan, a device's banner echoed by nmap): it is
 read through defusedxml (no DTDs, entities or network), host by host with `iterparse` so a
-large file needs memory for one host at a time, with a size cap on the file and on every
-value kept. Per host: an `arp` observation when nmap saw its MAC (the same evidence a native
+large file needs memory for one host at a time, with a size cap on the bytes read (whatever
+the file is) and on every value kept. Per host: an `arp` observation when nmap saw its MAC (the same evidence a native
 ARP sweep gives), and one `nmap` observation per open TCP port with nmap's service guess.
 """
 
@@ -17,11 +17,14 @@ from typing import IO, Any
 
 from defusedxml import ElementTree as SafeET
 
+from scanner.boundedio import CappedStream, TooLarge
 from scanner.observation import Observation, normalize_mac
 
 MAX_FILE_BYTES = 512 << 20   # a /16 -sV run is a few tens of MiB
 MAX_VALUE_CHARS = 1024
 MAX_CPES = 16
+MAX_HOST_ELEMENTS = 300_000  # every TCP port open with a service and a few CPEs fits
+HOST_PARTS = frozenset({"status", "address", "ports", "port", "state", "service", "cpe"})  # what `_host` reads
 SERVICE_KEYS = (("name", "service"), ("product", "product"), ("version", "version"),
                 ("extrainfo", "extrainfo"), ("devicetype", "devicetype"))
 
@@ -85,23 +88,38 @@ def _host(elem: Any) -> NmapHost | None:
 
 
 def iter_hosts(stream: IO[bytes]) -> Iterator[NmapHost]:
-    """Hosts that are up, one at a time; raises NmapXmlError when the XML is unusable."""
-    saw_root = False
+    """Hosts that are up, one at a time; raises NmapXmlError when the XML is unusable.
+
+    Memory holds one host: every element is detached from the tree at its end event (O(1):
+    an element that just ended is its parent's last child), except the parts of the current
+    `<host>` that `_host` reads, which go with the host. nmap writes many elements besides
+    hosts (`<taskprogress>` every few seconds of a long run), so they are dropped too.
+    """
+    stack: list[Any] = []
+    kept = 0
     try:
         for event, elem in SafeET.iterparse(stream, events=("start", "end")):
             if event == "start":
-                if not saw_root:
-                    if elem.tag != "nmaprun":
-                        raise NmapXmlError(f"not nmap XML (root element <{elem.tag}>, expected <nmaprun>)")
-                    saw_root = True
+                if not stack and elem.tag != "nmaprun":
+                    raise NmapXmlError(f"not nmap XML (root element <{elem.tag}>, expected <nmaprun>)")
+                stack.append(elem)
                 continue
-            if elem.tag == "host":
-                host = _host(elem)
-                elem.clear()
-                if host is not None:
+            stack.pop()
+            if len(stack) < 2:  # the root, or a child of it: a host is complete
+                if stack and elem.tag == "host" and (host := _host(elem)) is not None:
                     yield host
+                kept = 0
+            elif stack[1].tag == "host" and elem.tag in HOST_PARTS:
+                kept += 1
+                if kept > MAX_HOST_ELEMENTS:
+                    raise NmapXmlError(f"a <host> with more than {MAX_HOST_ELEMENTS} elements is not nmap output")
+                continue
+            if stack:
+                del stack[-1][-1]
     except SafeET.ParseError as exc:
         raise NmapXmlError(f"malformed XML: {exc}") from None
+    except TooLarge as exc:
+        raise NmapXmlError(f"{exc} for nmap XML") from None
     except Exception as exc:  # defusedxml forbids DTDs/entities by raising its own errors
         if isinstance(exc, NmapXmlError):
             raise
@@ -124,15 +142,14 @@ def observations(hosts: Iterator[NmapHost] | list[NmapHost]) -> Iterator[Observa
             yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data)
 
 
-def read_file(path: str | Path) -> list[Observation]:
-    """Every observation in an nmap XML file (size-capped)."""
+def read_file(path: str | Path) -> Iterator[Observation]:
+    """The observations of an nmap XML file, produced as the file is read (for memory that
+    does not grow with the number of hosts); at most MAX_FILE_BYTES are read, counted while
+    reading, so a FIFO or a device file is capped too."""
     p = Path(path)
     try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise NmapXmlError(f"{p}: {size} bytes is more than the {MAX_FILE_BYTES}-byte cap")
         with p.open("rb") as stream:
-            return list(observations(iter_hosts(stream)))
+            yield from observations(iter_hosts(CappedStream(stream, MAX_FILE_BYTES)))
     except OSError as exc:
         raise NmapXmlError(f"cannot read {p}: {exc.strerror or exc}") from None
 

@@ -130,8 +130,10 @@ def unreadable_datagram(source: str, reply: Datagram, port: int, reason: str) ->
 
 
 def text(data: bytes) -> str:
-    """Untrusted bytes to text: UTF-8 with replacement, never an exception."""
-    return data.decode("utf-8", errors="replace")
+    """Untrusted bytes to text: UTF-8 with replacement, never an exception. NUL, valid UTF-8
+    but not storable as text (PostgreSQL), is replaced too: binary SDK banners are full of it,
+    and their bytes stay exact in the `hex` field."""
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 class ByteStream:

@@ -84,7 +84,7 @@ NMAP_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 def test_nmap_import(tmp_path) -> None:
     path = tmp_path / "scan.xml"
     path.write_bytes(NMAP_XML)
-    obs = nmap_xml.read_file(path)
+    obs = list(nmap_xml.read_file(path))
     assert [(o.source, o.ip, o.mac, o.port) for o in obs] == [
         ("arp", "198.18.0.23", "c0:56:e3:12:34:56", None),
         ("nmap", "198.18.0.23", "c0:56:e3:12:34:56", 80)]
@@ -102,7 +102,7 @@ def test_nmap_import_refuses_hostile_xml(tmp_path, doc: bytes, reason: str) -> N
     path = tmp_path / "bad.xml"
     path.write_bytes(doc)
     with pytest.raises(nmap_xml.NmapXmlError, match=reason):
-        nmap_xml.read_file(path)
+        list(nmap_xml.read_file(path))
 
 
 @pytest.mark.fuzz

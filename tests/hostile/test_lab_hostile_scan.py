@@ -37,6 +37,7 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-dhip-nested": {("dhip", 37810): {"protocol-error"}},
     "hostile-dhip-garbage": {("dhip", 37810): {"protocol-error"}},
     "hostile-dhip-spoof": {("dhip", 37810): {"ok"}},
+    "hostile-dhip-text": {("dhip", 37810): {"ok"}},
     "hostile-http-endless": {("http", 80): {"too-large"}, ("http", 8080): {"too-large"}},
     "hostile-drip": {("http", 80): {"timeout"}, ("rtsp", 554): {"timeout"}},
     "hostile-garbage": {("http", 80): {"protocol-error"}, ("rtsp", 554): {"timeout", "protocol-error"},
@@ -192,6 +193,20 @@ def test_bad_utf8_is_replaced_and_stored(scans) -> None:
     assert "\ufffd" in root["data"]["headers"]["Server"] and "\ufffd" in root["data"]["title"]
     with sqlite3.connect(scans["db"]) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_invalid_text_is_replaced_stored_and_named_in_the_warnings(scans) -> None:
+    """A lone surrogate and a NUL in one device's DHIP reply: that device is stored with
+    U+FFFD in their place, named in the scan's warnings, and every other device is stored."""
+    _, summary, observations = scans["hostile"]
+    ip = scans["truth"]["hostile-dhip-text"]["ip"]
+    [dhip] = [o for o in observations[ip] if o["source"] == "dhip"]
+    assert dhip["data"]["fields"]["DeviceType"] == "X\ufffdY" and dhip["data"]["fields"]["SerialNo"] == "S\ufffdN"
+    named = [w for w in summary["warnings"] if "not valid UTF-8" in w]
+    assert named and all(w.startswith(f"{ip} ") for w in named), named  # binary banners' NULs are no warning
+    with sqlite3.connect(scans["db"]) as db:
+        stored = {row[0] for row in db.execute("SELECT DISTINCT ip FROM observations")}
+    assert stored >= set(observations), sorted(set(observations) - stored)
 
 
 def test_scanner_memory_stays_bounded(scans, figures) -> None:

@@ -14,7 +14,7 @@ from scanner.observation import Observation, ProbeStatus, ReadError, dumps_json,
 def test_loads_reads_what_the_stdlib_reads() -> None:
     assert loads_json('{"v":1,"data":{"t":"caf\u00e9"}}') == {"v": 1, "data": {"t": "café"}}
     assert math.isnan(loads_json('{"x":NaN}')["x"])       # orjson refuses; the stdlib path reads it
-    assert loads_json('{"x":"\\ud800"}') == {"x": "\ud800"}  # lone surrogate escape, idem
+    assert loads_json('{"x":"\\ud800"}') == {"x": "\ufffd"}  # lone surrogate escape, read and made valid text
     with pytest.raises(json.JSONDecodeError, match="Expecting property name"):
         loads_json("{nope")                                  # the stdlib's message for a bad line
 

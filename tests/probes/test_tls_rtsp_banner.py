@@ -144,7 +144,7 @@ def test_banner_sent_on_connect(lb):
         return await BannerProbe().probe(lb.host(), port, lb.ctx())
     [obs] = lb.run(speak_first, work)
     assert obs.status is ProbeStatus.OK and obs.data == {
-        "probe": "null", "hex": HIK_SDK.hex(), "text": HIK_SDK.decode(), "length": 16}
+        "probe": "null", "hex": HIK_SDK.hex(), "text": HIK_SDK.decode().replace("\x00", "\ufffd"), "length": 16}  # NUL is no storable text
 
 
 def test_silent_dvrip_port_gets_its_one_query(lb):
