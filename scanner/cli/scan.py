@@ -29,7 +29,7 @@ from scanner.cli.ops import (CONFIG_OPTION, effective_db_url, load_or_exit, log_
 from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPlan
 from scanner.exitcodes import ExitCode
 from scanner.observation import Observation, write_jsonl
-from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets
+from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
 
 
 def private_text_file(path: str) -> IO[str]:
@@ -54,17 +54,32 @@ def _fail(code: ExitCode, message: str, event: str | None = None, **fields: Any)
     sys.exit(code)
 
 
-def targets_from(config: Any, force: bool) -> TargetSet:
-    """The target set the effective config names (CLI > env > file), or exit 2 saying why."""
+def targets_from(config: Any, force: bool, quiet: bool = False) -> TargetSet:
+    """The target set the effective config names (CLI > env > file), or exit 2 saying why.
+
+    This host's own addresses are dropped here, before any engine starts, each drop said on
+    stderr (unless `quiet`, like every scan warning) and logged as a scan warning; when
+    nothing is left the scan ends with exit 2.
+    """
+    from scanner.discovery.route import RouteError, addresses
+
     try:
-        return build_targets(config.get("targets", []),
-                             files=[config["targets_file"]] if config.get("targets_file") else [],
-                             excludes=config.get("excludes", []),
-                             exclude_files=[config["exclude_file"]] if config.get("exclude_file") else [],
-                             max_targets=config.get("max_targets", DEFAULT_MAX_TARGETS), force=force)
-    except TargetError as exc:
+        targets = build_targets(config.get("targets", []),
+                                files=[config["targets_file"]] if config.get("targets_file") else [],
+                                excludes=config.get("excludes", []),
+                                exclude_files=[config["exclude_file"]] if config.get("exclude_file") else [],
+                                max_targets=config.get("max_targets", DEFAULT_MAX_TARGETS), force=force)
+        targets, dropped = drop_own_addresses(targets, [a.ip for a in addresses()])
+    except (TargetError, RouteError) as exc:
         _fail(ExitCode.USAGE, str(exc))
         raise  # unreachable: _fail exits
+    if not len(targets):
+        _fail(ExitCode.USAGE, f"nothing left to scan: {'; '.join(dropped)}", "scan.failed")
+    for message in dropped:
+        log.warning(message, extra={"event": "scan.warning"})
+        if not quiet:
+            click.echo(f"camaudit: warning: {message}", err=True)
+    return targets
 
 
 @contextmanager
@@ -209,7 +224,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                            "site": site, "policies": policies, "db": db, "log_format": log_format,
                            "log_file": log_file, "log_level": log_level}, config_path)
     start_logging(config, quiet)
-    targets = targets_from(config, force)
+    targets = targets_from(config, force, quiet)
     db_url = effective_db_url(config)
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
                private_text_file(observations_out) if observations_out else nullcontext(None))
