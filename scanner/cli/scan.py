@@ -54,12 +54,12 @@ def _fail(code: ExitCode, message: str, event: str | None = None, **fields: Any)
     sys.exit(code)
 
 
-def targets_from(config: Any, force: bool, quiet: bool = False) -> TargetSet:
+def targets_from(config: Any, force: bool) -> tuple[TargetSet, list[str]]:
     """The target set the effective config names (CLI > env > file), or exit 2 saying why.
 
-    This host's own addresses are dropped here, before any engine starts, each drop said on
-    stderr (unless `quiet`, like every scan warning) and logged as a scan warning; when
-    nothing is left the scan ends with exit 2.
+    This host's own addresses are dropped here, before any engine starts; the second item
+    says what was dropped and why, one message per reason, for the scan's warnings. When
+    nothing is left the scan ends with exit 2 and that message.
     """
     from scanner.discovery.route import RouteError, addresses
 
@@ -75,11 +75,7 @@ def targets_from(config: Any, force: bool, quiet: bool = False) -> TargetSet:
         raise  # unreachable: _fail exits
     if not len(targets):
         _fail(ExitCode.USAGE, f"nothing left to scan: {'; '.join(dropped)}", "scan.failed")
-    for message in dropped:
-        log.warning(message, extra={"event": "scan.warning"})
-        if not quiet:
-            click.echo(f"camaudit: warning: {message}", err=True)
-    return targets
+    return targets, dropped
 
 
 @contextmanager
@@ -224,7 +220,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                            "site": site, "policies": policies, "db": db, "log_format": log_format,
                            "log_file": log_file, "log_level": log_level}, config_path)
     start_logging(config, quiet)
-    targets = targets_from(config, force, quiet)
+    targets, dropped = targets_from(config, force)
     db_url = effective_db_url(config)
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
                private_text_file(observations_out) if observations_out else nullcontext(None))
@@ -242,6 +238,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                             progress=progress,
                             on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
             outcome = run_plan(plan)
+            outcome.warnings[:0] = dropped  # said, logged and in --json like the engine's own
             for warning in outcome.warnings:
                 log.warning(warning, extra={"event": "scan.warning", "scan_id": rec.scan_id})
                 if not quiet:

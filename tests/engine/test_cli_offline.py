@@ -103,6 +103,7 @@ def test_scan_says_which_own_address_it_dropped_and_scans_the_rest(tmp_path) -> 
                                         "--log-format", "json", "--log-file", str(log))
     assert result.returncode == 0, result.stderr
     assert "camaudit: warning: not scanning 127.0.0.1: this host's own address" in result.stderr
-    assert json.loads(result.stdout)["targets"] == 1
+    report = json.loads(result.stdout)
+    assert report["targets"] == 1 and report["warnings"][0].startswith("not scanning 127.0.0.1: ")
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert any(e.get("event") == "scan.warning" and "127.0.0.1" in e["msg"] for e in events)
