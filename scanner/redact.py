@@ -17,11 +17,10 @@ import re
 
 MASK = "***"
 
-# `scheme://user:password@host` or `user:password@host`: the password runs to the LAST `@`
-# of the word (an unencoded `@` in a password is common), stopping at blanks and quotes.
-_USERINFO = re.compile(
-    r"(?P<user>(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^\s:/@'\"()<>\[\]]*):"
-    r"(?P<password>(?!//)[^\s'\"<>]*)@(?=[^\s@'\"<>]*(?:[\s'\"<>]|$))")
+# `scheme://user:password@host` or `user:password@host` is looked for word by word (a word
+# ends at blanks and quotes): one regex over the whole text would backtrack quadratically on
+# long runs of `:` — and log lines can carry device-supplied text.
+_WORD = re.compile(r"[^\s'\"<>]+")
 
 # `password=…` as a URL query parameter (`?`/`&`/`;` before it) or a libpq DSN keyword
 # (blank before it, blanks allowed around `=`, value possibly single-quoted with `\'` escapes).
@@ -33,5 +32,22 @@ _PARAMETER = re.compile(
 
 def mask_secrets(text: str) -> str:
     """`text` with every URL/DSN password replaced by `***` (text without one is unchanged)."""
-    text = _USERINFO.sub(lambda m: f"{m['user']}:{MASK}@", text)
+    text = _WORD.sub(lambda m: _mask_userinfo(m.group()), text)
     return _PARAMETER.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
+
+
+def _mask_userinfo(word: str) -> str:
+    """One word with the password of its `[scheme://]user:password@` part masked.
+
+    The password runs to the word's LAST `@` (an unencoded `@` in a password is common);
+    the user part holds no `/`, `:` or `@`. Linear in the word's length.
+    """
+    at = word.rfind("@")
+    if at < 0:
+        return word
+    scheme = word.find("://", 0, at)
+    start = scheme + 3 if scheme >= 0 else len(word) - len(word.lstrip("([{"))
+    colon = word.find(":", start, at)
+    if colon < 0 or "/" in word[start:colon] or word.startswith("//", colon + 1):
+        return word
+    return f"{word[:colon + 1]}{MASK}{word[at:]}"
