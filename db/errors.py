@@ -3,6 +3,8 @@ attributes, so the command line can word what to do and other callers can act on
 
 from __future__ import annotations
 
+from scanner.redact import mask_secrets
+
 
 class StoreError(RuntimeError):
     """The store cannot do what was asked; the message says what."""
@@ -12,30 +14,39 @@ class StoreUnavailable(StoreError):
     """The database itself cannot be opened or migrated (not a mistake in the request)."""
 
 
-class CorruptDatabase(StoreUnavailable):
+class _DatabaseRefused(StoreUnavailable):
+    """A database camaudit will not use; `url` is kept with its password masked, since the
+    message is shown and logged."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = mask_secrets(url)
+        super().__init__(f"{self.url} {message}")
+
+
+class CorruptDatabase(_DatabaseRefused):
     """The file is not a readable SQLite database (random bytes, a damaged page)."""
 
     def __init__(self, url: str, detail: str) -> None:
-        super().__init__(f"{url} is not a readable SQLite database ({detail})")
-        self.url, self.detail = url, detail
+        super().__init__(url, f"is not a readable SQLite database ({detail})")
+        self.detail = detail
 
 
-class ForeignDatabase(StoreUnavailable):
+class ForeignDatabase(_DatabaseRefused):
     """The database holds another application's tables: camaudit never writes into it."""
 
     def __init__(self, url: str, tables: list[str]) -> None:
         shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
-        super().__init__(f"{url} holds tables of another application ({shown})")
-        self.url, self.tables = url, tables
+        super().__init__(url, f"holds tables of another application ({shown})")
+        self.tables = tables
 
 
-class NewerSchema(StoreUnavailable):
+class NewerSchema(_DatabaseRefused):
     """The schema is at a revision this camaudit does not know (a newer release wrote it)."""
 
     def __init__(self, url: str, revision: str, head: str | None) -> None:
-        super().__init__(f"{url} has inventory schema revision {revision!r}, unknown to this "
+        super().__init__(url, f"has inventory schema revision {revision!r}, unknown to this "
                          f"camaudit (its newest is {head!r})")
-        self.url, self.revision, self.head = url, revision, head
+        self.revision, self.head = revision, head
 
 
 class NoSuchFinding(StoreError):

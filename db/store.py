@@ -74,6 +74,7 @@ from db.models import (
     fit,
 )
 from scanner.observation import Observation, loads_json, normalize_mac
+from scanner.redact import mask_secrets
 
 BATCH = 500
 MAX_ROW_ID = 2**31 - 1       # ids are INTEGER columns: 32 bits on PostgreSQL
@@ -208,7 +209,7 @@ class Store:
         try:
             return migrate.upgrade(self.engine)
         except OperationalError as exc:
-            raise StoreUnavailable(f"cannot open the inventory {self.safe_url}: {exc.orig}; "
+            raise StoreUnavailable(f"cannot open the inventory {self.safe_url}: {mask_secrets(str(exc.orig))}; "
                              "check the --db URL, that the server runs and the file is writable") from exc
 
     def close(self) -> None:
@@ -223,7 +224,7 @@ class Store:
     @property
     def safe_url(self) -> str:
         """The URL with any password hidden, for messages."""
-        return make_url(self.url).render_as_string(hide_password=True)
+        return mask_secrets(self.url)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -989,8 +990,8 @@ _JSON_CODEC: dict[str, Any] = {"json_serializer": _json_column_text, "json_deser
 def _make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(f"not a database URL: {url!r}; use sqlite:///PATH or "
+    except (ArgumentError, ValueError):  # ValueError: e.g. a non-numeric port
+        raise StoreError(f"not a database URL: {mask_secrets(repr(url))}; use sqlite:///PATH or "
                          "postgresql+psycopg://USER@HOST/DB") from None
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)

@@ -143,22 +143,19 @@ def _choice(*allowed: str) -> Kind:
     return Kind(parse, lambda text: text)
 
 
-def mask_password(url: str) -> str:
-    """`scheme://user:***@host/…`: a URL fit for error messages, even one SQLAlchemy rejects."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
 def _db_url(value: Any) -> str:
     """A SQLAlchemy URL; parsed (never connected) so a typo is caught by `config check`."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
+
+    from scanner.redact import mask_secrets
 
     text = _string(value)
     try:
         make_url(text)
     except (ArgumentError, ValueError):  # ValueError: e.g. a non-numeric port
         raise _fail("a database URL such as sqlite:////var/lib/camaudit/inventory.db "
-                    "or postgresql+psycopg://camaudit@db.example/camaudit", mask_password(text)) from None
+                    "or postgresql+psycopg://camaudit@db.example/camaudit", mask_secrets(text)) from None
     return text
 
 

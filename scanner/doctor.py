@@ -22,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+from scanner.redact import mask_secrets
 
 CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
 OUI_MAX_AGE_DAYS = 365
@@ -160,15 +163,30 @@ def check_fingerprints() -> Check:
     return Check("fingerprints", Level.OK, f"{len(fset.fingerprints)} fingerprints, all examples verified")
 
 
+def _parse_url(url: str) -> Any:
+    """The SQLAlchemy URL, or a failed check saying (password masked) why it cannot be read."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError) as exc:  # ValueError: a non-numeric port
+        return Check("database", Level.FAIL, f"cannot parse the database URL {mask_secrets(url)}: "
+                     f"{mask_secrets(str(exc))}",
+                     "write it as sqlite:////path/inventory.db or "
+                     "postgresql+psycopg://USER@HOST[:PORT]/DB (port 1-65535)")
+
+
 def check_database(url: str) -> Check:
     """Open the inventory read-only: `SELECT 1` and compare its schema with this version's."""
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
 
     from db import migrate
 
-    parsed = make_url(url)
-    safe = parsed.render_as_string(hide_password=True)
+    parsed = _parse_url(url)
+    if isinstance(parsed, Check):
+        return parsed
+    safe = mask_secrets(url)
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")
         if not path.is_file():
@@ -187,7 +205,7 @@ def check_database(url: str) -> Check:
             current = migrate.current_revision(conn)
     except Exception as exc:  # driver errors vary by backend; all mean "unreachable"
         return Check("database", Level.FAIL, f"cannot open {safe}: {exc.__class__.__name__}: "
-                     f"{str(exc).splitlines()[0]}",
+                     f"{mask_secrets((str(exc).splitlines() or [''])[0])}",
                      "check the db URL, that the server runs and accepts this user, and file permissions")
     finally:
         engine.dispose()
@@ -201,6 +219,9 @@ def check_database(url: str) -> Check:
 def check_lock(url: str) -> Check:
     from scanner.runlock import LockHeld, lock_path_for, scan_lock
 
+    if isinstance(_parse_url(url), Check):  # the database check already says why
+        return Check("scan lock", Level.WARN, "not checked: the database URL cannot be parsed",
+                     "fix the database URL (see the database check)")
     if not lock_path_for(url).exists():  # never scanned: nothing to check, nothing to create
         return Check("scan lock", Level.OK, f"free ({lock_path_for(url)} not created yet)")
     try:
@@ -224,7 +245,8 @@ def run_checks(db_url: str, config_check: Check) -> list[Check]:
         try:
             checks.append(step())
         except Exception as exc:  # a check that crashes is itself a finding, with its reason
-            checks.append(Check(name, Level.FAIL, f"check crashed: {exc!r}", "report this as a camaudit bug"))
+            checks.append(Check(name, Level.FAIL, f"check crashed: {mask_secrets(repr(exc))}",
+                                "report this as a camaudit bug"))
     return checks
 
 

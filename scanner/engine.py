@@ -57,7 +57,7 @@ from typing import Any
 
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes.base import Bounds, Host, HostProbe, SweepProbe
-from scanner.targets import TargetSet
+from scanner.targets import TargetSet, drop_own_addresses
 
 DEFAULT_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 8080, 8443, 37777)
 DEFAULT_RATE = 2000.0        # discovery packets/connection attempts per second, whole scan
@@ -473,8 +473,9 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
 
     started = time.time()
     path = route.resolve(plan.targets, plan.interface)
-    # The scanner never probes its own interfaces (team safety rule), even inside a CIDR.
-    targets = plan.targets.without(path.own_addresses)
+    # The scanner never probes its own interfaces, even inside a CIDR (the CLI drops and
+    # reports them before the scan; this keeps library callers just as safe).
+    targets, dropped = drop_own_addresses(plan.targets, path.own_addresses)
     segments, routed = [], targets
     for network, source_ip in path.segments:
         inside, routed = routed.split(network)
@@ -483,6 +484,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     ctx = ProbeContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
                        source_ip=path.source_ip, interface=path.interface, on_link=bool(segments))
     outcome = ScanOutcome([], [], path.interface, path.source_ip, False, len(targets), started=started)
+    outcome.warnings.extend(dropped)
     host_probes, sweep_probes, problems = available_probes()
     outcome.warnings.extend(problems)
     if plan.probes is not None:

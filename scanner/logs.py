@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from scanner.redact import mask_secrets
+
 ROOT_LOGGERS = ("scanner", "db")  # camaudit's packages; third-party loggers stay at WARNING
 NOISY = ("scapy", "aiohttp", "asyncio", "sqlalchemy", "alembic", "filelock")
 
@@ -32,7 +34,11 @@ _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record; never raises on odd `extra` values (they become strings)."""
+    """One JSON object per record; never raises on odd `extra` values (they become strings).
+
+    Text fields are passed through `mask_secrets`: a message may quote a database URL, and
+    log files travel to SIEMs and tickets.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -40,13 +46,13 @@ class JsonFormatter(logging.Formatter):
                   + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": mask_secrets(record.getMessage()),
         }
         for name, value in vars(record).items():
             if name not in _STANDARD_ATTRS and name not in out:
-                out[name] = value
+                out[name] = mask_secrets(value) if isinstance(value, str) else value
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = mask_secrets(self.formatException(record.exc_info))
         return json.dumps(out, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -60,7 +66,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = [f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD_ATTRS]
-        return line + (" " + " ".join(extras) if extras else "")
+        return mask_secrets(line + (" " + " ".join(extras) if extras else ""))  # as JsonFormatter
 
 
 class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]

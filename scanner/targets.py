@@ -183,6 +183,26 @@ class TargetSet:
         return str(ipaddress.IPv4Address(self.allowed[0][0])) if self.allowed else None
 
 
+SHOWN_DROPPED = 5  # addresses a drop message names before "and N more"
+
+
+def drop_own_addresses(targets: TargetSet, own: Iterable[str]) -> tuple[TargetSet, list[str]]:
+    """`targets` without this host's own addresses, and one message per reason saying so.
+
+    The scanner never probes itself, but a target the user named must not vanish silently:
+    the message names what was dropped and why (empty list when nothing was).
+    """
+    dropped = sorted({a for a in own if targets.permits(a)}, key=lambda a: int(ipaddress.IPv4Address(a)))
+    if not dropped:
+        return targets, []
+    shown = ", ".join(dropped[:SHOWN_DROPPED])
+    if len(dropped) > SHOWN_DROPPED:
+        shown += f" and {len(dropped) - SHOWN_DROPPED} more"
+    return targets.without(dropped), [
+        f"not scanning {shown}: this host's own address{'es' if len(dropped) > 1 else ''} "
+        "(camaudit never probes the machine it runs on)"]
+
+
 def _count(intervals: Iterable[Interval]) -> int:
     return sum(last - first + 1 for first, last in intervals)
 

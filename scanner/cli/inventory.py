@@ -20,6 +20,7 @@ import click
 
 from db.lifecycle import ALL_STATUSES, Change, TransitionError
 from scanner.exitcodes import ExitCode
+from scanner.report.sanitize import escape_controls, printable
 
 
 def register(main: click.Group) -> None:
@@ -106,7 +107,9 @@ def _fail(message: str, code: ExitCode) -> None:
 
 
 def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    # JSON escapes C0 controls itself, but C1 and bidi characters would reach a terminal raw
+    click.echo(escape_controls(text) if sys.stdout.isatty() else text)
 
 
 def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
@@ -124,9 +127,8 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.2f}"
-    text = str(value)
     # control characters from device answers must not drive the terminal
-    return "".join(c if c.isprintable() else "?" for c in text)[:80]
+    return printable(str(value)[:80])
 
 
 def _day(text: str) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from scanner.config import KEYS, Config, ConfigError, check_paths, load_config, mask_password
+from scanner.config import KEYS, Config, ConfigError, check_paths, load_config
 from scanner.exitcodes import ExitCode
+from scanner.redact import mask_secrets
 
 class ExitCodeGroup(click.Group):
     """The top-level group: failures no command anticipated still honour the exit-code contract.
@@ -36,8 +37,9 @@ class ExitCodeGroup(click.Group):
         except Exception as exc:
             import traceback
 
-            click.echo(traceback.format_exc().rstrip(), err=True)
-            click.echo(f"camaudit: unexpected error: {exc.__class__.__name__}: {exc}; this is a "
+            # a traceback quotes arguments and messages, which may hold a database URL
+            click.echo(mask_secrets(traceback.format_exc().rstrip()), err=True)
+            click.echo(f"camaudit: unexpected error: {exc.__class__.__name__}: {mask_secrets(str(exc))}; this is a "
                        "camaudit bug — please report it with the command line and the traceback above",
                        err=True)
             ctx.exit(ExitCode.RUNTIME)
@@ -114,18 +116,6 @@ def effective_db_url(config: Config) -> str:
     return config.get("db") or default_url()
 
 
-def without_password(url: str) -> str:
-    """A database URL fit to print: its password replaced by *** (config output is pasted
-    into tickets and chat; the store's messages already hide it the same way)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return mask_password(url)
-
-
 def _show(value: Any) -> str:
     if value is None or value == []:
         return "-"
@@ -159,7 +149,7 @@ def config_check(config_path: Path | None, as_json: bool, list_keys: bool) -> No
         click.echo(f"camaudit: configuration error: {problem}", err=True)
     if problems:
         sys.exit(ExitCode.USAGE)
-    db_url = without_password(effective_db_url(config))
+    db_url = mask_secrets(effective_db_url(config))  # config output is pasted into tickets
     if as_json:
         settings = {name: {"value": value, "source": source} for name, value, source in config.items()}
         settings["db"]["value"] = db_url
@@ -193,9 +183,10 @@ def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
         config_check = checks.Check("config", checks.Level.OK,
                                     f"{config.file or 'no config file'}: valid")
     except ConfigError as exc:
-        config = load_config({"db": db}, config_path="/dev/null", env={})
+        # --db itself may be what is wrong: the database check then reports it, masked
+        config = load_config({}, config_path="/dev/null", env={})
         config_check = checks.Check("config", checks.Level.FAIL, exc.summary, exc.fix)
-    results = checks.run_checks(effective_db_url(config), config_check)
+    results = checks.run_checks(db or effective_db_url(config), config_check)
     if as_json:
         click.echo(checks.as_json(results))
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 from rich.console import Console
@@ -18,6 +19,7 @@ from scanner.exitcodes import ExitCode
 from scanner.outfile import OutputFileError
 from scanner.report import EXPORTERS
 from scanner.report.base import STATUSES
+from scanner.report.sanitize import TerminalWriter
 from scanner.report.service import Filters, export_findings, format_for_path
 from scanner.report.terminal import print_summary
 
@@ -77,9 +79,11 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
     if fmt is None:
         raise click.UsageError("say which format: --format csv|json|xlsx|html "
                                "(or an -o file ending in .csv, .json, .xlsx or .html)")
-    stdout = sys.stdout.buffer
+    stdout: BinaryIO = sys.stdout.buffer
     if output is None and fmt == "xlsx" and stdout.isatty():
         raise click.UsageError("XLSX is binary; write it to a file with -o FILE.xlsx")
+    if output is None and stdout.isatty():  # a file or pipe gets the data unchanged
+        stdout = TerminalWriter(stdout)
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
     with open_store(db_url, config_path) as store:
         try:

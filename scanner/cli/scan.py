@@ -29,7 +29,7 @@ from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPl
 from scanner.exitcodes import ExitCode
 from scanner.observation import Observation, write_jsonl
 from scanner.outfile import OutputFileError, output_text
-from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets
+from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
 
 
 log = logging.getLogger(__name__)
@@ -43,17 +43,28 @@ def _fail(code: ExitCode, message: str, event: str | None = None, **fields: Any)
     sys.exit(code)
 
 
-def targets_from(config: Any, force: bool) -> TargetSet:
-    """The target set the effective config names (CLI > env > file), or exit 2 saying why."""
+def targets_from(config: Any, force: bool) -> tuple[TargetSet, list[str]]:
+    """The target set the effective config names (CLI > env > file), or exit 2 saying why.
+
+    This host's own addresses are dropped here, before any engine starts; the second item
+    says what was dropped and why, one message per reason, for the scan's warnings. When
+    nothing is left the scan ends with exit 2 and that message.
+    """
+    from scanner.discovery.route import RouteError, addresses
+
     try:
-        return build_targets(config.get("targets", []),
-                             files=[config["targets_file"]] if config.get("targets_file") else [],
-                             excludes=config.get("excludes", []),
-                             exclude_files=[config["exclude_file"]] if config.get("exclude_file") else [],
-                             max_targets=config.get("max_targets", DEFAULT_MAX_TARGETS), force=force)
-    except TargetError as exc:
+        targets = build_targets(config.get("targets", []),
+                                files=[config["targets_file"]] if config.get("targets_file") else [],
+                                excludes=config.get("excludes", []),
+                                exclude_files=[config["exclude_file"]] if config.get("exclude_file") else [],
+                                max_targets=config.get("max_targets", DEFAULT_MAX_TARGETS), force=force)
+        targets, dropped = drop_own_addresses(targets, [a.ip for a in addresses()])
+    except (TargetError, RouteError) as exc:
         _fail(ExitCode.USAGE, str(exc))
         raise  # unreachable: _fail exits
+    if not len(targets):
+        _fail(ExitCode.USAGE, f"nothing left to scan: {'; '.join(dropped)}", "scan.failed")
+    return targets, dropped
 
 
 @contextmanager
@@ -207,7 +218,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                            "site": site, "policies": policies, "db": db, "log_format": log_format,
                            "log_file": log_file, "log_level": log_level}, config_path)
     start_logging(config, quiet)
-    targets = targets_from(config, force)
+    targets, dropped = targets_from(config, force)
     db_url = effective_db_url(config)
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
                output_text(observations_out) if observations_out else nullcontext(None))
@@ -225,6 +236,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                             progress=progress,
                             on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
             outcome = run_plan(plan)
+            outcome.warnings[:0] = dropped  # said, logged and in --json like the engine's own
             _warn(outcome.warnings, rec.scan_id, quiet)
             idents = identify(outcome.observations, load_fingerprints(), active)
             open_flagged = flagged_here = sum(1 for i in idents if i.flagged)

@@ -8,7 +8,10 @@ by Jinja2 autoescape in `html.py`.
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
+from typing import BinaryIO
 
 # Characters that make Excel / LibreOffice / Google Sheets treat a cell as a formula or a
 # DDE command (OWASP "CSV Injection"), plus their full-width forms, which some spreadsheet
@@ -34,19 +37,65 @@ def is_formula_like(text: str) -> bool:
     return bool(stripped) and stripped[0] in _FORMULA_TRIGGERS
 
 
+# C0 controls but tab and newline, DEL, C1 controls (0x9b is a one-byte CSI), line/paragraph
+# separators and the bidi embeddings, overrides and isolates (U+202A-202E, U+2066-2069)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def printable(text: str) -> str:
-    """Text safe to print on a terminal: control and bidi-override characters become `\\xNN`.
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control and bidi-override character shown as a `\\xNN`/`\\uNNNN` escape.
 
     A banner holding ESC sequences could otherwise retitle the terminal, hide lines or move
     the cursor; bidi overrides could make a listing read differently from what it holds.
-    Tabs and newlines are kept as spaces so tables stay one line per cell.
+    Tabs and newlines are kept. This is the one terminal cleaner: tables (`printable`) and
+    exports written to a terminal (`TerminalWriter`) both use it.
     """
-    text = text.replace("\t", " ").replace("\n", " ")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                        else f"\\u{ord(m.group()):04x}", text)
+    return _CONTROL.sub(_escape, text)
+
+
+def printable(text: str) -> str:
+    """One table cell safe on a terminal: tabs and newlines as spaces, controls escaped."""
+    return escape_controls(text.replace("\t", " ").replace("\n", " "))
+
+
+class TerminalWriter(io.RawIOBase):
+    """A binary stream for an export going to a terminal: the bytes pass through
+    `escape_controls`, so ESC, C1 and bidi characters a device sent cannot drive it.
+
+    Only for a TTY: a file or pipe gets the export byte for byte. Line ends `\\r\\n` (CSV)
+    become `\\n` (the terminal shows both alike); a lone `\\r`, which would let a value
+    overwrite its own line, is escaped like any control.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._carry = ""  # a trailing \r: its \n may come with the next write
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        text = self._carry + self._decoder.decode(bytes(data))
+        self._carry = "\r" if text.endswith("\r") else ""
+        self._emit(text[:-1] if self._carry else text)
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.closed:
+            tail, self._carry = self._carry + self._decoder.decode(b"", final=True), ""
+            self._emit(tail)
+            self._raw.flush()
+
+    def _emit(self, text: str) -> None:
+        if text:
+            self._raw.write(escape_controls(text.replace("\r\n", "\n")).encode("utf-8"))
 
 
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

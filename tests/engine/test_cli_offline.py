@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
+
+import pytest
 
 from click.testing import CliRunner
 
@@ -70,3 +75,35 @@ def test_flagged_table_prints_device_text_inert() -> None:
     assert "[bold red]x" in text            # markup shown, not interpreted
     assert "\x1b" not in text and "\\x1b" in text
     assert "http:80" in text and "us-ndaa-889" in text
+
+
+def _scan_in_private_namespace(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`camaudit scan` in a new network namespace holding only loopback (127.0.0.1 up):
+    whatever the scan does, no packet can leave it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a private network namespace")
+    script = 'ip link set lo up && exec "$@"'
+    return subprocess.run(["unshare", "--net", "sh", "-c", script, "sh",
+                           sys.executable, "-m", "scanner", "scan", *args],
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(tmp_path),
+                               "CAMAUDIT_CONFIG": "/dev/null"})
+
+
+def test_scan_of_only_this_hosts_own_address_exits_2_saying_so(tmp_path) -> None:
+    result = _scan_in_private_namespace(tmp_path, "127.0.0.1", "--no-store")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "nothing left to scan: not scanning 127.0.0.1: this host's own address" in result.stderr
+    assert result.stdout == ""
+
+
+def test_scan_says_which_own_address_it_dropped_and_scans_the_rest(tmp_path) -> None:
+    log = tmp_path / "scan.log"
+    result = _scan_in_private_namespace(tmp_path, "127.0.0.1-2", "--no-store", "--json",
+                                        "--log-format", "json", "--log-file", str(log))
+    assert result.returncode == 0, result.stderr
+    assert "camaudit: warning: not scanning 127.0.0.1: this host's own address" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["targets"] == 1 and report["warnings"][0].startswith("not scanning 127.0.0.1: ")
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(e.get("event") == "scan.warning" and "127.0.0.1" in e["msg"] for e in events)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.targets import TargetError, build_targets, merge, parse_spec, subtract
+from scanner.targets import TargetError, build_targets, drop_own_addresses, merge, parse_spec, subtract
 
 BASE = int(ipaddress.IPv4Address("198.18.0.0"))
 
@@ -71,6 +71,19 @@ def test_without_and_split() -> None:
     inside, outside = t.split(ipaddress.IPv4Network("198.18.0.0/24"))
     assert len(inside) == 255 and len(outside) == 4
     assert not inside.permits("198.18.0.1") and not inside.permits("198.18.1.1")
+
+
+def test_own_addresses_are_dropped_with_one_message_naming_them() -> None:
+    named = build_targets(["198.18.0.0/29", "127.0.0.1"])
+    own = ["127.0.0.1", "198.18.0.1", "198.18.0.2", "10.1.2.3"]  # 10.1.2.3: not a target
+    left, messages = drop_own_addresses(named, own)
+    assert len(left) == 6 and not left.permits("127.0.0.1") and not left.permits("198.18.0.2")
+    assert messages == ["not scanning 127.0.0.1, 198.18.0.1, 198.18.0.2: this host's own addresses "
+                        "(camaudit never probes the machine it runs on)"]
+    assert drop_own_addresses(named, ["10.1.2.3"]) == (named, [])
+    many = [f"198.18.0.{i}" for i in range(8)]
+    left, (message,) = drop_own_addresses(named, many)
+    assert len(left) == 1 and "198.18.0.4 and 3 more" in message
 
 
 intervals = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 40)).map(lambda t: (t[0], t[0] + t[1])),

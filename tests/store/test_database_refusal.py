@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
 
-from db.errors import ForeignDatabase, NewerSchema
+from db.errors import CorruptDatabase, ForeignDatabase, NewerSchema
 from db.store import Store
 from scanner.cli import main
 from scanner.exitcodes import ExitCode
@@ -99,3 +99,14 @@ def test_cli_refuses_a_newer_inventory(tmp_path: Path) -> None:
     Store(url).close()
     _set_revision(url, "ffffffffffff")
     _one_line_exit_3(url, "ffffffffffff", "newer camaudit", "upgrade camaudit")
+
+
+@pytest.mark.parametrize("error", [
+    lambda url: CorruptDatabase(url, "file is not a database"),
+    lambda url: ForeignDatabase(url, ["customers"]),
+    lambda url: NewerSchema(url, "9999", "0001"),
+])
+def test_a_refused_database_names_its_url_without_the_password(error) -> None:
+    exc = error("postgresql+psycopg://audit@db.example/inv?sslmode=require&password=hunter2")
+    assert "hunter2" not in str(exc) and "hunter2" not in exc.url
+    assert "db.example/inv" in str(exc)
