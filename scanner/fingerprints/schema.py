@@ -22,7 +22,7 @@ CAPTURE_NAMES = frozenset({"model", "firmware", "serial", "brand", "device_type"
 MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
 _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",
          "vendor", "brand", "device_type", "captures", "description", "reference", "examples",
-         "known_brand"}
+         "known_brand", "counter_examples"}   # counter_examples: checked by tests/identify
 _FILE_KEYS = {"vendor", "description", "fingerprint"}
 
 
