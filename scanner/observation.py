@@ -226,7 +226,7 @@ def _skip_line(stream: IO[str], start: str) -> None:
         piece = stream.readline(MAX_LINE_BYTES)
 
 
-def loads_json(text: str) -> Any:
+def loads_json(text: str | bytes) -> Any:
     """Decode one JSON document into valid text: orjson (half the stdlib decoder's cost per
     line of `camaudit match`), and the stdlib decoder for what orjson refuses but Python's
     `json` has always read (NaN, Infinity, lone surrogate escapes), so both accept the same
@@ -234,6 +234,8 @@ def loads_json(text: str) -> Any:
     (lone surrogates, NUL escapes) are replaced by `valid_text`, and JSON nested deeper than
     `MAX_JSON_DEPTH` is a ValueError, not a RecursionError. orjson reads an integer beyond
     64 bits as a float; no field of the format holds one."""
+    if not isinstance(text, str):  # a driver's JSON column hands over bytes (psycopg's jsonb)
+        text = bytes(text).decode("utf-8", "replace")
     try:
         value = orjson.loads(text)
         if "\\u0000" not in text:

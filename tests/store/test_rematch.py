@@ -112,14 +112,15 @@ def test_rematch_identifies_each_device_of_a_scan_on_its_own(store):
 
 
 def test_json_columns_keep_what_orjson_refuses(store):
-    """Device text orjson will not encode (a lone surrogate, an integer beyond 64 bits) is
-    stored by the stdlib encoder and reads back as it was."""
+    """A value orjson will not encode (an integer beyond 64 bits) is stored by the stdlib
+    encoder and reads back as it was; a lone surrogate was made valid text (U+FFFD) when the
+    observation was made, so it is stored replaced, never refused."""
     odd = {"path": "/", "status": 200, "headers": {"Server": "x\ud800y"}, "size": 2 ** 70}
     sid = store.begin_scan(["198.18.0.0/24"], "hq", [], "test", None)
     store.add_observations(sid, [Observation(source="http", ip="198.18.0.45", port=80, data=odd)])
     with store.engine.connect() as conn:
         [raw] = conn.execute(select(StoredObservation.raw)).scalars()
-    assert raw["data"] == odd
+    assert raw["data"] == {**odd, "headers": {"Server": "x\ufffdy"}}
 
 
 def test_rematch_under_one_policy_leaves_the_findings_of_others_alone(store):
