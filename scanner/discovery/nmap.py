@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable
 
 from scanner.imports.nmap_xml import NmapXmlError, read_bytes
-from scanner.probes.base import Host
+from scanner.model import Host
 from scanner.targets import TargetSet
 
 

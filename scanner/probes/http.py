@@ -19,17 +19,15 @@ import re
 import time
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import mmh3
 
+from scanner.model import Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes._io import Response, exchange, observation, text
-from scanner.probes.base import Host, HostProbe
-
-if TYPE_CHECKING:
-    from scanner.engine import ProbeContext
+from scanner.probes.base import HostProbe, ProbeContext
 
 USER_AGENT = "camaudit (asset inventory; read-only)"
 BODY_KEEP_CHARS = 16384     # body text kept in the observation (login-page markers sit early)
