@@ -16,6 +16,9 @@ the three safety bounds of a scan:
   /24 audit (≈ 2,100 probe connections for 250 devices: +0.8 s at 2,000/s);
 * the **per-host concurrency cap** (`HostSlots`, default 2 connections per host), held from
   connect until the connection is closed.
+
+It also holds the scan's per-host budgets (`spend`: e.g. one Dahua RPC2 challenge per
+device whichever probe asks). One context is one scan.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncio
 import copy
 import ssl as ssl_module
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -145,6 +149,7 @@ class ScanContext:
         self.on_link = on_link
         self.dropped = 0  # observations refused by `admit`
         self.open_ports: set[tuple[str, int]] = set()  # found open by discovery: probes skip the rate
+        self._spent: Counter[tuple[str, str]] = Counter()  # (budget, ip) -> units taken
 
     def mark_open(self, ip: str, ports: Iterable[int]) -> None:
         """Record ports discovery found open; connections to them are probes, not discovery."""
@@ -211,3 +216,16 @@ class ScanContext:
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
                                   token=self.rate.acquire)
+
+    # -- per-scan budgets ------------------------------------------------------------------
+    def spend(self, budget: str, ip: str, allowance: int = 1) -> bool:
+        """Take one unit of `budget` for `ip` in this scan; False once `allowance` are spent.
+
+        Shared by every probe and port (an RPC2 challenge asked over HTTP counts for HTTPS
+        too), and by `unicast_only` copies of this context: the budget is the scan's.
+        """
+        key = (budget, ip)
+        if self._spent[key] >= allowance:
+            return False
+        self._spent[key] += 1
+        return True

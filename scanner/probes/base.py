@@ -54,6 +54,10 @@ class ProbeContext(Protocol):
         """Multicast `payload` on the scan's segment and unicast it to the permitted
         `unicast_to`, each send taking a rate token; the replies of `wait` seconds, size-capped."""
 
+    def spend(self, budget: str, ip: str, allowance: int = 1) -> bool:
+        """Take one unit of this scan's `budget` for `ip` (e.g. one RPC2 login challenge per
+        device, whichever probe or port asks); False once `allowance` units are spent."""
+
 
 class HostProbe(ABC):
     """A probe of one open TCP port of one host."""

@@ -184,3 +184,16 @@ def test_datagram_helpers_work_on_uvloop() -> None:
             return data, sport == tx.getsockname()[1]
     assert uvloop.run(main()) == (b"ping", True)
 
+
+def test_budgets_are_per_scan_per_host_and_shared_by_the_unicast_copy() -> None:
+    """`spend` is what keeps a device at one RPC2 challenge per scan: a second ask for the same
+    host is refused (also through the unicast-only copy), another host or a new scan starts fresh."""
+    targets = build_targets(["127.0.0.1-2"])
+    ctx = ScanContext(targets)
+    assert ctx.spend("rpc2-challenge", "127.0.0.1")
+    assert not ctx.spend("rpc2-challenge", "127.0.0.1")
+    assert not ctx.unicast_only().spend("rpc2-challenge", "127.0.0.1")
+    assert ctx.spend("rpc2-challenge", "127.0.0.2") and ctx.spend("other", "127.0.0.1")
+    assert ScanContext(targets).spend("rpc2-challenge", "127.0.0.1")
+    assert ctx.spend("twice", "127.0.0.1", allowance=2) and ctx.spend("twice", "127.0.0.1", allowance=2)
+    assert not ctx.spend("twice", "127.0.0.1", allowance=2)
