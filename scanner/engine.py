@@ -3,7 +3,8 @@
 `run_scan(plan)` walks targets → discovery → probes → observations (`scan(plan)` runs it to
 completion on uvloop: what the CLI and the lab tests call). Everything that touches the
 network goes through one `ScanContext` per scan (scanner.scan_context: excludes, rate cap,
-per-host cap); the probes are every concrete class in scanner.probes.
+per-host cap, budgets); discovery is the backend the plan names (scanner.discovery), and
+the probes are every concrete class in scanner.probes.
 
 Why one loop and no threads: the scanner may run inside a network namespace entered by the
 *calling thread* (the lab does that); a worker thread would sit in another namespace and
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.discovery import DISCOVERERS, route
+from scanner.discovery.base import DiscoverySettings, on_link
 from scanner.model import Bounds, Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes.base import HostProbe, SweepProbe
@@ -44,7 +47,7 @@ class ScanPlan:
     rate: float = DEFAULT_RATE
     per_host: int = DEFAULT_PER_HOST
     interface: str | None = None
-    engine: str = "native"                 # "native" | "nmap"
+    engine: str = "native"                 # a name in scanner.discovery.DISCOVERERS
     probes: tuple[str, ...] | None = None  # probe names to run; None = every available probe
     bounds: Bounds = field(default_factory=Bounds)
     sweep_wait: float = DEFAULT_SWEEP_WAIT
@@ -123,20 +126,14 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     ports are known, while the sweep goes on; multicast discovery runs alongside. The scan
     is then bounded by the rate cap and the slowest device's budget, not by stage barriers.
     """
-    from scanner.discovery import route
-
     started = time.time()
     path = route.resolve(plan.targets, plan.interface)
     # The scanner never probes its own interfaces (team safety rule), even inside a CIDR.
     targets = plan.targets.without(path.own_addresses)
-    segments, routed = [], targets
-    for network, source_ip in path.segments:
-        inside, routed = routed.split(network)
-        if len(inside):
-            segments.append((inside, source_ip))
-    ctx = ScanContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
-                      source_ip=path.source_ip, interface=path.interface, on_link=bool(segments))
     outcome = ScanOutcome([], [], path.interface, path.source_ip, False, len(targets), started=started)
+    ctx = ScanContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
+                      source_ip=path.source_ip, interface=path.interface,
+                      on_link=bool(on_link(targets, path.segments)[0]), warnings=outcome.warnings)
     host_probes, sweep_probes, problems = available_probes()
     outcome.warnings.extend(problems)
     if plan.probes is not None:
@@ -144,33 +141,23 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         host_probes = [p for p in host_probes if p.name in wanted]
         sweep_probes = [p for p in sweep_probes if p.name in wanted]
     scan = _Scan(plan, ctx, outcome, host_probes)
-    multicast_done = False
+    make = DISCOVERERS.get(plan.engine)
+    if make is None:
+        raise ValueError(f"unknown discovery engine {plan.engine!r} (have: {', '.join(sorted(DISCOVERERS))})")
+    discoverer = make(DiscoverySettings(
+        plan.ports, plan.rate, path.segments, path.mac, plan.use_arp, plan.arp_wait,
+        progress=lambda done: scan.progress("discover", done, len(targets))))
 
-    if plan.engine == "nmap":
-        from scanner.discovery import nmap
-
-        hosts, nmap_warnings = nmap.discover(targets, plan.ports, rate=plan.rate, interface=path.interface)
-        outcome.warnings.extend(nmap_warnings)
-        for host in hosts:
-            scan.host_ready(host)
-        outcome.arp_used = any(h.mac for h in hosts)
-        routed_hosts = [h for h in hosts if not h.mac]
-    else:
-        use_arp = plan.use_arp
-        if use_arp is None:
-            use_arp = _arp_possible(segments, path, outcome.warnings)
-        if not use_arp:
-            segments, routed = [], targets
-        outcome.arp_used = bool(segments)
-        if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
-            for probe in sweep_probes:
-                scan.spawn(scan.run_sweep(probe, [], ctx))
-            multicast_done = True
-        routed_hosts = await scan.discover(path, segments, routed)
+    if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
+        for probe in sweep_probes:
+            scan.spawn(scan.run_sweep(probe, [], ctx))
+    await discoverer.discover(targets, ctx, scan.host_ready)
+    outcome.arp_used = discoverer.arp_used
     scan.progress("discover", len(targets), len(targets))
-    if routed_hosts or (ctx.on_link and not multicast_done):
-        # routed hosts found by TCP get the same discovery probes by unicast
-        sweep_ctx = ctx.unicast_only() if multicast_done else ctx
+    # routed hosts (found without a MAC) get the same discovery probes by unicast
+    routed_hosts = [host for host in scan.hosts.values() if not host.mac]
+    if routed_hosts:
+        sweep_ctx = ctx.unicast_only()
         for probe in sweep_probes:
             scan.spawn(scan.run_sweep(probe, routed_hosts, sweep_ctx))
     await scan.drain()
@@ -178,19 +165,6 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     outcome.dropped = ctx.dropped
     outcome.finished = time.time()
     return outcome
-
-
-def _arp_possible(segments: list[tuple[TargetSet, str]], path: Any, warnings: list[str]) -> bool:
-    from scanner.discovery import arp
-
-    if not segments or path.mac is None:
-        return False
-    if arp.available():
-        return True
-    warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery is "
-                    "off, so MAC addresses and OUI vendors are unknown and local hosts are found "
-                    "by TCP connect only")
-    return False
 
 
 class _Scan:
@@ -256,44 +230,6 @@ class _Scan:
     async def run_sweep(self, probe: SweepProbe, hosts: list[Host], ctx: ScanContext) -> None:
         self._finished(await _guarded(probe.name, None, None, self.budget + self.plan.sweep_wait,
                                       probe.sweep(hosts, ctx), self.outcome.warnings))
-
-    async def discover(self, path: Any, segments: list[tuple[TargetSet, str]],
-                       routed: TargetSet) -> list[Host]:
-        """ARP the local segments and connect-scan the rest, concurrently; returns routed hosts.
-
-        Each ARP answer starts that host's port scan (and then its probes) at once; where
-        ARP cannot see, the port-major connect scan is discovery too.
-        """
-        from scanner.discovery import arp, tcp
-
-        async def port_scan(ip: str, mac: str) -> None:
-            found = await tcp.scan([[ip]], self.plan.ports, self.ctx, workers=len(self.plan.ports))
-            self.host_ready(Host(ip, mac, frozenset(found.get(ip, ()))))
-
-        def answered(ip: str, mac: str) -> None:
-            self.spawn(port_scan(ip, mac))
-
-        async def local() -> None:
-            swept = 0
-            for on_link, source_ip in segments:
-                def report(done: int, base: int = swept) -> None:
-                    self.progress("discover", base + done, len(self.ctx.targets))
-                await arp.sweep(on_link, self.ctx, path.interface, path.mac, source_ip,
-                                wait=self.plan.arp_wait, progress=report, on_found=answered,
-                                warnings=self.outcome.warnings)
-                swept += len(on_link)
-
-        async def remote() -> list[Host]:
-            if not len(routed):
-                return []
-            found = await tcp.scan([routed], self.plan.ports, self.ctx)
-            hosts = [Host(ip, None, frozenset(ports)) for ip, ports in found.items()]
-            for host in hosts:
-                self.host_ready(host)
-            return hosts
-
-        _, routed_hosts = await asyncio.gather(local(), remote())
-        return routed_hosts
 
 
 async def _guarded(name: str, ip: str | None, port: int | None, budget: float,

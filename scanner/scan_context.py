@@ -1,7 +1,7 @@
 """The scan context: what probes and discovery use to touch the network, under the scan's bounds.
 
-`ScanContext` implements the protocol probes are written against
-(`scanner.probes.base.ProbeContext`), is what discovery uses too, and owns
+`ScanContext` implements the protocols probes and discovery are written against
+(`scanner.probes.base.ProbeContext`, `scanner.discovery.base.DiscoveryContext`) and owns
 the three safety bounds of a scan:
 
 * the **target/exclude check** (`TargetSet.permits`, called by `ScanContext.require` before
@@ -18,7 +18,7 @@ the three safety bounds of a scan:
   connect until the connection is closed.
 
 It also holds the scan's per-host budgets (`spend`: e.g. one Dahua RPC2 challenge per
-device whichever probe asks). One context is one scan.
+device whichever probe asks) and its warnings. One context is one scan.
 """
 
 from __future__ import annotations
@@ -134,12 +134,12 @@ class _SlotProtocol(asyncio.StreamReaderProtocol):
 
 class ScanContext:
     """What probes and discovery may use to touch the network: implements the `ProbeContext`
-    protocol under the bounds of the module docstring."""
+    and `DiscoveryContext` protocols under the bounds of the module docstring."""
 
     def __init__(self, targets: TargetSet, *, bounds: Bounds | None = None,
                  rate: float = DEFAULT_RATE, per_host: int = DEFAULT_PER_HOST,
                  source_ip: str | None = None, interface: str | None = None,
-                 on_link: bool = False) -> None:
+                 on_link: bool = False, warnings: list[str] | None = None) -> None:
         self.targets = targets
         self.bounds = bounds or Bounds()
         self.rate = RateLimiter(rate)
@@ -149,6 +149,7 @@ class ScanContext:
         self.on_link = on_link
         self.dropped = 0  # observations refused by `admit`
         self.open_ports: set[tuple[str, int]] = set()  # found open by discovery: probes skip the rate
+        self.warnings = [] if warnings is None else warnings  # the scan's, in words for the user
         self._spent: Counter[tuple[str, str]] = Counter()  # (budget, ip) -> units taken
 
     def mark_open(self, ip: str, ports: Iterable[int]) -> None:
