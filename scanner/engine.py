@@ -33,6 +33,7 @@ from scanner.targets import TargetSet
 
 DEFAULT_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 8080, 8443, 37777)
 DEFAULT_ARP_WAIT = 0.5       # seconds to wait for ARP replies after the last request
+UNCOVERED_SHOWN = 5          # addresses named per uncovered-port warning
 MAX_IN_FLIGHT = 512          # concurrent connect attempts / probes (file descriptors, memory)
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stages: "discover", "probe"
@@ -161,6 +162,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         for probe in sweep_probes:
             scan.spawn(scan.run_sweep(probe, routed_hosts, sweep_ctx))
     await scan.drain()
+    outcome.warnings.extend(scan.uncovered_warnings())
     outcome.hosts = sorted(scan.hosts.values(), key=lambda h: _ip_key(h.ip))
     outcome.dropped = ctx.dropped
     outcome.finished = time.time()
@@ -175,6 +177,7 @@ class _Scan:
         self.plan, self.ctx, self.outcome, self.host_probes = plan, ctx, outcome, host_probes
         self.progress: ProgressFn = plan.progress or (lambda stage, done, total: None)
         self.hosts: dict[str, Host] = {}
+        self.uncovered: dict[int, list[str]] = {}  # open port no probe of this scan applies to -> ips
         self.macs: dict[str, str] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.limit = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -212,9 +215,25 @@ class _Scan:
             self.macs[host.ip] = host.mac
             self.emit(Observation(source="arp", ip=host.ip, mac=host.mac))
         for port in sorted(host.open_ports):
-            for probe in self.host_probes:
-                if probe.applies_to(host, port):
-                    self.spawn(self.run_host(probe, host, port))
+            probes = [probe for probe in self.host_probes if probe.applies_to(host, port)]
+            for probe in probes:
+                self.spawn(self.run_host(probe, host, port))
+            if not probes:
+                self.uncovered.setdefault(port, []).append(host.ip)
+
+    def uncovered_warnings(self) -> list[str]:
+        """One warning per open port that no probe looked at: `--ports` found it, nothing
+        asked it anything, and the user should not read the silence as "nothing there"."""
+        which = "probe" if self.plan.probes is None else "selected probe"
+        out = []
+        for port, ips in sorted(self.uncovered.items()):
+            ips.sort(key=_ip_key)
+            if len(ips) == 1:
+                out.append(f"{ips[0]}: port {port} open, no {which} covers it")
+            else:
+                shown = ", ".join(ips[:UNCOVERED_SHOWN]) + (", …" if len(ips) > UNCOVERED_SHOWN else "")
+                out.append(f"port {port} open on {len(ips)} hosts ({shown}), no {which} covers it")
+        return out
 
     def _finished(self, observations: list[Observation]) -> None:
         for obs in observations:
