@@ -18,6 +18,9 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
+from scanner.discovery import tcp
+from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
+from scanner.model import Host
 from scanner.targets import TargetSet
 
 ETH_P_ARP = 0x0806
@@ -70,7 +73,7 @@ async def _send(loop: asyncio.AbstractEventLoop, sock: socket.socket, frame: byt
     return False
 
 
-async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: str, *, wait: float,
+async def sweep(targets: TargetSet, ctx: DiscoveryContext, interface: str, mac: str, source_ip: str, *, wait: float,
                 progress: Callable[[int], None] | None = None,
                 on_found: Callable[[str, str], None] | None = None,
                 warnings: list[str] | None = None) -> dict[str, str]:
@@ -127,3 +130,56 @@ async def sweep(targets: TargetSet, ctx, interface: str, mac: str, source_ip: st
         warnings.append(f"{unsent} ARP requests on {interface} could not be sent (the interface's "
                         "queue stayed full); those addresses may be missing: lower --rate")
     return dict(sorted(found.items(), key=lambda kv: int(ipaddress.IPv4Address(kv[0]))))
+
+
+def usable(settings: DiscoverySettings, targets: TargetSet, warnings: list[str]) -> bool:
+    """Whether ARP can run: targets on the interface's segments, a MAC, and the privilege
+    (its absence is a warning: MACs and OUI vendors will be unknown)."""
+    if not on_link(targets, settings.segments)[0] or settings.mac is None:
+        return False
+    if available():
+        return True
+    warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery is "
+                    "off, so MAC addresses and OUI vendors are unknown and local hosts are found "
+                    "by TCP connect only")
+    return False
+
+
+class ArpDiscovery:
+    """ARP the targets on the interface's segments; each answer is port-scanned at once.
+
+    Targets off those segments are not ARP's (the native backend gives them to TCP).
+    """
+
+    def __init__(self, settings: DiscoverySettings) -> None:
+        self.settings = settings
+        self.arp_used = False
+
+    async def discover(self, targets: TargetSet, ctx: DiscoveryContext, on_host: OnHost) -> None:
+        settings, interface, mac = self.settings, ctx.interface, self.settings.mac
+        parts = on_link(targets, settings.segments)[0]
+        if not parts or interface is None or mac is None:
+            return
+        self.arp_used = True
+        scans: set[asyncio.Task[None]] = set()
+
+        async def port_scan(ip: str, mac: str) -> None:
+            found = await tcp.scan([[ip]], settings.ports, ctx, workers=len(settings.ports))
+            on_host(Host(ip, mac, frozenset(found.get(ip, ()))))
+
+        def answered(ip: str, mac: str) -> None:
+            task = asyncio.create_task(port_scan(ip, mac))
+            scans.add(task)
+            task.add_done_callback(scans.discard)
+
+        swept = 0
+        for part, source_ip in parts:
+            def report(done: int, base: int = swept) -> None:
+                if settings.progress:
+                    settings.progress(base + done)
+            await sweep(part, ctx, interface, mac, source_ip,
+                        wait=settings.arp_wait, progress=report, on_found=answered,
+                        warnings=ctx.warnings)
+            swept += len(part)
+        while scans:
+            await asyncio.gather(*list(scans))

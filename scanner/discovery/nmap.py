@@ -16,8 +16,9 @@ import os
 import tempfile
 from collections.abc import Iterable
 
+from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost
 from scanner.imports.nmap_xml import NmapXmlError, read_bytes
-from scanner.probes.base import Host
+from scanner.model import Host
 from scanner.targets import TargetSet
 
 
@@ -37,7 +38,7 @@ def arguments(ports: Iterable[int], *, rate: float, interface: str | None, privi
     return " ".join(args)
 
 
-def discover(targets: TargetSet, ports: Iterable[int], *, rate: float,
+def run_nmap(targets: TargetSet, ports: Iterable[int], *, rate: float,
              interface: str | None) -> tuple[list[Host], list[str]]:
     """Run nmap over the permitted targets; returns live hosts (MAC, open ports) and warnings."""
     import nmap  # python-nmap
@@ -70,3 +71,22 @@ def discover(targets: TargetSet, ports: Iterable[int], *, rate: float,
     hosts = [Host(h.ip, h.mac.lower() if h.mac else None, frozenset(p.port for p in h.ports))
              for h in parsed if h.ip and targets.permits(h.ip)]
     return hosts, warnings
+
+
+class NmapDiscovery:
+    """`--engine nmap`: one nmap run over all targets (it ARPs on-link ones itself when root).
+
+    nmap blocks the event loop while it runs; nothing else of the scan is under way then.
+    """
+
+    def __init__(self, settings: DiscoverySettings) -> None:
+        self.settings = settings
+        self.arp_used = False
+
+    async def discover(self, targets: TargetSet, ctx: DiscoveryContext, on_host: OnHost) -> None:
+        hosts, warnings = run_nmap(targets, self.settings.ports, rate=self.settings.rate,
+                                   interface=ctx.interface)
+        ctx.warnings.extend(warnings)
+        self.arp_used = any(h.mac for h in hosts)
+        for host in hosts:
+            on_host(host)

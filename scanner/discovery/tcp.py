@@ -13,6 +13,10 @@ import asyncio
 import resource
 from collections.abc import Iterable, Iterator, Sequence
 
+from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost
+from scanner.model import Host
+from scanner.targets import TargetSet
+
 MAX_WORKERS = 4096  # concurrent connect attempts (each one a file descriptor)
 MIN_WORKERS = 64
 
@@ -32,7 +36,7 @@ def _attempts(sources: Sequence[Iterable[str]], ports: Iterable[int]) -> Iterato
                 yield ip, port
 
 
-async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx,
+async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx: DiscoveryContext,
                workers: int | None = None) -> dict[str, set[int]]:
     """Connect to every (address, port); ip -> open ports for each address that answered.
 
@@ -66,3 +70,19 @@ async def scan(sources: Sequence[Iterable[str]], ports: Iterable[int], ctx,
         workers = worker_count(1.0 / ctx.rate.interval, ctx.bounds.connect_timeout)
     await asyncio.gather(*(worker() for _ in range(workers)))
     return alive
+
+
+class TcpDiscovery:
+    """Connect-scan the targets on the plan's ports: discovery where ARP cannot see."""
+
+    arp_used = False
+
+    def __init__(self, settings: DiscoverySettings) -> None:
+        self.settings = settings
+
+    async def discover(self, targets: TargetSet, ctx: DiscoveryContext, on_host: OnHost) -> None:
+        if not len(targets):
+            return
+        found = await scan([targets], self.settings.ports, ctx)
+        for ip, ports in found.items():
+            on_host(Host(ip, None, frozenset(ports)))

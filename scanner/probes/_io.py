@@ -23,13 +23,11 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from scanner.model import Bounds, Datagram, Host
 from scanner.observation import Observation, ProbeStatus
-from scanner.probes.base import Bounds, Host
-
-if TYPE_CHECKING:
-    from scanner.engine import Datagram, ProbeContext
+from scanner.probes.base import ProbeContext
 
 MAX_HEADER_LINES = 128          # more header lines than this is not a device we should trust
 MAX_CHUNK_LINE = 256            # a chunk-size line longer than this is garbage

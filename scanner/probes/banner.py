@@ -10,14 +10,12 @@ We never send anything else on these ports (no login, nothing from exploit modul
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from scanner.model import Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes._io import classify, connection, observation, text
-from scanner.probes.base import Host, HostProbe
-
-if TYPE_CHECKING:
-    from scanner.engine import ProbeContext
+from scanner.probes.base import HostProbe, ProbeContext
 
 BANNER_KEEP_BYTES = 256     # recorded in the observation
 BANNER_READ_BYTES = 4096    # read at most this much

@@ -1,4 +1,4 @@
-"""The one interface every probe implements, and the bounds every probe obeys.
+"""The one interface every probe implements, and the context every probe may use.
 
 Two kinds, after zgrab2's one-module-per-protocol design:
 
@@ -8,38 +8,55 @@ Two kinds, after zgrab2's one-module-per-protocol design:
   many devices (ONVIF WS-Discovery, Hikvision SADP, Dahua DHIP).
 
 Probes never pick targets: they receive hosts that came from the user's target list, and
-every connection and datagram goes through `ProbeContext`, which enforces the global rate
-cap, the per-host concurrency cap and the exclude list. A probe never raises for network
-trouble: it returns an Observation whose `status` says what happened.
+every connection and datagram goes through the `ProbeContext` protocol, whose
+implementation (scanner.scan_context) enforces the global rate cap, the per-host
+concurrency cap and the exclude list. A probe never raises for network trouble: it returns
+an Observation whose `status` says what happened.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import ClassVar, Protocol
 
+from scanner.model import Bounds, Datagram, Host
 from scanner.observation import Observation
 
 
-@dataclass(slots=True)
-class Host:
-    """A live address that discovery found, with what it learnt about it."""
+class ProbeContext(Protocol):
+    """Everything a probe may use to touch the network; the engine's scan context implements it.
 
-    ip: str
-    mac: str | None = None
-    open_ports: frozenset[int] = field(default_factory=frozenset)
+    Probes depend on this protocol only, never on the engine, so a probe module imports
+    `scanner.probes.base` and `scanner.model` and nothing above them.
+    """
 
+    bounds: Bounds          # timeouts and byte caps every probe obeys
+    source_ip: str | None   # the scan's address on its interface (sweeps send from it)
+    interface: str | None
+    on_link: bool           # the scan has targets on the interface's own segment (multicast reaches them)
 
-@dataclass(slots=True, frozen=True)
-class Bounds:
-    """Per-probe budgets: a misbehaving device costs at most this much."""
+    def permits(self, ip: str | int) -> bool:
+        """True when `ip` is a target of the scan and not excluded."""
 
-    connect_timeout: float = 1.0
-    read_timeout: float = 2.0       # whole-answer budget, not per read
-    max_bytes: int = 64 * 1024      # answers are truncated here and marked too-large
-    max_header_bytes: int = 16 * 1024
-    max_datagram_bytes: int = 16 * 1024
+    async def open_connection(self, ip: str, port: int, *, ssl: ssl.SSLContext | None = None,
+                              server_hostname: str | None = None
+                              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to a permitted target (`ExcludedAddress`, a PermissionError, otherwise) under
+        the per-host slot and, unless discovery found the port open, a rate token; within
+        `bounds.connect_timeout`. Network errors propagate as the standard exceptions; the
+        slot is released when the writer is closed."""
+
+    async def ask(self, payload: bytes, *, group: str, port: int, unicast_to: Iterable[str] = (),
+                  wait: float | None = None, repeat: int = 2) -> list[Datagram]:
+        """Multicast `payload` on the scan's segment and unicast it to the permitted
+        `unicast_to`, each send taking a rate token; the replies of `wait` seconds, size-capped."""
+
+    def spend(self, budget: str, ip: str, allowance: int = 1) -> bool:
+        """Take one unit of this scan's `budget` for `ip` (e.g. one RPC2 login challenge per
+        device, whichever probe or port asks); False once `allowance` units are spent."""
 
 
 class HostProbe(ABC):
@@ -52,7 +69,7 @@ class HostProbe(ABC):
         return port in self.default_ports
 
     @abstractmethod
-    async def probe(self, host: Host, port: int, ctx: "ProbeContext") -> list[Observation]:
+    async def probe(self, host: Host, port: int, ctx: ProbeContext) -> list[Observation]:
         """Return observations (at least one, with a status) for this host and port."""
 
 
@@ -62,13 +79,9 @@ class SweepProbe(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    async def sweep(self, hosts: list[Host], ctx: "ProbeContext") -> list[Observation]:
+    async def sweep(self, hosts: list[Host], ctx: ProbeContext) -> list[Observation]:
         """Ask the segment (and unicast to `hosts` where the protocol allows); return replies.
 
         Replies from addresses outside the scan's targets or inside its excludes are dropped
         by the caller, not here, so the rule lives in one place.
         """
-
-
-# ProbeContext lives in scanner.engine (it owns the rate limiter and the excludes); probes
-# only depend on its methods, documented there.

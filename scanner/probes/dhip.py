@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from scanner.model import Datagram, Host
 from scanner.observation import Observation, ProbeStatus, normalize_mac
 from scanner.probes._io import unreadable_datagram
-from scanner.probes.base import Host, SweepProbe
-
-if TYPE_CHECKING:
-    from scanner.engine import Datagram, ProbeContext
+from scanner.probes.base import ProbeContext, SweepProbe
 
 GROUP, PORT = "239.255.255.251", 37810
 HEADER = struct.Struct("<I4s8xQQ")

@@ -17,19 +17,16 @@ import hashlib
 import html
 import re
 import time
-import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import mmh3
 
+from scanner.model import Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes._io import Response, exchange, observation, text
-from scanner.probes.base import Host, HostProbe
-
-if TYPE_CHECKING:
-    from scanner.engine import ProbeContext
+from scanner.probes.base import HostProbe, ProbeContext
 
 USER_AGENT = "camaudit (asset inventory; read-only)"
 BODY_KEEP_CHARS = 16384     # body text kept in the observation (login-page markers sit early)
@@ -60,6 +57,9 @@ FAVICON = "/favicon.ico"
 # and only when another answer already looks like Dahua (`looks_dahua`), because devices log
 # it and some count it toward lock-out.
 RPC2_PATH = "/RPC2_Login"
+# One challenge per device per scan, shared by the HTTP and HTTPS probes and all ports: a
+# per-scan budget on the context (a fresh context is a fresh scan).
+RPC2_BUDGET = "rpc2-challenge"
 RPC2_CHALLENGE = (b'{"method":"global.login","params":{"userName":"","password":"",'
                   b'"clientType":"Web3.0","loginType":"Direct"},"id":1}')
 DAHUA_MARKERS = (b"RPC2_Login", b"global.login", b"@WebVersion@", b"t_username",
@@ -155,20 +155,6 @@ class HttpsProbe(HttpProbe):
     tls: ClassVar[bool] = True
 
 
-# Hosts that already got the one RPC2 challenge, per scan (the context is the scan), shared by
-# the HTTP and HTTPS probes and all ports, so a host never gets two.
-_RPC2_ASKED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def rpc2_budget_left(ctx: ProbeContext, ip: str) -> bool:
-    """True once per (scan, host): takes the host's single RPC2 challenge."""
-    asked = _RPC2_ASKED.setdefault(ctx, set())
-    if ip in asked:
-        return False
-    asked.add(ip)
-    return True
-
-
 class _Run:
     """One host:port worth of requests; stops at the first sign the device went silent."""
 
@@ -186,7 +172,7 @@ class _Run:
             await self.get(entry.path, follow=MAX_REDIRECTS)
         if not self.dead and self.affordable():
             await self.fetch("GET", FAVICON)
-        if self.dahua_hint and not self.dead and self.affordable() and rpc2_budget_left(self.ctx, self.host.ip):
+        if self.dahua_hint and not self.dead and self.affordable() and self.ctx.spend(RPC2_BUDGET, self.host.ip):
             await self.fetch("POST", RPC2_PATH, RPC2_CHALLENGE, "application/json")
 
     def affordable(self) -> bool:

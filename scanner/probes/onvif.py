@@ -18,19 +18,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from scanner.model import Datagram, Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes._io import ProbeFailure, exchange
-from scanner.probes.base import Host, HostProbe, SweepProbe
+from scanner.probes.base import HostProbe, ProbeContext, SweepProbe
 from scanner.probes.http import request_bytes
-
-if TYPE_CHECKING:
-    from scanner.engine import Datagram, ProbeContext
 
 WSD_GROUP = "239.255.255.250"
 WSD_PORT = 3702

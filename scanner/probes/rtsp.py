@@ -8,15 +8,13 @@ short SDP whose session name can also tell the vendor.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from scanner.model import Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes._io import exchange, text
-from scanner.probes.base import Host, HostProbe
+from scanner.probes.base import HostProbe, ProbeContext
 from scanner.probes.http import USER_AGENT
-
-if TYPE_CHECKING:
-    from scanner.engine import ProbeContext
 
 SDP_KEEP_CHARS = 4096
 METHODS = ("OPTIONS", "DESCRIBE")

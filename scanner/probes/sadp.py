@@ -10,16 +10,14 @@ goes through defusedxml with caps on the number and length of fields.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from defusedxml import ElementTree as SafeET
 
+from scanner.model import Datagram, Host
 from scanner.observation import Observation, ProbeStatus, normalize_mac
 from scanner.probes._io import unreadable_datagram
-from scanner.probes.base import Host, SweepProbe
-
-if TYPE_CHECKING:
-    from scanner.engine import Datagram, ProbeContext
+from scanner.probes.base import ProbeContext, SweepProbe
 
 GROUP, PORT = "239.255.255.250", 37020
 MAX_FIELDS = 64

@@ -9,16 +9,14 @@ handshake.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from cryptography import x509
 
+from scanner.model import Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes._io import classify, connection, observation
-from scanner.probes.base import Host, HostProbe
-
-if TYPE_CHECKING:
-    from scanner.engine import ProbeContext
+from scanner.probes.base import HostProbe, ProbeContext
 
 MAX_CERT_BYTES = 64 * 1024  # a larger leaf certificate is not a device default we can use
 

@@ -1,4 +1,4 @@
-"""ProbeContext bounds with real sockets on loopback: excludes, per-host cap, rate cap, connect scan."""
+"""ScanContext bounds with real sockets on loopback: excludes, per-host cap, rate cap, connect scan."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from scanner import engine
+from scanner import datagram, engine
 from scanner.discovery import tcp
-from scanner.engine import ExcludedAddress, HostSlots, ProbeContext, RateLimiter
-from scanner.probes.base import Bounds
+from scanner.model import Bounds
+from scanner.scan_context import ExcludedAddress, HostSlots, RateLimiter, ScanContext
 from scanner.targets import build_targets
 
 
@@ -31,7 +31,7 @@ def test_excluded_address_gets_no_connection() -> None:
         stats = {"now": 0, "peak": 0, "total": 0}
         server = await _server("127.0.0.1", 0, stats)
         port = server.sockets[0].getsockname()[1]
-        ctx = ProbeContext(build_targets(["127.0.0.0/30"], excludes=["127.0.0.1"]))
+        ctx = ScanContext(build_targets(["127.0.0.0/30"], excludes=["127.0.0.1"]))
         with pytest.raises(ExcludedAddress):
             await ctx.open_connection("127.0.0.1", port)
         with pytest.raises(ExcludedAddress):
@@ -47,7 +47,7 @@ def test_per_host_cap_holds_while_connections_are_open() -> None:
         stats = {"now": 0, "peak": 0, "total": 0}
         server = await _server("127.0.0.1", 0.0, stats)
         port = server.sockets[0].getsockname()[1]
-        ctx = ProbeContext(build_targets(["127.0.0.1"]), per_host=2, rate=10_000)
+        ctx = ScanContext(build_targets(["127.0.0.1"]), per_host=2, rate=10_000)
 
         async def use() -> None:
             reader, writer = await ctx.open_connection("127.0.0.1", port)
@@ -69,7 +69,7 @@ def test_host_slot_is_released_when_connect_fails() -> None:
         with socket.socket() as s:   # a port nobody listens on
             s.bind(("127.0.0.1", 0))
             closed = s.getsockname()[1]
-        ctx = ProbeContext(build_targets(["127.0.0.1"]), per_host=1)
+        ctx = ScanContext(build_targets(["127.0.0.1"]), per_host=1)
         for _ in range(3):
             with pytest.raises(ConnectionRefusedError):
                 await ctx.open_connection("127.0.0.1", closed)
@@ -92,7 +92,7 @@ def test_only_connections_to_ports_not_known_open_take_rate_tokens() -> None:
         stats = {"now": 0, "peak": 0, "total": 0}
         server = await _server("127.0.0.1", 0, stats)
         port = server.sockets[0].getsockname()[1]
-        ctx = ProbeContext(build_targets(["127.0.0.1"]), rate=10_000)
+        ctx = ScanContext(build_targets(["127.0.0.1"]), rate=10_000)
         for _ in range(3):  # discovery: the port is not known open yet
             _, writer = await ctx.open_connection("127.0.0.1", port)
             writer.close()
@@ -116,7 +116,7 @@ def test_connect_scan_finds_open_and_refusing_hosts() -> None:
         stats = {"now": 0, "peak": 0, "total": 0}
         server = await _server("127.0.0.2", 0, stats)
         port = server.sockets[0].getsockname()[1]
-        ctx = ProbeContext(build_targets(["127.0.0.2-3"], excludes=["127.0.0.3"]),
+        ctx = ScanContext(build_targets(["127.0.0.2-3"], excludes=["127.0.0.3"]),
                            bounds=Bounds(connect_timeout=0.5))
         found = await tcp.scan([ctx.targets], [port, port + 1 if port < 65535 else port - 1], ctx)
         server.close()
@@ -128,7 +128,7 @@ def test_connect_scan_finds_open_and_refusing_hosts() -> None:
 
 def test_reply_flood_keeps_its_own_share_and_others_replies() -> None:
     """A device flooding discovery replies is capped per sender; the honest device is still heard."""
-    from scanner.engine import MAX_DATAGRAMS_PER_SOURCE
+    from scanner.datagram import MAX_DATAGRAMS_PER_SOURCE
 
     class Responder(asyncio.DatagramProtocol):
         def __init__(self, copies: int) -> None:
@@ -149,7 +149,7 @@ def test_reply_flood_keeps_its_own_share_and_others_replies() -> None:
         probe.close()
         flood, _ = await loop.create_datagram_endpoint(lambda: Responder(500), local_addr=("127.0.0.2", port))
         honest, _ = await loop.create_datagram_endpoint(lambda: Responder(1), local_addr=("127.0.0.3", port))
-        ctx = ProbeContext(build_targets(["127.0.0.2", "127.0.0.3"]), source_ip="127.0.0.1")
+        ctx = ScanContext(build_targets(["127.0.0.2", "127.0.0.3"]), source_ip="127.0.0.1")
         replies = await ctx.ask(b"probe", group="239.255.255.250", port=port,
                                 unicast_to=["127.0.0.2", "127.0.0.3"], wait=0.5)
         flood.close()
@@ -179,7 +179,21 @@ def test_datagram_helpers_work_on_uvloop() -> None:
             rx.bind(("127.0.0.1", 0))
             rx.setblocking(False)
             tx.setblocking(False)
-            await engine._sendto(loop, tx, b"ping", rx.getsockname())
-            data, (_, sport) = await asyncio.wait_for(engine._recvfrom(loop, rx, 64), 5)
+            await datagram._sendto(loop, tx, b"ping", rx.getsockname())
+            data, (_, sport) = await asyncio.wait_for(datagram._recvfrom(loop, rx, 64), 5)
             return data, sport == tx.getsockname()[1]
     assert uvloop.run(main()) == (b"ping", True)
+
+
+def test_budgets_are_per_scan_per_host_and_shared_by_the_unicast_copy() -> None:
+    """`spend` is what keeps a device at one RPC2 challenge per scan: a second ask for the same
+    host is refused (also through the unicast-only copy), another host or a new scan starts fresh."""
+    targets = build_targets(["127.0.0.1-2"])
+    ctx = ScanContext(targets)
+    assert ctx.spend("rpc2-challenge", "127.0.0.1")
+    assert not ctx.spend("rpc2-challenge", "127.0.0.1")
+    assert not ctx.unicast_only().spend("rpc2-challenge", "127.0.0.1")
+    assert ctx.spend("rpc2-challenge", "127.0.0.2") and ctx.spend("other", "127.0.0.1")
+    assert ScanContext(targets).spend("rpc2-challenge", "127.0.0.1")
+    assert ctx.spend("twice", "127.0.0.1", allowance=2) and ctx.spend("twice", "127.0.0.1", allowance=2)
+    assert not ctx.spend("twice", "127.0.0.1", allowance=2)

@@ -113,3 +113,23 @@ def test_nmap_backend_finds_the_same_local_hosts(elab, scan) -> None:
     via_nmap = scan(elab, [LOCAL], probes=(), engine="nmap")
     assert {(h.ip, h.mac, h.open_ports) for h in via_nmap.hosts} == \
         {(h.ip, h.mac, h.open_ports) for h in native.hosts}
+
+
+def test_open_ports_no_probe_covers_are_scan_warnings(elab, scan) -> None:
+    """`--ports` with SSH and raw printing: the devices' ports are found open, no probe speaks
+    those protocols, and the scan says so in a warning instead of staying silent."""
+    uncovered = (22, 9100)
+    holders = {port: sorted(d["ip"] for d in devices(elab, "local") if port in d["tcp_ports"])
+               for port in uncovered}
+    assert all(holders.values()), "the lab ships a device with each of these ports open"
+    targets = sorted({ip for ips in holders.values() for ip in ips})
+    out = scan(elab, targets, ports=(80, *uncovered))
+    for port, ips in holders.items():
+        said = [w for w in out.warnings if f"port {port} open" in w and "no probe covers it" in w]
+        assert len(said) == 1, out.warnings
+        assert all(ip in said[0] for ip in ips[:5])
+        assert said[0].startswith(f"{ips[0]}: " if len(ips) == 1 else f"port {port} open on {len(ips)} hosts")
+        assert all(port in {h.ip: h for h in out.hosts}[ip].open_ports for ip in ips)
+    assert not any("port 80 open" in w for w in out.warnings)  # the HTTP probes cover 80
+    narrowed = scan(elab, holders[9100], ports=(9100,), probes=("rtsp",))
+    assert [w for w in narrowed.warnings if "no selected probe covers it" in w]

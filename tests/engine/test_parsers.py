@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.engine import Datagram
 from scanner.imports import nmap_xml
+from scanner.model import Datagram
 from scanner.observation import ProbeStatus
 from scanner.probes import dhip, sadp
 

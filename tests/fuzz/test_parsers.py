@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from scanner.engine import Datagram
+from scanner.model import Datagram
 from scanner.observation import Observation, ProbeStatus, read_jsonl
 
 pytestmark = pytest.mark.fuzz

@@ -8,8 +8,8 @@ at the datagram cap was reported as malformed instead of too large.
 
 from __future__ import annotations
 
-from scanner.engine import Datagram
 from scanner.imports import nmap_xml
+from scanner.model import Datagram
 from scanner.observation import ProbeStatus
 from scanner.probes import dhip, sadp
 

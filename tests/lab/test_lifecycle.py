@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from scanner.discovery import arp
-from scanner.engine import ProbeContext
 from scanner.lab import Lab, LabError
 from scanner.lab import netns
+from scanner.scan_context import ScanContext
 from scanner.targets import build_targets
 
 pytestmark = pytest.mark.lab
@@ -76,7 +76,7 @@ def test_fleet_of_300_hosts_comes_up_answers_and_goes_away(lab_factory, scanner_
 
     # A fast ARP sweep of the whole /16 hears every host: the fleet's port hands each request
     # to its owner (flooded to 300 macvlans, 65k broadcasts overflowed the kernel's queue).
-    ctx = ProbeContext(build_targets(["198.19.0.0/16"]), rate=20_000)
+    ctx = ScanContext(build_targets(["198.19.0.0/16"]), rate=20_000)
     with fleet.in_scanner_ns():
         found = asyncio.run(arp.sweep(ctx.targets, ctx, fleet.scanner_iface, mac, "198.19.0.1", wait=0.5))
     assert found == {d["ip"]: d["mac"] for d in truth}

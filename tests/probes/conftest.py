@@ -1,4 +1,4 @@
-"""Loopback helpers for the probe tests: tiny servers on 127.0.0.1 and a real ProbeContext.
+"""Loopback helpers for the probe tests: tiny servers on 127.0.0.1 and a real ScanContext.
 
 Edge cases the lab does not ship (drip, oversized, RST, garbage, XML bombs) are served here
 from 127.0.0.1 only; the lab personas are tested in test_lab_personas.py. pytest runs with
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from scanner.engine import ProbeContext
-from scanner.probes.base import Bounds, Host
+from scanner.model import Bounds, Host
+from scanner.scan_context import ScanContext
 from scanner.targets import build_targets
 
 LOOPBACK = "127.0.0.1"
@@ -33,11 +33,11 @@ class Loopback:
         self.requests: list[bytes] = []   # every request head (+ body) the servers received
 
     @staticmethod
-    def ctx(**bounds: Any) -> ProbeContext:
+    def ctx(**bounds: Any) -> ScanContext:
         """A real engine context whose only permitted target is 127.0.0.1 (short budgets)."""
         values: dict[str, Any] = {"connect_timeout": 1.0, "read_timeout": 1.0}
         values.update(bounds)
-        return ProbeContext(build_targets([LOOPBACK]), bounds=Bounds(**values), rate=10_000)
+        return ScanContext(build_targets([LOOPBACK]), bounds=Bounds(**values), rate=10_000)
 
     @staticmethod
     def host() -> Host:

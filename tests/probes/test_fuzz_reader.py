@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner.engine import Datagram
+from scanner.model import Datagram
+from scanner.model import Bounds
 from scanner.probes._io import ProbeFailure, Response, read_response
-from scanner.probes.base import Bounds
 from scanner.probes.onvif import merge_replies
 
 EXAMPLES = int(os.environ.get("CAMAUDIT_FUZZ_EXAMPLES", "300"))

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from scanner.engine import ProbeContext
 from scanner.lab import Lab
+from scanner.model import Bounds, Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes.banner import BannerProbe
-from scanner.probes.base import Bounds, Host
 from scanner.probes.http import HttpProbe
 from scanner.probes.rtsp import RtspProbe
+from scanner.scan_context import ScanContext
 from scanner.targets import build_targets
 
 pytestmark = pytest.mark.lab
@@ -33,7 +33,7 @@ def probe_all(lab: Lab, ip: str) -> dict[tuple[str, int], list[Observation]]:
     jobs = [(HttpProbe(), 80), (HttpProbe(), 8080), (RtspProbe(), 554), (BannerProbe(), 8000)]
 
     async def main():
-        ctx = ProbeContext(build_targets([ip]), bounds=Bounds(connect_timeout=1.0, read_timeout=1.0),
+        ctx = ScanContext(build_targets([ip]), bounds=Bounds(connect_timeout=1.0, read_timeout=1.0),
                            source_ip=lab.scanner_ip, interface=lab.scanner_iface, on_link=True)
         results = await asyncio.gather(*(p.probe(Host(ip), port, ctx) for p, port in jobs))
         return {(p.name, port): obs for (p, port), obs in zip(jobs, results)}

@@ -9,11 +9,12 @@ import json
 
 import pytest
 
-from scanner.engine import ProbeContext, available_probes
+from scanner.engine import available_probes
 from scanner.lab import select_personas
+from scanner.model import Host
 from scanner.observation import Observation, ProbeStatus as S
-from scanner.probes.base import Host
 from scanner.probes.onvif import MAX_ITEMS, WsDiscoveryProbe
+from scanner.scan_context import ScanContext
 from scanner.targets import build_targets
 
 pytestmark = pytest.mark.lab
@@ -52,7 +53,7 @@ def seen(lab) -> dict[tuple[str, str, int], list[Observation]]:
     host_probes, _, _ = available_probes()
 
     async def run() -> list[list[Observation]]:
-        ctx = ProbeContext(build_targets(list(devices)), source_ip=lab.scanner_ip,
+        ctx = ScanContext(build_targets(list(devices)), source_ip=lab.scanner_ip,
                            interface=lab.scanner_iface, on_link=True)
         jobs = [probe.probe(Host(ip, t["mac"]), port, ctx)
                 for ip, (p, t) in devices.items() for port in p.tcp_ports

@@ -17,17 +17,18 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from scanner.engine import ProbeContext
 from scanner.lab import select_personas
 from scanner.lab.persona import Answer, Persona
 from scanner.lab.server.render import device_vars, fill_str
+from scanner.model import Host
 from scanner.observation import Observation, ProbeStatus
 from scanner.probes.banner import DVRIP_QUERY, BannerProbe
-from scanner.probes.base import Host, HostProbe
+from scanner.probes.base import HostProbe
 from scanner.probes.http import FAVICON, PATHS, RPC2_PATH, HttpProbe, HttpsProbe
 from scanner.probes.onvif import DEVICE_SERVICE, MAX_ITEMS, OnvifSoapProbe, WsDiscoveryProbe
 from scanner.probes.rtsp import RtspProbe
 from scanner.probes.tls import TlsProbe
+from scanner.scan_context import ScanContext
 from scanner.targets import build_targets
 
 pytestmark = pytest.mark.lab
@@ -92,7 +93,7 @@ def run(lab) -> Run:
     targets = build_targets([d.ip for d in devices.values()])
 
     async def scan() -> None:
-        ctx = ProbeContext(targets, source_ip=lab.scanner_ip, interface=lab.scanner_iface, on_link=True)
+        ctx = ScanContext(targets, source_ip=lab.scanner_ip, interface=lab.scanner_iface, on_link=True)
 
         async def one(d: Device, probe: HostProbe, port: int) -> None:
             host = Host(d.ip, d.mac if d.segment == "local" else None)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from scanner.engine import ProbeContext
+from scanner.model import Host
 from scanner.observation import ProbeStatus
-from scanner.probes.base import Host
 from scanner.probes.onvif import WsDiscoveryProbe
+from scanner.scan_context import ScanContext
 from scanner.targets import build_targets
 
 pytestmark = pytest.mark.lab
@@ -24,7 +24,7 @@ def test_routed_onvif_device_answers_the_unicast_probe_only(lab_factory):
     assert device["segment"] == "routed"
 
     async def sweep(hosts: list[Host]):
-        ctx = ProbeContext(build_targets([device["ip"]]), source_ip=lab.scanner_ip,
+        ctx = ScanContext(build_targets([device["ip"]]), source_ip=lab.scanner_ip,
                            interface=lab.scanner_iface, on_link=True)
         return await WsDiscoveryProbe().sweep(hosts, ctx)
 

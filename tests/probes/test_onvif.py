@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.engine import Datagram
+from scanner.model import Datagram
 from scanner.observation import ProbeStatus
 from scanner.probes.onvif import (DEVICE_SERVICE, MAX_DATAGRAMS_PER_SENDER, MAX_ITEMS, OnvifSoapProbe,
                                   merge_replies, parse_xml, probe_message)

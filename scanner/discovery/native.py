@@ -1,0 +1,38 @@
+"""The native discovery backend (`--engine native`, the default): ARP where it can see, TCP
+connect elsewhere, both at once.
+
+ARP covers the targets on the scan interface's own segments when the process may open raw
+sockets; every other target (routed, or all of them without the privilege or with
+`use_arp` off) is connect-scanned port-major.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from scanner.discovery import arp
+from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
+from scanner.discovery.tcp import TcpDiscovery
+from scanner.targets import TargetSet
+
+
+class NativeDiscovery:
+    """ARP the local segments and connect-scan the rest, concurrently."""
+
+    def __init__(self, settings: DiscoverySettings) -> None:
+        self.settings = settings
+        self.arp = arp.ArpDiscovery(settings)
+        self.tcp = TcpDiscovery(settings)
+        self.arp_used = False
+
+    async def discover(self, targets: TargetSet, ctx: DiscoveryContext, on_host: OnHost) -> None:
+        use_arp = self.settings.use_arp
+        if use_arp is None:
+            use_arp = arp.usable(self.settings, targets, ctx.warnings)
+        if not use_arp:
+            await self.tcp.discover(targets, ctx, on_host)
+            return
+        routed = on_link(targets, self.settings.segments)[1]
+        await asyncio.gather(self.arp.discover(targets, ctx, on_host),
+                             self.tcp.discover(routed, ctx, on_host))
+        self.arp_used = self.arp.arp_used

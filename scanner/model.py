@@ -1,0 +1,40 @@
+"""Plain data the scan layers hand each other: what discovery found, the bounds, a UDP reply.
+
+Bottom layer (with scanner.observation): discovery produces `Host`, probes consume it, the
+engine and the context pass `Bounds` and `Datagram` along; none of them has to import
+another layer to name these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Host:
+    """A live address that discovery found, with what it learnt about it."""
+
+    ip: str
+    mac: str | None = None
+    open_ports: frozenset[int] = field(default_factory=frozenset)
+
+
+@dataclass(slots=True, frozen=True)
+class Bounds:
+    """Per-probe budgets: a misbehaving device costs at most this much."""
+
+    connect_timeout: float = 1.0
+    read_timeout: float = 2.0       # whole-answer budget, not per read
+    max_bytes: int = 64 * 1024      # answers are truncated here and marked too-large
+    max_header_bytes: int = 16 * 1024
+    max_datagram_bytes: int = 16 * 1024
+
+
+@dataclass(slots=True, frozen=True)
+class Datagram:
+    """One UDP reply collected by the context's `ask`."""
+
+    ip: str
+    port: int
+    data: bytes
+    truncated: bool = False  # longer than bounds.max_datagram_bytes; `data` is the first part
