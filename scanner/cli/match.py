@@ -40,7 +40,7 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
     is flagged, 0 when none is, 2 on unusable input or an unknown policy.
     """
     from scanner.fingerprints.loader import load_fingerprints
-    from scanner.fingerprints.schema import FingerprintError
+    from scanner.fingerprints.errors import FingerprintError
     from scanner.identify import Matcher
     from scanner.observation import ReadError, read_jsonl
     from scanner.policy import PolicyError, load_policies
@@ -126,7 +126,7 @@ def fingerprints_list(vendor: str | None, as_json: bool) -> None:
 def fingerprints_verify() -> None:
     """Check every fingerprint file, the vocabulary, policies and OUI data; exit 2 on a problem."""
     from scanner.fingerprints.loader import load_fingerprints
-    from scanner.fingerprints.schema import FingerprintError
+    from scanner.fingerprints.errors import FingerprintError
     from scanner.fingerprints.verify import verify
     from scanner.policy import PolicyError, load_policies
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from scanner.fingerprints.data import data_root
 from scanner.fingerprints.fingerprint import Fingerprint
 from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
+from scanner.fingerprints.errors import FingerprintError
+from scanner.fingerprints.schema import parse_fingerprint_file
 from scanner.fingerprints.vocabulary import Vocabulary, load_vocabulary
 from scanner.oui import OuiTable, load_layers
 

@@ -11,6 +11,7 @@ import re
 import tomllib
 from typing import TYPE_CHECKING, Any
 
+from scanner.fingerprints.errors import FingerprintError
 from scanner.fingerprints.fingerprint import Example, Fingerprint
 
 if TYPE_CHECKING:
@@ -24,14 +25,6 @@ _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", 
          "vendor", "brand", "device_type", "captures", "description", "reference", "examples",
          "known_brand", "counter_examples"}   # counter_examples: checked by tests/identify
 _FILE_KEYS = {"vendor", "description", "fingerprint"}
-
-
-class FingerprintError(ValueError):
-    """A fingerprint file is wrong; the message names file, line and entry."""
-
-    def __init__(self, file: str, line: int | None, message: str):
-        self.file, self.line = file, line
-        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
 
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from scanner.fingerprints.fingerprint import Fingerprint
 from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.schema import FingerprintError
+from scanner.fingerprints.errors import FingerprintError
 
 
 def verify(fset: FingerprintSet) -> list[FingerprintError]:

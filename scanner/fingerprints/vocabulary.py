@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from scanner.fingerprints.data import data_root
 from scanner.fingerprints.fingerprint import MAX_CAPTURE_CHARS
-from scanner.fingerprints.schema import FingerprintError
+from scanner.fingerprints.errors import FingerprintError
 from scanner.oui import normalize_org
 
 

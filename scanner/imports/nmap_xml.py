@@ -90,9 +90,11 @@ def _host(elem: Any) -> NmapHost | None:
 def iter_hosts(stream: IO[bytes]) -> Iterator[NmapHost]:
     """Hosts that are up, one at a time; raises NmapXmlError when the XML is unusable.
 
-    Memory holds one host: every element is detached from the tree at its end event (O(1):
-    an element that just ended is its parent's last child), except the parts of the current
-    `<host>` that `_host` reads, which go with the host. nmap writes many elements besides
+    Memory holds one host: every element is detached from its parent at its end event,
+    except the parts of the current `<host>` that `_host` reads, which go with the host.
+    iterparse builds the tree a read buffer ahead of the events it reports, so the element
+    that just ended is not always its parent's last child: it is removed by identity (its
+    parent holds only what the buffer added since, as everything before was detached). nmap writes many elements besides
     hosts (`<taskprogress>` every few seconds of a long run), so they are dropped too.
     """
     stack: list[Any] = []
@@ -115,7 +117,7 @@ def iter_hosts(stream: IO[bytes]) -> Iterator[NmapHost]:
                     raise NmapXmlError(f"a <host> with more than {MAX_HOST_ELEMENTS} elements is not nmap output")
                 continue
             if stack:
-                del stack[-1][-1]
+                stack[-1].remove(elem)
     except SafeET.ParseError as exc:
         raise NmapXmlError(f"malformed XML: {exc}") from None
     except TooLarge as exc:

@@ -126,3 +126,20 @@ def test_nmap_host_with_unreadable_mac_and_no_ip_is_skipped(tmp_path) -> None:
                      b'<host><status state="up"/><address addr="198.18.0.9" addrtype="ipv4"/>'
                      b'<address addr="not-a-mac" addrtype="mac"/></host></nmaprun>')
     assert [(o.source, o.ip, o.mac) for o in nmap_xml.read_file(path)] == []
+
+
+def test_nmap_ports_after_an_element_that_is_dropped_are_kept() -> None:
+    """iterparse reports an end event after it has already parsed ahead: the `<port>` behind
+    a dropped `<extraports>` must not be detached in its place (nmap writes extraports
+    first whenever some ports are closed)."""
+    from scanner.imports.nmap_xml import read_bytes
+
+    doc = (b'<?xml version="1.0"?><nmaprun><host><status state="up"/>'
+           b'<address addr="198.18.0.5" addrtype="ipv4"/><hostnames/>'
+           b'<ports><extraports state="closed" count="3"><extrareasons reason="reset" count="3"/></extraports>'
+           b'<port protocol="tcp" portid="80"><state state="open"/><service name="http"/></port>'
+           b'<port protocol="tcp" portid="554"><state state="open"/></port></ports>'
+           b'<times srtt="1"/></host></nmaprun>')
+    [host] = read_bytes(doc)
+    assert [p.port for p in host.ports] == [80, 554]
+    assert host.ports[0].data == {"service": "http"}

@@ -388,7 +388,8 @@ persona_files = _shipped("scanner/lab/personas/*.toml")
 def _parse_data_file(path: Path, text: str) -> None:
     """Parse a fingerprint or policy file the way the loader does: only its own error may
     escape, and that error names the file; what parses names that file and known vendors."""
-    from scanner.fingerprints.schema import FingerprintError, parse_fingerprint_file
+    from scanner.fingerprints.errors import FingerprintError
+    from scanner.fingerprints.schema import parse_fingerprint_file
     from scanner.fingerprints.vocabulary import load_vocabulary
     from scanner.policy import PolicyError, parse_policy
 

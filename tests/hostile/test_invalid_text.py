@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from db.store import Store
-from scanner.engine import Datagram
+from scanner.model import Datagram
 from scanner.observation import Observation, loads_json, read_jsonl
 from scanner.probes import dhip
 

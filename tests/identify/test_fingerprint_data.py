@@ -9,7 +9,8 @@ import pytest
 
 from scanner.fingerprints.loader import build_set, fingerprint_files
 from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.schema import CAPTURE_NAMES, FingerprintError, parse_fingerprint_file
+from scanner.fingerprints.errors import FingerprintError
+from scanner.fingerprints.schema import CAPTURE_NAMES, parse_fingerprint_file
 from scanner.fingerprints.verify import verify
 from scanner.fingerprints.vocabulary import load_vocabulary
 from scanner.oui import OuiTable
