@@ -155,6 +155,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         for probe in sweep_probes:
             scan.spawn(scan.run_sweep(probe, [], ctx))
     await discoverer.discover(targets, ctx, scan.host_ready)
+    scan.discovered.set()
     outcome.arp_used = discoverer.arp_used
     scan.progress("discover", len(targets), len(targets))
     # routed hosts (found without a MAC) get the same discovery probes by unicast
@@ -181,6 +182,9 @@ class _Scan:
         self.hosts: dict[str, Host] = {}
         self.uncovered: dict[int, list[str]] = {}  # open port no probe of this scan applies to -> ips
         self.macs: dict[str, str] = {}
+        # Set when discovery has reported every host: sweep replies wait for it, so that the
+        # MAC that answered ARP is known before a reply claiming another MAC is filed.
+        self.discovered = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.limit = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.budget = 4 * (plan.bounds.connect_timeout + plan.bounds.read_timeout)
@@ -251,8 +255,10 @@ class _Scan:
                                           probe.probe(host, port, self.ctx)))
 
     async def run_sweep(self, probe: SweepProbe, hosts: list[Host], ctx: ScanContext) -> None:
-        self._finished(await _guarded(probe.name, None, None, self.budget + self.plan.sweep_wait,
-                                      probe.sweep(hosts, ctx), self.outcome.warnings))
+        replies = await _guarded(probe.name, None, None, self.budget + self.plan.sweep_wait,
+                                 probe.sweep(hosts, ctx), self.outcome.warnings)
+        await self.discovered.wait()  # a multicast reply can beat its sender's ARP answer
+        self._finished(replies)
 
 
 async def _guarded(name: str, ip: str | None, port: int | None, budget: float,

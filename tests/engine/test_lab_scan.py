@@ -133,3 +133,13 @@ def test_open_ports_no_probe_covers_are_scan_warnings(elab, scan) -> None:
     assert not any("port 80 open" in w for w in out.warnings)  # the HTTP probes cover 80
     narrowed = scan(elab, holders[9100], ports=(9100,), probes=("rtsp",))
     assert [w for w in narrowed.warnings if "no selected probe covers it" in w]
+
+
+def test_a_payload_mac_never_beats_the_arp_answer_that_comes_later(elab, scan) -> None:
+    """At a low rate the multicast SADP sweep has the spoofer's reply (claiming the real
+    camera's MAC) seconds before ARP reaches the spoofer's address: the reply must still be
+    filed under the MAC that answered ARP, never merged into the camera it impersonates."""
+    spoof = next(d for d in elab.truth() if d["persona"] == "hostile-sadp-spoof")
+    out = scan(elab, [LOCAL], rate=100, probes=("sadp",))
+    replies = [o for o in out.observations if o.source == "sadp" and o.ip == spoof["ip"]]
+    assert replies and all(o.mac == spoof["mac"] for o in replies), [(o.ip, o.mac) for o in replies]
