@@ -19,6 +19,7 @@ import orjson
 
 FORMAT_VERSION = 1
 MAX_LINE_BYTES = 1 << 20  # a line longer than 1 MiB is not an observation we wrote
+MAX_SKIP_BYTES = 1 << 30  # an overlong line is skipped up to this far; past it the input is abandoned
 MAX_JSON_DEPTH = 64       # the format nests a few levels; deeper is not an observation
 REPLACEMENT = "\ufffd"
 _INVALID_TEXT = re.compile("[\x00\ud800-\udfff]")
@@ -207,7 +208,10 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
     while line := stream.readline(MAX_LINE_BYTES + 1):  # bounded: a huge line is never held whole
         lineno += 1
         if len(line) > MAX_LINE_BYTES:
-            _skip_line(stream, line)
+            if not _skip_line(stream, line):
+                _note(errors, lineno, f"no line end within {MAX_SKIP_BYTES >> 30} GiB: the rest of the "
+                      "input was not read (is it JSON Lines?)")
+                return
             _note(errors, lineno, f"line longer than {MAX_LINE_BYTES} bytes")
             continue
         line = line.strip()
@@ -219,11 +223,17 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
             _note(errors, lineno, str(exc))
 
 
-def _skip_line(stream: IO[str], start: str) -> None:
-    """Read on to the end of an overlong line that began with `start`, in bounded pieces."""
-    piece = start
+def _skip_line(stream: IO[str], start: str) -> bool:
+    """Read on to the end of an overlong line that began with `start`, in bounded pieces;
+    False when no line end came within MAX_SKIP_BYTES (an endless stream such as /dev/zero
+    must not keep the reader busy for ever)."""
+    piece, skipped = start, len(start)
     while piece and not piece.endswith("\n"):
+        if skipped > MAX_SKIP_BYTES:
+            return False
         piece = stream.readline(MAX_LINE_BYTES)
+        skipped += len(piece)
+    return True
 
 
 def loads_json(text: str | bytes) -> Any:

@@ -53,6 +53,14 @@ def test_match_skips_an_overlong_line_without_holding_it(tmp_path: Path) -> None
     assert peak < CEILING_KIB, f"peak RSS {peak} KiB"
 
 
+def test_match_gives_up_on_an_endless_line(tmp_path: Path) -> None:
+    """/dev/zero never ends a line: match skips up to its limit, says so, and stops."""
+    code, _, err, peak = run(["match", "/dev/zero"], tmp_path)
+    assert code == 2, err
+    assert "line 1: no line end within 1 GiB" in err and "Traceback" not in err
+    assert peak < CEILING_KIB, f"peak RSS {peak} KiB"
+
+
 @pytest.mark.parametrize("option", ["--config", "--targets-file"])
 def test_dev_zero_as_config_or_targets_file_is_refused(tmp_path: Path, option: str) -> None:
     code, _, err, peak = run(["scan", option, "/dev/zero", "--no-store", "198.18.0.1"], tmp_path)
