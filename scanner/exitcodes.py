@@ -1,4 +1,4 @@
-"""Process exit codes (DESIGN.md §5), shared by every command so cron wrappers can rely on them."""
+"""Process exit codes (table in README.md and docs/operations.md), shared by every command so cron wrappers can rely on them."""
 
 from enum import IntEnum
 

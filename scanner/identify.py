@@ -1,6 +1,6 @@
 """Observations → one `Identification` per device. Pure: no I/O, no network, no clock.
 
-Rules (DESIGN.md §3, docs/fingerprints.md):
+Rules (docs/fingerprints.md):
 
 * Devices group by MAC when known, else IP; an IP-only observation joins the MAC group
   that another observation tied to the same IP.

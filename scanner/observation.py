@@ -1,6 +1,6 @@
 """Observations: the one record every probe emits and every later stage reads.
 
-The format is public and versioned (DESIGN.md §2, docs/observations.md): one JSON object
+The format is public and versioned (docs/observations.md): one JSON object
 per line, ``{"v": 1, "ip", "mac", "source", "port", "status", "data"}``. Keeping it a plain
 JSON-able record lets `camaudit match` re-identify stored or imported observations without
 re-scanning, and lets other tools (nmap import, a future SNMP probe) feed the same matcher.
@@ -82,7 +82,7 @@ class Observation:
 
     @property
     def device_key(self) -> str:
-        """The grouping key of DESIGN.md §2: MAC when known, else IP."""
+        """The grouping key (docs/observations.md): MAC when known, else IP."""
         return self.mac or self.ip  # type: ignore[return-value]
 
     def text_warning(self) -> str:

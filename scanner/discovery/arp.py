@@ -4,7 +4,7 @@ scapy builds the request frame once (from the interface's MAC and address); the 
 then patches the target address into that template and sends it on an AF_PACKET socket
 bound to ARP, read by the scan's event loop. Sending at the scan's rate cap with a
 background reader, instead of scapy's `srp`, costs the rate plus one short `wait`, not a
-full timeout per batch (lab-notes: `srp` always waits its whole timeout).
+full timeout per batch (`srp` waits its whole timeout even when every answer is in).
 
 Every request goes to an address the context permits (excludes never get an ARP packet),
 and only replies from permitted addresses that answer *our* address are kept.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
-PREFIX = "ca-"  # every namespace the lab makes starts with this (team safety rule)
+PREFIX = "ca-"  # every namespace the lab makes starts with this, so teardown can go by name
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

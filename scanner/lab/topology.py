@@ -243,7 +243,7 @@ def fleet_arp_ruleset(plan: Plan) -> str:
 
     Why: macvlan copies every broadcast to every host of the port, in one kernel. An ARP sweep
     of a /16 past 1,000 hosts is 65M copies; the kernel's broadcast queue overflows and most
-    requests never reach their host (lab-notes: 283 of 1,000 hosts answered a /16 sweep). On a
+    requests never reach their host (before this rule 283 of 1,000 hosts answered a /16 sweep; docs/performance.md). On a
     real network each host takes its copy on its own CPU, so the flood costs nothing there; here
     the unicast rewrite gives the scanner the answers a real segment would, and leaves its
     own packets untouched. Runs at the ingress hook, before macvlan picks a host.

@@ -2,8 +2,9 @@
 
 Hikvision's SDK port speaks first (16 bytes, `00 00 00 10 00 00 00 1e …`, nmap's NULL
 probe). Dahua's DVRIP port waits for a request; when it stays silent for SPEAK_FIRST_WAIT
-we send the one read-only DVRIP query of signals.md (`a1` + 31 zero bytes, answered by
-`b1 00 00 58 …`). A reply whose framing says it is complete ends the read at once.
+we send the one read-only DVRIP query (`a1` + 31 zero bytes, answered by
+`b1 00 00 58 …`; the exchange of rapid7/metasploit-framework's
+`dahua_dvr_auth_bypass.rb` scanner, whose later requests we never send). A reply whose framing says it is complete ends the read at once.
 We never send anything else on these ports (no login, nothing from exploit modules).
 """
 

@@ -1,8 +1,8 @@
 """Dahua DHIP discovery (UDP 37810, group 239.255.255.251): `DHDiscover.search`.
 
 Dahua devices and OEMs (Amcrest, Lorex…) answer with `client.notifyDevInfo` whose
-`params.deviceInfo` names DeviceType, SerialNo, Vendor, MachineName, Version… (signals.md:
-DHIP, after UniversalScanner `Dahua2.cs` and rroller/dahua `discovery.py`). Wire format: a
+`params.deviceInfo` names DeviceType, SerialNo, Vendor, MachineName, Version… (after
+julienblitte/UniversalScanner `Dahua2.cs` and rroller/dahua `discovery.py`). Wire format: a
 32-byte header — u32le 32, `DHIP`, 8 zero bytes, u64le body length twice — then JSON.
 `data.fields` is the deviceInfo object with scalar values kept (capped), nested objects
 (IPv4Address…) kept one level deep.

@@ -98,7 +98,8 @@ def favicon_hashes(icon: bytes) -> dict[str, str | int]:
 
 
 def looks_dahua(path: str, resp: Response) -> bool:
-    """Whether an answer justifies the one RPC2 challenge (markers from signals.md).
+    """Whether an answer justifies the one RPC2 challenge (markers after Greenbone's
+    `gb_dahua_devices_http_detect` and rroller/dahua `client.py`).
 
     A login-page marker in the body, the Dahua digest realm `Login to <serial>` (Dahua,
     Lorex, Amcrest), or `magicBox.cgi` answering `vendor=`. A bare 401 is not enough: many

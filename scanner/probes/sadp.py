@@ -1,8 +1,9 @@
 """Hikvision SADP discovery (UDP 37020, group 239.255.255.250): the device tells who made it.
 
 Hikvision devices and their OEM rebrands answer an `inquiry` with a `<ProbeMatch>` carrying
-DeviceType, DeviceDescription, DeviceSN, MAC, SoftwareVersion, OEMInfo… (signals.md: SADP,
-after UniversalScanner `Hikvision.cs` and hikvision-tooling `sadp/scanner.go`). Every child
+DeviceType, DeviceDescription, DeviceSN, MAC, SoftwareVersion, OEMInfo… (after
+julienblitte/UniversalScanner `Hikvision.cs` and cameronnewman/hikvision-tooling
+`internal/sadp/scanner.go`). Every child
 element of the ProbeMatch becomes `data.fields[name] = text`; the reply is untrusted XML and
 goes through defusedxml with caps on the number and length of fields.
 """

@@ -1,6 +1,7 @@
 """Vendor discovery replies: Hikvision SADP (UDP 37020) and Dahua DHIP (UDP 37810).
 
-Formats follow signals.md (UniversalScanner, hikvision-tooling, rroller/dahua): SADP is XML
+Formats follow public implementations (julienblitte/UniversalScanner `Hikvision.cs` and
+`Dahua2.cs`, cameronnewman/hikvision-tooling `internal/sadp`, rroller/dahua `discovery.py`): SADP is XML
 (`<Probe>` with `<Types>inquiry</Types>` in, `<ProbeMatch>` out); DHIP is a 32-byte header
 (`20 00 00 00 "DHIP"`, 8 zero bytes, body length as u64le twice) before a JSON body.
 """
