@@ -1,7 +1,10 @@
-"""The remediation state machine of a finding (DESIGN.md §6), with no database in it.
+"""The remediation state machine of a finding, with no database in it.
 
 Keeping the rules here, pure, lets the store, the CLI and the tests share one definition of
-which moves are allowed and what each requires, and lets errors say what to do.
+which moves are allowed and what each requires, and lets errors say what to do. Manual moves
+(`camaudit remediate`) go through `check`; the moves the store makes by itself go through
+`on_seen`, `on_missed`, `on_expiry` and `on_rematch`, which return the move to record (new
+status and event note) or None, and only ever make a move the manual table allows too.
 
     open ──► in_progress ──► remediated
       │           │              │ (seen again by a scan → open)
@@ -11,6 +14,7 @@ which moves are allowed and what each requires, and lets errors say what to do.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Set
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -82,3 +86,80 @@ def check(current: str, change: Change, today: date) -> None:
         raise TransitionError("--expires only applies to --status risk_accepted")
     if change.to == Status.FALSE_POSITIVE and not (change.note and change.note.strip()):
         raise TransitionError("a false positive needs --note with the reason (auditors read it)")
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """An automatic move to record: the status after it (maybe the same) and the event note."""
+
+    to: str
+    note: str
+
+
+def _move(current: str, to: str, note: str) -> Move:
+    """A Move the manual table allows as well: one state machine for both kinds of change."""
+    if to != current and to not in _ALLOWED[current]:
+        raise TransitionError(f"a {current} finding cannot become {to}")
+    return Move(to, note)
+
+
+def on_seen(current: str, *, seen_by: str, not_seen_since: date | None,
+            fingerprints: Set[str], suppressed: Collection[str]) -> Move | None:
+    """A flagged device seen again (by a scan, or by rematch) under this finding's policy.
+
+    A remediated device is back: open. A false positive reopens only on evidence its verdict
+    did not cover (`fingerprints` beyond `suppressed`). A finding marked not seen since a day
+    keeps its status, with an event saying the device is back. Otherwise nothing to record.
+    """
+    if current == Status.REMEDIATED:
+        return _move(current, Status.OPEN, f"seen again in {seen_by}")
+    if current == Status.FALSE_POSITIVE and not fingerprints <= set(suppressed):
+        extra = ", ".join(sorted(fingerprints - set(suppressed)))
+        return _move(current, Status.OPEN, f"new evidence in {seen_by} not covered by the "
+                                           f"false-positive verdict: {extra}")
+    if not_seen_since is not None:
+        return _move(current, current, f"seen again in {seen_by} after not seen since "
+                                       f"{not_seen_since.isoformat()}")
+    return None
+
+
+def gone(misses: int, threshold: int) -> bool:
+    """Whether an asset missed by `misses` complete scans covering its address counts as gone."""
+    return misses >= threshold
+
+
+def on_missed(current: str, *, misses: int, threshold: int, last_seen: date,
+              ip: str | None) -> Move | None:
+    """A finding's asset missed by `misses` complete scans covering its address.
+
+    From `threshold` misses on, a watched finding is marked "not seen since" its last sighting
+    (its status stays: absence is evidence, not proof, of removal). The caller marks a finding
+    once: one already marked is not passed again.
+    """
+    if current not in WATCHED or not gone(misses, threshold):
+        return None
+    return _move(current, current, f"not seen since {last_seen.isoformat()}: missed by "
+                                   f"{threshold} complete scans covering {ip} "
+                                   "(evidence, not proof, of removal)")
+
+
+def on_expiry(current: str, *, expires: date | None, today: date) -> Move | None:
+    """A risk acceptance whose expiry day has come reopens."""
+    if current != Status.RISK_ACCEPTED or expires is None or expires > today:
+        return None
+    return _move(current, Status.OPEN, f"risk acceptance expired on {expires.isoformat()}")
+
+
+def on_rematch(current: str, *, policy: str, evaluated: Collection[str] | None,
+               flagged_under: Collection[str], label: str) -> Move | None:
+    """An active finding of `policy` after a rematch re-identified its asset.
+
+    When the policy was judged (`evaluated`; None: every policy) and the new identification
+    is no longer flagged under it (`flagged_under`: its policies, empty when not flagged), the
+    finding becomes a false positive saying why; otherwise it stays as it is.
+    """
+    if current not in ACTIVE or (evaluated is not None and policy not in evaluated):
+        return None
+    if policy in flagged_under:
+        return None
+    return _move(current, Status.FALSE_POSITIVE, f"no longer flagged under {policy} after {label}")

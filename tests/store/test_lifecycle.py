@@ -6,10 +6,11 @@ from datetime import date, timedelta
 
 import pytest
 
-import db.store
-from db.errors import NoSuchFinding
+import db.record
+from db.errors import NoSuchAsset, NoSuchFinding
 from db.lifecycle import Change, TransitionError
 from db.store import Store, StoreError
+from scanner.cli.inventory import store_failure
 
 MAC = "c0:56:e3:00:00:17"
 
@@ -166,8 +167,10 @@ def test_unknown_references_say_what_to_do(store, Ident, run_scan):
     with pytest.raises(NoSuchFinding) as caught:    # the CLI words what to do with it
         store.resolve("F99")
     assert caught.value.finding_id == 99
-    with pytest.raises(StoreError, match="camaudit assets"):
+    with pytest.raises(NoSuchAsset) as unknown:
         store.resolve("198.18.0.200")
+    assert (unknown.value.ref, unknown.value.site) == ("198.18.0.200", None)
+    assert store_failure(unknown.value)[0].endswith("list them with `camaudit assets`")
     with pytest.raises(StoreError, match="not a finding id"):
         store.resolve("camera-17")
 
@@ -222,8 +225,8 @@ def test_hostile_device_text_is_stored_clean_and_bounded(store, Ident, run_scan)
 def test_a_serial_many_devices_share_keeps_them_apart(store, Ident, run_scan, monkeypatch):
     """A serial burnt into a whole model line: each MAC stays its own asset across batches and
     scans, and a routed (MAC-less) device with that serial joins the oldest of them."""
-    chunks = db.store._chunks
-    monkeypatch.setattr(db.store, "_chunks", lambda seq: chunks(seq, 4))    # several batches
+    chunks = db.record.chunks
+    monkeypatch.setattr(db.record, "chunks", lambda seq: chunks(seq, 4))    # several batches
     shared = "DS-2CD2032-I20200101AAWR000"
     fleet = [Ident.flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:01:{n:02x}", serial=shared)
              for n in range(10, 21)]
