@@ -8,7 +8,17 @@ import pytest
 
 import db.record
 from db.errors import NoSuchAsset, NoSuchFinding
-from db.lifecycle import Change, TransitionError
+from db.lifecycle import (
+    ALL_STATUSES,
+    Change,
+    Move,
+    TransitionError,
+    check,
+    on_expiry,
+    on_missed,
+    on_rematch,
+    on_seen,
+)
 from db.store import Store, StoreError
 from scanner.cli.inventory import store_failure
 
@@ -237,3 +247,70 @@ def test_a_serial_many_devices_share_keeps_them_apart(store, Ident, run_scan, mo
     assets = store.assets()
     assert len(assets) == len(fleet)
     assert (assets[0]["mac"], assets[0]["ip"]) == (fleet[0].mac, "198.18.1.40")
+
+
+# ---------------------------------------------------------------- the automatic moves, pure
+
+DAY = date(2026, 11, 3)
+
+
+@pytest.mark.parametrize("status", ALL_STATUSES)
+def test_every_automatic_move_is_one_the_manual_table_allows(status):
+    """One state machine: no automatic move goes where `remediate` could not."""
+    moves = [on_seen(status, seen_by="scan 2", not_seen_since=DAY, fingerprints={"new"},
+                     suppressed=()),
+             on_missed(status, misses=2, threshold=2, last_seen=DAY, ip="198.18.0.17"),
+             on_expiry(status, expires=DAY, today=DAY),
+             on_rematch(status, policy="p", evaluated=None, flagged_under=(), label="rematch")]
+    for move in filter(None, moves):
+        if move.to != status:
+            check(status, Change(move.to, "t", note="n", expires=DAY + timedelta(days=1)
+                                 if move.to == "risk_accepted" else None), DAY)
+
+
+def test_on_seen_reopens_a_remediated_device():
+    move = on_seen("remediated", seen_by="scan 4", not_seen_since=None, fingerprints=set(),
+                   suppressed=())
+    assert move == Move("open", "seen again in scan 4")
+
+
+def test_on_seen_reopens_a_false_positive_only_on_evidence_its_verdict_did_not_cover():
+    assert on_seen("false_positive", seen_by="scan 4", not_seen_since=None,
+                   fingerprints={"a"}, suppressed=["a", "b"]) is None
+    move = on_seen("false_positive", seen_by="scan 4", not_seen_since=None,
+                   fingerprints={"a", "c", "d"}, suppressed=["a"])
+    assert move == Move("open", "new evidence in scan 4 not covered by the false-positive "
+                                "verdict: c, d")
+
+
+def test_on_seen_keeps_the_status_and_says_a_device_not_seen_since_is_back():
+    move = on_seen("in_progress", seen_by="scan 5", not_seen_since=DAY, fingerprints=set(),
+                   suppressed=())
+    assert move == Move("in_progress", "seen again in scan 5 after not seen since 2026-11-03")
+    assert on_seen("open", seen_by="scan 5", not_seen_since=None, fingerprints=set(),
+                   suppressed=()) is None
+
+
+def test_on_missed_marks_watched_findings_from_the_threshold_on():
+    assert on_missed("open", misses=1, threshold=2, last_seen=DAY, ip="198.18.0.17") is None
+    move = on_missed("remediated", misses=2, threshold=2, last_seen=DAY, ip="198.18.0.17")
+    assert move == Move("remediated", "not seen since 2026-11-03: missed by 2 complete scans "
+                                      "covering 198.18.0.17 (evidence, not proof, of removal)")
+    assert on_missed("false_positive", misses=5, threshold=2, last_seen=DAY, ip="x") is None
+
+
+def test_on_expiry_reopens_a_risk_acceptance_on_its_day_not_before():
+    assert on_expiry("risk_accepted", expires=DAY, today=DAY - timedelta(days=1)) is None
+    assert on_expiry("risk_accepted", expires=DAY, today=DAY) == Move(
+        "open", "risk acceptance expired on 2026-11-03")
+    assert on_expiry("open", expires=DAY, today=DAY) is None
+
+
+def test_on_rematch_clears_only_active_findings_of_a_judged_policy_no_longer_flagged():
+    clear = Move("false_positive", "no longer flagged under p after rematch")
+    assert on_rematch("open", policy="p", evaluated=None, flagged_under=(), label="rematch") == clear
+    assert on_rematch("in_progress", policy="p", evaluated={"p"}, flagged_under=("q",),
+                      label="rematch") == clear
+    assert on_rematch("open", policy="p", evaluated={"q"}, flagged_under=(), label="rematch") is None
+    assert on_rematch("open", policy="p", evaluated=None, flagged_under=("p",), label="rematch") is None
+    assert on_rematch("remediated", policy="p", evaluated=None, flagged_under=(), label="rematch") is None
