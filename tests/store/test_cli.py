@@ -16,13 +16,13 @@ MAC = "c0:56:e3:00:00:17"
 
 
 @pytest.fixture
-def inventory(tmp_path: Path, Ident, run_scan) -> str:
+def inventory(tmp_path: Path, flagged_hikvision, identification, run_scan) -> str:
     url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
     store = Store(url)
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC),
-                     Ident(ip="198.18.0.30", mac="00:40:8c:00:00:30", vendor="Axis", brand="Axis", flagged=False,
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC),
+                     identification(ip="198.18.0.30", mac="00:40:8c:00:00:30", vendor="Axis", brand="Axis", flagged=False,
                            policies=[])])
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.18", mac=MAC, firmware="V5.7.0")])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.18", mac=MAC, firmware="V5.7.0")])
     store.close()
     return url
 

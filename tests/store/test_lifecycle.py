@@ -29,8 +29,8 @@ def trail(store: Store, finding_id: int) -> list[tuple[str | None, str, str]]:
     return [(e["from"], e["to"], e["note"] or "") for e in store.events(finding_id)]
 
 
-def test_device_walks_the_whole_lifecycle(store, Ident, run_scan):
-    cam = Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)
+def test_device_walks_the_whole_lifecycle(store, flagged_hikvision, run_scan):
+    cam = flagged_hikvision(ip="198.18.0.17", mac=MAC)
     s1 = run_scan(store, [cam])
     [row] = store.finding_rows()
     fid = row["finding_id"]
@@ -63,8 +63,8 @@ def test_device_walks_the_whole_lifecycle(store, Ident, run_scan):
     assert s2 < s3
 
 
-def test_not_seen_counts_only_complete_scans_of_the_site_covering_the_address(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)])
+def test_not_seen_counts_only_complete_scans_of_the_site_covering_the_address(store, flagged_hikvision, run_scan):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
     run_scan(store, [], covered=("198.18.1.0/24",))          # does not cover the address
     run_scan(store, [], status="interrupted")                # incomplete: proves nothing
     run_scan(store, [], site="branch")                       # another site's 198.18.0.0/24
@@ -75,9 +75,9 @@ def test_not_seen_counts_only_complete_scans_of_the_site_covering_the_address(st
     assert store.finding_rows()[0]["not_seen_since"] is not None
 
 
-def test_dhcp_readdress_updates_the_asset(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)])
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.99", mac=MAC.upper().replace(":", "-"), firmware="V5.5.0")])
+def test_dhcp_readdress_updates_the_asset(store, flagged_hikvision, run_scan):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.99", mac=MAC.upper().replace(":", "-"), firmware="V5.5.0")])
     [asset] = store.assets()
     assert (asset["ip"], asset["firmware"], asset["mac"]) == ("198.18.0.99", "V5.5.0", MAC)
     assert len(store.finding_rows()) == 1
@@ -86,39 +86,39 @@ def test_dhcp_readdress_updates_the_asset(store, Ident, run_scan):
                                      "firmware": {"from": "V5.4.5", "to": "V5.5.0"}}
 
 
-def test_unlabelled_asset_takes_the_site_of_the_first_labelled_scan(store, Ident, run_scan):
+def test_unlabelled_asset_takes_the_site_of_the_first_labelled_scan(store, flagged_hikvision, run_scan):
     """Cron at site hq must exit 1 for a flagged camera first stored by an unlabelled scan."""
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)], site=None)
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)], site=None)
     assert store.assets()[0]["site"] is None
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)], site="hq")
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)], site="hq")
     [asset] = store.assets()
     assert asset["site"] == "hq"
     assert store.open_flagged_count("hq") == 1
     assert store.open_flagged_count("branch") == 0
 
 
-def test_routed_device_keeps_identity_by_serial(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.1.20", serial="DS-2CD2032-I20200101AAWR123")],
+def test_routed_device_keeps_identity_by_serial(store, flagged_hikvision, run_scan):
+    run_scan(store, [flagged_hikvision(ip="198.18.1.20", serial="DS-2CD2032-I20200101AAWR123")],
              covered=("198.18.1.0/24",))
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.1.21", serial="DS-2CD2032-I20200101AAWR123")],
+    run_scan(store, [flagged_hikvision(ip="198.18.1.21", serial="DS-2CD2032-I20200101AAWR123")],
              covered=("198.18.1.0/24",))
     assert [a["ip"] for a in store.assets()] == ["198.18.1.21"]
 
 
-def test_ip_only_devices_are_per_site(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="10.0.0.5")], site="hq", covered=("10.0.0.0/24",))
-    run_scan(store, [Ident.flagged_hikvision(ip="10.0.0.5")], site="branch", covered=("10.0.0.0/24",))
+def test_ip_only_devices_are_per_site(store, flagged_hikvision, run_scan):
+    run_scan(store, [flagged_hikvision(ip="10.0.0.5")], site="hq", covered=("10.0.0.0/24",))
+    run_scan(store, [flagged_hikvision(ip="10.0.0.5")], site="branch", covered=("10.0.0.0/24",))
     assert sorted(a["site"] for a in store.assets()) == ["branch", "hq"]
     assert store.open_flagged_count(site="hq") == 1
 
 
-def test_risk_acceptance_expires_and_reopens(store, Ident, run_scan, clock):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)])
+def test_risk_acceptance_expires_and_reopens(store, flagged_hikvision, run_scan, clock):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
     [fid] = store.resolve(MAC)
     until = clock.now.date() + timedelta(days=30)
     store.remediate([fid], Change(to="risk_accepted", actor="ciso", note="replacement budgeted",
                                   expires=until))
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
     assert store.finding_rows()[0]["status"] == "risk_accepted"
     clock.advance(days=31)
     assert store.expire_risk_acceptances() == 1
@@ -126,8 +126,8 @@ def test_risk_acceptance_expires_and_reopens(store, Ident, run_scan, clock):
     assert trail(store, fid)[-1] == ("risk_accepted", "open", f"risk acceptance expired on {until}")
 
 
-def test_false_positive_survives_rescans_until_new_evidence(store, Ident, run_scan):
-    cam = Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)
+def test_false_positive_survives_rescans_until_new_evidence(store, flagged_hikvision, run_scan):
+    cam = flagged_hikvision(ip="198.18.0.17", mac=MAC)
     run_scan(store, [cam])
     [fid] = store.resolve("A1")
     store.remediate([fid], Change(to="false_positive", actor="bob", note="Axis camera, OUI resold"))
@@ -151,8 +151,8 @@ def test_false_positive_survives_rescans_until_new_evidence(store, Ident, run_sc
     ("remediated", Change(to="risk_accepted", actor="x", expires=date(2099, 1, 1)), "cannot become"),
     ("open", Change(to="fixed", actor="x"), "unknown status"),
 ])
-def test_refused_transitions_change_nothing(store, Ident, run_scan, current, change, message):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)])
+def test_refused_transitions_change_nothing(store, flagged_hikvision, run_scan, current, change, message):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
     if current != "open":
         store.remediate([1], Change(to=current, actor="setup"))
     before = trail(store, 1)
@@ -161,8 +161,8 @@ def test_refused_transitions_change_nothing(store, Ident, run_scan, current, cha
     assert trail(store, 1) == before
 
 
-def test_remediate_an_asset_changes_all_its_findings(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC, policies=["us-ndaa-889", "uk-pss"])])
+def test_remediate_an_asset_changes_all_its_findings(store, flagged_hikvision, run_scan):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC, policies=["us-ndaa-889", "uk-pss"])])
     ids = store.resolve("198.18.0.17")
     assert len(ids) == 2
     store.remediate(ids, Change(to="in_progress", actor="alice", owner="it-ops",
@@ -172,8 +172,8 @@ def test_remediate_an_asset_changes_all_its_findings(store, Ident, run_scan):
     assert store.open_flagged_count() == 1   # in progress is still present
 
 
-def test_unknown_references_say_what_to_do(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)])
+def test_unknown_references_say_what_to_do(store, flagged_hikvision, run_scan):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
     with pytest.raises(NoSuchFinding) as caught:    # the CLI words what to do with it
         store.resolve("F99")
     assert caught.value.finding_id == 99
@@ -185,41 +185,41 @@ def test_unknown_references_say_what_to_do(store, Ident, run_scan):
         store.resolve("camera-17")
 
 
-def test_device_seen_by_mac_then_by_serial_only_stays_one_asset(store, Ident, run_scan):
+def test_device_seen_by_mac_then_by_serial_only_stays_one_asset(store, flagged_hikvision, run_scan):
     """Local segment (MAC + serial), then behind a router (serial only), then local again."""
     serial = "DS-2CD2032-I20200101AAWR123"
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.20", mac=MAC, serial=serial)])
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.1.20", serial=serial)], covered=("198.18.1.0/24",))
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.21", mac=MAC, serial=serial)])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.20", mac=MAC, serial=serial)])
+    run_scan(store, [flagged_hikvision(ip="198.18.1.20", serial=serial)], covered=("198.18.1.0/24",))
+    run_scan(store, [flagged_hikvision(ip="198.18.0.21", mac=MAC, serial=serial)])
     assert [(a["ip"], a["mac"]) for a in store.assets()] == [("198.18.0.21", MAC)]
     other = "c0:56:e3:00:00:99"          # same serial, another MAC: a different device
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.22", mac=other, serial=serial)])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.22", mac=other, serial=serial)])
     assert len(store.assets()) == 2
 
 
-def test_serial_first_then_mac_keeps_the_asset(store, Ident, run_scan):
+def test_serial_first_then_mac_keeps_the_asset(store, flagged_hikvision, run_scan):
     serial = "DS-2CD2032-I20200101AAWR123"
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.1.20", serial=serial)], covered=("198.18.1.0/24",))
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.20", mac=MAC, serial=serial)])
+    run_scan(store, [flagged_hikvision(ip="198.18.1.20", serial=serial)], covered=("198.18.1.0/24",))
+    run_scan(store, [flagged_hikvision(ip="198.18.0.20", mac=MAC, serial=serial)])
     [asset] = store.assets()
     assert (asset["mac"], asset["ip"], asset["identity"]) == (MAC, "198.18.0.20",
                                                              f"serial:hikvision:{serial}")
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.23", mac=MAC)])      # serial not learnt this time
+    run_scan(store, [flagged_hikvision(ip="198.18.0.23", mac=MAC)])      # serial not learnt this time
     assert len(store.assets()) == 1
 
 
-def test_a_finished_scan_takes_no_more_results(store, Ident, run_scan):
-    sid = run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC)])
+def test_a_finished_scan_takes_no_more_results(store, flagged_hikvision, run_scan):
+    sid = run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
     with pytest.raises(StoreError, match="already finished"):
-        store.record_identifications(sid, [Ident.flagged_hikvision(ip="198.18.0.18", mac=MAC)], ["198.18.0.0/24"])
+        store.record_identifications(sid, [flagged_hikvision(ip="198.18.0.18", mac=MAC)], ["198.18.0.0/24"])
     with pytest.raises(StoreError, match="already finished"):
         store.finish_scan(sid, "complete")
     assert store.assets()[0]["ip"] == "198.18.0.17"
 
 
-def test_hostile_device_text_is_stored_clean_and_bounded(store, Ident, run_scan):
+def test_hostile_device_text_is_stored_clean_and_bounded(store, flagged_hikvision, run_scan):
     """Device answers are untrusted: NUL bytes (PostgreSQL refuses them) and huge strings."""
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.66", mac=MAC, model="X" * 5000, firmware="V5\x00.4",
+    run_scan(store, [flagged_hikvision(ip="198.18.0.66", mac=MAC, model="X" * 5000, firmware="V5\x00.4",
                            serial="S" * 900, vendor="Hik\x00vision" + "v" * 500,
                            evidence=[{"source": "http", "port": 80, "fingerprint": "f",
                                       "field": "http.title", "value": "\x00" + "T" * 10_000,
@@ -228,22 +228,22 @@ def test_hostile_device_text_is_stored_clean_and_bounded(store, Ident, run_scan)
     assert (len(asset["model"]), asset["firmware"], len(asset["serial"])) == (200, "V5.4", 200)
     [row] = store.finding_rows()
     assert row["evidence"][0]["value"] == "T" * 1000
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.67", serial="S" * 900, vendor="Hik\x00vision" + "v" * 500)])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.67", serial="S" * 900, vendor="Hik\x00vision" + "v" * 500)])
     assert len(store.assets()) == 1     # the serial matched after cleaning, as stored
 
 
-def test_a_serial_many_devices_share_keeps_them_apart(store, Ident, run_scan, monkeypatch):
+def test_a_serial_many_devices_share_keeps_them_apart(store, flagged_hikvision, run_scan, monkeypatch):
     """A serial burnt into a whole model line: each MAC stays its own asset across batches and
     scans, and a routed (MAC-less) device with that serial joins the oldest of them."""
     chunks = db.record.chunks
     monkeypatch.setattr(db.record, "chunks", lambda seq: chunks(seq, 4))    # several batches
     shared = "DS-2CD2032-I20200101AAWR000"
-    fleet = [Ident.flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:01:{n:02x}", serial=shared)
+    fleet = [flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:01:{n:02x}", serial=shared)
              for n in range(10, 21)]
     run_scan(store, fleet)
     run_scan(store, list(reversed(fleet)))
     assert len(store.assets()) == len(fleet)
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.1.40", serial=shared)], covered=("198.18.1.0/24",))
+    run_scan(store, [flagged_hikvision(ip="198.18.1.40", serial=shared)], covered=("198.18.1.0/24",))
     assets = store.assets()
     assert len(assets) == len(fleet)
     assert (assets[0]["mac"], assets[0]["ip"]) == (fleet[0].mac, "198.18.1.40")
