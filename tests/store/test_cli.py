@@ -8,6 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from db.errors import (
+    BadDatabaseUrl,
+    InMemoryDatabase,
+    NoSuchScan,
+    NotEnoughScans,
+    ScanFinished,
+    StoreUnavailable,
+    UnsupportedDatabase,
+)
 from db.store import Store
 from scanner.cli import main
 from scanner.exitcodes import ExitCode
@@ -123,3 +132,52 @@ def test_remediate_refuses_an_owner_longer_than_kept(inventory):
     assert "owner is too long (201 characters)" in err and "at most 200" in err
     code, out, _ = cli(inventory, "findings", "--json")
     assert json.loads(out)[0]["status"] == "open" and json.loads(out)[0]["owner"] is None
+
+
+@pytest.mark.parametrize(("url", "error", "facts"), [
+    ("sqlite:///:memory:", InMemoryDatabase, {"url": "sqlite:///:memory:"}),
+    ("mysql://u@127.0.0.1/inv", UnsupportedDatabase, {"backend": "mysql"}),
+    ("not a url", BadDatabaseUrl, {"url": "not a url"}),
+])
+def test_an_unusable_database_url_is_refused_with_its_facts(url, error, facts):
+    with pytest.raises(error) as caught:
+        Store(url)
+    assert {k: getattr(caught.value, k) for k in facts} == facts
+
+
+@pytest.mark.parametrize(("url", "advice"), [
+    ("sqlite:///:memory:", "give a file path: --db sqlite:///PATH"),
+    ("mysql://u@127.0.0.1/inv", "use SQLite or PostgreSQL"),
+])
+def test_the_cli_says_what_to_do_with_an_unusable_database(url, advice):
+    code, _, err = cli(url, "assets")
+    assert code == ExitCode.RUNTIME and err.count("\n") == 1 and err.rstrip().endswith(advice)
+
+
+def test_an_inventory_file_that_cannot_be_created_names_its_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = blocker / "inv.sqlite3"           # under a regular file: no directory can be made
+    with pytest.raises(StoreUnavailable) as caught:
+        Store(f"sqlite:///{path}")
+    assert caught.value.path == str(path)
+    code, _, err = cli(f"sqlite:///{path}", "assets")
+    assert code == ExitCode.RUNTIME and "choose a writable path with --db" in err
+
+
+def test_references_that_name_no_scan_or_several_assets_carry_them(inventory, tmp_path):
+    with Store(inventory) as store:
+        with pytest.raises(NoSuchScan) as caught:
+            store.diff(1, 99)
+        assert caught.value.scan_id == 99
+        with pytest.raises(ScanFinished) as finished:
+            store.finish_scan(1)
+        assert (finished.value.scan_id, finished.value.status) == (1, "complete")
+    code, _, err = cli(inventory, "diff", "1", "99")
+    assert code == ExitCode.USAGE and "no scan 99" in err and "camaudit diff --list" in err
+    code, _, err = cli(inventory, "history", "198.18.0.99")
+    assert code == ExitCode.USAGE and "list them with `camaudit assets`" in err
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    with Store(empty) as store, pytest.raises(NotEnoughScans) as too_few:
+        store.diff()
+    assert too_few.value.found == 0
