@@ -188,7 +188,7 @@ def remediate(db: Database, finding_ids: Iterable[int], change: Change) -> list[
             try:
                 check(r.status, change, now.date())
             except TransitionError as exc:
-                raise TransitionError(f"finding F{r.id}: {exc}") from None
+                raise exc.of(r.id) from None
         events = []
         for r in rows:
             values: dict[str, Any] = {"status": change.to, "note": change.note or r.note,

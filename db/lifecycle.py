@@ -8,7 +8,7 @@ status and event note) or None, and only ever make a move the manual table allow
 
     open ──► in_progress ──► remediated
       │           │              │ (seen again by a scan → open)
-      ├──► risk_accepted (until --expires; then → open)
+      ├──► risk_accepted (until its expiry date; then → open)
       └──► false_positive (with a reason; suppresses the asset × fingerprints it covered)
 """
 
@@ -52,7 +52,33 @@ _ALLOWED: dict[str, frozenset[str]] = {
 
 
 class TransitionError(ValueError):
-    """A requested change the state machine refuses; the message says what to do instead."""
+    """A change the state machine refuses. It carries the facts (`current` and `to` statuses,
+    `finding_id` once the store knows which finding, and `reason`: unknown_status, not_allowed,
+    needs_expires, expires_not_future, expires_without_risk or needs_note), so the command
+    line can word what to do in terms of its own options."""
+
+    def __init__(self, reason: str, current: str, to: str, *, expires: date | None = None,
+                 finding_id: int | None = None) -> None:
+        self.reason, self.current, self.to = reason, current, to
+        self.expires, self.finding_id = expires, finding_id
+        super().__init__(("" if finding_id is None else f"finding F{finding_id}: ") + self._text())
+
+    def _text(self) -> str:
+        if self.reason == "unknown_status":
+            return f"unknown status {self.to!r}; one of {', '.join(ALL_STATUSES)}"
+        if self.reason == "not_allowed":
+            allowed = ", ".join(sorted(_ALLOWED[self.current]))
+            return f"a {self.current} finding cannot become {self.to}; allowed: {allowed}"
+        return {"needs_expires": "a risk acceptance needs an expiry date (it reopens on that day)",
+                "expires_not_future": f"expiry {self.expires} is not in the future",
+                "expires_without_risk": f"an expiry date only applies to {Status.RISK_ACCEPTED}",
+                "needs_note": "a false positive needs a note with the reason (auditors read it)",
+                }[self.reason]
+
+    def of(self, finding_id: int) -> TransitionError:
+        """The same refusal, naming the finding it was about."""
+        return TransitionError(self.reason, self.current, self.to, expires=self.expires,
+                               finding_id=finding_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +99,18 @@ def check(current: str, change: Change, today: date) -> None:
     Re-stating the current status is allowed: it updates owner/due/note with an event.
     """
     if change.to not in ALL_STATUSES:
-        raise TransitionError(f"unknown status {change.to!r}; use one of {', '.join(ALL_STATUSES)}")
+        raise TransitionError("unknown_status", current, change.to)
     if change.to != current and change.to not in _ALLOWED[current]:
-        allowed = ", ".join(sorted(_ALLOWED[current]))
-        raise TransitionError(f"a {current} finding cannot become {change.to}; allowed: {allowed}")
+        raise TransitionError("not_allowed", current, change.to)
     if change.to == Status.RISK_ACCEPTED:
         if change.expires is None:
-            raise TransitionError("risk acceptance needs --expires DATE (it reopens on that day)")
+            raise TransitionError("needs_expires", current, change.to)
         if change.expires <= today:
-            raise TransitionError(f"--expires {change.expires} is not in the future")
+            raise TransitionError("expires_not_future", current, change.to, expires=change.expires)
     elif change.expires is not None:
-        raise TransitionError("--expires only applies to --status risk_accepted")
+        raise TransitionError("expires_without_risk", current, change.to, expires=change.expires)
     if change.to == Status.FALSE_POSITIVE and not (change.note and change.note.strip()):
-        raise TransitionError("a false positive needs --note with the reason (auditors read it)")
+        raise TransitionError("needs_note", current, change.to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +124,7 @@ class Move:
 def _move(current: str, to: str, note: str) -> Move:
     """A Move the manual table allows as well: one state machine for both kinds of change."""
     if to != current and to not in _ALLOWED[current]:
-        raise TransitionError(f"a {current} finding cannot become {to}")
+        raise TransitionError("not_allowed", current, to)
     return Move(to, note)
 
 

@@ -118,6 +118,12 @@ def store_failure(exc: Exception) -> tuple[str, ExitCode]:
               ScanFinished: "start a new scan"}.get(type(exc))
     if advice is not None:
         return f"{exc}; {advice}", ExitCode.USAGE
+    if isinstance(exc, TransitionError):
+        advice = {"needs_expires": "give --expires DATE", "needs_note": "give --note with the reason",
+                  "expires_not_future": "give a later --expires",
+                  "expires_without_risk": "drop --expires, or use --status risk_accepted",
+                  }.get(exc.reason)
+        return (f"{exc}; {advice}" if advice else str(exc)), ExitCode.USAGE
     if isinstance(exc, TextTooLong):
         return (f"{exc.field} is too long ({exc.length} characters); the inventory keeps at "
                 f"most {exc.limit}: shorten it", ExitCode.USAGE)

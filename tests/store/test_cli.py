@@ -81,8 +81,10 @@ def test_diff_of_the_last_two_scans(inventory):
 
 @pytest.mark.parametrize("args,message", [
     (("remediate", "F9", "--status", "remediated"), "no finding 9"),
-    (("remediate", "F1", "--status", "false_positive"), "needs --note"),
-    (("remediate", MAC, "--status", "risk_accepted", "--expires", "2020-01-01"), "not in the future"),
+    (("remediate", "F1", "--status", "false_positive"), "give --note with the reason"),
+    (("remediate", MAC, "--status", "risk_accepted", "--expires", "2020-01-01"), "give a later --expires"),
+    (("remediate", MAC, "--status", "risk_accepted"), "give --expires DATE"),
+    (("remediate", MAC, "--status", "in_progress", "--expires", "2099-01-01"), "use --status risk_accepted"),
     (("history", "nonsense"), "not a finding id"),
     (("remediate", "A1", "--status", "remediated"), "has no findings"),
     (("diff", "1", "7"), "no scan 7"),

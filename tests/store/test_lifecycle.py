@@ -143,21 +143,23 @@ def test_false_positive_survives_rescans_until_new_evidence(store, flagged_hikvi
     assert "hikvision-isapi" in trail(store, fid)[-1][2] and f"scan {s}" in trail(store, fid)[-1][2]
 
 
-@pytest.mark.parametrize("current,change,message", [
-    ("open", Change(to="false_positive", actor="x"), "needs --note"),
-    ("open", Change(to="risk_accepted", actor="x", note="n"), "needs --expires"),
-    ("open", Change(to="risk_accepted", actor="x", expires=date(2020, 1, 1)), "not in the future"),
-    ("open", Change(to="in_progress", actor="x", expires=date(2099, 1, 1)), "only applies"),
-    ("remediated", Change(to="risk_accepted", actor="x", expires=date(2099, 1, 1)), "cannot become"),
-    ("open", Change(to="fixed", actor="x"), "unknown status"),
+@pytest.mark.parametrize("current,change,reason", [
+    ("open", Change(to="false_positive", actor="x"), "needs_note"),
+    ("open", Change(to="risk_accepted", actor="x", note="n"), "needs_expires"),
+    ("open", Change(to="risk_accepted", actor="x", expires=date(2020, 1, 1)), "expires_not_future"),
+    ("open", Change(to="in_progress", actor="x", expires=date(2099, 1, 1)), "expires_without_risk"),
+    ("remediated", Change(to="risk_accepted", actor="x", expires=date(2099, 1, 1)), "not_allowed"),
+    ("open", Change(to="fixed", actor="x"), "unknown_status"),
 ])
-def test_refused_transitions_change_nothing(store, flagged_hikvision, run_scan, current, change, message):
+def test_refused_transitions_change_nothing(store, flagged_hikvision, run_scan, current, change, reason):
     run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC)])
     if current != "open":
         store.remediate([1], Change(to=current, actor="setup"))
     before = trail(store, 1)
-    with pytest.raises(TransitionError, match=message):
+    with pytest.raises(TransitionError) as refused:
         store.remediate([1], change)
+    assert (refused.value.reason, refused.value.finding_id) == (reason, 1)
+    assert (refused.value.current, refused.value.to) == (current, change.to)
     assert trail(store, 1) == before
 
 
