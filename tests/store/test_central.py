@@ -155,7 +155,7 @@ def test_second_store_in_a_process_does_not_corrupt_other_writers(tmp_path: Path
 def test_scanners_opening_a_new_sqlite_inventory_at_once_both_succeed(tmp_path):
     """Two first-time openers race to switch the file to WAL; the loser must wait, not fail.
 
-    Without the retry in db.store._ensure_wal about one round in ten failed with
+    Without the retry in db.engine._ensure_wal about one round in ten failed with
     "database is locked"; 20 rounds make a regression all but certain to show.
     """
 
