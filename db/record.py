@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from db.device import Device, IdentificationLike, asset_values, clean, sighting_values
+from db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean, sighting_values
 from db.engine import Database
 from db.errors import NoSuchScan, ScanFinished, StoreError
 from db.findings import apply_flags, expire_risk_acceptances, findings_of, mark_not_seen, upsert_policies
@@ -34,8 +34,10 @@ T_SCAN, T_ASSET, T_SIGHT, T_OBS = (Scan.__table__, Asset.__table__, Sighting.__t
                                    StoredObservation.__table__)
 # what matching a device to its asset reads: not the evidence JSON, which a scan only overwrites
 _MATCH_COLUMNS = [c for c in T_ASSET.c if c.name != "evidence"]
-# what a scan seeing a known asset again keeps when it did not learn a value
-_KEPT_IF_UNKNOWN = ("ip", "mac", "serial", "vendor", "brand", "model", "firmware", "device_type")
+# what a scan seeing a known asset again always overwrites (its verdict on the device);
+# any other field keeps its stored value when the scan did not learn one
+_VERDICT = ("flagged", "confidence", "evidence")
+_KEPT_IF_UNKNOWN = tuple(name for name in ASSET_FIELDS if name not in _VERDICT)
 
 
 @dataclass(slots=True, frozen=True)
@@ -214,8 +216,7 @@ def _record_batch(db: Database, conn: Connection, scan_id: int, site: str | None
         # an asset stored by unlabelled scans takes the site of the first labelled scan that
         # sees it, so `scan --site hq` counts it for its exit code; a named site is kept
         updates.append(dict(merged, b_id=asset.id, site=asset.site if asset.site is not None else site,
-                            flagged=values["flagged"],
-                            confidence=values["confidence"], evidence=values["evidence"],
+                            **{name: values[name] for name in _VERDICT},
                             last_seen=now, last_scan_id=scan_id, missed_scans=0))
     if updates:
         conn.execute(update(T_ASSET).where(T_ASSET.c.id == bindparam("b_id")), updates)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
-from db.device import Device, IdentificationLike, asset_values, clean
+from db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean
 from db.engine import Database
 from db.findings import apply_flags, event, findings_of, upsert_policies
 from db.lifecycle import on_rematch
@@ -28,8 +28,9 @@ from scanner.observation import Observation, normalize_mac
 REMATCH_ACTOR = "camaudit rematch"
 T_ASSET, T_SIGHT, T_OBS = Asset.__table__, Sighting.__table__, StoredObservation.__table__
 T_FIND, T_EVENT = Finding.__table__, FindingEvent.__table__
-# what rematch rewrites of an asset (its evidence too; never its addresses or serial)
-_REMATCHED = ("vendor", "brand", "model", "firmware", "device_type", "flagged", "confidence")
+# what rematch rewrites of an asset (its evidence too, compared apart: never its addresses
+# or serial, which the observations of one sighting cannot change)
+_REMATCHED = tuple(name for name in ASSET_FIELDS if name not in ("ip", "mac", "serial", "evidence"))
 
 Identify = Callable[[list[Observation]], Sequence[IdentificationLike]]
 
