@@ -11,7 +11,38 @@ class StoreError(RuntimeError):
 
 
 class StoreUnavailable(StoreError):
-    """The database itself cannot be opened or migrated (not a mistake in the request)."""
+    """The database itself cannot be opened or migrated (not a mistake in the request).
+
+    `path`: the inventory file that could not be created, when that is what failed.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class BadDatabaseUrl(StoreError):
+    """A database URL SQLAlchemy cannot parse."""
+
+    def __init__(self, url: str) -> None:
+        self.url = mask_secrets(url)        # shown and logged: the password masked
+        super().__init__(f"not a database URL: {mask_secrets(repr(url))}")
+
+
+class UnsupportedDatabase(StoreError):
+    """A database kind the store does not ship for (it runs on SQLite and PostgreSQL)."""
+
+    def __init__(self, backend: str) -> None:
+        super().__init__(f"unsupported database {backend!r}")
+        self.backend = backend
+
+
+class InMemoryDatabase(StoreError):
+    """An in-memory SQLite URL: the inventory would vanish when the process exits."""
+
+    def __init__(self, url: str) -> None:
+        self.url = mask_secrets(url)
+        super().__init__(f"an in-memory SQLite inventory ({self.url}) would vanish at exit")
 
 
 class _DatabaseRefused(StoreUnavailable):
@@ -63,3 +94,47 @@ class TextTooLong(StoreError):
     def __init__(self, field: str, limit: int, length: int) -> None:
         super().__init__(f"{field} is {length} characters long; the inventory keeps at most {limit}")
         self.field, self.limit, self.length = field, limit, length
+
+
+class NoSuchScan(StoreError):
+    """A scan id that names no stored scan (in the inventory at `url`)."""
+
+    def __init__(self, scan_id: int, url: str) -> None:
+        super().__init__(f"no scan {scan_id} in {url}")
+        self.scan_id, self.url = scan_id, url
+
+
+class ScanFinished(StoreError):
+    """A write to a scan that already ended (`status`: how it ended)."""
+
+    def __init__(self, scan_id: int, status: str) -> None:
+        super().__init__(f"scan {scan_id} already finished ({status})")
+        self.scan_id, self.status = scan_id, status
+
+
+class NoSuchAsset(StoreError):
+    """A reference (asset id, MAC or IP, maybe within a site) that names no stored asset."""
+
+    def __init__(self, ref: str, site: str | None) -> None:
+        where = f" at site {site}" if site is not None else ""
+        super().__init__(f"no asset matches {ref}{where}")
+        self.ref, self.site = ref, site
+
+
+class AmbiguousAsset(StoreError):
+    """A reference (MAC or IP) that names several assets where one is needed; `sites`: the
+    sites they belong to when they differ, else empty (several assets of one site)."""
+
+    def __init__(self, ref: str, count: int, sites: list[str]) -> None:
+        where = f" at several sites ({', '.join(sites)})" if sites else ""
+        super().__init__(f"{ref} names {count} assets{where}")
+        self.ref, self.count, self.sites = ref, count, sites
+
+
+class NotEnoughScans(StoreError):
+    """A diff without scan ids, when fewer than two complete scans (of `site`) are stored."""
+
+    def __init__(self, found: int, site: str | None) -> None:
+        where = f" of site {site}" if site is not None else ""
+        super().__init__(f"diff needs two complete scans{where}; {found} stored")
+        self.found, self.site = found, site

@@ -74,12 +74,20 @@ def store_failure(exc: Exception) -> tuple[str, ExitCode]:
     inventory refuses (unknown finding, over-long value, refused transition) exits 2.
     """
     from db.errors import (
+        AmbiguousAsset,
+        BadDatabaseUrl,
         CorruptDatabase,
         ForeignDatabase,
+        InMemoryDatabase,
         NewerSchema,
+        NoSuchAsset,
         NoSuchFinding,
+        NoSuchScan,
+        NotEnoughScans,
+        ScanFinished,
         StoreUnavailable,
         TextTooLong,
+        UnsupportedDatabase,
     )
 
     if isinstance(exc, CorruptDatabase):
@@ -92,9 +100,30 @@ def store_failure(exc: Exception) -> tuple[str, ExitCode]:
         return (f"{exc}; a newer camaudit wrote it: upgrade camaudit, or give --db another "
                 "inventory", ExitCode.RUNTIME)
     if isinstance(exc, StoreUnavailable):
-        return str(exc), ExitCode.RUNTIME
-    if isinstance(exc, NoSuchFinding):
-        return f"{exc}; list them with `camaudit findings`", ExitCode.USAGE
+        if exc.path is not None:
+            return f"{exc}; choose a writable path with --db sqlite:///PATH", ExitCode.RUNTIME
+        return (f"{exc}; check the --db URL, that the server runs and the file is writable",
+                ExitCode.RUNTIME)
+    if isinstance(exc, AmbiguousAsset):
+        advice = "add --site or use the asset id" if exc.sites else \
+            "use the asset id (A…) from `camaudit assets`"
+        return f"{exc}; {advice}", ExitCode.USAGE
+    advice = {BadDatabaseUrl: "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
+              UnsupportedDatabase: "use SQLite or PostgreSQL",
+              InMemoryDatabase: "give a file path: --db sqlite:///PATH",
+              NoSuchFinding: "list them with `camaudit findings`",
+              NoSuchAsset: "list them with `camaudit assets`",
+              NoSuchScan: "list scans with `camaudit diff --list`",
+              NotEnoughScans: "name them: camaudit diff SCAN_A SCAN_B",
+              ScanFinished: "start a new scan"}.get(type(exc))
+    if advice is not None:
+        return f"{exc}; {advice}", ExitCode.USAGE
+    if isinstance(exc, TransitionError):
+        advice = {"needs_expires": "give --expires DATE", "needs_note": "give --note with the reason",
+                  "expires_not_future": "give a later --expires",
+                  "expires_without_risk": "drop --expires, or use --status risk_accepted",
+                  }.get(exc.reason)
+        return (f"{exc}; {advice}" if advice else str(exc)), ExitCode.USAGE
     if isinstance(exc, TextTooLong):
         return (f"{exc.field} is too long ({exc.length} characters); the inventory keeps at "
                 f"most {exc.limit}: shorten it", ExitCode.USAGE)

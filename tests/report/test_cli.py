@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import openpyxl
@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from db.lifecycle import Change
 from db.store import Store
 from scanner.cli import main
+from scanner.identify import Identification
 from scanner.report.sanitize import is_formula_like
 
 
@@ -26,24 +27,16 @@ class Policy:
     citation: str
 
 
-@dataclass
-class Ident:
-    """The fields db.store.IdentificationLike reads."""
+ISAPI_EVIDENCE = {"source": "http", "port": 80, "fingerprint": "hikvision-isapi", "field": "path",
+                  "value": "/ISAPI/System/deviceInfo", "weight": 0.9, "vendor": "Hikvision"}
 
-    ip: str
-    mac: str
-    vendor: str = "Hikvision"
-    brand: str = "Hikvision"
-    model: str = "DS-2CD2032-I"
-    firmware: str = "V5.4.5"
-    serial: str | None = None
-    device_type: str = "camera"
-    flagged: bool = True
-    policies: list[str] = field(default_factory=lambda: ["us-ndaa-889"])
-    confidence: float = 0.95
-    evidence: list[dict[str, Any]] = field(default_factory=lambda: [
-        {"source": "http", "port": 80, "fingerprint": "hikvision-isapi", "field": "path",
-         "value": "/ISAPI/System/deviceInfo", "weight": 0.9, "vendor": "Hikvision"}])
+
+def flagged_camera(ip: str, mac: str, *, vendor: str, brand: str, model: str, firmware: str = "V5.4.5",
+                   serial: str | None = None, evidence: dict[str, Any] = ISAPI_EVIDENCE) -> Identification:
+    """A camera flagged under us-ndaa-889, as scanner.identify produces it."""
+    return Identification(ip=ip, mac=mac, vendor=vendor, brand=brand, model=model, firmware=firmware,
+                          serial=serial, device_type="camera", flagged=True, policies=["us-ndaa-889"],
+                          confidence=0.95, evidence=[dict(evidence)])
 
 
 POLICY = Policy("us-ndaa-889", "NDAA FY2019 §889", "Pub. L. 115-232, §889(a)(1)(A)")
@@ -53,11 +46,13 @@ POLICY = Policy("us-ndaa-889", "NDAA FY2019 §889", "Pub. L. 115-232, §889(a)(1
 def db_url(tmp_path, payloads) -> str:
     """An inventory with two scans: plain devices, hostile devices, one remediated finding."""
     url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
-    idents = [Ident("198.18.0.10", "c0:56:e3:00:00:10"),
-              Ident("198.18.0.11", "3c:ef:8c:00:00:11", vendor="Dahua", brand="Lorex", model="LNB8005")]
-    idents += [Ident(f"198.18.0.{100 + i}", f"c0:56:e3:00:01:{i:02x}", brand=p, model=p, firmware=p,
-                     serial=p, evidence=[{"source": "http", "port": 80, "fingerprint": "hikvision-isapi",
-                                          "field": "title", "value": p, "weight": 0.9, "vendor": "Hikvision"}])
+    idents = [flagged_camera("198.18.0.10", "c0:56:e3:00:00:10", vendor="Hikvision", brand="Hikvision",
+                             model="DS-2CD2032-I"),
+              flagged_camera("198.18.0.11", "3c:ef:8c:00:00:11", vendor="Dahua", brand="Lorex",
+                             model="LNB8005")]
+    idents += [flagged_camera(f"198.18.0.{100 + i}", f"c0:56:e3:00:01:{i:02x}", vendor="Hikvision",
+                              brand=p, model=p, firmware=p, serial=p,
+                              evidence={**ISAPI_EVIDENCE, "field": "title", "value": p})
                for i, p in enumerate(payloads)]
     with Store(url) as store:
         for _ in range(2):

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from db.store import Store
+from scanner.identify import Identification
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
                if (p / "initdb").exists()), None) if Path("/usr/lib/postgresql").exists() else None
@@ -102,40 +102,30 @@ def store(db_url: str, clock: Callable[[], datetime]) -> Iterator[Store]:
     s.close()
 
 
-@dataclass
-class _Ident:
-    """Identification-shaped record (the fields db.store.IdentificationLike reads).
-
-    Vendor, brand, flag and policies have no default: a test states what device it records,
-    `Ident.flagged_hikvision(...)` for the common case or `Ident(..., vendor=..., brand=...,
-    flagged=..., policies=...)`.
-    """
-
-    ip: str | None
-    mac: str | None = None
-    model: str | None = None
-    firmware: str | None = None
-    serial: str | None = None
-    device_type: str | None = "camera"
-    confidence: float = 0.95
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    vendor: str | None = field(kw_only=True)
-    brand: str | None = field(kw_only=True)
-    flagged: bool = field(kw_only=True)
-    policies: list[str] = field(kw_only=True)
-
-    @classmethod
-    def flagged_hikvision(cls, ip: str | None, mac: str | None = None, **overrides: Any) -> _Ident:
-        """A Hikvision camera (SADP evidence, model and firmware) flagged under us-ndaa-889."""
-        values: dict[str, Any] = {
-            "vendor": "Hikvision", "brand": "Hikvision", "model": "DS-2CD2032-I", "firmware": "V5.4.5",
-            "flagged": True, "policies": ["us-ndaa-889"],
-            "evidence": [{"source": "sadp", "port": 37020, "fingerprint": "hikvision-sadp-devicetype",
-                          "field": "DeviceType", "value": "DS-2CD2032-I", "weight": 0.9, "vendor": "Hikvision"}]}
-        return cls(ip, mac, **{**values, **overrides})
+HIKVISION_CAMERA: dict[str, Any] = {
+    "vendor": "Hikvision", "brand": "Hikvision", "model": "DS-2CD2032-I", "firmware": "V5.4.5",
+    "device_type": "camera", "flagged": True, "policies": ["us-ndaa-889"], "confidence": 0.95,
+    "evidence": [{"source": "sadp", "port": 37020, "fingerprint": "hikvision-sadp-devicetype",
+                  "field": "DeviceType", "value": "DS-2CD2032-I", "weight": 0.9, "vendor": "Hikvision"}]}
 
 
-def _scan(store: Store, idents: list[_Ident], *, site: str | None = "hq",
+def identification(ip: str | None, mac: str | None = None, *, vendor: str | None, flagged: bool,
+                   policies: list[str], **fields: Any) -> Identification:
+    """An identification as scanner.identify produces it (the store reads nothing else), with
+    what decides its findings (vendor, flagged, policies) named at every call."""
+    return Identification(ip=ip, mac=mac, vendor=vendor, flagged=flagged, policies=list(policies),
+                          **fields)
+
+
+def flagged_hikvision(ip: str | None, mac: str | None = None, **changes: Any) -> Identification:
+    """The store tests' usual device: HIKVISION_CAMERA at `ip`/`mac`, `changes` replacing fields."""
+    fields = {**HIKVISION_CAMERA, **changes}
+    fields["policies"] = list(fields["policies"])
+    fields["evidence"] = [dict(e) for e in fields["evidence"]]
+    return identification(ip, mac, **fields)
+
+
+def _scan(store: Store, idents: list[Identification], *, site: str | None = "hq",
          covered: tuple[str, ...] = ("198.18.0.0/24",), status: str = "complete") -> int:
     """One whole scan as the scan command runs it; returns the scan id."""
     sid = store.begin_scan(list(covered), site, ["us-ndaa-889"], "test", "fp-test")
@@ -144,9 +134,14 @@ def _scan(store: Store, idents: list[_Ident], *, site: str | None = "hq",
     return sid
 
 
-@pytest.fixture(name="Ident")
-def ident_class() -> type[_Ident]:
-    return _Ident
+@pytest.fixture(name="identification")
+def identification_factory() -> Callable[..., Identification]:
+    return identification
+
+
+@pytest.fixture(name="flagged_hikvision")
+def flagged_hikvision_factory() -> Callable[..., Identification]:
+    return flagged_hikvision
 
 
 @pytest.fixture

@@ -14,16 +14,16 @@ from db import migrate
 from db.store import Store
 
 
-def test_two_sites_scan_into_one_database_at_once(db_url, Ident, run_scan):
+def test_two_sites_scan_into_one_database_at_once(db_url, flagged_hikvision, run_scan):
     """Fresh database, two scanners start together (both migrate), write overlapping devices.
 
     30 devices carry MACs both sites see (a laptop-borne camera moved between sites): they
     must end up as one asset each; nothing is lost or duplicated.
     """
-    shared = [Ident.flagged_hikvision(ip=f"198.18.9.{i}", mac=f"c0:56:e3:09:00:{i:02x}") for i in range(30)]
+    shared = [flagged_hikvision(ip=f"198.18.9.{i}", mac=f"c0:56:e3:09:00:{i:02x}") for i in range(30)]
 
     def site_devices(n: int) -> list:
-        return [Ident.flagged_hikvision(ip=f"198.18.{n}.{i % 250 + 1}",
+        return [flagged_hikvision(ip=f"198.18.{n}.{i % 250 + 1}",
                                         mac=f"c0:56:e3:{n:02x}:{i // 256:02x}:{i % 256:02x}")
                 for i in range(700)] + shared
 
@@ -155,7 +155,7 @@ def test_second_store_in_a_process_does_not_corrupt_other_writers(tmp_path: Path
 def test_scanners_opening_a_new_sqlite_inventory_at_once_both_succeed(tmp_path):
     """Two first-time openers race to switch the file to WAL; the loser must wait, not fail.
 
-    Without the retry in db.store._ensure_wal about one round in ten failed with
+    Without the retry in db.engine._ensure_wal about one round in ten failed with
     "database is locked"; 20 rounds make a regression all but certain to show.
     """
 

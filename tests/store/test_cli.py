@@ -8,6 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from db.errors import (
+    BadDatabaseUrl,
+    InMemoryDatabase,
+    NoSuchScan,
+    NotEnoughScans,
+    ScanFinished,
+    StoreUnavailable,
+    UnsupportedDatabase,
+)
 from db.store import Store
 from scanner.cli import main
 from scanner.exitcodes import ExitCode
@@ -16,13 +25,13 @@ MAC = "c0:56:e3:00:00:17"
 
 
 @pytest.fixture
-def inventory(tmp_path: Path, Ident, run_scan) -> str:
+def inventory(tmp_path: Path, flagged_hikvision, identification, run_scan) -> str:
     url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
     store = Store(url)
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.17", mac=MAC),
-                     Ident(ip="198.18.0.30", mac="00:40:8c:00:00:30", vendor="Axis", brand="Axis", flagged=False,
+    run_scan(store, [flagged_hikvision(ip="198.18.0.17", mac=MAC),
+                     identification(ip="198.18.0.30", mac="00:40:8c:00:00:30", vendor="Axis", brand="Axis", flagged=False,
                            policies=[])])
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.18", mac=MAC, firmware="V5.7.0")])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.18", mac=MAC, firmware="V5.7.0")])
     store.close()
     return url
 
@@ -72,8 +81,10 @@ def test_diff_of_the_last_two_scans(inventory):
 
 @pytest.mark.parametrize("args,message", [
     (("remediate", "F9", "--status", "remediated"), "no finding 9"),
-    (("remediate", "F1", "--status", "false_positive"), "needs --note"),
-    (("remediate", MAC, "--status", "risk_accepted", "--expires", "2020-01-01"), "not in the future"),
+    (("remediate", "F1", "--status", "false_positive"), "give --note with the reason"),
+    (("remediate", MAC, "--status", "risk_accepted", "--expires", "2020-01-01"), "give a later --expires"),
+    (("remediate", MAC, "--status", "risk_accepted"), "give --expires DATE"),
+    (("remediate", MAC, "--status", "in_progress", "--expires", "2099-01-01"), "use --status risk_accepted"),
     (("history", "nonsense"), "not a finding id"),
     (("remediate", "A1", "--status", "remediated"), "has no findings"),
     (("diff", "1", "7"), "no scan 7"),
@@ -123,3 +134,52 @@ def test_remediate_refuses_an_owner_longer_than_kept(inventory):
     assert "owner is too long (201 characters)" in err and "at most 200" in err
     code, out, _ = cli(inventory, "findings", "--json")
     assert json.loads(out)[0]["status"] == "open" and json.loads(out)[0]["owner"] is None
+
+
+@pytest.mark.parametrize(("url", "error", "facts"), [
+    ("sqlite:///:memory:", InMemoryDatabase, {"url": "sqlite:///:memory:"}),
+    ("mysql://u@127.0.0.1/inv", UnsupportedDatabase, {"backend": "mysql"}),
+    ("not a url", BadDatabaseUrl, {"url": "not a url"}),
+])
+def test_an_unusable_database_url_is_refused_with_its_facts(url, error, facts):
+    with pytest.raises(error) as caught:
+        Store(url)
+    assert {k: getattr(caught.value, k) for k in facts} == facts
+
+
+@pytest.mark.parametrize(("url", "advice"), [
+    ("sqlite:///:memory:", "give a file path: --db sqlite:///PATH"),
+    ("mysql://u@127.0.0.1/inv", "use SQLite or PostgreSQL"),
+])
+def test_the_cli_says_what_to_do_with_an_unusable_database(url, advice):
+    code, _, err = cli(url, "assets")
+    assert code == ExitCode.RUNTIME and err.count("\n") == 1 and err.rstrip().endswith(advice)
+
+
+def test_an_inventory_file_that_cannot_be_created_names_its_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    path = blocker / "inv.sqlite3"           # under a regular file: no directory can be made
+    with pytest.raises(StoreUnavailable) as caught:
+        Store(f"sqlite:///{path}")
+    assert caught.value.path == str(path)
+    code, _, err = cli(f"sqlite:///{path}", "assets")
+    assert code == ExitCode.RUNTIME and "choose a writable path with --db" in err
+
+
+def test_references_that_name_no_scan_or_several_assets_carry_them(inventory, tmp_path):
+    with Store(inventory) as store:
+        with pytest.raises(NoSuchScan) as caught:
+            store.diff(1, 99)
+        assert caught.value.scan_id == 99
+        with pytest.raises(ScanFinished) as finished:
+            store.finish_scan(1)
+        assert (finished.value.scan_id, finished.value.status) == (1, "complete")
+    code, _, err = cli(inventory, "diff", "1", "99")
+    assert code == ExitCode.USAGE and "no scan 99" in err and "camaudit diff --list" in err
+    code, _, err = cli(inventory, "history", "198.18.0.99")
+    assert code == ExitCode.USAGE and "list them with `camaudit assets`" in err
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    with Store(empty) as store, pytest.raises(NotEnoughScans) as too_few:
+        store.diff()
+    assert too_few.value.found == 0

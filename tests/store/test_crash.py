@@ -35,9 +35,9 @@ while True:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_9_mid_scan_leaves_a_sound_inventory(db_url, Ident, run_scan, seed):
+def test_kill_9_mid_scan_leaves_a_sound_inventory(db_url, flagged_hikvision, run_scan, seed):
     store = Store(db_url)
-    first = run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")])
+    first = run_scan(store, [flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")])
     proc = subprocess.Popen([sys.executable, "-c", WRITER, db_url], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
@@ -56,7 +56,7 @@ def test_kill_9_mid_scan_leaves_a_sound_inventory(db_url, Ident, run_scan, seed)
     assert killed and all(s["status"] in ("running", "complete") for s in killed)
     identities = [a["identity"] for a in after.assets()]
     assert len(identities) == len(set(identities))
-    nxt = run_scan(after, [Ident.flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:10")])
+    nxt = run_scan(after, [flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:10")])
     assert after.finding_rows(site="hq")[0]["last_scan_id"] == nxt
     after.close()
     store.close()

@@ -12,8 +12,8 @@ from db.models import TRUNCATED, Asset, Finding, Scan
 from db.store import Store
 
 
-def test_a_device_the_database_refuses_costs_only_itself(store: Store, Ident) -> None:
-    idents = [Ident.flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}") for n in range(10, 20)]
+def test_a_device_the_database_refuses_costs_only_itself(store: Store, flagged_hikvision) -> None:
+    idents = [flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}") for n in range(10, 20)]
     idents[4].model = "DS-\ud800"      # a lone surrogate: no UTF-8 encoding exists for it
     sid = store.begin_scan(["198.18.0.0/24"], "hq", ["us-ndaa-889"], "test", "fp")
     summary = store.record_identifications(sid, idents, ["198.18.0.0/24"])
@@ -29,8 +29,8 @@ def test_a_device_the_database_refuses_costs_only_itself(store: Store, Ident) ->
     assert summary.devices == 9 and len(store.finding_rows()) == 9
 
 
-def test_several_refused_devices_of_one_batch_are_each_named(store: Store, Ident, run_scan) -> None:
-    idents = [Ident.flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}") for n in range(20, 30)]
+def test_several_refused_devices_of_one_batch_are_each_named(store: Store, flagged_hikvision, run_scan) -> None:
+    idents = [flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}") for n in range(20, 30)]
     for n in (0, 1, 9):                 # neighbours and both ends of the batch
         idents[n].firmware = "V\udfff"
     sid = store.begin_scan(["198.18.0.0/24"], "hq", ["us-ndaa-889"], "test", "fp")
@@ -40,18 +40,18 @@ def test_several_refused_devices_of_one_batch_are_each_named(store: Store, Ident
     assert store.scans()[0]["devices"] == 7
 
 
-def test_device_text_longer_than_its_column_is_cut_with_a_marker(store: Store, Ident, run_scan) -> None:
+def test_device_text_longer_than_its_column_is_cut_with_a_marker(store: Store, flagged_hikvision, run_scan) -> None:
     limit = Asset.__table__.c.model.type.length
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.9", mac="c0:56:e3:00:00:09", model="M" * (limit + 50))])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.9", mac="c0:56:e3:00:00:09", model="M" * (limit + 50))])
     [asset] = store.assets()
     assert len(asset["model"]) == limit and asset["model"].endswith(TRUNCATED)
     assert asset["model"].startswith("M" * (limit - len(TRUNCATED)))
 
 
 @pytest.mark.parametrize("field", ["owner", "note", "actor"])
-def test_typed_remediation_text_longer_than_its_column_is_refused(store: Store, Ident, run_scan,
+def test_typed_remediation_text_longer_than_its_column_is_refused(store: Store, flagged_hikvision, run_scan,
                                                                    field: str) -> None:
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.9", mac="c0:56:e3:00:00:09")])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.9", mac="c0:56:e3:00:00:09")])
     [fid] = store.resolve("F1")
     limit = {"owner": 200, "note": 4000, "actor": 200}[field]
     values = {"actor": "alice", field: "x" * (limit + 1)}
@@ -96,10 +96,10 @@ def test_an_asset_id_beyond_the_id_range_names_no_asset(store: Store) -> None:
         store.history("A99999999999999999999999")
 
 
-def test_an_event_text_composed_past_its_maximum_is_cut(store: Store, Ident, run_scan) -> None:
+def test_an_event_text_composed_past_its_maximum_is_cut(store: Store, flagged_hikvision, run_scan) -> None:
     """A note at its maximum is kept whole on the finding; the event adds the owner to it, and
     that composed text is cut to the event column's maximum with the marker."""
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.9", mac="c0:56:e3:00:00:09")])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.9", mac="c0:56:e3:00:00:09")])
     limit = Finding.__table__.c.note.info["max_chars"]
     store.remediate([1], Change(to="in_progress", actor="alice", owner="it-ops", note="n" * limit))
     assert store.finding_rows()[0]["note"] == "n" * limit

@@ -22,13 +22,13 @@ class Policy:
     id, title, citation = "us-ndaa-889", "NDAA FY2019 §889", "Pub. L. 115-232, §889(a)(1)(B)"
 
 
-def test_finding_rows_columns_and_filters(store, Ident, run_scan, clock):
+def test_finding_rows_columns_and_filters(store, flagged_hikvision, identification, run_scan, clock):
     sid = store.begin_scan(["198.18.0.0/24"], "hq", [Policy()], "1.0", "fp-1")
     store.record_identifications(sid, [
-        Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
-        Ident(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua", brand="Amcrest", flagged=True,
+        flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
+        identification(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua", brand="Amcrest", flagged=True,
               policies=["us-ndaa-889"]),
-        Ident(ip="198.18.0.12", mac="00:40:8c:00:00:12", vendor="Axis", brand="Axis", flagged=False, policies=[]),
+        identification(ip="198.18.0.12", mac="00:40:8c:00:00:12", vendor="Axis", brand="Axis", flagged=False, policies=[]),
     ], ["198.18.0.0/24"])
     store.finish_scan(sid)
     rows = store.finding_rows()
@@ -56,9 +56,9 @@ def test_finding_rows_columns_and_filters(store, Ident, run_scan, clock):
     assert len(store.finding_rows(since=clock.now - timedelta(days=16))) == 2
 
 
-def test_scan_series_counts_as_of_each_scan_end(store, Ident, run_scan):
-    a = Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
-    b = Ident.flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
+def test_scan_series_counts_as_of_each_scan_end(store, flagged_hikvision, run_scan):
+    a = flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
+    b = flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
     s1 = run_scan(store, [a, b])
     store.remediate(store.resolve("A1"), Change(to="in_progress", actor="x"))
     s2 = run_scan(store, [a, b])
@@ -74,9 +74,9 @@ def test_scan_series_counts_as_of_each_scan_end(store, Ident, run_scan):
     assert len(store.scan_series()) == 4
 
 
-def test_summary_counts(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
-                     Ident(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua", brand="Dahua",
+def test_summary_counts(store, flagged_hikvision, identification, run_scan):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10"),
+                     identification(ip="198.18.0.11", mac="3c:ef:8c:00:00:11", vendor="Dahua", brand="Dahua",
                            flagged=True, policies=["us-ndaa-889"])])
     s = store.summary()
     assert (s["assets"], s["scans"], s["findings"]) == (2, 1, 2)
@@ -85,12 +85,12 @@ def test_summary_counts(store, Ident, run_scan):
     assert s["by_site"] == {"hq": {"open": 2}}
 
 
-def test_diff_reports_new_gone_and_changed(store, Ident, run_scan):
-    keep = Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
-    gone = Ident.flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
+def test_diff_reports_new_gone_and_changed(store, flagged_hikvision, identification, run_scan):
+    keep = flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10")
+    gone = flagged_hikvision(ip="198.18.0.11", mac="c0:56:e3:00:00:11")
     s1 = run_scan(store, [keep, gone])
-    moved = Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", vendor="Dahua")  # only the vendor
-    new = Ident(ip="198.18.0.12", mac="c0:56:e3:00:00:12", vendor="Hikvision", brand="Hikvision", flagged=False,
+    moved = flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", vendor="Dahua")  # only the vendor
+    new = identification(ip="198.18.0.12", mac="c0:56:e3:00:00:12", vendor="Hikvision", brand="Hikvision", flagged=False,
                 policies=[])
     run_scan(store, [], status="interrupted")           # ignored by the default pair
     s2 = run_scan(store, [moved, new])
@@ -105,15 +105,15 @@ def test_diff_reports_new_gone_and_changed(store, Ident, run_scan):
         store.diff(s1, 99)
 
 
-def test_diff_needs_two_complete_scans(store, Ident, run_scan):
+def test_diff_needs_two_complete_scans(store, flagged_hikvision, run_scan):
     run_scan(store, [])
     with pytest.raises(StoreError, match="two complete scans"):
         store.diff()
 
 
-def test_many_devices_in_several_batches(store, Ident, run_scan):
+def test_many_devices_in_several_batches(store, identification, run_scan):
     """More devices than one write batch: every device stored once, counts exact."""
-    devices = [Ident(ip=f"198.18.{i // 250}.{i % 250 + 1}", mac=f"c0:56:e3:00:{i // 256:02x}:{i % 256:02x}",
+    devices = [identification(ip=f"198.18.{i // 250}.{i % 250 + 1}", mac=f"c0:56:e3:00:{i // 256:02x}:{i % 256:02x}",
                      vendor="Hikvision", brand="Hikvision", flagged=i % 3 == 0,
                      policies=["us-ndaa-889"] if i % 3 == 0 else [])
                for i in range(1200)]
@@ -127,17 +127,17 @@ def test_many_devices_in_several_batches(store, Ident, run_scan):
     assert store.scans()[0]["new_assets"] == 0 and len(store.assets()) == 1200
 
 
-def test_diff_ignores_values_a_scan_did_not_learn(store, Ident, run_scan):
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware="V5.7.3")])
-    run_scan(store, [Ident.flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
+def test_diff_ignores_values_a_scan_did_not_learn(store, flagged_hikvision, run_scan):
+    run_scan(store, [flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware="V5.7.3")])
+    run_scan(store, [flagged_hikvision(ip="198.18.0.10", mac="c0:56:e3:00:00:10", firmware=None)])
     assert store.diff(1, 2)["changed"] == [] and store.diff(2, 3)["changed"] == []
     assert store.assets()[0]["firmware"] == "V5.7.3"     # the asset keeps what it learnt
 
 
-def test_finding_stream_counts_first_and_reads_once(store, Ident, run_scan):
+def test_finding_stream_counts_first_and_reads_once(store, flagged_hikvision, run_scan):
     """Exports read findings as a stream: its length before the rows, the rows of finding_rows."""
-    run_scan(store, [Ident.flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}",
+    run_scan(store, [flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:00:{n:02x}",
                            policies=["us-ndaa-889", "eu-critical"]) for n in range(10, 17)])
     expected = store.finding_rows()
     with store.finding_stream() as rows:

@@ -24,13 +24,13 @@ step = st.one_of(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=12))
-def test_event_trail_is_a_chain_ending_in_the_status(steps, Ident, run_scan, clock):
+def test_event_trail_is_a_chain_ending_in_the_status(steps, flagged_hikvision, run_scan, clock):
     with tempfile.TemporaryDirectory(prefix="ca-store-") as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'inv.sqlite3'}", clock=clock)
         for kind, *args in steps:
             if kind == "scan":
                 present, complete = args
-                run_scan(store, [Ident.flagged_hikvision(ip=f"198.18.0.{MACS.index(m) + 10}", mac=m)
+                run_scan(store, [flagged_hikvision(ip=f"198.18.0.{MACS.index(m) + 10}", mac=m)
                                  for m in sorted(present)],
                          status="complete" if complete else "interrupted")
             elif kind == "remediate":
