@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
 from db import migrate
 from db.errors import (
@@ -100,9 +100,15 @@ class Database:
         """Create or migrate the schema (one transaction); returns (revision before, after)."""
         try:
             return migrate.upgrade(self.engine)
-        except OperationalError as exc:
+        except DBAPIError as exc:
+            # OperationalError: the server cannot be reached or refuses us. Any other driver
+            # error raised before a statement ran is about the connection too (psycopg's
+            # "invalid connection option" for an unknown URL query parameter).
+            if not isinstance(exc, OperationalError) and exc.statement is not None:
+                raise
+            reason = " ".join(str(exc.orig).split())  # drivers' messages span lines
             raise StoreUnavailable(f"cannot open the inventory {self.safe_url}: "
-                                   f"{mask_secrets(str(exc.orig))}") from exc
+                                   f"{mask_secrets(reason)}") from exc
 
 
 def _json_column_text(value: Any) -> str:
