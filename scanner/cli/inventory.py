@@ -309,7 +309,7 @@ def rematch(policy_ids: tuple[str, ...], as_json: bool, db_url: str | None,
     findings no fingerprint supports any more become false_positive, each with an event.
     Exits 1 when open findings remain, like a scan.
     """
-    from scanner.cli.match import collector_paused
+    from scanner.match_stream import collector_paused
     from scanner.fingerprints.loader import load_fingerprints
     from scanner.identify import identify
     from scanner.policy import PolicyError, load_policies
