@@ -107,13 +107,6 @@ def write_report_outputs(store: Any, config: Config) -> list[Path]:
     return written
 
 
-def effective_db_url(config: Config) -> str:
-    """The database a command would open: the configured URL or the store's default file."""
-    from db.store import default_url
-
-    return config.get("db") or default_url()
-
-
 def without_password(url: str) -> str:
     """A database URL fit to print: its password replaced by *** (config output is pasted
     into tickets and chat; the store's messages already hide it the same way)."""
@@ -159,7 +152,7 @@ def config_check(config_path: Path | None, as_json: bool, list_keys: bool) -> No
         click.echo(f"camaudit: configuration error: {problem}", err=True)
     if problems:
         sys.exit(ExitCode.USAGE)
-    db_url = without_password(effective_db_url(config))
+    db_url = without_password(config.db_url())
     if as_json:
         settings = {name: {"value": value, "source": source} for name, value, source in config.items()}
         settings["db"]["value"] = db_url
@@ -195,7 +188,7 @@ def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
     except ConfigError as exc:
         config = load_config({"db": db}, config_path="/dev/null", env={})
         config_check = checks.Check("config", checks.Level.FAIL, exc.summary, exc.fix)
-    results = checks.run_checks(effective_db_url(config), config_check)
+    results = checks.run_checks(config.db_url(), config_check)
     if as_json:
         click.echo(checks.as_json(results))
     else:

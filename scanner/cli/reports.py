@@ -14,10 +14,10 @@ import click
 from rich.console import Console
 
 from scanner.cli.inventory import open_store  # one way to name and open the inventory
+from db.lifecycle import ALL_STATUSES
 from scanner.exitcodes import ExitCode
 from scanner.outfile import OutputFileError
 from scanner.report import EXPORTERS
-from scanner.report.base import STATUSES
 from scanner.report.service import Filters, export_findings, format_for_path
 from scanner.report.terminal import print_summary
 
@@ -42,7 +42,7 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 def _filter_options(command: click.Command) -> click.Command:
     """The finding filters and database options both commands take."""
     for option in reversed([
-        click.option("--status", multiple=True, type=click.Choice(STATUSES),
+        click.option("--status", multiple=True, type=click.Choice(ALL_STATUSES),
                      help="Only findings in this status (repeatable)."),
         click.option("--site", help="Only findings of assets at this site."),
         click.option("--policy", help="Only findings under this policy id."),

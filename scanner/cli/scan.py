@@ -23,7 +23,7 @@ from typing import IO, Any
 import click
 
 from scanner import __version__
-from scanner.cli.ops import (CONFIG_OPTION, effective_db_url, load_or_exit, log_options, start_logging,
+from scanner.cli.ops import (CONFIG_OPTION, load_or_exit, log_options, start_logging,
                               write_report_outputs)
 from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPlan
 from scanner.exitcodes import ExitCode
@@ -208,7 +208,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                            "log_file": log_file, "log_level": log_level}, config_path)
     start_logging(config, quiet)
     targets = targets_from(config, force)
-    db_url = effective_db_url(config)
+    db_url = config.db_url()
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
                output_text(observations_out) if observations_out else nullcontext(None))
     rec = None

@@ -9,6 +9,10 @@ by Jinja2 autoescape in `html.py`.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # Characters that make Excel / LibreOffice / Google Sheets treat a cell as a formula or a
 # DDE command (OWASP "CSV Injection"), plus their full-width forms, which some spreadsheet
@@ -47,6 +51,14 @@ def printable(text: str) -> str:
     text = text.replace("\t", " ").replace("\n", " ")
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                         else f"\\u{ord(m.group()):04x}", text)
+
+
+def inert_text(value: Any, blank: str = "") -> Text:
+    """A value for a rich table cell: `printable`, and plain `Text`, so rich reads no markup
+    (`[link=...]` in a banner) in it. None and "" show as `blank`."""
+    from rich.text import Text
+
+    return Text(blank if value is None or value == "" else printable(str(value)))
 
 
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
