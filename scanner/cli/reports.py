@@ -13,8 +13,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from scanner.cli.inventory import open_store  # one way to name and open the inventory
 from db.lifecycle import ALL_STATUSES
+from scanner.cli.common import fatal, load_or_exit, open_store
 from scanner.exitcodes import ExitCode
 from scanner.outfile import OutputFileError
 from scanner.report import EXPORTERS
@@ -81,17 +81,15 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
     if output is None and fmt == "xlsx" and stdout.isatty():
         raise click.UsageError("XLSX is binary; write it to a file with -o FILE.xlsx")
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         try:
             result = export_findings(store, fmt, output, filters=filters, stream=stdout)
         except OutputFileError as exc:  # the -o path: its message names the path and the fix
-            click.echo(f"camaudit: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            fatal(str(exc), exc.exit_code)
         except OSError as exc:
-            click.echo(f"camaudit: cannot write the {fmt} export to {output or 'stdout'}: "
-                       f"{exc.strerror or exc}; check that the directory exists and is writable "
-                       "(no partial file was left)", err=True)
-            sys.exit(ExitCode.RUNTIME)
+            fatal(f"cannot write the {fmt} export to {output or 'stdout'}: {exc.strerror or exc}; "
+                  "check that the directory exists and is writable (no partial file was left)",
+                  ExitCode.RUNTIME)
     if output is not None and not quiet:
         click.echo(f"wrote {result.rows} findings to {output}", err=True)
 
@@ -106,7 +104,7 @@ def report(status: tuple[str, ...], site: str | None, policy: str | None, vendor
     so a cron job can alert on it.
     """
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         rows = store.finding_rows(**filters.query())
         series = store.scan_series(site=site)
     console = Console(file=sys.stdout, highlight=False)

@@ -23,8 +23,8 @@ from typing import IO, Any
 import click
 
 from scanner import __version__
-from scanner.cli.ops import (CONFIG_OPTION, load_or_exit, log_options, start_logging,
-                              write_report_outputs)
+from scanner.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, start_logging,
+                                 store_failure)
 from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPlan
 from scanner.exitcodes import ExitCode
 from scanner.observation import Observation, write_jsonl
@@ -33,14 +33,6 @@ from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_t
 
 
 log = logging.getLogger(__name__)
-
-
-def _fail(code: ExitCode, message: str, event: str | None = None, **fields: Any) -> None:
-    """End the command: the message on stderr and, with `event`, a log record (docs/operations.md)."""
-    if event:
-        log.info(message, extra={"event": event, "exit_code": int(code), **fields})
-    click.echo(f"camaudit: {message}", err=True)
-    sys.exit(code)
 
 
 def targets_from(config: Any, force: bool) -> TargetSet:
@@ -52,8 +44,7 @@ def targets_from(config: Any, force: bool) -> TargetSet:
                              exclude_files=[config["exclude_file"]] if config.get("exclude_file") else [],
                              max_targets=config.get("max_targets", DEFAULT_MAX_TARGETS), force=force)
     except TargetError as exc:
-        _fail(ExitCode.USAGE, str(exc))
-        raise  # unreachable: _fail exits
+        fatal(str(exc), ExitCode.USAGE)
 
 
 @contextmanager
@@ -144,7 +135,24 @@ def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies:
             raise
         store.finish_scan(rec.scan_id, "complete")
         rec.open_flagged = store.open_flagged_count(config.get("site"))
-        rec.reports = write_report_outputs(store, config)  # [report] outputs: after "complete"
+        rec.reports = _write_reports(store, config)  # [report] outputs: after "complete"
+
+
+def _write_reports(store: Any, config: Any) -> list[Path]:
+    from scanner.report.service import Filters, export_findings
+
+    written = []
+    for fmt, name in config.reports().items():
+        path = Path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            export_findings(store, fmt, path, filters=Filters(site=config.get("site")))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the {fmt} report to {path} ({exc.strerror or exc}; "
+                          f"from {config.source(f'report.{fmt}')}); make its directory writable "
+                          "or change the path") from None
+        written.append(path)
+    return written
 
 
 def _warn(warnings: list[str], scan_id: int | None, quiet: bool) -> None:
@@ -192,7 +200,6 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     3: runtime error; 75: another scan holds the inventory's lock.
     """
     from db.store import StoreError
-    from scanner.cli.inventory import store_failure
     from scanner.discovery.nmap import NmapError
     from scanner.discovery.route import RouteError
     from scanner.engine import scan as run_plan
@@ -240,19 +247,19 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
             open_flagged = rec.open_flagged
         scan_id = rec.scan_id
     except OutputFileError as exc:  # --observations-out: names the path and the fix
-        _fail(exc.exit_code, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
+        fatal(str(exc), exc.exit_code, event="scan.failed", scan_id=rec and rec.scan_id)
     except LockHeld as exc:
-        _fail(ExitCode.LOCKED, str(exc), "scan.locked", lock=str(exc.path), holder=exc.holder)
+        fatal(str(exc), ExitCode.LOCKED, event="scan.locked", lock=str(exc.path), holder=exc.holder)
     except (RouteError, TargetError, PolicyError) as exc:
-        _fail(ExitCode.USAGE, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
+        fatal(str(exc), ExitCode.USAGE, event="scan.failed", scan_id=rec and rec.scan_id)
     except ScanInterrupted as exc:
-        _fail(ExitCode.RUNTIME, f"scan {exc}; its inventory row is marked interrupted", "scan.interrupted",
+        fatal(f"scan {exc}; its inventory row is marked interrupted", ExitCode.RUNTIME, event="scan.interrupted",
               scan_id=rec and rec.scan_id, signal=exc.signum)
     except (NmapError, OSError) as exc:
-        _fail(ExitCode.RUNTIME, f"scan failed: {exc}", "scan.failed", scan_id=rec and rec.scan_id)
+        fatal(f"scan failed: {exc}", ExitCode.RUNTIME, event="scan.failed", scan_id=rec and rec.scan_id)
     except StoreError as exc:
         message, code = store_failure(exc)
-        _fail(code, message, "scan.failed", scan_id=rec and rec.scan_id)
+        fatal(message, code, event="scan.failed", scan_id=rec and rec.scan_id)
     exit_code = ExitCode.FLAGGED if open_flagged else ExitCode.CLEAN
     seconds = round(outcome.finished - outcome.started, 3)
     summary = {"scan_id": scan_id, "site": config.get("site"), "exit_code": int(exit_code),
@@ -297,9 +304,9 @@ def import_nmap(xml_file: str, output: str) -> None:
         with (nullcontext(sys.stdout) if output == "-" else output_text(output)) as out:
             count = write_jsonl(chain([first] if first is not None else [], observations), out)
     except NmapXmlError as exc:
-        _fail(ExitCode.USAGE, f"cannot import {xml_file}: {exc}")
+        fatal(f"cannot import {xml_file}: {exc}", ExitCode.USAGE)
     except OutputFileError as exc:
-        _fail(exc.exit_code, str(exc))
+        fatal(str(exc), exc.exit_code)
     click.echo(f"{count} observations from {xml_file}", err=True)
 
 
