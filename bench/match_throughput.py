@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scanner.cli.match import collector_paused, write_identifications
+from scanner.match_stream import collector_paused, write_identifications
 from scanner.fingerprints.loader import load_fingerprints
 from scanner.identify import Matcher
 from scanner.observation import Observation, read_jsonl
@@ -136,7 +136,7 @@ def bench_jsonl(count: int) -> tuple[Clock, int]:
         with path.open("w", encoding="utf-8") as fh:
             for d in synthetic(count):
                 fh.write(json.dumps(d, separators=(",", ":")) + "\n")
-        # as `camaudit match FILE` does it (scanner/cli/match.py), output to /dev/null
+        # as `camaudit match FILE` does it (scanner/cli/match.py, scanner/match_stream.py), output to /dev/null
         with (Clock() as clock, path.open(encoding="utf-8") as fh, open(os.devnull, "w") as out,
               collector_paused()):
             matcher = Matcher(load_fingerprints(), load_policies())

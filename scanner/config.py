@@ -32,6 +32,7 @@ from typing import Any
 import platformdirs
 
 from scanner.boundedio import TooLarge, read_capped
+from scanner.report import EXPORTERS
 
 ENV_PREFIX = "CAMAUDIT_"
 CONFIG_ENV = "CAMAUDIT_CONFIG"
@@ -39,7 +40,6 @@ SYSTEM_CONFIG = Path("/etc/camaudit/config.toml")
 MAX_CONFIG_BYTES = 1 << 20  # a hand-written config is a few KiB; refuse to parse a stray huge file
 MAX_LIST_ITEMS = 100_000    # targets/excludes lists beyond this belong in a targets file
 
-REPORT_FORMATS = ("html", "csv", "json", "xlsx")
 
 
 def user_config_path() -> Path:
@@ -255,7 +255,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("db", DB_URL, None, 'db = "sqlite:////var/lib/camaudit/inventory.db"',
         "inventory database URL (default: SQLite in the user data dir)"),
     *[Key(f"report.{fmt}", PATH, None, f'[report]\n{fmt} = "/var/lib/camaudit/report.{fmt}"',
-          f"write the {fmt.upper()} export here after each scan") for fmt in REPORT_FORMATS],
+          f"write the {fmt.upper()} export here after each scan") for fmt in EXPORTERS],
     Key("log_format", _choice("text", "json"), "text", 'log_format = "json"',
         "log line format (json for SIEM ingestion)"),
     Key("log_file", PATH, None, 'log_file = "/var/log/camaudit/camaudit.log"',
@@ -292,12 +292,18 @@ class Config:
 
     def reports(self) -> dict[str, str]:
         """Export format -> path for the report outputs that are set."""
-        return {fmt: self.values[f"report.{fmt}"] for fmt in REPORT_FORMATS
+        return {fmt: self.values[f"report.{fmt}"] for fmt in EXPORTERS
                 if self.values[f"report.{fmt}"]}
+
+    def db_url(self) -> str:
+        """The inventory a command would open: the configured URL or the store's default file."""
+        from db.store import default_url
+
+        return self.get("db") or default_url()
 
 
 INPUT_FILES = ("targets_file", "exclude_file")
-OUTPUT_FILES = ("log_file", *(f"report.{fmt}" for fmt in REPORT_FORMATS))
+OUTPUT_FILES = ("log_file", *(f"report.{fmt}" for fmt in EXPORTERS))
 
 
 def check_paths(config: Config) -> list[ConfigError]:

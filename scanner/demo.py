@@ -1,8 +1,8 @@
 """`camaudit demo` (what `make demo` runs): the whole pipeline on the simulated lab, then gone.
 
-Lab up → `camaudit scan` run *inside* the lab's scanner namespace (no default route, so no
-packet can leave the lab) → findings printed (IP, MAC, vendor, evidence) → HTML report
-written and its path printed → lab down. The lab is removed on every way out: success, an
+Lab up → the audit (`python -m scanner.audit`) run *inside* the lab's scanner namespace (no
+default route, so no packet can leave the lab) → findings printed (IP, MAC, vendor, evidence)
+→ HTML report written and its path printed → lab down. The lab is removed on every way out: success, an
 error, Ctrl-C or SIGTERM (`stop_signals` turns both into an exception, `finally` tears
 down), and a demo lab left over by a `kill -9` is removed at the next start. The lab has its
 own reserved name, so the demo never touches a lab the user brought up themselves.
@@ -10,7 +10,7 @@ own reserved name, so the demo never touches a lab the user brought up themselve
 
 from __future__ import annotations
 
-import subprocess
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from scanner.report.flagged import DETAILED, flagged_table, from_findings
 from scanner.runlock import stop_signals
 
 DEMO_LAB = "cademo"  # reserved for the demo: a leftover of this name is the demo's own
@@ -75,9 +75,16 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[[str], None],
 
 
 def _scan(lab: Any, targets: list[str], url: str) -> int:
-    argv = [sys.executable, "-m", "scanner", "scan", *targets, "--db", url, "--site", DEMO_SITE, "--quiet"]
-    result = lab.exec(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                      timeout=SCAN_TIMEOUT, check=False)
+    """Run the audit in its own process inside the lab's scanner namespace; 0 clean, 1 flagged.
+
+    Not in this process: `setns` moves only the calling thread, threads made before it (a
+    resolver pool, the event loop's helpers) would stay on the host's network, and a forked
+    child of this process would inherit its lab-teardown `finally`. `ip netns exec` places the
+    whole audit process in the namespace before its first instruction (docs/architecture.md).
+    """
+    settings = {"targets": targets, "db": url, "site": DEMO_SITE}
+    result = lab.exec([sys.executable, "-m", "scanner.audit"], input=json.dumps(settings),
+                      capture_output=True, text=True, timeout=SCAN_TIMEOUT, check=False)
     if result.returncode not in (0, 1):  # 0 clean, 1 flagged: both are a completed scan
         tail = "\n".join(result.stderr.strip().splitlines()[-10:])
         raise DemoError(f"the scan failed (exit {result.returncode}):\n{tail}")
@@ -100,45 +107,4 @@ def _show(url: str, out_dir: Path, console: Console, devices: int, scan_exit: in
 
 def findings_table(rows: list[dict[str, Any]]) -> Table:
     """One line per flagged device: where it is, whose it is, which policies, and why we think so."""
-    per_asset: dict[Any, dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: _ip_key(r.get("ip"))):
-        entry = per_asset.setdefault(row["asset_id"], {**row, "policies": set()})
-        entry["policies"].add(row["policy_id"])
-    table = Table(title="flagged devices found in the lab")
-    for column in ("IP", "MAC", "vendor (brand)", "model", "policies", "evidence"):
-        table.add_column(column, overflow="fold")
-    for e in per_asset.values():
-        vendor = e.get("vendor") or "-"
-        if e.get("brand") and e["brand"] != vendor:
-            vendor += f" ({e['brand']})"
-        table.add_row(_cell(e.get("ip")), _cell(e.get("mac")), _cell(vendor), _cell(e.get("model")),
-                      _cell(", ".join(sorted(e["policies"]))), _cell(evidence_line(e.get("evidence") or [])))
-    return table
-
-
-def evidence_line(evidence: list[dict[str, Any]], limit: int = 4) -> str:
-    """`sadp:37020 hikvision.sadp.reply, http:80 hikvision.http.isapi (+9 more matches)`: the strongest
-    matched fingerprint of each probe answer (source:port), strongest answers first."""
-    best: dict[str, tuple[float, str]] = {}
-    for item in evidence:
-        where = f"{item.get('source')}:{item.get('port')}" if item.get("port") else str(item.get("source"))
-        weight = float(item.get("weight") or 0)
-        if where not in best or weight > best[where][0]:
-            best[where] = (weight, f"{where} {item.get('fingerprint')}")
-    ranked = [text for _, text in sorted(best.values(), key=lambda b: -b[0])]
-    more = len(evidence) - min(limit, len(ranked))
-    return ", ".join(ranked[:limit]) + (f" (+{more} more matches)" if more > 0 else "")
-
-
-def _cell(value: Any) -> Text:
-    """Device-controlled text as plain Text: no rich markup, no terminal control sequences."""
-    from scanner.report.sanitize import printable
-
-    return Text(printable(str(value)) if value else "-")
-
-
-def _ip_key(ip: str | None) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in (ip or "").split("."))
-    except ValueError:
-        return (999,)
+    return flagged_table(from_findings(rows), "flagged devices found in the lab", DETAILED, blank="-", fold=True)

@@ -14,7 +14,7 @@ import click
 
 from scanner import __version__
 from scanner.cli import inventory, lab, match, ops, reports, scan
-from scanner.cli.ops import ExitCodeGroup
+from scanner.cli.common import ExitCodeGroup
 
 
 @click.group(cls=ExitCodeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

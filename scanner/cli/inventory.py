@@ -11,15 +11,16 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
 import click
 
-from db.lifecycle import ALL_STATUSES, Change, TransitionError
+from db.lifecycle import ALL_STATUSES, Change
+from scanner.cli.common import fatal, load_or_exit, open_store
 from scanner.exitcodes import ExitCode
+from scanner.match_stream import collector_paused
 from scanner.report.sanitize import escape_controls, printable
 
 
@@ -38,101 +39,6 @@ def _db_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
-
-
-@contextmanager
-def open_store(db_url: str | None, config_path: str | None, *, migrate_schema: bool = True) -> Iterator[Any]:
-    """The inventory the user named; a StoreError inside ends the command with its message.
-
-    Errors about what the user asked (unknown id, refused transition) exit 2; the database
-    itself failing to open exits 3.
-    """
-    from db.store import Store, StoreError
-    from scanner.config import ConfigError, load_config
-
-    try:
-        config = load_config({"db": db_url}, config_path=config_path)
-    except ConfigError as exc:
-        _fail(f"configuration error: {exc}", ExitCode.USAGE)
-    try:
-        store = Store(config.get("db"), migrate_schema=migrate_schema)
-    except StoreError as exc:
-        _fail(store_failure(exc)[0], ExitCode.RUNTIME)
-    try:
-        yield store
-    except (StoreError, TransitionError) as exc:
-        _fail(*store_failure(exc))
-    finally:
-        store.close()
-
-
-def store_failure(exc: Exception) -> tuple[str, ExitCode]:
-    """The one-line message and exit code of a store error: what failed and what to do.
-
-    The store's exceptions carry the facts; the advice, which names options of these
-    commands, is worded here. A database that cannot be used exits 3; a request the
-    inventory refuses (unknown finding, over-long value, refused transition) exits 2.
-    """
-    from db.errors import (
-        AmbiguousAsset,
-        BadDatabaseUrl,
-        CorruptDatabase,
-        ForeignDatabase,
-        InMemoryDatabase,
-        NewerSchema,
-        NoSuchAsset,
-        NoSuchFinding,
-        NoSuchScan,
-        NotEnoughScans,
-        ScanFinished,
-        StoreUnavailable,
-        TextTooLong,
-        UnsupportedDatabase,
-    )
-
-    if isinstance(exc, CorruptDatabase):
-        return (f"{exc}; restore the file from a backup, or give --db a new file "
-                "(camaudit creates it)", ExitCode.RUNTIME)
-    if isinstance(exc, ForeignDatabase):
-        return (f"{exc}; camaudit left it untouched: give --db a new file or an empty "
-                "database for the inventory", ExitCode.RUNTIME)
-    if isinstance(exc, NewerSchema):
-        return (f"{exc}; a newer camaudit wrote it: upgrade camaudit, or give --db another "
-                "inventory", ExitCode.RUNTIME)
-    if isinstance(exc, StoreUnavailable):
-        if exc.path is not None:
-            return f"{exc}; choose a writable path with --db sqlite:///PATH", ExitCode.RUNTIME
-        return (f"{exc}; check the --db URL, that the server runs and the file is writable",
-                ExitCode.RUNTIME)
-    if isinstance(exc, AmbiguousAsset):
-        advice = "add --site or use the asset id" if exc.sites else \
-            "use the asset id (A…) from `camaudit assets`"
-        return f"{exc}; {advice}", ExitCode.USAGE
-    advice = {BadDatabaseUrl: "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
-              UnsupportedDatabase: "use SQLite or PostgreSQL",
-              InMemoryDatabase: "give a file path: --db sqlite:///PATH",
-              NoSuchFinding: "list them with `camaudit findings`",
-              NoSuchAsset: "list them with `camaudit assets`",
-              NoSuchScan: "list scans with `camaudit diff --list`",
-              NotEnoughScans: "name them: camaudit diff SCAN_A SCAN_B",
-              ScanFinished: "start a new scan"}.get(type(exc))
-    if advice is not None:
-        return f"{exc}; {advice}", ExitCode.USAGE
-    if isinstance(exc, TransitionError):
-        advice = {"needs_expires": "give --expires DATE", "needs_note": "give --note with the reason",
-                  "expires_not_future": "give a later --expires",
-                  "expires_without_risk": "drop --expires, or use --status risk_accepted",
-                  }.get(exc.reason)
-        return (f"{exc}; {advice}" if advice else str(exc)), ExitCode.USAGE
-    if isinstance(exc, TextTooLong):
-        return (f"{exc.field} is too long ({exc.length} characters); the inventory keeps at "
-                f"most {exc.limit}: shorten it", ExitCode.USAGE)
-    return str(exc), ExitCode.USAGE
-
-
-def _fail(message: str, code: ExitCode) -> None:
-    click.echo(f"camaudit: {message}", err=True)
-    sys.exit(code)
 
 
 def _print_json(data: Any) -> None:
@@ -174,7 +80,7 @@ def _day(text: str) -> str:
 def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: bool,
            db_url: str | None, config_path: str | None) -> None:
     """List the devices in the inventory (one row per physical device)."""
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         rows = store.assets(site=site, vendor=vendor, flagged=True if flagged else None)
     if as_json:
         _print_json(rows)
@@ -200,7 +106,7 @@ def findings(status: tuple[str, ...], site: str | None, vendor: str | None, poli
 
     Expired risk acceptances are reopened first, so the list never shows a lapsed one.
     """
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         store.expire_risk_acceptances()
         rows = store.finding_rows(status=list(status) or None, site=site, vendor=vendor,
                                   policy=policy)
@@ -227,7 +133,7 @@ def history(asset: str, site: str | None, as_json: bool, db_url: str | None,
 
     ASSET is an asset id (A7), a MAC or an IP address.
     """
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         data = store.history(asset, site=site)
     if as_json:
         _print_json(data)
@@ -261,7 +167,7 @@ def diff(scan_a: int | None, scan_b: int | None, site: str | None, list_scans: b
     """
     if (scan_a is None) != (scan_b is None):
         raise click.UsageError("give two scan ids (SCAN_A SCAN_B) or none; see --list")
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         if list_scans:
             rows = store.scans(site=site)
             if as_json:
@@ -318,7 +224,7 @@ def remediate(ref: str, status: str, owner: str | None, due: date | None, note: 
     event trail with who, when, from, to and the note.
     """
     change = Change(to=status, actor=actor, owner=owner, due=due, note=note, expires=expires)
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         events = store.remediate(store.resolve(ref, site=site), change)
     if as_json:
         _print_json(events)
@@ -340,7 +246,6 @@ def rematch(policy_ids: tuple[str, ...], as_json: bool, db_url: str | None,
     findings no fingerprint supports any more become false_positive, each with an event.
     Exits 1 when open findings remain, like a scan.
     """
-    from scanner.cli.match import collector_paused
     from scanner.fingerprints.loader import load_fingerprints
     from scanner.identify import identify
     from scanner.policy import PolicyError, load_policies
@@ -348,11 +253,11 @@ def rematch(policy_ids: tuple[str, ...], as_json: bool, db_url: str | None,
     try:
         policies = load_policies(policy_ids or None)
     except PolicyError as exc:
-        _fail(str(exc), ExitCode.USAGE)
+        fatal(str(exc), ExitCode.USAGE)
     fingerprints = load_fingerprints()
     # rematch's per-chunk rows never form cycles; the collector rescanning the growing heap
     # cost ~10 % of a million-observation rematch, as it did in `camaudit match`
-    with open_store(db_url, config_path) as store, collector_paused():
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store, collector_paused():
         result = store.rematch(lambda observations: identify(observations, fingerprints, policies),
                                fingerprint_version=getattr(fingerprints, "version", None),
                                policies=list(policies))
@@ -375,7 +280,7 @@ def db() -> None:
 @_db_options
 def upgrade(db_url: str | None, config_path: str | None) -> None:
     """Create or migrate the inventory schema to this camaudit's version (one transaction)."""
-    with open_store(db_url, config_path, migrate_schema=False) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path), migrate_schema=False) as store:
         before, after = store.upgrade()
         url = store.safe_url
     click.echo(f"{url}: schema at revision {after}" + ("" if before == after else f" (was {before})"),

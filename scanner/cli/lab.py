@@ -13,15 +13,12 @@ from typing import Any
 
 import click
 
+from scanner.cli.common import fatal
 from scanner.exitcodes import ExitCode
 
+PROG = "camaudit lab"  # how the lab's messages begin
 NAME_OPTION = click.option("--name", default="demo", show_default=True,
                            help="Lab name: namespaces are ca-NAME-scan, ca-NAME-lan, ca-NAME-rtr, ...")
-
-
-def _fail(message: str, code: ExitCode) -> None:
-    click.echo(f"camaudit lab: {message}", err=True)
-    sys.exit(code)
 
 
 def _lab(name: str) -> Any:
@@ -30,7 +27,7 @@ def _lab(name: str) -> Any:
     try:
         return Lab(name)
     except ValueError as exc:
-        _fail(str(exc), ExitCode.USAGE)
+        fatal(str(exc), ExitCode.USAGE, prog=PROG)
 
 
 def _print_json(value: Any) -> None:
@@ -62,9 +59,9 @@ def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int
     try:
         lab.up(only=list(only) or None, extra_personas=list(extra), count=count)
     except PersonaError as exc:
-        _fail(f"bad persona file: {exc}", ExitCode.USAGE)
+        fatal(f"bad persona file: {exc}", ExitCode.USAGE, prog=PROG)
     except (LabError, ValueError) as exc:
-        _fail(str(exc), ExitCode.USAGE if isinstance(exc, ValueError) else ExitCode.RUNTIME)
+        fatal(str(exc), ExitCode.USAGE if isinstance(exc, ValueError) else ExitCode.RUNTIME, prog=PROG)
     status = lab.status()
     click.echo(f"lab {name!r} is up: {status['devices']} devices, server pid {status['pid']}, "
                f"{status['up_seconds']} s. Run commands with `camaudit lab exec --name {name} -- CMD`.",
@@ -84,7 +81,7 @@ def lab_down(name: str, all_labs: bool) -> None:
             _lab(each).down()
             click.echo(f"lab {each!r} is down", err=True)
         except LabError as exc:
-            click.echo(f"camaudit lab: {exc}", err=True)
+            click.echo(f"{PROG}: {exc}", err=True)
             failed = True
     if failed:
         sys.exit(ExitCode.RUNTIME)
@@ -112,7 +109,7 @@ def lab_truth(name: str) -> None:
     try:
         _print_json(_lab(name).truth())
     except LabError as exc:
-        _fail(str(exc), ExitCode.USAGE)
+        fatal(str(exc), ExitCode.USAGE, prog=PROG)
 
 
 @lab_group.command("unplug")
@@ -138,7 +135,7 @@ def _switch(name: str, device: str, plug: bool) -> None:
     try:
         found = lab.plug(device) if plug else lab.unplug(device)
     except LabError as exc:
-        _fail(str(exc), ExitCode.USAGE)
+        fatal(str(exc), ExitCode.USAGE, prog=PROG)
     click.echo(f"{found['persona']} ({found['ip']}) {'plugged in' if plug else 'unplugged'}", err=True)
 
 
@@ -149,7 +146,7 @@ def lab_exec(name: str, argv: tuple[str, ...]) -> None:
     """Run a command inside the scanner namespace: `camaudit lab exec -- nmap -n -sn 198.18.0.0/24`."""
     lab = _lab(name)
     if not lab.status()["up"]:
-        _fail(f"lab {name!r} is not up: run `camaudit lab up --name {name}`", ExitCode.USAGE)
+        fatal(f"lab {name!r} is not up: run `camaudit lab up --name {name}`", ExitCode.USAGE, prog=PROG)
     sys.exit(lab.exec(list(argv)).returncode)
 
 
@@ -163,7 +160,7 @@ def lab_personas(extra: tuple[Path, ...]) -> None:
     try:
         personas = select_personas(None, list(extra))
     except PersonaError as exc:
-        _fail(f"bad persona file: {exc}", ExitCode.USAGE)
+        fatal(f"bad persona file: {exc}", ExitCode.USAGE, prog=PROG)
     _print_json([{"id": p.id, "ip": p.ip, "mac": p.mac or f"{p.oui}:…", "segment": p.segment,
                   "vendor": p.truth.vendor, "brand": p.truth.brand, "model": p.truth.model,
                   "flagged": p.truth.flagged, "tcp_ports": p.tcp_ports, "file": str(p.source)}

@@ -13,107 +13,10 @@ from typing import Any
 
 import click
 
-from scanner.config import KEYS, Config, ConfigError, check_paths, load_config
+from scanner.cli.common import CONFIG_OPTION, fatal, load_or_exit
+from scanner.config import KEYS, ConfigError, check_paths, load_config
 from scanner.exitcodes import ExitCode
 from scanner.redact import mask_secrets
-
-class ExitCodeGroup(click.Group):
-    """The top-level group: failures no command anticipated still honour the exit-code contract.
-
-    Left alone, an uncaught exception ends Python with status 1 and click turns Ctrl-C into
-    status 1 as well — and 1 means "flagged devices found" to every cron wrapper. Here an
-    interruption and an unexpected error both end with 3 (runtime error), with a message and
-    the traceback on stderr for the bug report.
-    """
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except KeyboardInterrupt as exc:  # SIGINT/SIGTERM where no command handled it
-            click.echo(f"camaudit: interrupted{f' ({exc})' if str(exc) else ''}", err=True)
-            ctx.exit(ExitCode.RUNTIME)
-        except Exception as exc:
-            import traceback
-
-            # a traceback quotes arguments and messages, which may hold a database URL
-            click.echo(mask_secrets(traceback.format_exc().rstrip()), err=True)
-            click.echo(f"camaudit: unexpected error: {exc.__class__.__name__}: {mask_secrets(str(exc))}; this is a "
-                       "camaudit bug — please report it with the command line and the traceback above",
-                       err=True)
-            ctx.exit(ExitCode.RUNTIME)
-
-
-CONFIG_OPTION = click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-    help="Config file (default: $CAMAUDIT_CONFIG, /etc/camaudit/config.toml, then the user config dir).")
-
-
-def load_or_exit(cli: dict[str, Any] | None = None, config_path: Path | None = None) -> Config:
-    """Load the effective config for a command; a bad value ends the process with exit 2."""
-    try:
-        return load_config(cli, config_path=config_path)
-    except ConfigError as exc:
-        click.echo(f"camaudit: configuration error: {exc}", err=True)
-        sys.exit(ExitCode.USAGE)
-
-
-def log_options(command: Any) -> Any:
-    """--log-format/--log-file/--log-level for commands that run unattended (config keys too)."""
-    for option in reversed([
-        click.option("--log-format", type=click.Choice(["text", "json"]),
-                     help="Log lines as text or JSON (one object per line, for SIEM ingestion)."),
-        click.option("--log-file", type=click.Path(dir_okay=False),
-                     help="Also append log records to this file (created 0640; logrotate-safe)."),
-        click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
-                     help="Lowest level logged (default info)."),
-    ]):
-        command = option(command)
-    return command
-
-
-def start_logging(config: Config, quiet: bool) -> None:
-    """Configure logging from the effective config; an unusable log file is a usage error (2)."""
-    from scanner.logs import setup_logging
-
-    try:
-        setup_logging(fmt=config["log_format"], level=config["log_level"],
-                      log_file=config["log_file"], quiet=quiet)
-    except OSError as exc:
-        click.echo(f"camaudit: cannot open log file {config['log_file']} ({exc.strerror or exc}; "
-                   f"from {config.source('log_file')}); fix: create its directory writable for "
-                   "this user, or choose another log_file", err=True)
-        sys.exit(ExitCode.USAGE)
-
-
-def write_report_outputs(store: Any, config: Config) -> list[Path]:
-    """Write the exports the config names (`[report]` html/csv/json/xlsx) after a scan.
-
-    A site scanner exports its own site's findings. Raises OSError for an unwritable path
-    (the exporters write atomically, so an old report is never left half-replaced).
-    """
-    from scanner.report.service import Filters, export_findings
-
-    written = []
-    for fmt, name in config.reports().items():
-        path = Path(name)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-            export_findings(store, fmt, path, filters=Filters(site=config.get("site")))
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write the {fmt} report to {path} ({exc.strerror or exc}; "
-                          f"from {config.source(f'report.{fmt}')}); make its directory writable "
-                          "or change the path") from None
-        written.append(path)
-    return written
-
-
-def effective_db_url(config: Config) -> str:
-    """The database a command would open: the configured URL or the store's default file."""
-    from db.store import default_url
-
-    return config.get("db") or default_url()
 
 
 def _show(value: Any) -> str:
@@ -149,7 +52,7 @@ def config_check(config_path: Path | None, as_json: bool, list_keys: bool) -> No
         click.echo(f"camaudit: configuration error: {problem}", err=True)
     if problems:
         sys.exit(ExitCode.USAGE)
-    db_url = mask_secrets(effective_db_url(config))  # config output is pasted into tickets
+    db_url = mask_secrets(config.db_url())  # config output is pasted into tickets
     if as_json:
         settings = {name: {"value": value, "source": source} for name, value, source in config.items()}
         settings["db"]["value"] = db_url
@@ -186,7 +89,7 @@ def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
         # --db itself may be what is wrong: the database check then reports it, masked
         config = load_config({}, config_path="/dev/null", env={})
         config_check = checks.Check("config", checks.Level.FAIL, exc.summary, exc.fix)
-    results = checks.run_checks(db or effective_db_url(config), config_check)
+    results = checks.run_checks(db or config.db_url(), config_check)
     if as_json:
         click.echo(checks.as_json(results))
     else:
@@ -229,11 +132,9 @@ def demo(out_dir: Path, lab_name: str) -> None:
         console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
         result = run_demo(out_dir, console, progress, lab_name)
     except DemoError as exc:
-        click.echo(f"camaudit demo: {exc}", err=True)
-        sys.exit(ExitCode.RUNTIME)
+        fatal(str(exc), ExitCode.RUNTIME, prog="camaudit demo")
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the lab is already down (run_demo's finally)
-        click.echo("camaudit demo: interrupted; the lab was removed", err=True)
-        sys.exit(ExitCode.RUNTIME)
+        fatal("interrupted; the lab was removed", ExitCode.RUNTIME, prog="camaudit demo")
     click.echo(f"{result.flagged_assets} flagged device(s) among {result.devices} simulated devices")
     click.echo(f"HTML report: {result.report}")
 

@@ -14,11 +14,11 @@ from typing import BinaryIO
 import click
 from rich.console import Console
 
-from scanner.cli.inventory import open_store  # one way to name and open the inventory
+from db.lifecycle import ALL_STATUSES
+from scanner.cli.common import fatal, load_or_exit, open_store
 from scanner.exitcodes import ExitCode
 from scanner.outfile import OutputFileError
 from scanner.report import EXPORTERS
-from scanner.report.base import STATUSES
 from scanner.report.sanitize import TerminalWriter
 from scanner.report.service import Filters, export_findings, format_for_path
 from scanner.report.terminal import print_summary
@@ -44,7 +44,7 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
 def _filter_options(command: click.Command) -> click.Command:
     """The finding filters and database options both commands take."""
     for option in reversed([
-        click.option("--status", multiple=True, type=click.Choice(STATUSES),
+        click.option("--status", multiple=True, type=click.Choice(ALL_STATUSES),
                      help="Only findings in this status (repeatable)."),
         click.option("--site", help="Only findings of assets at this site."),
         click.option("--policy", help="Only findings under this policy id."),
@@ -85,17 +85,15 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
     if output is None and stdout.isatty():  # a file or pipe gets the data unchanged
         stdout = TerminalWriter(stdout)
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         try:
             result = export_findings(store, fmt, output, filters=filters, stream=stdout)
         except OutputFileError as exc:  # the -o path: its message names the path and the fix
-            click.echo(f"camaudit: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            fatal(str(exc), exc.exit_code)
         except OSError as exc:
-            click.echo(f"camaudit: cannot write the {fmt} export to {output or 'stdout'}: "
-                       f"{exc.strerror or exc}; check that the directory exists and is writable "
-                       "(no partial file was left)", err=True)
-            sys.exit(ExitCode.RUNTIME)
+            fatal(f"cannot write the {fmt} export to {output or 'stdout'}: {exc.strerror or exc}; "
+                  "check that the directory exists and is writable (no partial file was left)",
+                  ExitCode.RUNTIME)
     if output is not None and not quiet:
         click.echo(f"wrote {result.rows} findings to {output}", err=True)
 
@@ -110,7 +108,7 @@ def report(status: tuple[str, ...], site: str | None, policy: str | None, vendor
     so a cron job can alert on it.
     """
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
-    with open_store(db_url, config_path) as store:
+    with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         rows = store.finding_rows(**filters.query())
         series = store.scan_series(site=site)
     console = Console(file=sys.stdout, highlight=False)

@@ -1,9 +1,9 @@
 """CLI wiring for `camaudit scan` and `camaudit import nmap`.
 
-`scan`: options + config → `TargetSet` → `engine.run_scan` → `identify` (with the active
-policies) → inventory store → a table of flagged devices on stdout → exit code
-(0 clean, 1 open findings of flagged devices, 2 usage, 3 runtime, 75 locked). Progress goes
-to stderr, only on a TTY. Every observation can also be written as JSON Lines.
+`scan`: options + config → `scanner.audit` (plan, then run: targets → engine → identify →
+inventory → reports) → a table of flagged devices on stdout → exit code (0 clean, 1 open
+findings of flagged devices, 2 usage, 3 runtime, 75 locked). Progress goes to stderr, only
+on a TTY. Every observation can also be written as JSON Lines.
 
 `import nmap FILE.xml`: nmap XML → observations (JSON Lines on stdout or to a file), the
 same records `camaudit match` reads.
@@ -12,59 +12,22 @@ same records `camaudit match` reads.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, NoReturn
 
 import click
 
-from scanner import __version__
-from scanner.cli.ops import (CONFIG_OPTION, effective_db_url, load_or_exit, log_options, start_logging,
-                              write_report_outputs)
-from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ScanPlan
+from scanner.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging,
+                                 store_failure)
+from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
 from scanner.exitcodes import ExitCode
-from scanner.observation import Observation, write_jsonl
+from scanner.observation import write_jsonl
 from scanner.outfile import OutputFileError, output_text
-from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
-
-
-log = logging.getLogger(__name__)
-
-
-def _fail(code: ExitCode, message: str, event: str | None = None, **fields: Any) -> None:
-    """End the command: the message on stderr and, with `event`, a log record (docs/operations.md)."""
-    if event:
-        log.info(message, extra={"event": event, "exit_code": int(code), **fields})
-    click.echo(f"camaudit: {message}", err=True)
-    sys.exit(code)
-
-
-def targets_from(config: Any, force: bool) -> tuple[TargetSet, list[str]]:
-    """The target set the effective config names (CLI > env > file), or exit 2 saying why.
-
-    This host's own addresses are dropped here, before any engine starts; the second item
-    says what was dropped and why, one message per reason, for the scan's warnings. When
-    nothing is left the scan ends with exit 2 and that message.
-    """
-    from scanner.discovery.route import RouteError, addresses
-
-    try:
-        targets = build_targets(config.get("targets", []),
-                                files=[config["targets_file"]] if config.get("targets_file") else [],
-                                excludes=config.get("excludes", []),
-                                exclude_files=[config["exclude_file"]] if config.get("exclude_file") else [],
-                                max_targets=config.get("max_targets", DEFAULT_MAX_TARGETS), force=force)
-        targets, dropped = drop_own_addresses(targets, [a.ip for a in addresses()])
-    except (TargetError, RouteError) as exc:
-        _fail(ExitCode.USAGE, str(exc))
-        raise  # unreachable: _fail exits
-    if not len(targets):
-        _fail(ExitCode.USAGE, f"nothing left to scan: {'; '.join(dropped)}", "scan.failed")
-    return targets, dropped
+from scanner.targets import DEFAULT_MAX_TARGETS, TargetError
 
 
 @contextmanager
@@ -94,76 +57,28 @@ def _as_dict(ident: Any) -> dict[str, Any]:
     return asdict(ident) if is_dataclass(ident) else dict(vars(ident))
 
 
-def print_flagged(idents: list[Any], stream: IO[str]) -> None:
-    """The flagged-devices table (plain text when stdout is not a terminal)."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
+    """End a scan that could not complete: the message, exit code and log event of its cause."""
+    from db.store import StoreError
+    from scanner.discovery.nmap import NmapError
+    from scanner.discovery.route import RouteError
+    from scanner.policy import PolicyError
+    from scanner.runlock import LockHeld, ScanInterrupted
 
-    from scanner.report.sanitize import printable
-
-    flagged = [i for i in idents if i.flagged]
-    console = Console(file=stream, soft_wrap=True, width=None if stream.isatty() else 200)
-    if not flagged:
-        console.print(f"no flagged devices among {len(idents)} identified")
-        return
-    table = Table(title=f"{len(flagged)} flagged device(s) of {len(idents)} identified")
-    for column in ("IP", "MAC", "vendor", "brand", "model", "evidence", "policies"):
-        table.add_column(column)
-    for i in flagged:
-        evidence = ", ".join(sorted({f"{e.get('source')}:{e.get('port') or ''}".rstrip(":")
-                                     for e in (i.evidence or [])}))
-        # device-supplied text: no rich markup, no terminal control sequences
-        table.add_row(*(Text(printable(str(value or ""))) for value in (
-            i.ip, i.mac, i.vendor, i.brand, i.model, evidence, ", ".join(i.policies))))
-    console.print(table)
-
-
-@dataclass(slots=True)
-class Recording:
-    """This scan's place in the inventory (all None with --no-store)."""
-
-    store: Any = None
-    scan_id: int | None = None
-    open_flagged: int | None = None  # open findings of flagged assets, after the scan closed
-    reports: list[Path] = field(default_factory=list)  # exports the config asked for, written
-
-
-@contextmanager
-def recorded_scan(db_url: str | None, config: Any, targets: TargetSet, policies: list[Any]) -> Iterator[Recording]:
-    """The inventory's row for this scan, opened *before* any packet and closed on every exit.
-
-    Whatever stops the scan — a SIGTERM from cron, a crash — the row ends `interrupted` or
-    `failed`, never `running`.
-    """
-    if db_url is None:
-        yield Recording()
-        return
-    from db.store import Store
-    from scanner.runlock import ScanInterrupted
-
-    with Store(db_url) as store:
-        rec = Recording(store, store.begin_scan([str(n) for n in targets.networks()], config.get("site"),
-                                                policies, __version__, None))
-        try:
-            yield rec
-        except ScanInterrupted:
-            store.finish_scan(rec.scan_id, "interrupted")
-            raise
-        except BaseException:
-            store.finish_scan(rec.scan_id, "failed")
-            raise
-        store.finish_scan(rec.scan_id, "complete")
-        rec.open_flagged = store.open_flagged_count(config.get("site"))
-        rec.reports = write_report_outputs(store, config)  # [report] outputs: after "complete"
-
-
-def _warn(warnings: list[str], scan_id: int | None, quiet: bool) -> None:
-    """Log each scan warning, and show it on stderr unless --quiet."""
-    for warning in warnings:
-        log.warning(warning, extra={"event": "scan.warning", "scan_id": scan_id})
-        if not quiet:
-            click.echo(f"camaudit: warning: {warning}", err=True)
+    if isinstance(error, OutputFileError):  # --observations-out: names the path and the fix
+        fatal(str(error), error.exit_code, event="scan.failed", scan_id=scan_id)
+    if isinstance(error, LockHeld):
+        fatal(str(error), ExitCode.LOCKED, event="scan.locked", lock=str(error.path), holder=error.holder)
+    if isinstance(error, (RouteError, TargetError, PolicyError)):
+        fatal(str(error), ExitCode.USAGE, event="scan.failed", scan_id=scan_id)
+    if isinstance(error, ScanInterrupted):
+        fatal(f"scan {error}; its inventory row is marked interrupted", ExitCode.RUNTIME,
+              event="scan.interrupted", scan_id=scan_id, signal=error.signum)
+    if isinstance(error, StoreError):
+        fatal(*store_failure(error), event="scan.failed", scan_id=scan_id)
+    if isinstance(error, (NmapError, OSError)):
+        fatal(f"scan failed: {error}", ExitCode.RUNTIME, event="scan.failed", scan_id=scan_id)
+    raise error  # not a scan failure: a bug, reported by the top-level group
 
 
 @click.command("scan")
@@ -202,14 +117,10 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     Exit 0: no open findings; 1: flagged devices with open findings; 2: usage error;
     3: runtime error; 75: another scan holds the inventory's lock.
     """
-    from db.store import StoreError
-    from scanner.cli.inventory import store_failure
-    from scanner.discovery.nmap import NmapError
+    from scanner.audit import AuditError, AuditResult, plan_audit, run_audit
     from scanner.discovery.route import RouteError
-    from scanner.engine import scan as run_plan
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.identify import identify
-    from scanner.policy import PolicyError, load_policies
+    from scanner.policy import PolicyError
+    from scanner.report.flagged import print_flagged
     from scanner.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
 
     config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
@@ -218,71 +129,40 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                            "site": site, "policies": policies, "db": db, "log_format": log_format,
                            "log_file": log_file, "log_level": log_level}, config_path)
     start_logging(config, quiet)
-    targets, dropped = targets_from(config, force)
-    db_url = effective_db_url(config)
+    try:
+        plan = plan_audit(config, force=force, per_host=per_host)
+    except (TargetError, RouteError) as exc:  # before the scan has a row: nothing to log
+        fatal(str(exc), ExitCode.USAGE)
+    except PolicyError as exc:  # a bad --policy: exit 2 before any file, lock or packet
+        _stop(exc, None)
     out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
                output_text(observations_out) if observations_out else nullcontext(None))
-    rec = None
+    result: AuditResult | None = None
     try:
-        active = load_policies(list(config.get("policies") or []) or None)  # bad --policy: exit 2 first
-        with (nullcontext() if no_store else scan_lock(db_url)), stop_signals(), out_ctx as out_stream, \
-                recorded_scan(None if no_store else db_url, config, targets, list(active)) as rec, \
+        with (nullcontext() if no_store else scan_lock(config.db_url())), stop_signals(), \
+                out_ctx as out_stream, \
+                (nullcontext() if no_store else open_store(config, event="scan.failed")) as store, \
                 progress_display(not quiet) as progress:
-            log.info("scan started", extra={"event": "scan.started", "scan_id": rec.scan_id,
-                                            "site": config.get("site"), "targets": len(targets)})
-            plan = ScanPlan(targets=targets, ports=tuple(config.get("ports") or DEFAULT_PORTS),
-                            rate=float(config.get("rate") or DEFAULT_RATE), per_host=per_host,
-                            interface=config.get("interface"), engine=config.get("engine") or "native",
-                            progress=progress,
-                            on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
-            outcome = run_plan(plan)
-            outcome.warnings[:0] = dropped  # said, logged and in --json like the engine's own
-            _warn(outcome.warnings, rec.scan_id, quiet)
-            idents = identify(outcome.observations, load_fingerprints(), active)
-            open_flagged = flagged_here = sum(1 for i in idents if i.flagged)
-            if rec.store is not None:
-                rec.store.add_observations(rec.scan_id, outcome.observations)
-                stored = rec.store.record_identifications(rec.scan_id, idents,
-                                                          covered=[str(n) for n in targets.networks()])
-                # devices the inventory refused: the others are stored, the scan completes
-                refused = [str(failure) for failure in stored.failures]
-                outcome.warnings.extend(refused)
-                _warn(refused, rec.scan_id, quiet)
-        if rec.open_flagged is not None:  # counted after finish_scan's "not seen since" pass
-            open_flagged = rec.open_flagged
-        scan_id = rec.scan_id
-    except OutputFileError as exc:  # --observations-out: names the path and the fix
-        _fail(exc.exit_code, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
-    except LockHeld as exc:
-        _fail(ExitCode.LOCKED, str(exc), "scan.locked", lock=str(exc.path), holder=exc.holder)
-    except (RouteError, TargetError, PolicyError) as exc:
-        _fail(ExitCode.USAGE, str(exc), "scan.failed", scan_id=rec and rec.scan_id)
-    except ScanInterrupted as exc:
-        _fail(ExitCode.RUNTIME, f"scan {exc}; its inventory row is marked interrupted", "scan.interrupted",
-              scan_id=rec and rec.scan_id, signal=exc.signum)
-    except (NmapError, OSError) as exc:
-        _fail(ExitCode.RUNTIME, f"scan failed: {exc}", "scan.failed", scan_id=rec and rec.scan_id)
-    except StoreError as exc:
-        message, code = store_failure(exc)
-        _fail(code, message, "scan.failed", scan_id=rec and rec.scan_id)
-    exit_code = ExitCode.FLAGGED if open_flagged else ExitCode.CLEAN
-    seconds = round(outcome.finished - outcome.started, 3)
-    summary = {"scan_id": scan_id, "site": config.get("site"), "exit_code": int(exit_code),
-               "targets": len(targets), "hosts": len(outcome.hosts), "seconds": seconds,
-               "flagged": flagged_here, "open_flagged": open_flagged, "reports": [str(p) for p in rec.reports]}
-    log.info("scan finished", extra={"event": "scan.finished", **summary})
+            result = run_audit(plan, store, progress=progress,
+                               on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None,
+                               on_warning=None if quiet else (
+                                   lambda w: click.echo(f"camaudit: warning: {w}", err=True)))
+    except AuditError as exc:
+        _stop(exc.error, exc.scan_id)
+    except (OutputFileError, LockHeld, ScanInterrupted) as exc:  # around the audit, not in it
+        _stop(exc, result and result.scan_id)
     if observations_out == "-":
         pass  # stdout carries the observations; a table would corrupt the stream
     elif as_json:
-        click.echo(json.dumps({**summary, "warnings": outcome.warnings,
-                               "devices": [_as_dict(i) for i in idents]}, default=str, indent=1))
+        click.echo(json.dumps({**result.summary(), "warnings": result.warnings,
+                               "devices": [_as_dict(i) for i in result.identifications]},
+                              default=str, indent=1))
     elif not quiet:
-        print_flagged(idents, sys.stdout)
-        click.echo(f"{len(outcome.hosts)} hosts up of {len(targets)} addresses, "
-                   f"{len(outcome.observations)} observations in "
-                   f"{outcome.finished - outcome.started:.1f} s"
-                   + (f"; scan #{scan_id} stored" if scan_id is not None else ""), err=True)
-    sys.exit(exit_code)
+        print_flagged(result.identifications, sys.stdout)
+        click.echo(f"{len(result.hosts)} hosts up of {result.targets} addresses, "
+                   f"{result.observations} observations in {result.seconds:.1f} s"
+                   + (f"; scan #{result.scan_id} stored" if result.scan_id is not None else ""), err=True)
+    sys.exit(result.exit_code)
 
 
 @click.group("import")
@@ -309,9 +189,9 @@ def import_nmap(xml_file: str, output: str) -> None:
         with (nullcontext(sys.stdout) if output == "-" else output_text(output)) as out:
             count = write_jsonl(chain([first] if first is not None else [], observations), out)
     except NmapXmlError as exc:
-        _fail(ExitCode.USAGE, f"cannot import {xml_file}: {exc}")
+        fatal(f"cannot import {xml_file}: {exc}", ExitCode.USAGE)
     except OutputFileError as exc:
-        _fail(exc.exit_code, str(exc))
+        fatal(str(exc), exc.exit_code)
     click.echo(f"{count} observations from {xml_file}", err=True)
 
 

@@ -1,7 +1,8 @@
 """Exports and reports: one module per format behind the `Exporter` interface.
 
 `EXPORTERS` is the one registry: a new format is a module with a class that has `name`,
-`suffix` and `write(rows, meta, stream)`, plus one entry here.
+`suffix` and `write(rows, meta, stream)`, plus one entry here. The config's `[report]` keys
+are made from it, in this order (the order `camaudit config check` lists them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from scanner.report.xlsx_export import XlsxExporter
 
 EXPORTERS: dict[str, Exporter] = {
     exporter.name: exporter
-    for exporter in (CsvExporter(), JsonExporter(), XlsxExporter(), HtmlExporter())
+    for exporter in (HtmlExporter(), CsvExporter(), JsonExporter(), XlsxExporter())
 }
 
 __all__ = ["COLUMNS", "EXPORTERS", "Exporter", "ReportMeta", "Row", "Rows"]

@@ -66,11 +66,6 @@ COLUMNS: tuple[Column, ...] = (
     Column("last_scan_id", "Last scan"),
 )
 
-# Finding statuses in the order of the remediation state machine (DESIGN.md §6).
-STATUSES: tuple[str, ...] = ("open", "in_progress", "remediated", "risk_accepted", "false_positive")
-UNRESOLVED: frozenset[str] = frozenset({"open", "in_progress"})
-
-
 @dataclass(frozen=True)
 class ReportMeta:
     """What an export says about itself: when, by which version, under which filters.

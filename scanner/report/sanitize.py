@@ -11,7 +11,10 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # Characters that make Excel / LibreOffice / Google Sheets treat a cell as a formula or a
 # DDE command (OWASP "CSV Injection"), plus their full-width forms, which some spreadsheet
@@ -96,6 +99,14 @@ class TerminalWriter(io.RawIOBase):
     def _emit(self, text: str) -> None:
         if text:
             self._raw.write(escape_controls(text.replace("\r\n", "\n")).encode("utf-8"))
+
+
+def inert_text(value: Any, blank: str = "") -> Text:
+    """A value for a rich table cell: `printable`, and plain `Text`, so rich reads no markup
+    (`[link=...]` in a banner) in it. None and "" show as `blank`."""
+    from rich.text import Text
+
+    return Text(blank if value is None or value == "" else printable(str(value)))
 
 
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

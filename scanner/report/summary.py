@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from scanner.report.base import STATUSES, UNRESOLVED, Row
+from db.lifecycle import ACTIVE, ALL_STATUSES
+from scanner.report.base import Row
 
 UNKNOWN = "(unknown)"
 
@@ -31,7 +32,7 @@ class Summary:
 
 def summarize(rows: Sequence[Row], today: date) -> Summary:
     """The headline numbers: what is flagged, where, and how far remediation has come."""
-    unresolved = [row for row in rows if row.get("status") in UNRESOLVED]
+    unresolved = [row for row in rows if row.get("status") in ACTIVE]
     by_site = devices_by(rows, "site")
     return Summary(
         findings=len(rows),
@@ -56,7 +57,7 @@ def devices_by(rows: Sequence[Row], key: str) -> dict[str, int]:
 def findings_by_status(rows: Sequence[Row]) -> dict[str, int]:
     """Findings per remediation status: every known status (zero included), then any other."""
     counts = Counter(label(row.get("status")) for row in rows)
-    ordered = {status: counts.get(status, 0) for status in STATUSES}
+    ordered = {status: counts.get(status, 0) for status in ALL_STATUSES}
     ordered.update((status, n) for status, n in counts.items() if status not in ordered)
     return ordered
 

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scanner.report.base import UNRESOLVED, Row
-from scanner.report.sanitize import printable
+from db.lifecycle import ACTIVE
+from scanner.report.base import Row
+from scanner.report.sanitize import inert_text
 from scanner.report.summary import Summary, summarize
 
 OLDEST_SHOWN = 15
@@ -32,7 +33,7 @@ def print_summary(rows: Sequence[Row], series: Sequence[Mapping[str, Any]], cons
         console.print(_counts("Flagged devices by site", "site", summary.devices_by_site))
     if series:
         console.print(_scans(series[-5:]))
-    oldest = sorted((r for r in rows if r.get("status") in UNRESOLVED),
+    oldest = sorted((r for r in rows if r.get("status") in ACTIVE),
                     key=lambda r: -(r.get("days_open") or 0))[:OLDEST_SHOWN]
     if oldest:
         console.print(_oldest(oldest))
@@ -93,7 +94,7 @@ def _oldest(rows: Sequence[Row]) -> Table:
 
 def _text(value: Any, clip: bool = False) -> Text:
     """Device text as plain rich Text; `clip` keeps it to one line, cut with an ellipsis."""
-    text = Text(printable("" if value is None else str(value)))
+    text = inert_text(value)
     if clip:
         text.no_wrap, text.overflow = True, "ellipsis"
     return text

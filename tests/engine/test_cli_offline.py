@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from scanner.cli import main
-from scanner.cli.scan import print_flagged
+from scanner.report.flagged import print_flagged
 from scanner.discovery.nmap import arguments
 
 NMAP_XML = b"""<?xml version="1.0"?><nmaprun><host><status state="up"/>

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from scanner.cli.match import collector_paused, write_identifications
+from scanner.match_stream import collector_paused, write_identifications
 from scanner.fingerprints.matcher import FingerprintSet
 from scanner.identify import Matcher, identify
 from scanner.observation import Observation

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from scanner.cli import main
-from scanner.cli.ops import ExitCodeGroup
+from scanner.cli.common import ExitCodeGroup
 from scanner.exitcodes import ExitCode
 from scanner.runlock import ScanInterrupted
 
