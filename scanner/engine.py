@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import ipaddress
 import pkgutil
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.addresses import ip_sort_key
 from scanner.discovery import DISCOVERERS, route
 from scanner.discovery.base import DiscoverySettings, on_link
 from scanner.model import Bounds, Host
@@ -166,7 +166,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
             scan.spawn(scan.run_sweep(probe, routed_hosts, sweep_ctx))
     await scan.drain()
     outcome.warnings.extend(scan.uncovered_warnings())
-    outcome.hosts = sorted(scan.hosts.values(), key=lambda h: _ip_key(h.ip))
+    outcome.hosts = sorted(scan.hosts.values(), key=lambda h: ip_sort_key(h.ip))
     outcome.dropped = ctx.dropped
     outcome.finished = time.time()
     return outcome
@@ -235,7 +235,7 @@ class _Scan:
         which = "probe" if self.plan.probes is None else "selected probe"
         out = []
         for port, ips in sorted(self.uncovered.items()):
-            ips.sort(key=_ip_key)
+            ips.sort(key=ip_sort_key)
             if len(ips) == 1:
                 out.append(f"{ips[0]}: port {port} open, no {which} covers it")
             else:
@@ -277,7 +277,3 @@ async def _guarded(name: str, ip: str | None, port: int | None, budget: float,
             warnings.append(f"{error}: devices that answer only to the {name} sweep may be missing")
         return []
     return [Observation(source=name, ip=ip, port=port, status=status, error=error)]
-
-
-def _ip_key(ip: str) -> int:
-    return int(ipaddress.IPv4Address(ip))
