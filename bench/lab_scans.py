@@ -31,7 +31,7 @@ from typing import Any
 from unittest import mock
 
 from bench.measure import Cost, in_namespace, median_of, run
-from scanner.lab import Lab, select_personas, topology
+from camaudit.lab import Lab, select_personas, topology
 
 CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
 NMAP_SCRIPTS = "http-title,rtsp-methods,ssl-cert,broadcast-wsdd-discover"

@@ -25,11 +25,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scanner.match_stream import collector_paused, write_identifications
-from scanner.fingerprints.loader import load_fingerprints
-from scanner.identify import Matcher
-from scanner.observation import Observation, read_jsonl
-from scanner.policy import load_policies
+from camaudit.match_stream import collector_paused, write_identifications
+from camaudit.fingerprints.loader import load_fingerprints
+from camaudit.identify import Matcher
+from camaudit.observation import Observation, read_jsonl
+from camaudit.policy import load_policies
 
 HIK_LOGIN = ('<html><head><script src="../script/inc.js"></script></head><body>' + "x" * 2000 + "</body></html>")
 DAHUA_LOGIN = ("<html><head><title>WEB SERVICE</title></head><body><div class=\"ui-dialog-content\">"

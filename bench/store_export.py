@@ -17,12 +17,12 @@ from typing import Any
 from bench.match_throughput import synthetic
 from bench.measure import Cost, run
 from bench.lab_scans import CAMAUDIT
-from db.store import Store
-from scanner import __version__
-from scanner.fingerprints.loader import load_fingerprints
-from scanner.identify import identify
-from scanner.observation import Observation
-from scanner.policy import load_policies
+from camaudit.db.store import Store
+from camaudit import __version__
+from camaudit.fingerprints.loader import load_fingerprints
+from camaudit.identify import identify
+from camaudit.observation import Observation
+from camaudit.policy import load_policies
 
 EXPORT_FORMATS = ("csv", "json", "xlsx", "html")
 

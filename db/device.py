@@ -1,6 +1,6 @@
 """The one definition of what the store reads of an identification, and its cleaned form.
 
-`scanner.identify.Identification` produces identifications; every part of db/ consumes them
+`camaudit.identify.Identification` produces identifications; every part of db/ consumes them
 through `IdentificationLike` (declared here only) and `clean`, the one conversion into a
 `Device`. Device-supplied text is untrusted: it is stripped of NUL (PostgreSQL refuses it)
 and cut to its column's size before any use, so both dialects store and match the same text.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from db.models import Asset, Sighting, fit
-from scanner.observation import normalize_mac
+from camaudit.db.models import Asset, Sighting, fit
+from camaudit.observation import normalize_mac
 
 MAX_EVIDENCE_VALUE = 1000     # characters of one evidence value (it has no column of its own)
 
@@ -23,7 +23,7 @@ T_ASSET, T_SIGHT = Asset.__table__, Sighting.__table__
 
 
 class IdentificationLike(Protocol):
-    """What the store reads of scanner.identify.Identification (duck-typed, read-only)."""
+    """What the store reads of camaudit.identify.Identification (duck-typed, read-only)."""
 
     @property
     def ip(self) -> str | None: ...

@@ -28,16 +28,16 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
-from db import migrate
-from db.errors import (
+from camaudit.db import migrate
+from camaudit.db.errors import (
     BadDatabaseUrl,
     CorruptDatabase,
     InMemoryDatabase,
     StoreUnavailable,
     UnsupportedDatabase,
 )
-from scanner.observation import loads_json
-from scanner.redact import mask_secrets
+from camaudit.observation import loads_json
+from camaudit.redact import mask_secrets
 
 
 def default_url() -> str:

@@ -3,7 +3,7 @@ attributes, so the command line can word what to do and other callers can act on
 
 from __future__ import annotations
 
-from scanner.redact import mask_secrets
+from camaudit.redact import mask_secrets
 
 
 class StoreError(RuntimeError):

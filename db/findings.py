@@ -1,6 +1,6 @@
 """Writing findings and their event trail: opening, refreshing and moving them.
 
-Every status change written here is a move `db.lifecycle` decided (manual: `check`;
+Every status change written here is a move `camaudit.db.lifecycle` decided (manual: `check`;
 automatic: `on_seen`, `on_missed`, `on_expiry`); this module only turns those decisions into
 batched SQL (executemany, a few statements per batch) and one event row per move.
 """
@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from db.device import Device
-from db.engine import Database
-from db.errors import NoSuchFinding
-from db.lifecycle import WATCHED, Change, Status, TransitionError, check, on_expiry, on_missed, on_seen
-from db.models import Asset, Finding, FindingEvent, Policy, fit
+from camaudit.db.device import Device
+from camaudit.db.engine import Database
+from camaudit.db.errors import NoSuchFinding
+from camaudit.db.lifecycle import WATCHED, Change, Status, TransitionError, check, on_expiry, on_missed, on_seen
+from camaudit.db.models import Asset, Finding, FindingEvent, Policy, fit
 
 T_ASSET, T_POLICY = Asset.__table__, Policy.__table__
 T_FIND, T_EVENT = Finding.__table__, FindingEvent.__table__

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from db.device import Device
+from camaudit.db.device import Device
 
 
 def identity_key(device: Device, site: str | None) -> str:

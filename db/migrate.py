@@ -19,8 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
 
-from db.errors import ForeignDatabase, NewerSchema
-from db.models import Base
+from camaudit.db.errors import ForeignDatabase, NewerSchema
+from camaudit.db.models import Base
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x63616D61  # "cama": an arbitrary constant all camaudit processes share

@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db.errors import TextTooLong
+from camaudit.db.errors import TextTooLong
 
 MAX_NOTE = 4000            # a note or event text: a paragraph, not a document
 TRUNCATED = "…"            # ends device text that was cut to fit its column

@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, false, func, or_, select
 
-from db.engine import Database
-from db.errors import AmbiguousAsset, NoSuchAsset, NoSuchFinding, NotEnoughScans, StoreError
-from db.findings import iso
-from db.lifecycle import ACTIVE, Status
-from db.models import Asset, Finding, FindingEvent, Policy, Scan, Sighting
-from db.record import BATCH, scan_row
-from scanner.observation import normalize_mac
+from camaudit.db.engine import Database
+from camaudit.db.errors import AmbiguousAsset, NoSuchAsset, NoSuchFinding, NotEnoughScans, StoreError
+from camaudit.db.findings import iso
+from camaudit.db.lifecycle import ACTIVE, Status
+from camaudit.db.models import Asset, Finding, FindingEvent, Policy, Scan, Sighting
+from camaudit.db.record import BATCH, scan_row
+from camaudit.observation import normalize_mac
 
 MAX_ROW_ID = 2**31 - 1       # ids are INTEGER columns: 32 bits on PostgreSQL
 T_SCAN, T_ASSET, T_SIGHT = Scan.__table__, Asset.__table__, Sighting.__table__

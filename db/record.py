@@ -17,14 +17,14 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean, sighting_values
-from db.engine import Database
-from db.errors import NoSuchScan, ScanFinished, StoreError
-from db.findings import apply_flags, expire_risk_acceptances, findings_of, mark_not_seen, upsert_policies
-from db.identity import identity_key, lookup_keys, match, needs_serial_lookup, serial_match
-from db.lifecycle import gone
-from db.models import Asset, Scan, Sighting, StoredObservation, fit
-from scanner.observation import Observation
+from camaudit.db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean, sighting_values
+from camaudit.db.engine import Database
+from camaudit.db.errors import NoSuchScan, ScanFinished, StoreError
+from camaudit.db.findings import apply_flags, expire_risk_acceptances, findings_of, mark_not_seen, upsert_policies
+from camaudit.db.identity import identity_key, lookup_keys, match, needs_serial_lookup, serial_match
+from camaudit.db.lifecycle import gone
+from camaudit.db.models import Asset, Scan, Sighting, StoredObservation, fit
+from camaudit.observation import Observation
 
 BATCH = 500
 SCAN_ACTOR = "camaudit scan"
@@ -236,7 +236,7 @@ def _record_batch(db: Database, conn: Connection, scan_id: int, site: str | None
 
 
 def find_assets(conn: Connection, by_identity: dict[str, Device]) -> dict[str, Any]:
-    """Stored assets of these devices (by identity key), by the rules of `db.identity.match`.
+    """Stored assets of these devices (by identity key), by the rules of `camaudit.db.identity.match`.
 
     A MAC side finds the MAC-less asset through its serial key, so each lookup reads at most
     a row per device of the batch: looking serials up by value read every asset sharing one

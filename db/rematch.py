@@ -2,8 +2,8 @@
 
 Each asset's observations are those of its last sighting (same scan, its MAC, or its IP for
 MAC-less observations); `identify` runs on them again, the asset row takes the new answer,
-and its findings follow: newly flagged ones open or reopen (`db.lifecycle.on_seen`), active
-ones no longer supported become false positives (`db.lifecycle.on_rematch`). Work goes in
+and its findings follow: newly flagged ones open or reopen (`camaudit.db.lifecycle.on_seen`), active
+ones no longer supported become false positives (`camaudit.db.lifecycle.on_rematch`). Work goes in
 chunks of `BATCH` assets, a few statements each: rematch of 1M observations is ~200k assets.
 """
 
@@ -17,13 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
-from db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean
-from db.engine import Database
-from db.findings import apply_flags, event, findings_of, upsert_policies
-from db.lifecycle import on_rematch
-from db.models import Asset, Finding, FindingEvent, Sighting, StoredObservation, fit
-from db.record import chunks
-from scanner.observation import Observation, normalize_mac
+from camaudit.db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean
+from camaudit.db.engine import Database
+from camaudit.db.findings import apply_flags, event, findings_of, upsert_policies
+from camaudit.db.lifecycle import on_rematch
+from camaudit.db.models import Asset, Finding, FindingEvent, Sighting, StoredObservation, fit
+from camaudit.db.record import chunks
+from camaudit.observation import Observation, normalize_mac
 
 REMATCH_ACTOR = "camaudit rematch"
 T_ASSET, T_SIGHT, T_OBS = Asset.__table__, Sighting.__table__, StoredObservation.__table__

@@ -22,7 +22,7 @@ API for the scan command (call in this order; every call commits its own transac
     store.finish_scan(scan_id, status="complete")       # or "interrupted" / "failed"
     store.open_flagged_count(site=None) -> int          # exit code 1 when > 0
 
-`policies` are policy ids or objects with `id`, `title`, `citation` (scanner.policy); `covered`
+`policies` are policy ids or objects with `id`, `title`, `citation` (camaudit.policy); `covered`
 is the list of target CIDRs/IPs the scan actually probed: an asset whose address lies in it and
 that the scan did not see counts one "miss" when the scan finishes complete. Call
 `record_identifications` even when nothing was found (`[]`): that is how a scan of an emptied
@@ -40,16 +40,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from db import findings, queries, record
-from db import rematch as rematching
-from db.device import IdentificationLike
-from db.engine import Database, default_url, utcnow
-from db.errors import StoreError
-from db.lifecycle import Change
-from db.queries import FindingStream
-from db.record import BATCH, DeviceFailure, ScanResultSummary
-from db.rematch import Identify, RematchSummary
-from scanner.observation import Observation
+from camaudit.db import findings, queries, record
+from camaudit.db import rematch as rematching
+from camaudit.db.device import IdentificationLike
+from camaudit.db.engine import Database, default_url, utcnow
+from camaudit.db.errors import StoreError
+from camaudit.db.lifecycle import Change
+from camaudit.db.queries import FindingStream
+from camaudit.db.record import BATCH, DeviceFailure, ScanResultSummary
+from camaudit.db.rematch import Identify, RematchSummary
+from camaudit.observation import Observation
 
 DEFAULT_NOT_SEEN_AFTER = 2   # complete scans covering an address that must miss a device
 
@@ -131,7 +131,7 @@ class Store:
                 policies: Sequence[Any] = ()) -> RematchSummary:
         """Re-identify every asset from the observations of its last sighting; update findings.
 
-        `identify` is scanner.identify bound to the current fingerprints and policies. A newly
+        `identify` is camaudit.identify bound to the current fingerprints and policies. A newly
         flagged asset opens findings; a finding its new identification no longer supports
         (open or in progress) becomes false_positive with an event saying why. `policies`
         (objects with id, title, citation) are the ones `identify` evaluates: they refresh the

@@ -1,3 +1,3 @@
-from scanner.cli import main
+from camaudit.cli import main
 
 main()

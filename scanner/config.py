@@ -15,7 +15,7 @@ Every effective value remembers where it came from (`Config.source`), so
 file (and line), the key and a fix, because whoever reads it is looking at a mail from cron.
 
 The config never invents targets: the defaults contain none, so a run that names none ends
-with a usage error (scanner.targets refuses an empty target set) instead of a guess.
+with a usage error (camaudit.targets refuses an empty target set) instead of a guess.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any
 
 import platformdirs
 
-from scanner.boundedio import TooLarge, read_capped
-from scanner.report import EXPORTERS
+from camaudit.boundedio import TooLarge, read_capped
+from camaudit.report import EXPORTERS
 
 ENV_PREFIX = "CAMAUDIT_"
 CONFIG_ENV = "CAMAUDIT_CONFIG"
@@ -148,7 +148,7 @@ def _db_url(value: Any) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from scanner.redact import mask_secrets
+    from camaudit.redact import mask_secrets
 
     text = _string(value)
     try:
@@ -161,7 +161,7 @@ def _db_url(value: Any) -> str:
 
 def _targets(value: Any) -> list[str]:
     """Addresses the user names, checked by the scanner's own target parser (one grammar)."""
-    from scanner.targets import TargetError, parse_spec
+    from camaudit.targets import TargetError, parse_spec
 
     items = _string_list(value)
     for item in items:
@@ -174,7 +174,7 @@ def _targets(value: Any) -> list[str]:
 
 def _policy_ids(value: Any) -> list[str]:
     """Ids of shipped policies; an unknown id is a config error now, not a failed scan later."""
-    from scanner.policy import PolicyError, load_policies
+    from camaudit.policy import PolicyError, load_policies
 
     ids = _string_list(value)
     try:
@@ -297,7 +297,7 @@ class Config:
 
     def db_url(self) -> str:
         """The inventory a command would open: the configured URL or the store's default file."""
-        from db.store import default_url
+        from camaudit.db.store import default_url
 
         return self.get("db") or default_url()
 

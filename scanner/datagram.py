@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from scanner.model import Datagram
+from camaudit.model import Datagram
 
 MAX_DATAGRAMS = 20_000       # replies kept per ask(); a flood beyond that is dropped
 MAX_DATAGRAMS_PER_SOURCE = 64  # one flooding device cannot crowd out the others' replies

@@ -1,6 +1,6 @@
 """`camaudit demo` (what `make demo` runs): the whole pipeline on the simulated lab, then gone.
 
-Lab up → the audit (`python -m scanner.audit`) run *inside* the lab's scanner namespace (no
+Lab up → the audit (`python -m camaudit.audit`) run *inside* the lab's scanner namespace (no
 default route, so no packet can leave the lab) → findings printed (IP, MAC, vendor, evidence)
 → HTML report written and its path printed → lab down. The lab is removed on every way out: success, an
 error, Ctrl-C or SIGTERM (`stop_signals` turns both into an exception, `finally` tears
@@ -20,8 +20,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scanner.report.flagged import DETAILED, flagged_table, from_findings
-from scanner.runlock import stop_signals
+from camaudit.report.flagged import DETAILED, flagged_table, from_findings
+from camaudit.runlock import stop_signals
 
 DEMO_LAB = "cademo"  # reserved for the demo: a leftover of this name is the demo's own
 DEMO_SITE = "demo-lab"
@@ -43,9 +43,9 @@ class DemoResult:
 def run_demo(out_dir: Path, console: Console, progress: Callable[[str], None],
              lab_name: str = DEMO_LAB) -> DemoResult:
     """Run the demo; findings go to `console`, step messages to `progress`. Raises DemoError."""
-    from scanner.lab import Lab, LabError
-    from scanner.lab.netns import NetnsError
-    from scanner.lab.topology import LOCAL_NET, ROUTED_NET
+    from camaudit.lab import Lab, LabError
+    from camaudit.lab.netns import NetnsError
+    from camaudit.lab.topology import LOCAL_NET, ROUTED_NET
 
     lab = Lab(lab_name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def _scan(lab: Any, targets: list[str], url: str) -> int:
     whole audit process in the namespace before its first instruction (docs/architecture.md).
     """
     settings = {"targets": targets, "db": url, "site": DEMO_SITE}
-    result = lab.exec([sys.executable, "-m", "scanner.audit"], input=json.dumps(settings),
+    result = lab.exec([sys.executable, "-m", "camaudit.audit"], input=json.dumps(settings),
                       capture_output=True, text=True, timeout=SCAN_TIMEOUT, check=False)
     if result.returncode not in (0, 1):  # 0 clean, 1 flagged: both are a completed scan
         tail = "\n".join(result.stderr.strip().splitlines()[-10:])
@@ -92,8 +92,8 @@ def _scan(lab: Any, targets: list[str], url: str) -> int:
 
 
 def _show(url: str, out_dir: Path, console: Console, devices: int, scan_exit: int) -> DemoResult:
-    from db.store import Store
-    from scanner.report.service import export_findings
+    from camaudit.db.store import Store
+    from camaudit.report.service import export_findings
 
     report = out_dir / "report.html"
     with Store(url) as store:

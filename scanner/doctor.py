@@ -24,7 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from scanner.redact import mask_secrets
+from camaudit.redact import mask_secrets
 
 CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
 OUI_MAX_AGE_DAYS = 365
@@ -123,7 +123,7 @@ def check_interfaces() -> Check:
 
 
 def check_oui_data(now: float | None = None) -> Check:
-    from scanner import oui
+    from camaudit import oui
 
     now = time.time() if now is None else now
     sources: list[tuple[str, Path]] = []
@@ -148,8 +148,8 @@ def check_oui_data(now: float | None = None) -> Check:
 
 
 def check_fingerprints() -> Check:
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.fingerprints.verify import verify
+    from camaudit.fingerprints.loader import load_fingerprints
+    from camaudit.fingerprints.verify import verify
 
     try:
         fset = load_fingerprints()
@@ -181,7 +181,7 @@ def check_database(url: str) -> Check:
     """Open the inventory read-only: `SELECT 1` and compare its schema with this version's."""
     from sqlalchemy import create_engine, text
 
-    from db import migrate
+    from camaudit.db import migrate
 
     parsed = _parse_url(url)
     if isinstance(parsed, Check):
@@ -217,7 +217,7 @@ def check_database(url: str) -> Check:
 
 
 def check_lock(url: str) -> Check:
-    from scanner.runlock import LockHeld, lock_path_for, scan_lock
+    from camaudit.runlock import LockHeld, lock_path_for, scan_lock
 
     if isinstance(_parse_url(url), Check):  # the database check already says why
         return Check("scan lock", Level.WARN, "not checked: the database URL cannot be parsed",

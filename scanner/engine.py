@@ -2,9 +2,9 @@
 
 `run_scan(plan)` walks targets → discovery → probes → observations (`scan(plan)` runs it to
 completion on uvloop: what the CLI and the lab tests call). Everything that touches the
-network goes through one `ScanContext` per scan (scanner.scan_context: excludes, rate cap,
-per-host cap, budgets); discovery is the backend the plan names (scanner.discovery), and
-the probes are every concrete class in scanner.probes.
+network goes through one `ScanContext` per scan (camaudit.scan_context: excludes, rate cap,
+per-host cap, budgets); discovery is the backend the plan names (camaudit.discovery), and
+the probes are every concrete class in camaudit.probes.
 
 Why one loop and no threads: the scanner may run inside a network namespace entered by the
 *calling thread* (the lab does that); a worker thread would sit in another namespace and
@@ -22,14 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.addresses import ip_sort_key
-from scanner.discovery import DISCOVERERS, route
-from scanner.discovery.base import DiscoverySettings, on_link
-from scanner.model import Bounds, Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes.base import HostProbe, SweepProbe
-from scanner.scan_context import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, ScanContext
-from scanner.targets import TargetSet, drop_own_addresses
+from camaudit.addresses import ip_sort_key
+from camaudit.discovery import DISCOVERERS, route
+from camaudit.discovery.base import DiscoverySettings, on_link
+from camaudit.model import Bounds, Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes.base import HostProbe, SweepProbe
+from camaudit.scan_context import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, ScanContext
+from camaudit.targets import TargetSet, drop_own_addresses
 
 DEFAULT_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 8080, 8443, 37777)
 DEFAULT_ARP_WAIT = 0.5       # seconds to wait for ARP replies after the last request
@@ -48,7 +48,7 @@ class ScanPlan:
     rate: float = DEFAULT_RATE
     per_host: int = DEFAULT_PER_HOST
     interface: str | None = None
-    engine: str = "native"                 # a name in scanner.discovery.DISCOVERERS
+    engine: str = "native"                 # a name in camaudit.discovery.DISCOVERERS
     probes: tuple[str, ...] | None = None  # probe names to run; None = every available probe
     bounds: Bounds = field(default_factory=Bounds)
     sweep_wait: float = DEFAULT_SWEEP_WAIT
@@ -76,21 +76,21 @@ class ScanOutcome:
 
 
 def available_probes() -> tuple[list[HostProbe], list[SweepProbe], list[str]]:
-    """Instances of every concrete probe in `scanner.probes`, plus import problems as warnings.
+    """Instances of every concrete probe in `camaudit.probes`, plus import problems as warnings.
 
     Discovering probes by their base class keeps the engine free of a hand-kept list that
     the probe modules would have to edit.
     """
-    import scanner.probes as pkg
+    import camaudit.probes as pkg
 
     problems: list[str] = []
     for info in pkgutil.iter_modules(pkg.__path__):
         if info.name.startswith("_") or info.name == "base":
             continue
         try:
-            importlib.import_module(f"scanner.probes.{info.name}")
+            importlib.import_module(f"camaudit.probes.{info.name}")
         except Exception as exc:  # noqa: BLE001 - one broken probe must not stop the scan
-            problems.append(f"probe module scanner.probes.{info.name} failed to load: {exc}")
+            problems.append(f"probe module camaudit.probes.{info.name} failed to load: {exc}")
     host = [cls() for cls in _concrete(HostProbe)]
     sweep = [cls() for cls in _concrete(SweepProbe)]
     return host, sweep, problems
@@ -102,7 +102,7 @@ def _concrete(base: type) -> list[type]:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
         # only shipped probes: a test's stand-in subclass must never join a real scan
-        if (cls.__module__.startswith("scanner.probes.") and getattr(cls, "name", None)
+        if (cls.__module__.startswith("camaudit.probes.") and getattr(cls, "name", None)
                 and not getattr(cls, "__abstractmethods__", None)):
             out.append(cls)
     return sorted(set(out), key=lambda c: c.name)

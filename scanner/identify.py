@@ -13,7 +13,7 @@ Rules (docs/fingerprints.md):
   `conflicts`. Brand is the strongest brand signal consistent with the vendor (else the
   vendor itself); model/firmware/serial/device type come from the strongest consistent
   capture, and disagreements are recorded too.
-* Policies (scanner.policy) decide `flagged` and `policies`.
+* Policies (camaudit.policy) decide `flagged` and `policies`.
 
 `Matcher` does the same incrementally, keeping per device only the hits (not the raw
 observations), so `camaudit match` streams files of millions of lines in O(devices) memory.
@@ -25,11 +25,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.fingerprints.fingerprint import Hit
-from scanner.fingerprints.loader import load_fingerprints
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.observation import Observation, ProbeStatus, dumps_json
-from scanner.policy import PolicySet, load_policies
+from camaudit.fingerprints.fingerprint import Hit
+from camaudit.fingerprints.loader import load_fingerprints
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.observation import Observation, ProbeStatus, dumps_json
+from camaudit.policy import PolicySet, load_policies
 
 OUI_WEIGHT = 0.35        # weak: resold NICs and OEM boards carry other vendors' OUIs
 MAX_EVIDENCE = 64        # per device; a device answering every path still gets a readable record

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from scanner.redact import mask_secrets
+from camaudit.redact import mask_secrets
 
-ROOT_LOGGERS = ("scanner", "db")  # camaudit's packages; third-party loggers stay at WARNING
+ROOT_LOGGERS = ("camaudit",)  # camaudit's package; third-party loggers stay at WARNING
 NOISY = ("scapy", "aiohttp", "asyncio", "sqlalchemy", "alembic", "filelock")
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
@@ -57,7 +57,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`2026-11-28T04:30:00Z warning scanner.engine: msg key=value …` — greppable, one line."""
+    """`2026-11-28T04:30:00Z warning camaudit.engine: msg key=value …` — greppable, one line."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ")

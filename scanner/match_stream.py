@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scanner.identify import Matcher
+    from camaudit.identify import Matcher
 
 
 @contextmanager

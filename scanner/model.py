@@ -1,6 +1,6 @@
 """Plain data the scan layers hand each other: what discovery found, the bounds, a UDP reply.
 
-Bottom layer (with scanner.observation): discovery produces `Host`, probes consume it, the
+Bottom layer (with camaudit.observation): discovery produces `Host`, probes consume it, the
 engine and the context pass `Bounds` and `Datagram` along; none of them has to import
 another layer to name these.
 """

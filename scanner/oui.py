@@ -29,7 +29,7 @@ from pathlib import Path
 
 import platformdirs
 
-from scanner.fingerprints.data import data_root
+from camaudit.fingerprints.data import data_root
 
 PREFIX_BITS = (36, 28, 24)          # MA-S, MA-M, MA-L: tried longest first
 MAX_REGISTRY_BYTES = 64 << 20       # the full IEEE MA-L CSV is ~6 MiB
@@ -229,7 +229,7 @@ def bundled_ieee_path() -> Path | None:
 
 
 def load_layers(user_dir: Path | None = None) -> OuiTable:
-    """Build the three-layer table from disk (callers cache it: see scanner.fingerprints.loader)."""
+    """Build the three-layer table from disk (callers cache it: see camaudit.fingerprints.loader)."""
     layers: list[tuple[str, Layer]] = []
     user_file = (user_dir if user_dir is not None else data_dir()) / USER_REGISTRY
     if user_file.is_file():

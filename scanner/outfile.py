@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from scanner.exitcodes import ExitCode
+from camaudit.exitcodes import ExitCode
 
 EXPORT_MODE = 0o600  # exports list where flagged devices are: readable by the owner only
 STALE_AFTER = 60.0  # seconds: a temp of a dead process is only removed once this old

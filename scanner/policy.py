@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
 
-from scanner.fingerprints.data import data_root
+from camaudit.fingerprints.data import data_root
 
 _KEYS = {"id", "title", "jurisdiction", "citation", "url", "effective", "scope", "min_confidence", "entity"}
 _ENTITY_KEYS = {"vendor", "named_as"}
@@ -117,7 +117,7 @@ def parse_policy(text: str, file: str, vendors: frozenset[str]) -> Policy:
 
 @lru_cache(maxsize=1)
 def _all_policies() -> tuple[Policy, ...]:
-    from scanner.fingerprints.vocabulary import load_vocabulary
+    from camaudit.fingerprints.vocabulary import load_vocabulary
 
     vendors = load_vocabulary().vendors
     folder = data_root().joinpath("policies")

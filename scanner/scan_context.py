@@ -1,7 +1,7 @@
 """The scan context: what probes and discovery use to touch the network, under the scan's bounds.
 
 `ScanContext` implements the protocols probes and discovery are written against
-(`scanner.probes.base.ProbeContext`, `scanner.discovery.base.DiscoveryContext`) and owns
+(`camaudit.probes.base.ProbeContext`, `camaudit.discovery.base.DiscoveryContext`) and owns
 the three safety bounds of a scan:
 
 * the **target/exclude check** (`TargetSet.permits`, called by `ScanContext.require` before
@@ -31,10 +31,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from scanner import datagram
-from scanner.model import Bounds, Datagram
-from scanner.observation import Observation
-from scanner.targets import TargetSet
+from camaudit import datagram
+from camaudit.model import Bounds, Datagram
+from camaudit.observation import Observation
+from camaudit.targets import TargetSet
 
 DEFAULT_RATE = 2000.0        # discovery packets/connection attempts per second, whole scan
 DEFAULT_PER_HOST = 2         # concurrent connections per device (gentle on embedded stacks)
@@ -208,7 +208,7 @@ class ScanContext:
     async def ask(self, payload: bytes, *, group: str, port: int, unicast_to: Iterable[str] = (),
                   wait: float | None = None, repeat: int = 2) -> list[Datagram]:
         """Multicast `payload` on the scan's segment (`repeat` times: lost datagrams are normal
-        on busy LANs) and unicast it to permitted hosts; collect replies (scanner.datagram)."""
+        on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram)."""
         if self.source_ip is None:
             raise RuntimeError("ask() needs the scan's source address")
         return await datagram.ask(payload, source_ip=self.source_ip, group=group,

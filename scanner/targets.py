@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.boundedio import TooLarge, read_capped
+from camaudit.boundedio import TooLarge, read_capped
 
 DEFAULT_MAX_TARGETS = 65_536  # a /16; more needs --force (or --max-targets)
 MAX_FILE_BYTES = 4 << 20      # a targets file bigger than 4 MiB is a mistake, not a target list

@@ -66,7 +66,7 @@ def _up(lab: Any, **up_kwargs: Any) -> Any:
 def lab() -> Iterator[Any]:
     """The shared lab: all shipped personas (scanner at 198.18.0.1 in `lab.scanner_ns`)."""
     _require_root()
-    from scanner.lab import Lab
+    from camaudit.lab import Lab
 
     shared = Lab(f"t{os.getpid()}")
     try:
@@ -82,7 +82,7 @@ _serial = itertools.count()
 def lab_factory() -> Iterator[Callable[..., Any]]:
     """Make extra labs for one test: `lab_factory(only=[...], count=None, extra_personas=())`."""
     _require_root()
-    from scanner.lab import Lab
+    from camaudit.lab import Lab
 
     made: list[Any] = []
 

@@ -1,4 +1,4 @@
-"""Alembic environment, configured in code by db.migrate (there is no alembic.ini).
+"""Alembic environment, configured in code by camaudit.db.migrate (there is no alembic.ini).
 
 The caller hands over an open connection inside its own transaction, so a migration either
 applies completely or not at all (transactional DDL on PostgreSQL and, with the store's
@@ -7,7 +7,7 @@ explicit BEGIN, on SQLite too): a killed process never leaves the schema half-mi
 
 from alembic import context
 
-from db.models import Base, UTCDateTime
+from camaudit.db.models import Base, UTCDateTime
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:

@@ -6,7 +6,7 @@ come from the engine enter through `recorded_scan` + `record_observations`.
 
 from __future__ import annotations
 
-from scanner.audit.pipeline import (
+from camaudit.audit.pipeline import (
     AuditError,
     AuditPlan,
     AuditResult,

@@ -1,4 +1,4 @@
-"""`python -m scanner.audit`: one audit in a process of its own, settings as JSON on stdin.
+"""`python -m camaudit.audit`: one audit in a process of its own, settings as JSON on stdin.
 
 For callers that must run the audit somewhere the calling process must not go: the demo
 starts it with `ip netns exec` in the lab's scanner namespace, so the whole process —
@@ -16,19 +16,19 @@ from __future__ import annotations
 import json
 import sys
 
-from scanner.exitcodes import ExitCode
+from camaudit.exitcodes import ExitCode
 
 MAX_SETTINGS_BYTES = 1 << 20
 
 
 def main() -> int:
-    from db.store import Store, StoreError
-    from scanner.audit import AuditError, plan_audit, run_audit
-    from scanner.config import ConfigError, load_config
-    from scanner.logs import setup_logging
-    from scanner.policy import PolicyError
-    from scanner.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
-    from scanner.targets import TargetError
+    from camaudit.db.store import Store, StoreError
+    from camaudit.audit import AuditError, plan_audit, run_audit
+    from camaudit.config import ConfigError, load_config
+    from camaudit.logs import setup_logging
+    from camaudit.policy import PolicyError
+    from camaudit.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
+    from camaudit.targets import TargetError
 
     try:
         settings = json.loads(sys.stdin.read(MAX_SETTINGS_BYTES))

@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scanner import __version__
-from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ProgressFn
-from scanner.exitcodes import ExitCode
-from scanner.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
+from camaudit import __version__
+from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ProgressFn
+from camaudit.exitcodes import ExitCode
+from camaudit.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
 
 if TYPE_CHECKING:
-    from db.store import Store
-    from scanner.config import Config
-    from scanner.identify import Identification
-    from scanner.observation import Observation
-    from scanner.policy import PolicySet
-    from scanner.probes.base import Host
+    from camaudit.db.store import Store
+    from camaudit.config import Config
+    from camaudit.identify import Identification
+    from camaudit.observation import Observation
+    from camaudit.policy import PolicySet
+    from camaudit.probes.base import Host
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class AuditResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        """1 while flagged devices have open findings, else 0 (the contract of scanner.exitcodes)."""
+        """1 while flagged devices have open findings, else 0 (the contract of camaudit.exitcodes)."""
         return ExitCode.FLAGGED if self.open_flagged else ExitCode.CLEAN
 
     def summary(self) -> dict[str, Any]:
@@ -114,7 +114,7 @@ def audit_targets(config: Config, *, force: bool = False) -> tuple[TargetSet, li
 
     Raises TargetError (also when nothing is left to scan) or RouteError.
     """
-    from scanner.discovery.route import addresses
+    from camaudit.discovery.route import addresses
 
     targets = build_targets(config.get("targets", []),
                             files=[config["targets_file"]] if config.get("targets_file") else [],
@@ -129,7 +129,7 @@ def audit_targets(config: Config, *, force: bool = False) -> tuple[TargetSet, li
 
 def plan_audit(config: Config, *, force: bool = False, per_host: int = DEFAULT_PER_HOST) -> AuditPlan:
     """Targets, then the active policies. Raises TargetError or RouteError, then PolicyError."""
-    from scanner.policy import load_policies
+    from camaudit.policy import load_policies
 
     targets, dropped = audit_targets(config, force=force)
     return AuditPlan(config, targets, load_policies(list(config.get("policies") or []) or None), per_host,
@@ -144,13 +144,13 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
     `progress` and `on_observation` are the engine's callbacks; `on_warning` hears each
     warning as it arises. Raises AuditError.
     """
-    from db.store import StoreError
-    from scanner.discovery.nmap import NmapError
-    from scanner.discovery.route import RouteError
-    from scanner.engine import ScanPlan
-    from scanner.engine import scan as run_plan
-    from scanner.policy import PolicyError
-    from scanner.runlock import ScanInterrupted
+    from camaudit.db.store import StoreError
+    from camaudit.discovery.nmap import NmapError
+    from camaudit.discovery.route import RouteError
+    from camaudit.engine import ScanPlan
+    from camaudit.engine import scan as run_plan
+    from camaudit.policy import PolicyError
+    from camaudit.runlock import ScanInterrupted
 
     config = plan.config
     result = AuditResult(site=config.get("site"), targets=len(plan.targets))
@@ -195,8 +195,8 @@ def record_observations(store: Store | None, scan_id: int | None, observations: 
     The observations are read once, into memory (the matcher and the store both need them).
     A device the inventory refuses costs only itself: it becomes a warning, the rest is stored.
     """
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.identify import identify
+    from camaudit.fingerprints.loader import load_fingerprints
+    from camaudit.identify import identify
 
     observed = list(observations)
     identifications = identify(observed, load_fingerprints(), policies)
@@ -227,7 +227,7 @@ def recorded_scan(store: Store | None, config: Config, covered: list[str],
     if store is None:
         yield Recording()
         return
-    from scanner.runlock import ScanInterrupted
+    from camaudit.runlock import ScanInterrupted
 
     rec = Recording(store.begin_scan(covered, config.get("site"), list(policies), __version__, None))
     try:
@@ -249,7 +249,7 @@ def write_reports(store: Store, config: Config) -> list[Path]:
     A site scanner exports its own site's findings. Raises OSError for an unwritable path
     (the exporters write atomically, so an old report is never left half-replaced).
     """
-    from scanner.report.service import Filters, export_findings
+    from camaudit.report.service import Filters, export_findings
 
     written = []
     for fmt, name in config.reports().items():

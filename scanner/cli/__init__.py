@@ -1,7 +1,7 @@
 """Command line: wiring only. Each module of this package registers its own commands.
 
 Logic lives in the layers below (engine, identify, db, report); a command parses options,
-calls one service function and maps the outcome to an exit code (`scanner.exitcodes`).
+calls one service function and maps the outcome to an exit code (`camaudit.exitcodes`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import sys
 
 import click
 
-from scanner import __version__
-from scanner.cli import inventory, lab, match, ops, reports, scan
-from scanner.cli.common import ExitCodeGroup
+from camaudit import __version__
+from camaudit.cli import inventory, lab, match, ops, reports, scan
+from camaudit.cli.common import ExitCodeGroup
 
 
 @click.group(cls=ExitCodeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from scanner.config import Config, ConfigError, load_config
-from scanner.exitcodes import ExitCode
-from scanner.redact import mask_secrets
+from camaudit.config import Config, ConfigError, load_config
+from camaudit.exitcodes import ExitCode
+from camaudit.redact import mask_secrets
 
 if TYPE_CHECKING:
-    from db.store import Store
+    from camaudit.db.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def log_options(command: Any) -> Any:
 
 def start_logging(config: Config, quiet: bool) -> None:
     """Configure logging from the effective config; an unusable log file is a usage error (2)."""
-    from scanner.logs import setup_logging
+    from camaudit.logs import setup_logging
 
     try:
         setup_logging(fmt=config["log_format"], level=config["log_level"],
@@ -112,8 +112,8 @@ def open_store(config: Config, *, migrate_schema: bool = True, event: str | None
     The one way a command opens the inventory. A database that cannot be opened exits 3;
     inside the block, `store_failure` picks the code. `event` logs the failure as that event.
     """
-    from db.lifecycle import TransitionError
-    from db.store import Store, StoreError
+    from camaudit.db.lifecycle import TransitionError
+    from camaudit.db.store import Store, StoreError
 
     try:
         store = Store(config.get("db"), migrate_schema=migrate_schema)
@@ -134,8 +134,8 @@ def store_failure(exc: Exception) -> tuple[str, ExitCode]:
     commands, is worded here. A database that cannot be used exits 3; a request the
     inventory refuses (unknown finding, over-long value, refused transition) exits 2.
     """
-    from db.lifecycle import TransitionError
-    from db.errors import (
+    from camaudit.db.lifecycle import TransitionError
+    from camaudit.db.errors import (
         AmbiguousAsset,
         BadDatabaseUrl,
         CorruptDatabase,

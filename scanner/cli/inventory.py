@@ -17,11 +17,11 @@ from typing import Any
 
 import click
 
-from db.lifecycle import ALL_STATUSES, Change
-from scanner.cli.common import fatal, load_or_exit, open_store
-from scanner.exitcodes import ExitCode
-from scanner.match_stream import collector_paused
-from scanner.report.sanitize import escape_controls, printable
+from camaudit.db.lifecycle import ALL_STATUSES, Change
+from camaudit.cli.common import fatal, load_or_exit, open_store
+from camaudit.exitcodes import ExitCode
+from camaudit.match_stream import collector_paused
+from camaudit.report.sanitize import escape_controls, printable
 
 
 def register(main: click.Group) -> None:
@@ -246,9 +246,9 @@ def rematch(policy_ids: tuple[str, ...], as_json: bool, db_url: str | None,
     findings no fingerprint supports any more become false_positive, each with an event.
     Exits 1 when open findings remain, like a scan.
     """
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.identify import identify
-    from scanner.policy import PolicyError, load_policies
+    from camaudit.fingerprints.loader import load_fingerprints
+    from camaudit.identify import identify
+    from camaudit.policy import PolicyError, load_policies
 
     try:
         policies = load_policies(policy_ids or None)

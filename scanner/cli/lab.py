@@ -1,6 +1,6 @@
 """CLI wiring for the simulated lab: `camaudit lab up|down|status|exec|truth|personas`.
 
-The logic lives in scanner.lab; these commands parse options, call it, print, and map the
+The logic lives in camaudit.lab; these commands parse options, call it, print, and map the
 outcome to an exit code. The lab needs root (network namespaces).
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from scanner.cli.common import fatal
-from scanner.exitcodes import ExitCode
+from camaudit.cli.common import fatal
+from camaudit.exitcodes import ExitCode
 
 PROG = "camaudit lab"  # how the lab's messages begin
 NAME_OPTION = click.option("--name", default="demo", show_default=True,
@@ -22,7 +22,7 @@ NAME_OPTION = click.option("--name", default="demo", show_default=True,
 
 
 def _lab(name: str) -> Any:
-    from scanner.lab import Lab
+    from camaudit.lab import Lab
 
     try:
         return Lab(name)
@@ -53,7 +53,7 @@ def lab_group() -> None:
               help="Build a macvlan fleet of N hosts drawn from the personas on 198.19.0.0/16.")
 def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int | None) -> None:
     """Build the lab and leave it running (its server runs in the background)."""
-    from scanner.lab import LabError, PersonaError
+    from camaudit.lab import LabError, PersonaError
 
     lab = _lab(name)
     try:
@@ -73,7 +73,7 @@ def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int
 @click.option("--all", "all_labs", is_flag=True, help="Remove every lab that has a state file.")
 def lab_down(name: str, all_labs: bool) -> None:
     """Stop the lab's server and delete its namespaces (idempotent)."""
-    from scanner.lab import LabError, all_lab_names
+    from camaudit.lab import LabError, all_lab_names
 
     failed = False
     for each in (all_lab_names() if all_labs else [name]):
@@ -92,7 +92,7 @@ def lab_down(name: str, all_labs: bool) -> None:
 @click.option("--all", "all_labs", is_flag=True, help="Report every lab that has a state file.")
 def lab_status(name: str, all_labs: bool) -> None:
     """Print the lab's state as JSON (server pid and RSS, namespaces, device count)."""
-    from scanner.lab import all_lab_names
+    from camaudit.lab import all_lab_names
 
     if all_labs:
         _print_json([_lab(n).status() for n in all_lab_names()])
@@ -104,7 +104,7 @@ def lab_status(name: str, all_labs: bool) -> None:
 @NAME_OPTION
 def lab_truth(name: str) -> None:
     """Print the ground truth as JSON: per device ip, mac, persona, vendor, brand, model, flagged."""
-    from scanner.lab import LabError
+    from camaudit.lab import LabError
 
     try:
         _print_json(_lab(name).truth())
@@ -129,7 +129,7 @@ def lab_plug(name: str, device: str) -> None:
 
 
 def _switch(name: str, device: str, plug: bool) -> None:
-    from scanner.lab import LabError
+    from camaudit.lab import LabError
 
     lab = _lab(name)
     try:
@@ -155,7 +155,7 @@ def lab_exec(name: str, argv: tuple[str, ...]) -> None:
               help="Also validate these persona files.")
 def lab_personas(extra: tuple[Path, ...]) -> None:
     """Validate and list the personas (id, address, truth) as JSON."""
-    from scanner.lab import PersonaError, select_personas
+    from camaudit.lab import PersonaError, select_personas
 
     try:
         personas = select_personas(None, list(extra))

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from scanner.exitcodes import ExitCode
-from scanner.match_stream import collector_paused, write_identifications
+from camaudit.exitcodes import ExitCode
+from camaudit.match_stream import collector_paused, write_identifications
 
 if TYPE_CHECKING:
-    from scanner.observation import ReadError
+    from camaudit.observation import ReadError
 
 MAX_REPORTED_BAD_LINES = 5
 
@@ -36,11 +36,11 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
     Lines that are not observations are skipped and counted on stderr. Exit 1 when a device
     is flagged, 0 when none is, 2 on unusable input or an unknown policy.
     """
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.fingerprints.errors import FingerprintError
-    from scanner.identify import Matcher
-    from scanner.observation import ReadError, read_jsonl
-    from scanner.policy import PolicyError, load_policies
+    from camaudit.fingerprints.loader import load_fingerprints
+    from camaudit.fingerprints.errors import FingerprintError
+    from camaudit.identify import Matcher
+    from camaudit.observation import ReadError, read_jsonl
+    from camaudit.policy import PolicyError, load_policies
 
     try:
         matcher = Matcher(load_fingerprints(), load_policies(policy_ids))
@@ -73,7 +73,7 @@ def fingerprints() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per fingerprint.")
 def fingerprints_list(vendor: str | None, as_json: bool) -> None:
     """List fingerprints: id, field, weight, vendor/brand."""
-    from scanner.fingerprints.loader import load_fingerprints
+    from camaudit.fingerprints.loader import load_fingerprints
 
     fset = load_fingerprints()
     for fp in fset.fingerprints:
@@ -92,10 +92,10 @@ def fingerprints_list(vendor: str | None, as_json: bool) -> None:
 @fingerprints.command("verify")
 def fingerprints_verify() -> None:
     """Check every fingerprint file, the vocabulary, policies and OUI data; exit 2 on a problem."""
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.fingerprints.errors import FingerprintError
-    from scanner.fingerprints.verify import verify
-    from scanner.policy import PolicyError, load_policies
+    from camaudit.fingerprints.loader import load_fingerprints
+    from camaudit.fingerprints.errors import FingerprintError
+    from camaudit.fingerprints.verify import verify
+    from camaudit.policy import PolicyError, load_policies
 
     try:
         fset = load_fingerprints()
@@ -122,7 +122,7 @@ def fingerprints_verify() -> None:
 @click.argument("fingerprint_id")
 def fingerprints_explain(fingerprint_id: str) -> None:
     """Show one fingerprint: where it is, what it reads, what it concludes, its examples."""
-    from scanner.fingerprints.loader import load_fingerprints
+    from camaudit.fingerprints.loader import load_fingerprints
 
     fset = load_fingerprints()
     fp = fset.get(fingerprint_id)
@@ -152,7 +152,7 @@ def fingerprints_explain(fingerprint_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per policy.")
 def fingerprints_policies(as_json: bool) -> None:
     """List the shipped jurisdiction policies and the vendors each names."""
-    from scanner.policy import describe, load_policies
+    from camaudit.policy import describe, load_policies
 
     for policy in load_policies():
         if as_json:
@@ -170,8 +170,8 @@ def oui() -> None:
 @click.argument("mac")
 def oui_lookup(mac: str) -> None:
     """Show the registry entry, brand and vendor camaudit derives from a MAC."""
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.oui import is_locally_administered, mac_to_int
+    from camaudit.fingerprints.loader import load_fingerprints
+    from camaudit.oui import is_locally_administered, mac_to_int
 
     try:
         mac_to_int(mac)
@@ -198,7 +198,7 @@ def oui_refresh(file: Path) -> None:
 
     Nothing is downloaded: on an air-gapped network, carry the IEEE files in.
     """
-    from scanner.oui import OuiDataError, refresh
+    from camaudit.oui import OuiDataError, refresh
 
     try:
         result = refresh(file)
@@ -216,9 +216,9 @@ def oui_refresh(file: Path) -> None:
 def oui_build_flagged(source: Path | None, output: Path | None) -> None:
     """Maintainers: rebuild the flagged-vendor prefix table from a registry file, keeping the
     organisations marked `flagged_oui` in fingerprints/vocabulary.toml (exact names)."""
-    from scanner.fingerprints.data import data_root
-    from scanner.fingerprints.vocabulary import load_vocabulary
-    from scanner.oui import FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, read_registry_file, write_layer_csv
+    from camaudit.fingerprints.data import data_root
+    from camaudit.fingerprints.vocabulary import load_vocabulary
+    from camaudit.oui import FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, read_registry_file, write_layer_csv
 
     path = source or bundled_ieee_path()
     if path is None:

@@ -1,7 +1,7 @@
 """CLI wiring for operating camaudit: `config check`, `doctor`, `demo`.
 
-The logic lives in scanner.config, scanner.doctor and scanner.demo; these commands parse
-options, call them, print, and map the outcome to an exit code (scanner.exitcodes).
+The logic lives in camaudit.config, camaudit.doctor and camaudit.demo; these commands parse
+options, call them, print, and map the outcome to an exit code (camaudit.exitcodes).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import Any
 
 import click
 
-from scanner.cli.common import CONFIG_OPTION, fatal, load_or_exit
-from scanner.config import KEYS, ConfigError, check_paths, load_config
-from scanner.exitcodes import ExitCode
-from scanner.redact import mask_secrets
+from camaudit.cli.common import CONFIG_OPTION, fatal, load_or_exit
+from camaudit.config import KEYS, ConfigError, check_paths, load_config
+from camaudit.exitcodes import ExitCode
+from camaudit.redact import mask_secrets
 
 
 def _show(value: Any) -> str:
@@ -79,7 +79,7 @@ def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
 
     Sends no packets. Exit 0 when nothing failed (warnings allowed), 3 when a check failed.
     """
-    from scanner import doctor as checks
+    from camaudit import doctor as checks
 
     try:
         config = load_config({"db": db}, config_path=config_path)
@@ -102,7 +102,7 @@ def doctor(config_path: Path | None, db: str | None, as_json: bool) -> None:
 
 
 def _lab_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    from scanner.lab.topology import check_name
+    from camaudit.lab.topology import check_name
 
     try:
         return check_name(value)
@@ -123,7 +123,7 @@ def demo(out_dir: Path, lab_name: str) -> None:
     """
     from rich.console import Console
 
-    from scanner.demo import DemoError, run_demo
+    from camaudit.demo import DemoError, run_demo
 
     def progress(message: str) -> None:
         click.echo(f"camaudit demo: {message}", err=True)

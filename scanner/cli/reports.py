@@ -1,6 +1,6 @@
 """CLI wiring for `camaudit export` and `camaudit report`.
 
-Parse options, open the store, call `scanner.report.service` / `scanner.report.terminal`,
+Parse options, open the store, call `camaudit.report.service` / `camaudit.report.terminal`,
 map the outcome to an exit code. Data goes to stdout (or the -o file); messages to stderr.
 """
 
@@ -14,14 +14,14 @@ from typing import BinaryIO
 import click
 from rich.console import Console
 
-from db.lifecycle import ALL_STATUSES
-from scanner.cli.common import fatal, load_or_exit, open_store
-from scanner.exitcodes import ExitCode
-from scanner.outfile import OutputFileError
-from scanner.report import EXPORTERS
-from scanner.report.sanitize import TerminalWriter
-from scanner.report.service import Filters, export_findings, format_for_path
-from scanner.report.terminal import print_summary
+from camaudit.db.lifecycle import ALL_STATUSES
+from camaudit.cli.common import fatal, load_or_exit, open_store
+from camaudit.exitcodes import ExitCode
+from camaudit.outfile import OutputFileError
+from camaudit.report import EXPORTERS
+from camaudit.report.sanitize import TerminalWriter
+from camaudit.report.service import Filters, export_findings, format_for_path
+from camaudit.report.terminal import print_summary
 
 
 def register(main: click.Group) -> None:

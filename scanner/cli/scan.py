@@ -1,6 +1,6 @@
 """CLI wiring for `camaudit scan` and `camaudit import nmap`.
 
-`scan`: options + config → `scanner.audit` (plan, then run: targets → engine → identify →
+`scan`: options + config → `camaudit.audit` (plan, then run: targets → engine → identify →
 inventory → reports) → a table of flagged devices on stdout → exit code (0 clean, 1 open
 findings of flagged devices, 2 usage, 3 runtime, 75 locked). Progress goes to stderr, only
 on a TTY. Every observation can also be written as JSON Lines.
@@ -21,13 +21,13 @@ from typing import Any, NoReturn
 
 import click
 
-from scanner.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging,
+from camaudit.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging,
                                  store_failure)
-from scanner.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
-from scanner.exitcodes import ExitCode
-from scanner.observation import write_jsonl
-from scanner.outfile import OutputFileError, output_text
-from scanner.targets import DEFAULT_MAX_TARGETS, TargetError
+from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
+from camaudit.exitcodes import ExitCode
+from camaudit.observation import write_jsonl
+from camaudit.outfile import OutputFileError, output_text
+from camaudit.targets import DEFAULT_MAX_TARGETS, TargetError
 
 
 @contextmanager
@@ -59,11 +59,11 @@ def _as_dict(ident: Any) -> dict[str, Any]:
 
 def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
     """End a scan that could not complete: the message, exit code and log event of its cause."""
-    from db.store import StoreError
-    from scanner.discovery.nmap import NmapError
-    from scanner.discovery.route import RouteError
-    from scanner.policy import PolicyError
-    from scanner.runlock import LockHeld, ScanInterrupted
+    from camaudit.db.store import StoreError
+    from camaudit.discovery.nmap import NmapError
+    from camaudit.discovery.route import RouteError
+    from camaudit.policy import PolicyError
+    from camaudit.runlock import LockHeld, ScanInterrupted
 
     if isinstance(error, OutputFileError):  # --observations-out: names the path and the fix
         fatal(str(error), error.exit_code, event="scan.failed", scan_id=scan_id)
@@ -117,11 +117,11 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     Exit 0: no open findings; 1: flagged devices with open findings; 2: usage error;
     3: runtime error; 75: another scan holds the inventory's lock.
     """
-    from scanner.audit import AuditError, AuditResult, plan_audit, run_audit
-    from scanner.discovery.route import RouteError
-    from scanner.policy import PolicyError
-    from scanner.report.flagged import print_flagged
-    from scanner.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
+    from camaudit.audit import AuditError, AuditResult, plan_audit, run_audit
+    from camaudit.discovery.route import RouteError
+    from camaudit.policy import PolicyError
+    from camaudit.report.flagged import print_flagged
+    from camaudit.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
 
     config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
                            "exclude_file": exclude_file, "ports": ports, "rate": rate,
@@ -181,7 +181,7 @@ def import_nmap(xml_file: str, output: str) -> None:
     """
     from itertools import chain
 
-    from scanner.imports.nmap_xml import NmapXmlError, read_file
+    from camaudit.imports.nmap_xml import NmapXmlError, read_file
 
     observations = read_file(xml_file)  # a generator: written as the file is read
     try:

@@ -18,10 +18,10 @@ import ipaddress
 import socket
 from collections.abc import Callable
 
-from scanner.discovery import tcp
-from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
-from scanner.model import Host
-from scanner.targets import TargetSet
+from camaudit.discovery import tcp
+from camaudit.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
+from camaudit.model import Host
+from camaudit.targets import TargetSet
 
 ETH_P_ARP = 0x0806
 PACKET_OUTGOING = 4

@@ -7,7 +7,7 @@ when discovery is done. Every packet goes through `ctx` (the scan context: exclu
 cap, per-host cap), and problems the user should know about go to `ctx.warnings`.
 
 A backend is constructed once per scan from `DiscoverySettings` (what the route and the
-plan decided) and looked up by name in `scanner.discovery.DISCOVERERS`.
+plan decided) and looked up by name in `camaudit.discovery.DISCOVERERS`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from scanner.model import Host
-from scanner.probes.base import ProbeContext
-from scanner.targets import TargetSet
+from camaudit.model import Host
+from camaudit.probes.base import ProbeContext
+from camaudit.targets import TargetSet
 
 OnHost = Callable[[Host], None]
 Segment = tuple[ipaddress.IPv4Network, str]  # an on-link subnet of the interface and our address in it

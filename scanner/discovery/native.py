@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 
-from scanner.discovery import arp
-from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
-from scanner.discovery.tcp import TcpDiscovery
-from scanner.targets import TargetSet
+from camaudit.discovery import arp
+from camaudit.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
+from camaudit.discovery.tcp import TcpDiscovery
+from camaudit.targets import TargetSet
 
 
 class NativeDiscovery:

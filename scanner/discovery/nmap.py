@@ -4,7 +4,7 @@ For users who trust nmap's host discovery more than ours. nmap always runs with 
 DNS: without it a /24 took 339 s in the lab, and lookups would leak the targets to a
 resolver), with the scan's targets and excludes passed as files (so excluded addresses
 get no packet from nmap either), `--max-rate` from `--rate`, and `-e` the interface the
-route chose. Its XML is read back with our hardened parser (scanner.imports.nmap_xml), one
+route chose. Its XML is read back with our hardened parser (camaudit.imports.nmap_xml), one
 code path for nmap output whether it came from this backend or from `camaudit import nmap`.
 
 nmap runs as a child of the calling thread, so it inherits that thread's network namespace.
@@ -16,10 +16,10 @@ import os
 import tempfile
 from collections.abc import Iterable
 
-from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost
-from scanner.imports.nmap_xml import NmapXmlError, read_bytes
-from scanner.model import Host
-from scanner.targets import TargetSet
+from camaudit.discovery.base import DiscoveryContext, DiscoverySettings, OnHost
+from camaudit.imports.nmap_xml import NmapXmlError, read_bytes
+from camaudit.model import Host
+from camaudit.targets import TargetSet
 
 
 class NmapError(RuntimeError):

@@ -16,7 +16,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 
-from scanner.targets import TargetSet
+from camaudit.targets import TargetSet
 
 MAX_ROUTE_CHECKS = 256  # route-check the first address of at most this many target intervals
 

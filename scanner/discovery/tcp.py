@@ -13,9 +13,9 @@ import asyncio
 import resource
 from collections.abc import Iterable, Iterator, Sequence
 
-from scanner.discovery.base import DiscoveryContext, DiscoverySettings, OnHost
-from scanner.model import Host
-from scanner.targets import TargetSet
+from camaudit.discovery.base import DiscoveryContext, DiscoverySettings, OnHost
+from camaudit.model import Host
+from camaudit.targets import TargetSet
 
 MAX_WORKERS = 4096  # concurrent connect attempts (each one a file descriptor)
 MIN_WORKERS = 64

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
-DATA_PACKAGE = "fingerprints"
+DATA_PACKAGE = "camaudit.fingerprint_data"
 
 
 def data_root() -> Traversable:

@@ -1,7 +1,7 @@
 """One fingerprint entry, its examples, and what it yields when it matches a value.
 
-The schema (scanner.fingerprints.schema) builds these from the vendor files; the matcher
-(scanner.fingerprints.matcher) runs `Fingerprint.test` over observation values.
+The schema (camaudit.fingerprints.schema) builds these from the vendor files; the matcher
+(camaudit.fingerprints.matcher) runs `Fingerprint.test` over observation values.
 """
 
 from __future__ import annotations

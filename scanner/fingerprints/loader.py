@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from scanner.fingerprints.data import data_root
-from scanner.fingerprints.fingerprint import Fingerprint
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.errors import FingerprintError
-from scanner.fingerprints.schema import parse_fingerprint_file
-from scanner.fingerprints.vocabulary import Vocabulary, load_vocabulary
-from scanner.oui import OuiTable, load_layers
+from camaudit.fingerprints.data import data_root
+from camaudit.fingerprints.fingerprint import Fingerprint
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.fingerprints.errors import FingerprintError
+from camaudit.fingerprints.schema import parse_fingerprint_file
+from camaudit.fingerprints.vocabulary import Vocabulary, load_vocabulary
+from camaudit.oui import OuiTable, load_layers
 
 
 def fingerprint_files() -> list[tuple[str, str]]:

@@ -3,7 +3,7 @@
 Field paths are `<source>.<dotted path into data>`: dict keys match case-insensitively
 (HTTP header names), list values match if any element does, ONVIF scopes are percent-decoded,
 U+00A0 becomes a space. Fingerprints on `http.*` also read `https` observations (same data).
-Every fingerprint whose pattern matches yields a `Hit`; scanner.identify combines them.
+Every fingerprint whose pattern matches yields a `Hit`; camaudit.identify combines them.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from scanner.fingerprints.fingerprint import Fingerprint, Hit
-from scanner.fingerprints.vocabulary import Vocabulary
-from scanner.observation import Observation
-from scanner.oui import OuiTable
+from camaudit.fingerprints.fingerprint import Fingerprint, Hit
+from camaudit.fingerprints.vocabulary import Vocabulary
+from camaudit.observation import Observation
+from camaudit.oui import OuiTable
 
 MAX_VALUE_CHARS = 64 * 1024   # longer values are cut before matching: bounded regex time
 MEMO_CHARS = 32 << 20         # memoised values (chars) before the match cache starts over

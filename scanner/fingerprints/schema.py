@@ -11,11 +11,11 @@ import re
 import tomllib
 from typing import TYPE_CHECKING, Any
 
-from scanner.fingerprints.errors import FingerprintError
-from scanner.fingerprints.fingerprint import Example, Fingerprint
+from camaudit.fingerprints.errors import FingerprintError
+from camaudit.fingerprints.fingerprint import Example, Fingerprint
 
 if TYPE_CHECKING:
-    from scanner.fingerprints.vocabulary import Vocabulary
+    from camaudit.fingerprints.vocabulary import Vocabulary
 
 SOURCES = frozenset({"arp", "http", "https", "tls", "rtsp", "onvif", "sadp", "dhip", "banner",
                      "nmap", "snmp"})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.fingerprints.fingerprint import Fingerprint
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.errors import FingerprintError
+from camaudit.fingerprints.fingerprint import Fingerprint
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.fingerprints.errors import FingerprintError
 
 
 def verify(fset: FingerprintSet) -> list[FingerprintError]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 
-from scanner.fingerprints.data import data_root
-from scanner.fingerprints.fingerprint import MAX_CAPTURE_CHARS
-from scanner.fingerprints.errors import FingerprintError
-from scanner.oui import normalize_org
+from camaudit.fingerprints.data import data_root
+from camaudit.fingerprints.fingerprint import MAX_CAPTURE_CHARS
+from camaudit.fingerprints.errors import FingerprintError
+from camaudit.oui import normalize_org
 
 
 @dataclass(frozen=True, slots=True)

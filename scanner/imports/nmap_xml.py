@@ -17,8 +17,8 @@ from typing import IO, Any
 
 from defusedxml import ElementTree as SafeET
 
-from scanner.boundedio import CappedStream, TooLarge
-from scanner.observation import Observation, normalize_mac
+from camaudit.boundedio import CappedStream, TooLarge
+from camaudit.observation import Observation, normalize_mac
 
 MAX_FILE_BYTES = 512 << 20   # a /16 -sV run is a few tens of MiB
 MAX_VALUE_CHARS = 1024

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scanner.lab import netns, persona as persona_mod, topology
-from scanner.lab.capture import Capture
-from scanner.lab.persona import Persona
+from camaudit.lab import netns, persona as persona_mod, topology
+from camaudit.lab.capture import Capture
+from camaudit.lab.persona import Persona
 
 STATE_DIR = Path(os.environ.get("CAMAUDIT_LAB_STATE", "/run/camaudit-lab"))
 READY_TIMEOUT = 120.0
@@ -182,7 +182,7 @@ class Lab:
         read_fd, write_fd = os.pipe()
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "scanner.lab.server", str(self.spec_path), str(write_fd), self.name],
+                [sys.executable, "-m", "camaudit.lab.server", str(self.spec_path), str(write_fd), self.name],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write_fd,),
                 start_new_session=True, cwd="/")
         os.close(write_fd)
@@ -257,7 +257,7 @@ def _alive(pid: int, name: str) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"scanner.lab.server" in cmdline and name.encode() in cmdline
+    return b"camaudit.lab.server" in cmdline and name.encode() in cmdline
 
 
 def _stop_server(pid: int, name: str) -> None:

@@ -1,7 +1,7 @@
 """Personas: simulated devices described as data (TOML), loaded and validated here.
 
 A persona file holds one device: its ground truth, its address, and what it answers on
-each protocol. The server (`scanner.lab.server`) only interprets these records, so a new
+each protocol. The server (`camaudit.lab.server`) only interprets these records, so a new
 device — or a new hostile behaviour of an existing port — is a data change, not code.
 The schema is documented in docs/lab.md; every error names the file and the key.
 """

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from itertools import cycle
 from pathlib import Path
 
-from scanner.lab import netns
-from scanner.lab.persona import Persona
+from camaudit.lab import netns
+from camaudit.lab.persona import Persona
 
 LOCAL_NET = ipaddress.IPv4Network("198.18.0.0/24")
 ROUTED_NET = ipaddress.IPv4Network("198.18.1.0/24")

@@ -1,1 +1,1 @@
-"""Probes: one module per protocol behind the interfaces of `scanner.probes.base`."""
+"""Probes: one module per protocol behind the interfaces of `camaudit.probes.base`."""

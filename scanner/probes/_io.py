@@ -25,9 +25,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.model import Bounds, Datagram, Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes.base import ProbeContext
+from camaudit.model import Bounds, Datagram, Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes.base import ProbeContext
 
 MAX_HEADER_LINES = 128          # more header lines than this is not a device we should trust
 MAX_CHUNK_LINE = 256            # a chunk-size line longer than this is garbage

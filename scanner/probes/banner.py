@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from scanner.model import Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes._io import classify, connection, observation, text
-from scanner.probes.base import HostProbe, ProbeContext
+from camaudit.model import Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes._io import classify, connection, observation, text
+from camaudit.probes.base import HostProbe, ProbeContext
 
 BANNER_KEEP_BYTES = 256     # recorded in the observation
 BANNER_READ_BYTES = 4096    # read at most this much

@@ -9,7 +9,7 @@ Two kinds, after zgrab2's one-module-per-protocol design:
 
 Probes never pick targets: they receive hosts that came from the user's target list, and
 every connection and datagram goes through the `ProbeContext` protocol, whose
-implementation (scanner.scan_context) enforces the global rate cap, the per-host
+implementation (camaudit.scan_context) enforces the global rate cap, the per-host
 concurrency cap and the exclude list. A probe never raises for network trouble: it returns
 an Observation whose `status` says what happened.
 """
@@ -22,15 +22,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import ClassVar, Protocol
 
-from scanner.model import Bounds, Datagram, Host
-from scanner.observation import Observation
+from camaudit.model import Bounds, Datagram, Host
+from camaudit.observation import Observation
 
 
 class ProbeContext(Protocol):
     """Everything a probe may use to touch the network; the engine's scan context implements it.
 
     Probes depend on this protocol only, never on the engine, so a probe module imports
-    `scanner.probes.base` and `scanner.model` and nothing above them.
+    `camaudit.probes.base` and `camaudit.model` and nothing above them.
     """
 
     bounds: Bounds          # timeouts and byte caps every probe obeys

@@ -14,10 +14,10 @@ import json
 import struct
 from typing import Any, ClassVar
 
-from scanner.model import Datagram, Host
-from scanner.observation import Observation, ProbeStatus, normalize_mac
-from scanner.probes._io import unreadable_datagram
-from scanner.probes.base import ProbeContext, SweepProbe
+from camaudit.model import Datagram, Host
+from camaudit.observation import Observation, ProbeStatus, normalize_mac
+from camaudit.probes._io import unreadable_datagram
+from camaudit.probes.base import ProbeContext, SweepProbe
 
 GROUP, PORT = "239.255.255.251", 37810
 HEADER = struct.Struct("<I4s8xQQ")

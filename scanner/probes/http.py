@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 
 import mmh3
 
-from scanner.model import Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes._io import Response, exchange, observation, text
-from scanner.probes.base import HostProbe, ProbeContext
+from camaudit.model import Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes._io import Response, exchange, observation, text
+from camaudit.probes.base import HostProbe, ProbeContext
 
 USER_AGENT = "camaudit (asset inventory; read-only)"
 BODY_KEEP_CHARS = 16384     # body text kept in the observation (login-page markers sit early)

@@ -24,11 +24,11 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from scanner.model import Datagram, Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes._io import ProbeFailure, exchange
-from scanner.probes.base import HostProbe, ProbeContext, SweepProbe
-from scanner.probes.http import request_bytes
+from camaudit.model import Datagram, Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes._io import ProbeFailure, exchange
+from camaudit.probes.base import HostProbe, ProbeContext, SweepProbe
+from camaudit.probes.http import request_bytes
 
 WSD_GROUP = "239.255.255.250"
 WSD_PORT = 3702

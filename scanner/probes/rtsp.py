@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from scanner.model import Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes._io import exchange, text
-from scanner.probes.base import HostProbe, ProbeContext
-from scanner.probes.http import USER_AGENT
+from camaudit.model import Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes._io import exchange, text
+from camaudit.probes.base import HostProbe, ProbeContext
+from camaudit.probes.http import USER_AGENT
 
 SDP_KEEP_CHARS = 4096
 METHODS = ("OPTIONS", "DESCRIBE")

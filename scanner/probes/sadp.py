@@ -15,10 +15,10 @@ from typing import Any, ClassVar
 
 from defusedxml import ElementTree as SafeET
 
-from scanner.model import Datagram, Host
-from scanner.observation import Observation, ProbeStatus, normalize_mac
-from scanner.probes._io import unreadable_datagram
-from scanner.probes.base import ProbeContext, SweepProbe
+from camaudit.model import Datagram, Host
+from camaudit.observation import Observation, ProbeStatus, normalize_mac
+from camaudit.probes._io import unreadable_datagram
+from camaudit.probes.base import ProbeContext, SweepProbe
 
 GROUP, PORT = "239.255.255.250", 37020
 MAX_FIELDS = 64

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 from cryptography import x509
 
-from scanner.model import Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes._io import classify, connection, observation
-from scanner.probes.base import HostProbe, ProbeContext
+from camaudit.model import Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes._io import classify, connection, observation
+from camaudit.probes.base import HostProbe, ProbeContext
 
 MAX_CERT_BYTES = 64 * 1024  # a larger leaf certificate is not a device default we can use
 

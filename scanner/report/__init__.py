@@ -7,11 +7,11 @@ are made from it, in this order (the order `camaudit config check` lists them).
 
 from __future__ import annotations
 
-from scanner.report.base import COLUMNS, Exporter, ReportMeta, Row, Rows
-from scanner.report.csv_export import CsvExporter
-from scanner.report.html import HtmlExporter
-from scanner.report.json_export import JsonExporter
-from scanner.report.xlsx_export import XlsxExporter
+from camaudit.report.base import COLUMNS, Exporter, ReportMeta, Row, Rows
+from camaudit.report.csv_export import CsvExporter
+from camaudit.report.html import HtmlExporter
+from camaudit.report.json_export import JsonExporter
+from camaudit.report.xlsx_export import XlsxExporter
 
 EXPORTERS: dict[str, Exporter] = {
     exporter.name: exporter

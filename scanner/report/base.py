@@ -2,7 +2,7 @@
 
 Formatters take plain finding rows (the dicts `Store.finding_rows` returns, documented in
 docs/exports.md), never the database, so each format is testable on rows a test builds and
-a new format touches only its own module plus the registry in `scanner.report`.
+a new format touches only its own module plus the registry in `camaudit.report`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Protocol
 
-from scanner import __version__
+from camaudit import __version__
 
 Row = Mapping[str, Any]
 

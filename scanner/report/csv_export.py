@@ -6,8 +6,8 @@ import csv
 import io
 from typing import Any, BinaryIO
 
-from scanner.report.base import COLUMNS, ReportMeta, Rows, cell
-from scanner.report.sanitize import neutralize_formula
+from camaudit.report.base import COLUMNS, ReportMeta, Rows, cell
+from camaudit.report.sanitize import neutralize_formula
 
 
 class CsvExporter:

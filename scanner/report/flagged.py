@@ -16,8 +16,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.table import Table
 
-from scanner.addresses import ip_sort_key
-from scanner.report.sanitize import inert_text
+from camaudit.addresses import ip_sort_key
+from camaudit.report.sanitize import inert_text
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from typing import Any, BinaryIO
 import jinja2
 from markupsafe import Markup
 
-from scanner.report import charts
-from scanner.report.base import ReportMeta, Row, Rows, filter_text
-from scanner.report.summary import asset_key, summarize
+from camaudit.report import charts
+from camaudit.report.base import ReportMeta, Row, Rows, filter_text
+from camaudit.report.summary import asset_key, summarize
 
-_TEMPLATES = resources.files("scanner.report") / "templates"
+_TEMPLATES = resources.files("camaudit.report") / "templates"
 # Columns of the remediation table: the ones a person acts on (the CSV has them all).
 TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ip", "IP", "text"), ("site", "Site", "text"), ("vendor", "Vendor", "text"),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
-from scanner.report.base import COLUMNS, ReportMeta, Row, Rows
+from camaudit.report.base import COLUMNS, ReportMeta, Row, Rows
 
 SCHEMA = "camaudit.findings"
 SCHEMA_VERSION = 1

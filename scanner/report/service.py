@@ -1,7 +1,7 @@
 """Store → formatter → file: the one function the CLI, the scan command and the demo call.
 
 The store is duck-typed (`FindingSource`) so the formatters stay independent of the
-database layer; `db.store.Store` satisfies it.
+database layer; `camaudit.db.store.Store` satisfies it.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from scanner.report import EXPORTERS
-from scanner.outfile import write_atomic
-from scanner.report.base import ReportMeta, Rows
+from camaudit.report import EXPORTERS
+from camaudit.outfile import write_atomic
+from camaudit.report.base import ReportMeta, Rows
 
 
 class FindingSource(Protocol):
-    """What exports read from the inventory (db.store.Store)."""
+    """What exports read from the inventory (camaudit.db.store.Store)."""
 
     def finding_stream(self, *, status: list[str] | None = None, site: str | None = None,
                        policy: str | None = None, vendor: str | None = None,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from db.lifecycle import ACTIVE, ALL_STATUSES
-from scanner.report.base import Row
+from camaudit.db.lifecycle import ACTIVE, ALL_STATUSES
+from camaudit.report.base import Row
 
 UNKNOWN = "(unknown)"
 

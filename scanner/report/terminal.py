@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from db.lifecycle import ACTIVE
-from scanner.report.base import Row
-from scanner.report.sanitize import inert_text
-from scanner.report.summary import Summary, summarize
+from camaudit.db.lifecycle import ACTIVE
+from camaudit.report.base import Row
+from camaudit.report.sanitize import inert_text
+from camaudit.report.summary import Summary, summarize
 
 OLDEST_SHOWN = 15
 

@@ -6,8 +6,8 @@ from typing import Any, BinaryIO
 
 import xlsxwriter
 
-from scanner.report.base import COLUMNS, ReportMeta, Rows, cell, filter_text
-from scanner.report.sanitize import is_formula_like, xml_safe
+from camaudit.report.base import COLUMNS, ReportMeta, Rows, cell, filter_text
+from camaudit.report.sanitize import is_formula_like, xml_safe
 
 EXCEL_CELL_LIMIT = 32_767
 _WIDTHS = {"evidence_summary": 60, "policy_citation": 40, "policy_title": 30, "note": 30}

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from scanner.engine import ScanOutcome, ScanPlan
-from scanner.engine import scan as engine_scan
-from scanner.targets import build_targets
+from camaudit.engine import ScanOutcome, ScanPlan
+from camaudit.engine import scan as engine_scan
+from camaudit.targets import build_targets
 
 LOCAL, ROUTED = "198.18.0.0/24", "198.18.1.0/24"
 
@@ -24,7 +24,7 @@ LOCAL, ROUTED = "198.18.0.0/24", "198.18.1.0/24"
 def elab() -> Iterator[Any]:
     if os.geteuid() != 0:
         pytest.skip("lab tests need root (network namespaces)")
-    from scanner.lab.control import Lab
+    from camaudit.lab.control import Lab
 
     lab = Lab(f"eng{os.getpid() % 100000}")
     try:

@@ -13,9 +13,9 @@ import pytest
 
 from click.testing import CliRunner
 
-from scanner.cli import main
-from scanner.report.flagged import print_flagged
-from scanner.discovery.nmap import arguments
+from camaudit.cli import main
+from camaudit.report.flagged import print_flagged
+from camaudit.discovery.nmap import arguments
 
 NMAP_XML = b"""<?xml version="1.0"?><nmaprun><host><status state="up"/>
 <address addr="198.18.0.10" addrtype="ipv4"/><address addr="C0:56:E3:10:00:10" addrtype="mac"/>
@@ -84,7 +84,7 @@ def _scan_in_private_namespace(tmp_path, *args: str) -> subprocess.CompletedProc
         pytest.skip("needs root for a private network namespace")
     script = 'ip link set lo up && exec "$@"'
     return subprocess.run(["unshare", "--net", "sh", "-c", script, "sh",
-                           sys.executable, "-m", "scanner", "scan", *args],
+                           sys.executable, "-m", "camaudit", "scan", *args],
                           capture_output=True, text=True, timeout=120,
                           env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(tmp_path),
                                "CAMAUDIT_CONFIG": "/dev/null"})

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from scanner import datagram, engine
-from scanner.discovery import tcp
-from scanner.model import Bounds
-from scanner.scan_context import ExcludedAddress, HostSlots, RateLimiter, ScanContext
-from scanner.targets import build_targets
+from camaudit import datagram, engine
+from camaudit.discovery import tcp
+from camaudit.model import Bounds
+from camaudit.scan_context import ExcludedAddress, HostSlots, RateLimiter, ScanContext
+from camaudit.targets import build_targets
 
 
 async def _server(host: str, hold: float, stats: dict) -> asyncio.base_events.Server:
@@ -128,7 +128,7 @@ def test_connect_scan_finds_open_and_refusing_hosts() -> None:
 
 def test_reply_flood_keeps_its_own_share_and_others_replies() -> None:
     """A device flooding discovery replies is capped per sender; the honest device is still heard."""
-    from scanner.datagram import MAX_DATAGRAMS_PER_SOURCE
+    from camaudit.datagram import MAX_DATAGRAMS_PER_SOURCE
 
     class Responder(asyncio.DatagramProtocol):
         def __init__(self, copies: int) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner.identify import identify
-from scanner.imports.nmap_xml import read_file
-from scanner.observation import read_jsonl
+from camaudit.identify import identify
+from camaudit.imports.nmap_xml import read_file
+from camaudit.observation import read_jsonl
 
 pytestmark = pytest.mark.lab
 

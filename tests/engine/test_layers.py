@@ -3,7 +3,7 @@
 Every `import` in scanner/ and db/ counts, also those under `if TYPE_CHECKING:` and inside
 functions: a type-only or lazy import still ties the two modules together for a reader and
 for every refactoring. Layers, lowest first, are declared in `LAYERS`; a module may import
-its own layer or lower ones. To add a layer (e.g. `scanner.audit` between the engine and the
+its own layer or lower ones. To add a layer (e.g. `camaudit.audit` between the engine and the
 CLI) add one row.
 """
 
@@ -13,39 +13,40 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("scanner", "db")
+PACKAGES = ("scanner", "db")  # folders; installed as these import names:
+IMPORT_NAMES = {"scanner": "camaudit", "db": "camaudit.db"}
 
 # (module prefix, rank); the longest matching prefix decides. Modules no row names are
 # "shared" (rank 0): they may import only other rank-0 modules.
 LAYERS: tuple[tuple[str, int], ...] = (
-    ("scanner.model", 0),
-    ("scanner.observation", 0),
-    ("scanner.probes", 1),
-    ("scanner.discovery", 1),
-    ("scanner.imports", 0),
-    ("scanner.scan_context", 2),
-    ("scanner.datagram", 2),
-    ("scanner.engine", 3),
-    ("scanner.identify", 3),
-    ("scanner.lab", 3),
-    ("scanner.report", 3),
-    ("scanner.doctor", 3),
-    ("scanner.config", 3),
-    ("scanner.match_stream", 3),
-    ("scanner.audit", 4),
-    ("scanner.demo", 4),
-    ("db", 3),
-    ("scanner.cli", 9),
-    ("scanner.__main__", 10),
+    ("camaudit.model", 0),
+    ("camaudit.observation", 0),
+    ("camaudit.probes", 1),
+    ("camaudit.discovery", 1),
+    ("camaudit.imports", 0),
+    ("camaudit.scan_context", 2),
+    ("camaudit.datagram", 2),
+    ("camaudit.engine", 3),
+    ("camaudit.identify", 3),
+    ("camaudit.lab", 3),
+    ("camaudit.report", 3),
+    ("camaudit.doctor", 3),
+    ("camaudit.config", 3),
+    ("camaudit.match_stream", 3),
+    ("camaudit.audit", 4),
+    ("camaudit.demo", 4),
+    ("camaudit.db", 3),
+    ("camaudit.cli", 9),
+    ("camaudit.__main__", 10),
 )
-CLI = "scanner.cli"
+CLI = "camaudit.cli"
 
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    return ".".join(parts)
+    return ".".join([IMPORT_NAMES[parts[0]], *parts[1:]])
 
 
 def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
@@ -91,7 +92,7 @@ def rank(module: str) -> int:
 
 
 def component_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    """The graph between LAYERS rows (e.g. all of scanner.probes as one node), self-loops left out.
+    """The graph between LAYERS rows (e.g. all of camaudit.probes as one node), self-loops left out.
 
     The engine loads probe modules by name (importlib), which no `import` shows; collapsed to
     packages, a probe module that imports the engine still closes a cycle.
@@ -146,12 +147,12 @@ def test_no_upward_import() -> None:
 
 def test_only_cli_imports_cli() -> None:
     wrong = sorted(f"{src} imports {dst}" for src, dsts in import_graph().items() for dst in dsts
-                   if dst.startswith(CLI) and not (src.startswith(CLI) or src == "scanner.__main__"))
+                   if dst.startswith(CLI) and not (src.startswith(CLI) or src == "camaudit.__main__"))
     assert not wrong, "\n".join(wrong)
 
 
 def test_checker_sees_a_cycle_and_an_upward_import() -> None:
     """The checks above can fail: a two-module cycle is found, a probe importing the engine ranks upward."""
     assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
-    assert rank("scanner.probes.http") < rank("scanner.engine") < rank("scanner.cli.scan")
-    assert rank("scanner.probes.base") > rank("scanner.model")
+    assert rank("camaudit.probes.http") < rank("camaudit.engine") < rank("camaudit.cli.scan")
+    assert rank("camaudit.probes.base") > rank("camaudit.model")

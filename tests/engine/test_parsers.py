@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.imports import nmap_xml
-from scanner.model import Datagram
-from scanner.observation import ProbeStatus
-from scanner.probes import dhip, sadp
+from camaudit.imports import nmap_xml
+from camaudit.model import Datagram
+from camaudit.observation import ProbeStatus
+from camaudit.probes import dhip, sadp
 
 SADP_REPLY = (b'<?xml version="1.0" encoding="UTF-8" ?><ProbeMatch><Uuid>5A2B</Uuid><Types>inquiry_reply</Types>'
               b'<DeviceType>139</DeviceType><DeviceDescription>DS-2CD2143G0-I</DeviceDescription>'
@@ -132,7 +132,7 @@ def test_nmap_ports_after_an_element_that_is_dropped_are_kept() -> None:
     """iterparse reports an end event after it has already parsed ahead: the `<port>` behind
     a dropped `<extraports>` must not be detached in its place (nmap writes extraports
     first whenever some ports are closed)."""
-    from scanner.imports.nmap_xml import read_bytes
+    from camaudit.imports.nmap_xml import read_bytes
 
     doc = (b'<?xml version="1.0"?><nmaprun><host><status state="up"/>'
            b'<address addr="198.18.0.5" addrtype="ipv4"/><hostnames/>'

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.targets import TargetError, build_targets, drop_own_addresses, merge, parse_spec, subtract
+from camaudit.targets import TargetError, build_targets, drop_own_addresses, merge, parse_spec, subtract
 
 BASE = int(ipaddress.IPv4Address("198.18.0.0"))
 

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from scanner.model import Datagram
-from scanner.observation import Observation, ProbeStatus, read_jsonl
+from camaudit.model import Datagram
+from camaudit.observation import Observation, ProbeStatus, read_jsonl
 
 pytestmark = pytest.mark.fuzz
 # Short in `make test` (default), long in `make fuzz` (CAMAUDIT_FUZZ_EXAMPLES=20000).
@@ -156,7 +156,7 @@ def _shipped(pattern: str) -> list[Path]:
                      b"Server: App-webs/", b"\tcont", b": empty-name", b"X" * 300, b"Content-Length: -1"]),
     st.binary(max_size=60)), max_size=200).map(b"\r\n".join)))
 def test_http_and_rtsp_heads(head: bytes, executed: Counter[str]) -> None:
-    from scanner.probes._io import MAX_HEADER_LINES, ProbeFailure, Response, parse_head
+    from camaudit.probes._io import MAX_HEADER_LINES, ProbeFailure, Response, parse_head
 
     executed["http/rtsp head"] += 1
     resp = Response()
@@ -173,8 +173,8 @@ def test_http_and_rtsp_heads(head: bytes, executed: Counter[str]) -> None:
 @FUZZ
 @given(doc=st.one_of(xml_documents(), any_bytes))
 def test_onvif_soap_answers(doc: bytes, executed: Counter[str]) -> None:
-    from scanner.probes._io import ProbeFailure
-    from scanner.probes.onvif import DEVICE_INFO_FIELDS, MAX_ITEM_CHARS, child_text, parse_xml, soap_fault, utc_time
+    from camaudit.probes._io import ProbeFailure
+    from camaudit.probes.onvif import DEVICE_INFO_FIELDS, MAX_ITEM_CHARS, child_text, parse_xml, soap_fault, utc_time
 
     executed["onvif soap"] += 1
     try:
@@ -194,7 +194,7 @@ def test_onvif_soap_answers(doc: bytes, executed: Counter[str]) -> None:
 @given(datagrams=st.lists(st.tuples(st.sampled_from(["198.18.0.10", "198.18.0.11", "198.18.0.12"]),
                                     st.one_of(xml_documents(), any_bytes), st.booleans()), max_size=40))
 def test_ws_discovery_replies(datagrams: list[tuple[str, bytes, bool]], executed: Counter[str]) -> None:
-    from scanner.probes.onvif import MAX_ITEM_CHARS, MAX_ITEMS, merge_replies
+    from camaudit.probes.onvif import MAX_ITEM_CHARS, MAX_ITEMS, merge_replies
 
     executed["ws-discovery"] += len(datagrams) or 1
     matches = merge_replies([Datagram(ip, 3702, data, cut) for ip, data, cut in datagrams])
@@ -209,7 +209,7 @@ def test_ws_discovery_replies(datagrams: list[tuple[str, bytes, bool]], executed
 @FUZZ
 @given(data=st.one_of(xml_documents(), any_bytes), cut=st.booleans())
 def test_sadp_replies(data: bytes, cut: bool, executed: Counter[str]) -> None:
-    from scanner.probes import sadp
+    from camaudit.probes import sadp
 
     executed["sadp"] += 1
     obs = sadp.observation(Datagram("198.18.0.10", sadp.PORT, data, cut))
@@ -232,7 +232,7 @@ dhip_bodies = st.one_of(
 def test_dhip_replies(body: bytes, length: int | None, magic: bytes, cut: bool, executed: Counter[str]) -> None:
     import struct
 
-    from scanner.probes import dhip
+    from camaudit.probes import dhip
 
     executed["dhip"] += 1
     n = len(body) if length is None else length
@@ -247,7 +247,7 @@ def test_dhip_replies(body: bytes, length: int | None, magic: bytes, cut: bool, 
 @FUZZ
 @given(der=st.one_of(any_bytes, st.sampled_from([b"0\x82\xff\xff", b"0\x03\x02\x01\x00", b"0" * 64])))
 def test_tls_certificates(der: bytes, executed: Counter[str]) -> None:
-    from scanner.probes.tls import describe_certificate
+    from camaudit.probes.tls import describe_certificate
 
     executed["tls certificate"] += 1
     try:
@@ -261,8 +261,8 @@ def test_tls_certificates(der: bytes, executed: Counter[str]) -> None:
 @given(body=st.one_of(any_bytes, st.text(max_size=300).map(lambda t: f"<title>{t}</title>".encode())),
        location=st.text(max_size=120))
 def test_http_title_and_redirects(body: bytes, location: str, executed: Counter[str]) -> None:
-    from scanner.probes._io import Response
-    from scanner.probes.http import same_host_redirect, title_of
+    from camaudit.probes._io import Response
+    from camaudit.probes.http import same_host_redirect, title_of
 
     executed["http title/redirect"] += 1
     assert len(title_of(body)) <= 1024 * 2
@@ -276,7 +276,7 @@ def test_http_title_and_redirects(body: bytes, location: str, executed: Counter[
 @given(doc=st.one_of(xml_documents(), any_bytes, xml_trees().map(
     lambda t: f"<nmaprun><host><status state=\"up\"/>{t}</host></nmaprun>".encode())))
 def test_nmap_xml_import(doc: bytes, executed: Counter[str]) -> None:
-    from scanner.imports.nmap_xml import NmapXmlError, observations, read_bytes
+    from camaudit.imports.nmap_xml import NmapXmlError, observations, read_bytes
 
     executed["nmap xml"] += 1
     try:
@@ -300,7 +300,7 @@ def test_nmap_xml_import(doc: bytes, executed: Counter[str]) -> None:
 def test_observation_json_lines(lines: list[str], executed: Counter[str]) -> None:
     import io
 
-    from scanner.observation import ReadError
+    from camaudit.observation import ReadError
 
     executed["observation jsonl"] += len(lines) or 1
     errors: list[ReadError] = []
@@ -321,9 +321,9 @@ def test_observation_json_lines(lines: list[str], executed: Counter[str]) -> Non
                          json_values, max_size=5),
     status=st.sampled_from(list(ProbeStatus))), max_size=12))
 def test_identify_on_arbitrary_observations(observations: list[Observation], executed: Counter[str]) -> None:
-    from scanner.fingerprints.loader import load_fingerprints
-    from scanner.identify import identify
-    from scanner.policy import load_policies
+    from camaudit.fingerprints.loader import load_fingerprints
+    from camaudit.identify import identify
+    from camaudit.policy import load_policies
 
     executed["identify"] += 1
     idents = identify(observations, _cached(load_fingerprints), _cached(load_policies))
@@ -349,7 +349,7 @@ CONFIG_SEED = ('targets = ["198.18.0.0/24"]\nexcludes = ["198.18.0.9"]\nports = 
 
 
 def test_config_files(executed: Counter[str]) -> None:
-    from scanner.config import ConfigError, load_config
+    from camaudit.config import ConfigError, load_config
 
     outcomes: Counter[str] = Counter()
 
@@ -388,10 +388,10 @@ persona_files = _shipped("scanner/lab/personas/*.toml")
 def _parse_data_file(path: Path, text: str) -> None:
     """Parse a fingerprint or policy file the way the loader does: only its own error may
     escape, and that error names the file; what parses names that file and known vendors."""
-    from scanner.fingerprints.errors import FingerprintError
-    from scanner.fingerprints.schema import parse_fingerprint_file
-    from scanner.fingerprints.vocabulary import load_vocabulary
-    from scanner.policy import PolicyError, parse_policy
+    from camaudit.fingerprints.errors import FingerprintError
+    from camaudit.fingerprints.schema import parse_fingerprint_file
+    from camaudit.fingerprints.vocabulary import load_vocabulary
+    from camaudit.policy import PolicyError, parse_policy
 
     vocabulary = _cached(load_vocabulary)
     try:
@@ -414,7 +414,7 @@ def test_fingerprint_and_policy_files(which: Path, data: st.DataObject, executed
 @FUZZ
 @given(which=st.sampled_from(persona_files), data=st.data())
 def test_persona_files(which: Path, data: st.DataObject, executed: Counter[str]) -> None:
-    from scanner.lab.persona import PersonaError, load
+    from camaudit.lab.persona import PersonaError, load
 
     executed["persona file"] += 1
     text = data.draw(mutated_toml(which.read_text("utf-8")))

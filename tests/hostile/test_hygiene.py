@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.targets import OUT_OF_SCOPE
+from camaudit.targets import OUT_OF_SCOPE
 
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 SECRET = "S3cretPw-never-print-me"
@@ -29,7 +29,7 @@ def camaudit(*args: str, env: dict[str, str] | None = None, isolated: bool = Fal
     """Run camaudit with umask 000; `isolated` puts it in an empty network namespace."""
     if isolated and os.geteuid() != 0:
         pytest.skip("an empty network namespace needs root")
-    argv = [*([UNSHARE, "-n"] if isolated else []), sys.executable, "-m", "scanner", *args]
+    argv = [*([UNSHARE, "-n"] if isolated else []), sys.executable, "-m", "camaudit", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=cwd,
                           env={**os.environ, **(env or {})}, preexec_fn=lambda: os.umask(0))
 
@@ -69,9 +69,9 @@ def test_inventory_exports_observations_and_logs_are_private(tmp_path: Path) -> 
 
 def test_log_file_is_created_0640_at_most(tmp_path: Path) -> None:
     log = tmp_path / "camaudit.log"
-    code = ("import logging; from scanner.logs import setup_logging; "
+    code = ("import logging; from camaudit.logs import setup_logging; "
             f"setup_logging(fmt='json', level='info', log_file={str(log)!r}); "
-            "logging.getLogger('scanner.test').warning('hello')")
+            "logging.getLogger('camaudit.test').warning('hello')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        preexec_fn=lambda: os.umask(0))
     assert r.returncode == 0, r.stderr

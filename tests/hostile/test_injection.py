@@ -23,12 +23,12 @@ from typing import Any
 
 import pytest
 
-from scanner.identify import Identification
-from scanner.observation import Observation
-from scanner.report.sanitize import is_formula_like
+from camaudit.identify import Identification
+from camaudit.observation import Observation
+from camaudit.report.sanitize import is_formula_like
 
 REPO = Path(__file__).resolve().parents[2]
-CAMAUDIT = [sys.executable, "-m", "scanner"]
+CAMAUDIT = [sys.executable, "-m", "camaudit"]
 
 
 def _report_payloads() -> tuple[str, ...]:
@@ -66,8 +66,8 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def inventory(tmp_path_factory) -> dict[str, Any]:
-    from db.store import Store
-    from scanner.policy import load_policies
+    from camaudit.db.store import Store
+    from camaudit.policy import load_policies
 
     work = tmp_path_factory.mktemp("inject")
     url = f"sqlite:///{work / 'inv.sqlite3'}"
@@ -114,7 +114,7 @@ def _typed(payload: str) -> str:
 
 
 def test_database_keeps_payloads_as_data(inventory, figures) -> None:
-    from db.store import Store
+    from camaudit.db.store import Store
 
     assert _schema(inventory["db"]) == inventory["schema"]      # nothing dropped, attached or created
     assert not Path("/tmp/camaudit-pwned.db").exists()

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from db.store import Store
-from scanner.model import Datagram
-from scanner.observation import Observation, loads_json, read_jsonl
-from scanner.probes import dhip
+from camaudit.db.store import Store
+from camaudit.model import Datagram
+from camaudit.observation import Observation, loads_json, read_jsonl
+from camaudit.probes import dhip
 
 CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
 BODY = (b'{"method":"client.notifyDevInfo","params":{"deviceInfo":'

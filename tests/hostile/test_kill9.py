@@ -39,7 +39,7 @@ PORTS = "80,554,8000"
 def small_lab() -> Any:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network namespaces)")
-    from scanner.lab import Lab
+    from camaudit.lab import Lab
 
     lab = Lab(f"kl{os.getpid() % 10**6}")
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from scanner.probes.http import PATHS
+from camaudit.probes.http import PATHS
 
 REFERENCE = ("hikvision-camera", "dahua-camera")   # well-behaved devices that must stay unaffected
 
@@ -59,7 +59,7 @@ MEMORY_CEILING_KIB = 400 * 1024
 
 def hostile_ids() -> list[str]:
     """Shipped hostile personas (hostile-payloads is the exports area's injection device)."""
-    from scanner.lab import select_personas
+    from camaudit.lab import select_personas
     return sorted(p.id for p in select_personas(None) if p.id.startswith("hostile-") and p.id != "hostile-payloads")
 
 
@@ -69,7 +69,7 @@ def hostile_lab() -> Any:
     so parallel runs never collide; torn down by exact names, also when a test fails."""
     if os.geteuid() != 0:
         pytest.skip("the hostile lab needs root (network namespaces)")
-    from scanner.lab import Lab
+    from camaudit.lab import Lab
 
     lab = Lab(f"hs{os.getpid() % 10**6}")
     try:

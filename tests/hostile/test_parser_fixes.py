@@ -8,10 +8,10 @@ at the datagram cap was reported as malformed instead of too large.
 
 from __future__ import annotations
 
-from scanner.imports import nmap_xml
-from scanner.model import Datagram
-from scanner.observation import ProbeStatus
-from scanner.probes import dhip, sadp
+from camaudit.imports import nmap_xml
+from camaudit.model import Datagram
+from camaudit.observation import ProbeStatus
+from camaudit.probes import dhip, sadp
 
 
 def test_deeply_nested_dhip_json_is_a_protocol_error_not_a_crash() -> None:
@@ -53,7 +53,7 @@ def test_untruncated_garbage_is_still_a_protocol_error() -> None:
 def test_unknown_xml_encoding_is_a_protocol_error_for_that_sender_only() -> None:
     """Found by tests/fuzz: expat raises LookupError for `encoding="bogus"`, which escaped
     parse_xml and aborted the whole WS-Discovery sweep (every camera's answer lost)."""
-    from scanner.probes.onvif import merge_replies
+    from camaudit.probes.onvif import merge_replies
 
     good = (b'<?xml version="1.0"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body>'
             b"<ProbeMatches><ProbeMatch><Types>dn:NetworkVideoTransmitter</Types></ProbeMatch></ProbeMatches>"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.fingerprints.loader import load_fingerprints
-from scanner.fingerprints.matcher import FingerprintSet
+from camaudit.fingerprints.loader import load_fingerprints
+from camaudit.fingerprints.matcher import FingerprintSet
 
 
 @pytest.fixture(scope="session")

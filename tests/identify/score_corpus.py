@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scanner.fingerprints.loader import load_fingerprints
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.identify import identify
-from scanner.observation import Observation
-from scanner.policy import load_policies
+from camaudit.fingerprints.loader import load_fingerprints
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.identify import identify
+from camaudit.observation import Observation
+from camaudit.policy import load_policies
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = CORPUS / "expected.txt"

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from score_corpus import FLAGGED, Score, load_corpus, score  # noqa: E402
 
-from scanner.fingerprints.matcher import FingerprintSet  # noqa: E402
+from camaudit.fingerprints.matcher import FingerprintSet  # noqa: E402
 
 RECORDS = load_corpus()
 

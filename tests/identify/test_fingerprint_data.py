@@ -7,13 +7,13 @@ import tomllib
 
 import pytest
 
-from scanner.fingerprints.loader import build_set, fingerprint_files
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.errors import FingerprintError
-from scanner.fingerprints.schema import CAPTURE_NAMES, parse_fingerprint_file
-from scanner.fingerprints.verify import verify
-from scanner.fingerprints.vocabulary import load_vocabulary
-from scanner.oui import OuiTable
+from camaudit.fingerprints.loader import build_set, fingerprint_files
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.fingerprints.errors import FingerprintError
+from camaudit.fingerprints.schema import CAPTURE_NAMES, parse_fingerprint_file
+from camaudit.fingerprints.verify import verify
+from camaudit.fingerprints.vocabulary import load_vocabulary
+from camaudit.oui import OuiTable
 
 FILES = fingerprint_files()
 VOCAB = load_vocabulary()

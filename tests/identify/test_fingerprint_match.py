@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.fingerprints.loader import build_set
-from scanner.fingerprints.matcher import MAX_PLANS, FingerprintSet
-from scanner.fingerprints.vocabulary import load_vocabulary
-from scanner.observation import Observation
-from scanner.oui import OuiTable
+from camaudit.fingerprints.loader import build_set
+from camaudit.fingerprints.matcher import MAX_PLANS, FingerprintSet
+from camaudit.fingerprints.vocabulary import load_vocabulary
+from camaudit.observation import Observation
+from camaudit.oui import OuiTable
 
 
 def hits(fset: FingerprintSet, source: str, data: dict[str, Any]) -> list[tuple[str, str]]:

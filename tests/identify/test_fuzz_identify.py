@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.schema import SOURCES
-from scanner.identify import MAX_EVIDENCE, identify
-from scanner.observation import Observation
-from scanner.policy import load_policies
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.fingerprints.schema import SOURCES
+from camaudit.identify import MAX_EVIDENCE, identify
+from camaudit.observation import Observation
+from camaudit.policy import load_policies
 
 EXAMPLES = int(os.environ.get("CAMAUDIT_FUZZ_EXAMPLES", "200"))
 KEYS = st.sampled_from(["headers", "Server", "server", "WWW-Authenticate", "body", "title", "path", "fields",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.identify import Identification, identify
-from scanner.observation import Observation
-from scanner.policy import load_policies
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.identify import Identification, identify
+from camaudit.observation import Observation
+from camaudit.policy import load_policies
 
 HIK_MAC = "c0:56:e3:12:34:56"
 ALL = load_policies()

@@ -1,6 +1,6 @@
 """Against the simulated lab: a real scan of every shipped persona identifies to its truth.
 
-The scan is the engine's own (`scanner.engine.run_scan` inside the lab's scanner namespace);
+The scan is the engine's own (`camaudit.engine.run_scan` inside the lab's scanner namespace);
 identify() then runs on its observations. Every device's vendor and flagged status must
 equal `lab.truth()`, decoys and hostile devices included; relabelled devices show brand ≠
 vendor; and `camaudit match` on the same observations written as JSON Lines gives the same
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from scanner.cli import main
-from scanner.engine import ScanOutcome, ScanPlan
-from scanner.engine import scan as engine_scan
-from scanner.identify import identify
-from scanner.observation import write_jsonl
-from scanner.targets import build_targets
+from camaudit.cli import main
+from camaudit.engine import ScanOutcome, ScanPlan
+from camaudit.engine import scan as engine_scan
+from camaudit.identify import identify
+from camaudit.observation import write_jsonl
+from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from scanner.cli import main
+from camaudit.cli import main
 
 LINES = [
     {"v": 1, "ip": "198.18.0.10", "mac": "c0:56:e3:12:34:56", "source": "http", "port": 80,

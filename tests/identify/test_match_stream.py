@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from scanner.match_stream import collector_paused, write_identifications
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.identify import Matcher, identify
-from scanner.observation import Observation
-from scanner.policy import load_policies
+from camaudit.match_stream import collector_paused, write_identifications
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.identify import Matcher, identify
+from camaudit.observation import Observation
+from camaudit.policy import load_policies
 
 
 def device_info(n: int, serial: str) -> Observation:

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from scanner.observation import Observation, ProbeStatus, ReadError, dumps_json, loads_json, read_jsonl
+from camaudit.observation import Observation, ProbeStatus, ReadError, dumps_json, loads_json, read_jsonl
 
 
 def test_loads_reads_what_the_stdlib_reads() -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scanner.cli import main
-from scanner.fingerprints.data import data_root
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.fingerprints.vocabulary import load_vocabulary
-from scanner.oui import (FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, is_locally_administered,
+from camaudit.cli import main
+from camaudit.fingerprints.data import data_root
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.fingerprints.vocabulary import load_vocabulary
+from camaudit.oui import (FLAGGED_CSV, OuiDataError, bundled_ieee_path, flagged_layer, is_locally_administered,
                          load_layers, parse_registry, read_layer_csv, refresh)
 
 # IEEE CSV excerpts in the registry's own format (https://standards-oui.ieee.org/oui36/oui36.csv columns).

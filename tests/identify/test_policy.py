@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from scanner.policy import PolicyError, load_policies, parse_policy
+from camaudit.policy import PolicyError, load_policies, parse_policy
 
 VENDORS = frozenset({"Hikvision", "Dahua", "Huawei", "ZTE", "Hytera"})
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.fingerprints.matcher import FingerprintSet
-from scanner.identify import identify
-from scanner.observation import Observation
-from scanner.policy import load_policies
+from camaudit.fingerprints.matcher import FingerprintSet
+from camaudit.identify import identify
+from camaudit.observation import Observation
+from camaudit.policy import load_policies
 
 ARTICLE = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <title>Auditing Hikvision and Dahua cameras</title><link rel="stylesheet" href="/static/site.css"></head>

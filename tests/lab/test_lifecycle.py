@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from scanner.discovery import arp
-from scanner.lab import Lab, LabError
-from scanner.lab import netns
-from scanner.scan_context import ScanContext
-from scanner.targets import build_targets
+from camaudit.discovery import arp
+from camaudit.lab import Lab, LabError
+from camaudit.lab import netns
+from camaudit.scan_context import ScanContext
+from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
 
@@ -31,7 +31,7 @@ def leftovers(name: str) -> list[str]:
 
 def server_alive(pid: int) -> bool:
     try:
-        return b"scanner.lab.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"camaudit.lab.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
@@ -134,7 +134,7 @@ def test_cli_round_trip_leaves_nothing(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     name = f"c{os.getpid() % 100000}"
-    cli = [sys.executable, "-m", "scanner"]
+    cli = [sys.executable, "-m", "camaudit"]
     extra = tmp_path / "extra.toml"
     extra.write_text('id = "extra-plug"\n[truth]\nflagged = false\n[net]\nip = "198.18.0.99"\n'
                      'mac = "02:00:00:00:00:99"\n[[tcp]]\nport = 1883\n')
@@ -162,7 +162,7 @@ def test_cli_round_trip_leaves_nothing(tmp_path: Path) -> None:
 def test_cli_reports_bad_persona_file_with_usage_exit(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('id = "Bad Id"\n')
-    result = subprocess.run([sys.executable, "-m", "scanner", "lab", "personas", "--personas", str(bad)],
+    result = subprocess.run([sys.executable, "-m", "camaudit", "lab", "personas", "--personas", str(bad)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and f"{bad}: id:" in result.stderr
 

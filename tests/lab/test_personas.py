@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.lab.persona import PersonaError, load, load_many, shipped_paths
+from camaudit.lab.persona import PersonaError, load, load_many, shipped_paths
 
 MINIMAL = '''
 id = "x-device"

@@ -20,7 +20,7 @@ def cron_env(home: Path, **extra: str) -> dict[str, str]:
 
 def camaudit_argv(*args: str) -> list[str]:
     """The installed interpreter running the package: what the `camaudit` script does."""
-    return [sys.executable, "-m", "scanner", *args]
+    return [sys.executable, "-m", "camaudit", *args]
 
 
 class CronRunner:
@@ -68,7 +68,7 @@ def ops_lab():
 
     if os.geteuid() != 0:
         pytest.skip("lab tests build network namespaces: run as root")
-    from scanner.lab import Lab
+    from camaudit.lab import Lab
 
     lab = Lab(f"op{os.getpid() % 10**6}")
     atexit.register(lab.down)  # an interrupted pytest run still removes the namespaces

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from db.store import Store
-from scanner.audit import record_observations, recorded_scan
-from scanner.config import load_config
-from scanner.observation import Observation
-from scanner.policy import load_policies
-from scanner.runlock import ScanInterrupted
+from camaudit.db.store import Store
+from camaudit.audit import record_observations, recorded_scan
+from camaudit.config import load_config
+from camaudit.observation import Observation
+from camaudit.policy import load_policies
+from camaudit.runlock import ScanInterrupted
 
 REPO = Path(__file__).resolve().parents[2]
 HIK_MAC = "c0:56:e3:10:00:10"
@@ -71,7 +71,7 @@ def test_the_row_is_closed_on_every_way_out_and_no_report_is_written(tmp_path: P
 
 
 def runner(stdin: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scanner.audit"], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "camaudit.audit"], input=stdin, capture_output=True,
                           text=True, timeout=120, cwd=tmp_path,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
 
@@ -100,12 +100,12 @@ def imports_of(path: Path) -> set[str]:
 
 def test_cli_modules_import_only_the_shared_support_module_and_bench_no_cli() -> None:
     def cli_imports(path: Path) -> set[str]:
-        return {m for m in imports_of(path) if m.startswith("scanner.cli")}
+        return {m for m in imports_of(path) if m.startswith("camaudit.cli")}
 
     for path in (REPO / "scanner" / "cli").glob("*.py"):
         if path.name not in ("__init__.py", "common.py"):  # the package wires every module
-            assert cli_imports(path) <= {"scanner.cli.common"} | {
-                m for m in cli_imports(path) if m.startswith("scanner.cli.common.")}, path.name
+            assert cli_imports(path) <= {"camaudit.cli.common"} | {
+                m for m in cli_imports(path) if m.startswith("camaudit.cli.common.")}, path.name
     for path in [*(REPO / "bench").glob("*.py"), *(REPO / "scanner").rglob("*.py")]:
-        if "cli" not in path.parts and path != REPO / "scanner" / "__main__.py":  # `python -m scanner`
+        if "cli" not in path.parts and path != REPO / "scanner" / "__main__.py":  # `python -m camaudit`
             assert cli_imports(path) == set(), path

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.exitcodes import ExitCode
+from camaudit.exitcodes import ExitCode
 
 
 def test_config_check_prints_values_and_their_sources(cron, tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_doctor_with_broken_config_still_runs_the_other_checks(cron, tmp_path: P
 
 
 def test_privilege_and_route_parsers_read_proc_formats() -> None:
-    from scanner.doctor import Level, check_privileges, default_route
+    from camaudit.doctor import Level, check_privileges, default_route
 
     root = "Name:\tpython\nCapEff:\t000001ffffffffff\n"
     unprivileged = "Name:\tpython\nCapEff:\t0000000000000000\n"

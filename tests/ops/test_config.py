@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scanner.config import KEYS, ConfigError, load_config
+from camaudit.config import KEYS, ConfigError, load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -27,7 +27,7 @@ def processes_in(lab_name: str) -> list[str]:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if ("scanner.lab.server" in argv and lab_name in argv) or any(a.startswith(f"ca-{lab_name}-") for a in argv):
+        if ("camaudit.lab.server" in argv and lab_name in argv) or any(a.startswith(f"ca-{lab_name}-") for a in argv):
             found.append(f"{pid}: {' '.join(argv)}")
     return found
 
@@ -48,7 +48,7 @@ def test_demo_prints_findings_writes_report_and_leaves_nothing_running(cron, tmp
     finally:
         leftovers = namespaces_of(name)
         if leftovers:
-            from scanner.lab import Lab
+            from camaudit.lab import Lab
 
             Lab(name).down()
     assert leftovers == [], f"demo left namespaces behind: {leftovers}"
@@ -60,7 +60,7 @@ def test_demo_interrupted_by_sigterm_still_removes_the_lab(tmp_path: Path) -> No
 
     name = f"dt{os.getpid() % 10**6}"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "scanner", "demo", "--out", str(tmp_path / "o"),
+    proc = subprocess.Popen([sys.executable, "-m", "camaudit", "demo", "--out", str(tmp_path / "o"),
                              "--name", name], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -80,7 +80,7 @@ def test_demo_interrupted_by_sigterm_still_removes_the_lab(tmp_path: Path) -> No
             proc.kill()
             proc.wait()
         if namespaces_of(name):
-            from scanner.lab import Lab
+            from camaudit.lab import Lab
 
             Lab(name).down()
 

@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from scanner.demo import findings_table
-from scanner.report.flagged import evidence_line
+from camaudit.demo import findings_table
+from camaudit.report.flagged import evidence_line
 
 
 def ev(source: str, port: int | None, fingerprint: str, weight: float) -> dict:

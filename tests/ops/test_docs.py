@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.config import KEYS
-from scanner.exitcodes import ExitCode
+from camaudit.config import KEYS
+from camaudit.exitcodes import ExitCode
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
@@ -35,7 +35,7 @@ def test_every_exit_code_is_documented(doc: str) -> None:
 
 
 def test_example_config_in_the_doc_is_valid(doc: str, tmp_path: Path) -> None:
-    from scanner.config import load_config
+    from camaudit.config import load_config
 
     example = re.search(r"```toml\n(# /etc/camaudit/config.toml.*?)```", doc, re.S)
     assert example, "the example config block is missing"

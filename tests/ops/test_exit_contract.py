@@ -8,10 +8,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from scanner.cli import main
-from scanner.cli.common import ExitCodeGroup
-from scanner.exitcodes import ExitCode
-from scanner.runlock import ScanInterrupted
+from camaudit.cli import main
+from camaudit.cli.common import ExitCodeGroup
+from camaudit.exitcodes import ExitCode
+from camaudit.runlock import ScanInterrupted
 
 
 def group_running(body) -> click.Group:

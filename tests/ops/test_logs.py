@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.logs import setup_logging
+from camaudit.logs import setup_logging
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +25,7 @@ def restore_logging():
 def test_json_lines_carry_fixed_keys_extras_and_exceptions(tmp_path: Path) -> None:
     stream = io.StringIO()
     setup_logging(fmt="json", level="info", stream=stream)
-    log = logging.getLogger("scanner.engine")
+    log = logging.getLogger("camaudit.engine")
     log.info("scan finished", extra={"event": "scan.finished", "scan_id": 7, "path": tmp_path})
     try:
         raise ValueError("bad banner \u00ff")
@@ -34,7 +34,7 @@ def test_json_lines_carry_fixed_keys_extras_and_exceptions(tmp_path: Path) -> No
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert len(lines) == 2
     first, second = lines
-    assert first["level"] == "info" and first["logger"] == "scanner.engine"
+    assert first["level"] == "info" and first["logger"] == "camaudit.engine"
     assert first["msg"] == "scan finished" and first["event"] == "scan.finished"
     assert first["scan_id"] == 7 and first["path"] == str(tmp_path)
     assert first["ts"].endswith("Z") and first["ts"][10] == "T"
@@ -45,7 +45,7 @@ def test_quiet_keeps_stderr_to_errors_but_the_file_gets_everything(tmp_path: Pat
     stream = io.StringIO()
     log_file = tmp_path / "sub" / "camaudit.log"
     setup_logging(fmt="text", level="info", quiet=True, log_file=log_file, stream=stream)
-    log = logging.getLogger("db.store")
+    log = logging.getLogger("camaudit.db.store")
     log.info("stored 3 assets", extra={"scan_id": 2})
     log.warning("slow database")
     log.error("database unreachable")
@@ -58,7 +58,7 @@ def test_quiet_keeps_stderr_to_errors_but_the_file_gets_everything(tmp_path: Pat
 def test_file_handler_follows_logrotate(tmp_path: Path) -> None:
     log_file = tmp_path / "camaudit.log"
     setup_logging(level="info", log_file=log_file, stream=io.StringIO())
-    log = logging.getLogger("scanner")
+    log = logging.getLogger("camaudit")
     log.info("before rotation")
     log_file.rename(tmp_path / "camaudit.log.1")
     log.info("after rotation")
@@ -69,8 +69,8 @@ def test_file_handler_follows_logrotate(tmp_path: Path) -> None:
 def test_level_and_third_party_noise(tmp_path: Path) -> None:
     stream = io.StringIO()
     setup_logging(level="warning", stream=stream)
-    logging.getLogger("scanner").info("hidden")
-    logging.getLogger("scanner").warning("shown")
+    logging.getLogger("camaudit").info("hidden")
+    logging.getLogger("camaudit").warning("shown")
     assert "hidden" not in stream.getvalue() and "shown" in stream.getvalue()
     assert logging.getLogger("scapy").getEffectiveLevel() == logging.WARNING
 
@@ -79,19 +79,19 @@ def test_stderr_handler_follows_a_swapped_sys_stderr(monkeypatch) -> None:
     setup_logging(level="info")
     first, second = io.StringIO(), io.StringIO()
     monkeypatch.setattr("sys.stderr", first)
-    logging.getLogger("scanner").warning("to the first")
+    logging.getLogger("camaudit").warning("to the first")
     first.close()                      # e.g. a CLI test runner's captured stream, gone
     monkeypatch.setattr("sys.stderr", second)
-    logging.getLogger("scanner").warning("to the second")
+    logging.getLogger("camaudit").warning("to the second")
     assert "to the second" in second.getvalue() and "Logging error" not in second.getvalue()
 
 
 LOG_UNDER_UMASK_0 = """
 import logging, os, sys
 os.umask(0)
-from scanner.logs import setup_logging
+from camaudit.logs import setup_logging
 setup_logging(level="info", log_file=sys.argv[1])
-logging.getLogger("scanner.engine").info("scan started")
+logging.getLogger("camaudit.engine").info("scan started")
 """
 
 

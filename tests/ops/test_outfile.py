@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from scanner.cli import main
-from scanner.outfile import ABANDONED_AFTER, STALE_AFTER, remove_stale_temps, write_atomic
+from camaudit.cli import main
+from camaudit.outfile import ABANDONED_AFTER, STALE_AFTER, remove_stale_temps, write_atomic
 
 
 def test_writes_complete_file_with_owner_only_mode(tmp_path):
@@ -165,9 +165,9 @@ def test_import_to_a_bad_directory_is_a_one_line_usage_error(tmp_path, nmap_xml,
 
 KILLED_MID_WRITE = """
 import os, signal, sys
-import scanner.cli.scan as scan_cli
-from scanner.cli import main
-from scanner.observation import write_jsonl
+import camaudit.cli.scan as scan_cli
+from camaudit.cli import main
+from camaudit.observation import write_jsonl
 
 def write_half_then_die(observations, out):
     write_jsonl(list(observations)[:300], out)
@@ -223,7 +223,7 @@ set -e
 mount -t tmpfs -o size=64k,mode=0755 camaudit-test "$1"
 printf '{"previous": "complete"}\\n' > "$1/obs.jsonl"
 set +e
-"$2" -m scanner import nmap "$3" -o "$1/obs.jsonl"
+"$2" -m camaudit import nmap "$3" -o "$1/obs.jsonl"
 echo "rc=$?"
 cat "$1/obs.jsonl"
 ls -A "$1"

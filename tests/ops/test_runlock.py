@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from scanner.runlock import LockHeld, ScanInterrupted, lock_path_for, scan_lock, stop_signals
+from camaudit.runlock import LockHeld, ScanInterrupted, lock_path_for, scan_lock, stop_signals
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from scanner.runlock import scan_lock
+    from camaudit.runlock import scan_lock
     with scan_lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(60)

@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.lab
 
 HOOK = '''
-import scanner.identify as _identify
+import camaudit.identify as _identify
 
 _real = _identify.identify
 

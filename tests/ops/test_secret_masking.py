@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.exitcodes import ExitCode
-from scanner.redact import mask_secrets
+from camaudit.exitcodes import ExitCode
+from camaudit.redact import mask_secrets
 
 SECRET = "hunter2-SECRET"
 URLS = {

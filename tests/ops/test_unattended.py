@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.exitcodes import ExitCode
+from camaudit.exitcodes import ExitCode
 
 pytestmark = pytest.mark.lab
 

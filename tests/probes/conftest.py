@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from scanner.model import Bounds, Host
-from scanner.scan_context import ScanContext
-from scanner.targets import build_targets
+from camaudit.model import Bounds, Host
+from camaudit.scan_context import ScanContext
+from camaudit.targets import build_targets
 
 LOOPBACK = "127.0.0.1"
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner.model import Datagram
-from scanner.model import Bounds
-from scanner.probes._io import ProbeFailure, Response, read_response
-from scanner.probes.onvif import merge_replies
+from camaudit.model import Datagram
+from camaudit.model import Bounds
+from camaudit.probes._io import ProbeFailure, Response, read_response
+from camaudit.probes.onvif import merge_replies
 
 EXAMPLES = int(os.environ.get("CAMAUDIT_FUZZ_EXAMPLES", "300"))
 BOUNDS = Bounds(max_bytes=2048, max_header_bytes=512)

@@ -9,8 +9,8 @@ import hashlib
 import mmh3
 import pytest
 
-from scanner.observation import ProbeStatus
-from scanner.probes.http import FAVICON, PATHS, RPC2_PATH, HttpProbe, favicon_hashes, title_of
+from camaudit.observation import ProbeStatus
+from camaudit.probes.http import FAVICON, PATHS, RPC2_PATH, HttpProbe, favicon_hashes, title_of
 
 TABLE = {p.path for p in PATHS} | {FAVICON, RPC2_PATH}
 ICON = bytes(range(256)) * 3

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from scanner.lab import Lab
-from scanner.model import Bounds, Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes.banner import BannerProbe
-from scanner.probes.http import HttpProbe
-from scanner.probes.rtsp import RtspProbe
-from scanner.scan_context import ScanContext
-from scanner.targets import build_targets
+from camaudit.lab import Lab
+from camaudit.model import Bounds, Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes.banner import BannerProbe
+from camaudit.probes.http import HttpProbe
+from camaudit.probes.rtsp import RtspProbe
+from camaudit.scan_context import ScanContext
+from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
 PERSONA = Path(__file__).parent / "personas" / "hostile-ports.toml"

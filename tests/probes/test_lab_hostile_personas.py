@@ -9,13 +9,13 @@ import json
 
 import pytest
 
-from scanner.engine import available_probes
-from scanner.lab import select_personas
-from scanner.model import Host
-from scanner.observation import Observation, ProbeStatus as S
-from scanner.probes.onvif import MAX_ITEMS, WsDiscoveryProbe
-from scanner.scan_context import ScanContext
-from scanner.targets import build_targets
+from camaudit.engine import available_probes
+from camaudit.lab import select_personas
+from camaudit.model import Host
+from camaudit.observation import Observation, ProbeStatus as S
+from camaudit.probes.onvif import MAX_ITEMS, WsDiscoveryProbe
+from camaudit.scan_context import ScanContext
+from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
 

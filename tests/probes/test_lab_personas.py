@@ -17,19 +17,19 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from scanner.lab import select_personas
-from scanner.lab.persona import Answer, Persona
-from scanner.lab.server.render import device_vars, fill_str
-from scanner.model import Host
-from scanner.observation import Observation, ProbeStatus
-from scanner.probes.banner import DVRIP_QUERY, BannerProbe
-from scanner.probes.base import HostProbe
-from scanner.probes.http import FAVICON, PATHS, RPC2_PATH, HttpProbe, HttpsProbe
-from scanner.probes.onvif import DEVICE_SERVICE, MAX_ITEMS, OnvifSoapProbe, WsDiscoveryProbe
-from scanner.probes.rtsp import RtspProbe
-from scanner.probes.tls import TlsProbe
-from scanner.scan_context import ScanContext
-from scanner.targets import build_targets
+from camaudit.lab import select_personas
+from camaudit.lab.persona import Answer, Persona
+from camaudit.lab.server.render import device_vars, fill_str
+from camaudit.model import Host
+from camaudit.observation import Observation, ProbeStatus
+from camaudit.probes.banner import DVRIP_QUERY, BannerProbe
+from camaudit.probes.base import HostProbe
+from camaudit.probes.http import FAVICON, PATHS, RPC2_PATH, HttpProbe, HttpsProbe
+from camaudit.probes.onvif import DEVICE_SERVICE, MAX_ITEMS, OnvifSoapProbe, WsDiscoveryProbe
+from camaudit.probes.rtsp import RtspProbe
+from camaudit.probes.tls import TlsProbe
+from camaudit.scan_context import ScanContext
+from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from scanner.model import Host
-from scanner.observation import ProbeStatus
-from scanner.probes.onvif import WsDiscoveryProbe
-from scanner.scan_context import ScanContext
-from scanner.targets import build_targets
+from camaudit.model import Host
+from camaudit.observation import ProbeStatus
+from camaudit.probes.onvif import WsDiscoveryProbe
+from camaudit.scan_context import ScanContext
+from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
 PERSONA = Path(__file__).parent / "personas" / "onvif-routed.toml"

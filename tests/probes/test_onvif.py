@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from scanner.model import Datagram
-from scanner.observation import ProbeStatus
-from scanner.probes.onvif import (DEVICE_SERVICE, MAX_DATAGRAMS_PER_SENDER, MAX_ITEMS, OnvifSoapProbe,
+from camaudit.model import Datagram
+from camaudit.observation import ProbeStatus
+from camaudit.probes.onvif import (DEVICE_SERVICE, MAX_DATAGRAMS_PER_SENDER, MAX_ITEMS, OnvifSoapProbe,
                                   merge_replies, parse_xml, probe_message)
-from scanner.probes._io import ProbeFailure
+from camaudit.probes._io import ProbeFailure
 
 ENV = ('<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope '
        'xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" '

@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scanner.observation import ProbeStatus
-from scanner.probes.banner import DVRIP_QUERY, LINGER, BannerProbe, complete_message
-from scanner.probes.http import HttpsProbe
-from scanner.probes.rtsp import RtspProbe
-from scanner.probes.tls import TlsProbe
+from camaudit.observation import ProbeStatus
+from camaudit.probes.banner import DVRIP_QUERY, LINGER, BannerProbe, complete_message
+from camaudit.probes.http import HttpsProbe
+from camaudit.probes.rtsp import RtspProbe
+from camaudit.probes.tls import TlsProbe
 
 HIK_SUBJECT = "CN=www.hikvision.com,OU=DVRNVR,O=HIKVISION,L=HangZhou,ST=ZheJiang,C=CN"
 DAHUA_ISSUER = "CN=Dahua Device NVR CA,O=Zhejiang Dahua Technology Co.\u00a0Ltd.,C=CN"

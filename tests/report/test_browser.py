@@ -12,9 +12,9 @@ import base64
 
 import pytest
 
-from scanner.report import ReportMeta
-from scanner.outfile import write_atomic
-from scanner.report.html import HtmlExporter
+from camaudit.report import ReportMeta
+from camaudit.outfile import write_atomic
+from camaudit.report.html import HtmlExporter
 
 pytestmark = [pytest.mark.browser]
 

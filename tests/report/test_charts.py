@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scanner.report.charts import MAX_BARS, bar_chart, burn_down
+from camaudit.report.charts import MAX_BARS, bar_chart, burn_down
 
 
 def test_bars_scale_to_the_largest_and_sort_largest_first():

@@ -13,11 +13,11 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from db.lifecycle import Change
-from db.store import Store
-from scanner.cli import main
-from scanner.identify import Identification
-from scanner.report.sanitize import is_formula_like
+from camaudit.db.lifecycle import Change
+from camaudit.db.store import Store
+from camaudit.cli import main
+from camaudit.identify import Identification
+from camaudit.report.sanitize import is_formula_like
 
 
 @dataclass
@@ -33,7 +33,7 @@ ISAPI_EVIDENCE = {"source": "http", "port": 80, "fingerprint": "hikvision-isapi"
 
 def flagged_camera(ip: str, mac: str, *, vendor: str, brand: str, model: str, firmware: str = "V5.4.5",
                    serial: str | None = None, evidence: dict[str, Any] = ISAPI_EVIDENCE) -> Identification:
-    """A camera flagged under us-ndaa-889, as scanner.identify produces it."""
+    """A camera flagged under us-ndaa-889, as camaudit.identify produces it."""
     return Identification(ip=ip, mac=mac, vendor=vendor, brand=brand, model=model, firmware=firmware,
                           serial=serial, device_type="camera", flagged=True, policies=["us-ndaa-889"],
                           confidence=0.95, evidence=[dict(evidence)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from scanner.report import COLUMNS, ReportMeta
-from scanner.report.csv_export import CsvExporter
-from scanner.report.sanitize import is_formula_like
+from camaudit.report import COLUMNS, ReportMeta
+from camaudit.report.csv_export import CsvExporter
+from camaudit.report.sanitize import is_formula_like
 
 
 def export(rows, meta=None) -> list[dict[str, str]]:

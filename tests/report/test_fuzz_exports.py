@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from scanner.report import EXPORTERS, ReportMeta
-from scanner.report.sanitize import is_formula_like
+from camaudit.report import EXPORTERS, ReportMeta
+from camaudit.report.sanitize import is_formula_like
 
 EXAMPLES = int(os.environ.get("CAMAUDIT_FUZZ_EXAMPLES", "60"))
 DEVICE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)

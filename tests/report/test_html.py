@@ -8,8 +8,8 @@ import io
 import re
 from html.parser import HTMLParser
 
-from scanner.report import ReportMeta
-from scanner.report.html import HtmlExporter
+from camaudit.report import ReportMeta
+from camaudit.report.html import HtmlExporter
 
 
 class Page(HTMLParser):

@@ -8,8 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from scanner.report import ReportMeta
-from scanner.report.json_export import (EVIDENCE_KEYS, FINDING_KEYS, SCHEMA, SCHEMA_VERSION, JsonExporter,
+from camaudit.report import ReportMeta
+from camaudit.report.json_export import (EVIDENCE_KEYS, FINDING_KEYS, SCHEMA, SCHEMA_VERSION, JsonExporter,
                                         finding)
 
 # The published key set. Changing it is a schema change: bump SCHEMA_VERSION and document it.

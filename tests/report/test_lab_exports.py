@@ -21,11 +21,11 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from db.store import Store
+from camaudit.db.store import Store
 
-from scanner.cli import main
-from scanner.report.sanitize import is_formula_like
-from scanner.report.terminal import print_summary
+from camaudit.cli import main
+from camaudit.report.sanitize import is_formula_like
+from camaudit.report.terminal import print_summary
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ def inventory(lab, tmp_path_factory) -> str:
     """A real scan of the shared lab (every shipped persona, the hostile one included)."""
     assert any(d["persona"] == PERSONA for d in lab.truth()), f"the lab lacks the {PERSONA} persona"
     url = f"sqlite:///{tmp_path_factory.mktemp('lab-inventory') / 'inventory.sqlite3'}"
-    scan = lab.exec([sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "--db", url,
+    scan = lab.exec([sys.executable, "-m", "camaudit", "scan", "198.18.0.0/24", "--db", url,
                      "--site", "lab", "--quiet"],
                     stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
     assert scan.returncode == 1, f"the scan should flag devices:\n{scan.stderr[-3000:]}"

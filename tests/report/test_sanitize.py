@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from scanner.report.sanitize import is_formula_like, neutralize_formula, printable, xml_safe
+from camaudit.report.sanitize import is_formula_like, neutralize_formula, printable, xml_safe
 
 EXAMPLES = int(os.environ.get("CAMAUDIT_FUZZ_EXAMPLES", "300"))
 

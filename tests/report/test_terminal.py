@@ -7,7 +7,7 @@ from datetime import date
 
 from rich.console import Console
 
-from scanner.report.terminal import print_summary
+from camaudit.report.terminal import print_summary
 
 
 def render(rows, series) -> tuple[str, object]:

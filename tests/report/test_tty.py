@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.identify import Identification
+from camaudit.identify import Identification
 
 HOSTILE_MODEL = "DS-2CD\x1b[2J\x9bX\u202eevil"
 RAW = ("\x1b", "\x9b", "\u202e")
@@ -26,8 +26,8 @@ ESCAPED = ("\\x1b[2J", "\\x9b", "\\u202e")
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> str:
-    from db.store import Store
-    from scanner.policy import load_policies
+    from camaudit.db.store import Store
+    from camaudit.policy import load_policies
 
     url = f"sqlite:///{tmp_path_factory.mktemp('tty') / 'inv.sqlite3'}"
     policies = list(load_policies(None))
@@ -45,7 +45,7 @@ def _on_pty(*args: str) -> str:
     """Run camaudit with stdout on a pseudo-terminal; what the terminal received, decoded."""
     master, slave = os.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "scanner", *args], stdout=slave,
+        proc = subprocess.Popen([sys.executable, "-m", "camaudit", *args], stdout=slave,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 env={**os.environ, "CAMAUDIT_CONFIG": "/dev/null", "COLUMNS": "300"})
     finally:
@@ -66,7 +66,7 @@ def _on_pty(*args: str) -> str:
 
 
 def _piped(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "scanner", *args], capture_output=True, timeout=120,
+    proc = subprocess.run([sys.executable, "-m", "camaudit", *args], capture_output=True, timeout=120,
                           env={**os.environ, "CAMAUDIT_CONFIG": "/dev/null"})
     assert proc.returncode in (0, 1), proc.stderr
     return proc.stdout.decode("utf-8")
@@ -101,7 +101,7 @@ def test_a_pipe_gets_the_export_unchanged(db: str, fmt: str) -> None:
 def test_terminal_writer_keeps_csv_line_ends_and_split_characters(tmp_path: Path) -> None:
     import io
 
-    from scanner.report.sanitize import TerminalWriter
+    from camaudit.report.sanitize import TerminalWriter
 
     out = io.BytesIO()
     writer = TerminalWriter(out)

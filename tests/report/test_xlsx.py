@@ -8,9 +8,9 @@ import zipfile
 
 import openpyxl
 
-from scanner.report import COLUMNS, ReportMeta
-from scanner.report.sanitize import is_formula_like, xml_safe
-from scanner.report.xlsx_export import EXCEL_CELL_LIMIT, XlsxExporter
+from camaudit.report import COLUMNS, ReportMeta
+from camaudit.report.sanitize import is_formula_like, xml_safe
+from camaudit.report.xlsx_export import EXCEL_CELL_LIMIT, XlsxExporter
 
 
 def ooxml_unescape(text: str) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from db.store import Store
-from scanner.identify import Identification
+from camaudit.db.store import Store
+from camaudit.identify import Identification
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
                if (p / "initdb").exists()), None) if Path("/usr/lib/postgresql").exists() else None
@@ -111,7 +111,7 @@ HIKVISION_CAMERA: dict[str, Any] = {
 
 def identification(ip: str | None, mac: str | None = None, *, vendor: str | None, flagged: bool,
                    policies: list[str], **fields: Any) -> Identification:
-    """An identification as scanner.identify produces it (the store reads nothing else), with
+    """An identification as camaudit.identify produces it (the store reads nothing else), with
     what decides its findings (vendor, flagged, policies) named at every call."""
     return Identification(ip=ip, mac=mac, vendor=vendor, flagged=flagged, policies=list(policies),
                           **fields)

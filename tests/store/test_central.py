@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from db import migrate
-from db.store import Store
+from camaudit.db import migrate
+from camaudit.db.store import Store
 
 
 def test_two_sites_scan_into_one_database_at_once(db_url, flagged_hikvision, run_scan):
@@ -101,7 +101,7 @@ def test_models_and_shipped_migrations_agree(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from db.models import Base
+    from camaudit.db.models import Base
 
     store = Store(db_url)
     with store.engine.connect() as conn:
@@ -112,7 +112,7 @@ def test_models_and_shipped_migrations_agree(db_url):
 WRITER = """
 import sys
 from types import SimpleNamespace as NS
-from db.store import Store
+from camaudit.db.store import Store
 store = Store(sys.argv[1])
 sid = store.begin_scan(["10.0.0.0/24"], "hq", ["p"], "t", None)
 store.record_identifications(sid, [NS(ip=f"10.0.0.{i}", mac=None, vendor="Hikvision", brand=None,
@@ -133,7 +133,7 @@ def test_second_store_in_a_process_does_not_corrupt_other_writers(tmp_path: Path
     import subprocess
     import sys
 
-    from db.lifecycle import Change
+    from camaudit.db.lifecycle import Change
 
     path = tmp_path / "inventory.sqlite3"
     url = f"sqlite:///{path}"
@@ -155,7 +155,7 @@ def test_second_store_in_a_process_does_not_corrupt_other_writers(tmp_path: Path
 def test_scanners_opening_a_new_sqlite_inventory_at_once_both_succeed(tmp_path):
     """Two first-time openers race to switch the file to WAL; the loser must wait, not fail.
 
-    Without the retry in db.engine._ensure_wal about one round in ten failed with
+    Without the retry in camaudit.db.engine._ensure_wal about one round in ten failed with
     "database is locked"; 20 rounds make a regression all but certain to show.
     """
 

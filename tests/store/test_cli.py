@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from db.errors import (
+from camaudit.db.errors import (
     BadDatabaseUrl,
     InMemoryDatabase,
     NoSuchScan,
@@ -17,9 +17,9 @@ from db.errors import (
     StoreUnavailable,
     UnsupportedDatabase,
 )
-from db.store import Store
-from scanner.cli import main
-from scanner.exitcodes import ExitCode
+from camaudit.db.store import Store
+from camaudit.cli import main
+from camaudit.exitcodes import ExitCode
 
 MAC = "c0:56:e3:00:00:17"
 

@@ -11,15 +11,15 @@ import time
 
 import pytest
 
-from db.store import Store
+from camaudit.db.store import Store
 
 # A scan of 3,000 devices with observations, over and over until killed. It only prints
 # "ready" once the schema exists, so the kill lands in the writes, not in interpreter start-up.
 WRITER = """
 import sys
 from types import SimpleNamespace as NS
-from db.store import Store
-from scanner.observation import Observation
+from camaudit.db.store import Store
+from camaudit.observation import Observation
 store = Store(sys.argv[1])
 print("ready", flush=True)
 devices = [NS(ip=f"198.19.{i // 250}.{i % 250 + 1}", mac=f"c0:56:e3:20:{i >> 8:02x}:{i & 255:02x}",

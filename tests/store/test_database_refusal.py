@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
 
-from db.errors import CorruptDatabase, ForeignDatabase, NewerSchema
-from db.store import Store
-from scanner.cli import main
-from scanner.exitcodes import ExitCode
+from camaudit.db.errors import CorruptDatabase, ForeignDatabase, NewerSchema
+from camaudit.db.store import Store
+from camaudit.cli import main
+from camaudit.exitcodes import ExitCode
 
 
 def cli(url: str, *args: str) -> tuple[int, str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from db.device import ASSET_FIELDS, SIGHTING_FIELDS, Device, IdentificationLike, clean
-from db.models import Asset, Sighting
-from scanner.identify import Identification
+from camaudit.db.device import ASSET_FIELDS, SIGHTING_FIELDS, Device, IdentificationLike, clean
+from camaudit.db.models import Asset, Sighting
+from camaudit.identify import Identification
 
 
 def _members(protocol: type) -> set[str]:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from db.errors import NoSuchFinding, TextTooLong
-from db.lifecycle import Change
-from db.models import TRUNCATED, Asset, Finding, Scan
-from db.store import Store
+from camaudit.db.errors import NoSuchFinding, TextTooLong
+from camaudit.db.lifecycle import Change
+from camaudit.db.models import TRUNCATED, Asset, Finding, Scan
+from camaudit.db.store import Store
 
 
 def test_a_device_the_database_refuses_costs_only_itself(store: Store, flagged_hikvision) -> None:
@@ -90,7 +90,7 @@ def test_a_finding_id_beyond_the_id_range_names_no_finding(store: Store, ref: st
 
 
 def test_an_asset_id_beyond_the_id_range_names_no_asset(store: Store) -> None:
-    from db.store import StoreError
+    from camaudit.db.store import StoreError
 
     with pytest.raises(StoreError, match="no asset"):
         store.history("A99999999999999999999999")

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from db.store import Store
-from scanner.cli import main
-from scanner.exitcodes import ExitCode
-from scanner.lab.control import Lab
-from scanner.lab.persona import shipped_paths
+from camaudit.db.store import Store
+from camaudit.cli import main
+from camaudit.exitcodes import ExitCode
+from camaudit.lab.control import Lab
+from camaudit.lab.persona import shipped_paths
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (network namespaces)")]

@@ -6,9 +6,9 @@ from datetime import date, timedelta
 
 import pytest
 
-import db.record
-from db.errors import NoSuchAsset, NoSuchFinding
-from db.lifecycle import (
+import camaudit.db.record
+from camaudit.db.errors import NoSuchAsset, NoSuchFinding
+from camaudit.db.lifecycle import (
     ALL_STATUSES,
     Change,
     Move,
@@ -19,8 +19,8 @@ from db.lifecycle import (
     on_rematch,
     on_seen,
 )
-from db.store import Store, StoreError
-from scanner.cli.inventory import store_failure
+from camaudit.db.store import Store, StoreError
+from camaudit.cli.common import store_failure
 
 MAC = "c0:56:e3:00:00:17"
 
@@ -237,8 +237,8 @@ def test_hostile_device_text_is_stored_clean_and_bounded(store, flagged_hikvisio
 def test_a_serial_many_devices_share_keeps_them_apart(store, flagged_hikvision, run_scan, monkeypatch):
     """A serial burnt into a whole model line: each MAC stays its own asset across batches and
     scans, and a routed (MAC-less) device with that serial joins the oldest of them."""
-    chunks = db.record.chunks
-    monkeypatch.setattr(db.record, "chunks", lambda seq: chunks(seq, 4))    # several batches
+    chunks = camaudit.db.record.chunks
+    monkeypatch.setattr(camaudit.db.record, "chunks", lambda seq: chunks(seq, 4))    # several batches
     shared = "DS-2CD2032-I20200101AAWR000"
     fleet = [flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:01:{n:02x}", serial=shared)
              for n in range(10, 21)]

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from db.lifecycle import Change
-from db.store import StoreError
+from camaudit.db.lifecycle import Change
+from camaudit.db.store import StoreError
 
 FINDING_KEYS = {"finding_id", "asset_id", "site", "ip", "mac", "vendor", "brand", "model",
                 "firmware", "serial", "device_type", "policy_id", "policy_title",

@@ -8,16 +8,16 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from db.models import StoredObservation
-from db.store import Store
-from scanner.cli import main
-from scanner.exitcodes import ExitCode
-from scanner.fingerprints.loader import build_set, fingerprint_files
-from scanner.fingerprints.vocabulary import load_vocabulary
-from scanner.identify import identify
-from scanner.observation import Observation
-from scanner.oui import load_layers
-from scanner.policy import load_policies
+from camaudit.db.models import StoredObservation
+from camaudit.db.store import Store
+from camaudit.cli import main
+from camaudit.exitcodes import ExitCode
+from camaudit.fingerprints.loader import build_set, fingerprint_files
+from camaudit.fingerprints.vocabulary import load_vocabulary
+from camaudit.identify import identify
+from camaudit.observation import Observation
+from camaudit.oui import load_layers
+from camaudit.policy import load_policies
 
 # A fingerprint the shipped set lacks: a Hikvision OEM board whose web server says MysteryCam.
 EXTRA = '''

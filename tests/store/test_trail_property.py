@@ -10,8 +10,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from db.lifecycle import ALL_STATUSES, Change, TransitionError
-from db.store import Store
+from camaudit.db.lifecycle import ALL_STATUSES, Change, TransitionError
+from camaudit.db.store import Store
 
 MACS = ["c0:56:e3:00:00:01", "c0:56:e3:00:00:02"]
 

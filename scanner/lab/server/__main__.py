@@ -13,7 +13,7 @@ from pathlib import Path
 
 import uvloop
 
-from scanner.lab.server.app import FleetServer, read_spec
+from camaudit.lab.server.app import FleetServer, read_spec
 
 
 def _raise_fd_limit() -> None:
@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     # A third argument, the lab name, is not used here: it makes the process recognisable
     # in /proc/PID/cmdline so `lab down` never signals a PID that was reused by another process.
     if len(argv) not in (2, 3):
-        print("usage: python -m scanner.lab.server SPEC.json READY_FD [LAB_NAME]", file=sys.stderr)
+        print("usage: python -m camaudit.lab.server SPEC.json READY_FD [LAB_NAME]", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     _raise_fd_limit()

@@ -10,11 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.lab import netns, persona as persona_mod
-from scanner.lab.persona import Discovery, Persona
-from scanner.lab.server import onvif, tcp, udp, vendor
-from scanner.lab.server.render import device_vars, fill_str
-from scanner.lab.server.tlscert import CertFactory
+from camaudit.lab import netns, persona as persona_mod
+from camaudit.lab.persona import Discovery, Persona
+from camaudit.lab.server import onvif, tcp, udp, vendor
+from camaudit.lab.server.render import device_vars, fill_str
+from camaudit.lab.server.tlscert import CertFactory
 
 WSD_PORT, WSD_GROUP = 3702, "239.255.255.250"
 

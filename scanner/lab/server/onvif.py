@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Mapping
 from xml.sax.saxutils import escape
 
-from scanner.lab.persona import Onvif
-from scanner.lab.server.render import fill_str
+from camaudit.lab.persona import Onvif
+from camaudit.lab.server.render import fill_str
 
 _WSD = {
     "2005": ("http://schemas.xmlsoap.org/ws/2004/08/addressing",

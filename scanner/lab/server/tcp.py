@@ -13,9 +13,9 @@ import struct
 from dataclasses import replace
 from collections.abc import Awaitable, Callable, Mapping
 
-from scanner.lab.persona import Answer, Behaviour, HttpPort, Onvif, RtspPort, TcpPort
-from scanner.lab.server import onvif as onvif_answers
-from scanner.lab.server.wire import IDLE_TIMEOUT, Request, read_request, render
+from camaudit.lab.persona import Answer, Behaviour, HttpPort, Onvif, RtspPort, TcpPort
+from camaudit.lab.server import onvif as onvif_answers
+from camaudit.lab.server.wire import IDLE_TIMEOUT, Request, read_request, render
 
 Send = Callable[[bytes], Awaitable[None]]
 Service = Callable[[asyncio.StreamReader, Send], Awaitable[None]]

@@ -15,8 +15,8 @@ import socket
 import struct
 from collections.abc import Callable
 
-from scanner.lab.persona import Behaviour
-from scanner.lab.server.vendor import dhip_frame
+from camaudit.lab.persona import Behaviour
+from camaudit.lab.server.vendor import dhip_frame
 
 log = logging.getLogger("camaudit.lab.server")
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
-from scanner.lab.server.render import fill_str
+from camaudit.lab.server.render import fill_str
 
 SADP_PORT, SADP_GROUP = 37020, "239.255.255.250"
 DHIP_PORT, DHIP_GROUP = 37810, "239.255.255.251"

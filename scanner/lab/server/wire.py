@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import dataclass
 from collections.abc import Mapping
 
-from scanner.lab.persona import Answer
-from scanner.lab.server.render import fill
+from camaudit.lab.persona import Answer
+from camaudit.lab.server.render import fill
 
 IDLE_TIMEOUT = 30.0   # keep quiet connections open: nmap calls a close within 3 s "tcpwrapped"
 SETTLE = 0.3          # answer what arrived if no more bytes come (nmap probes may lack a blank line)
