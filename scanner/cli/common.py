@@ -6,12 +6,13 @@ bottom in its own module and a change to one command cannot break another's impo
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -190,3 +191,23 @@ def store_failure(exc: Exception) -> tuple[str, ExitCode]:
         return (f"{exc.field} is too long ({exc.length} characters); the inventory keeps at "
                 f"most {exc.limit}: shorten it", ExitCode.USAGE)
     return str(exc), ExitCode.USAGE
+
+
+@contextmanager
+def stdout_text() -> Iterator[IO[str]]:
+    """Standard output for JSON Lines (observations, identifications): unchanged for a file
+    or pipe; on a terminal through `TerminalWriter`, since JSON leaves C1 controls and bidi
+    overrides a device sent as they are, and they would drive the terminal."""
+    if not sys.stdout.isatty():
+        yield sys.stdout
+        return
+    from camaudit.report.sanitize import TerminalWriter
+
+    sys.stdout.flush()
+    text = io.TextIOWrapper(io.BufferedWriter(TerminalWriter(sys.stdout.buffer)), encoding="utf-8",
+                            line_buffering=True)
+    try:
+        yield text
+    finally:
+        text.flush()
+        text.detach()

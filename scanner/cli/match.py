@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from camaudit.cli.common import stdout_text
 from camaudit.exitcodes import ExitCode
 from camaudit.match_stream import collector_paused, write_identifications
 
@@ -59,7 +60,8 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
                 click.echo("camaudit match: no usable observation; expected JSON Lines as in docs/observations.md",
                            err=True)
                 sys.exit(ExitCode.USAGE)
-        _, flagged = write_identifications(matcher, sys.stdout)
+        with stdout_text() as out:
+            _, flagged = write_identifications(matcher, out)
     sys.exit(ExitCode.FLAGGED if flagged else ExitCode.CLEAN)
 
 

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import click
 
 from camaudit.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging,
-                                 store_failure)
+                                 stdout_text, store_failure)
 from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
 from camaudit.exitcodes import ExitCode
 from camaudit.observation import write_jsonl
@@ -135,7 +135,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
         fatal(str(exc), ExitCode.USAGE)
     except PolicyError as exc:  # a bad --policy: exit 2 before any file, lock or packet
         _stop(exc, None)
-    out_ctx = (nullcontext(sys.stdout) if observations_out == "-" else
+    out_ctx = (stdout_text() if observations_out == "-" else
                output_text(observations_out) if observations_out else nullcontext(None))
     result: AuditResult | None = None
     try:
@@ -186,7 +186,7 @@ def import_nmap(xml_file: str, output: str) -> None:
     observations = read_file(xml_file)  # a generator: written as the file is read
     try:
         first = next(observations, None)  # a file that is not nmap XML fails before any output
-        with (nullcontext(sys.stdout) if output == "-" else output_text(output)) as out:
+        with (stdout_text() if output == "-" else output_text(output)) as out:
             count = write_jsonl(chain([first] if first is not None else [], observations), out)
     except NmapXmlError as exc:
         fatal(f"cannot import {xml_file}: {exc}", ExitCode.USAGE)

@@ -109,3 +109,22 @@ def test_terminal_writer_keeps_csv_line_ends_and_split_characters(tmp_path: Path
         writer.write(chunk)
     writer.flush()
     assert out.getvalue().decode() == "a,b\nx\u00e9\\x0d\\x1b]0;t\\x07\n"
+
+
+def test_json_lines_to_a_terminal_get_escapes_and_to_a_pipe_stay_as_sent(tmp_path: Path) -> None:
+    """`match` and `import nmap` write JSON Lines; JSON leaves C1 and bidi characters raw."""
+    obs = tmp_path / "obs.jsonl"
+    obs.write_text(json.dumps({"v": 1, "ip": "198.18.0.10", "source": "http", "port": 80,
+                               "data": {"headers": {"Server": "App-webs/\x9b\u202eevil"}}}) + "\n")
+    xml = tmp_path / "scan.xml"
+    xml.write_text('<nmaprun><host><status state="up"/><address addr="198.18.0.10" addrtype="ipv4"/>'
+                   '<ports><port protocol="tcp" portid="80"><state state="open"/>'
+                   '<service name="http" product="cam\u009b\u202eevil"/></port></ports></host></nmaprun>',
+                   encoding="utf-8")
+    for command in (("match", str(obs)), ("import", "nmap", str(xml))):
+        screen = _on_pty(*command)
+        assert "198.18.0.10" in screen
+        assert "\x9b" not in screen and "\u202e" not in screen, screen
+        assert "\\x9b" in screen and "\\u202e" in screen, screen
+    piped = _piped("import", "nmap", str(xml))
+    assert "\x9b" in piped and "\u202e" in piped
