@@ -45,6 +45,8 @@ class Fingerprint:
     file: str
     line: int
     field: str = ""      # "<source>.<path>", as written in the file
+    # look-alikes the entry must not claim (another maker's banner, a page about the vendor)
+    counter_examples: tuple[str, ...] = ()
     _regex: re.Pattern[str] | None = None
     _needle: str = ""
 

@@ -23,7 +23,7 @@ CAPTURE_NAMES = frozenset({"model", "firmware", "serial", "brand", "device_type"
 MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
 _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",
          "vendor", "brand", "device_type", "captures", "description", "reference", "examples",
-         "known_brand", "counter_examples"}   # counter_examples: checked by tests/identify
+         "known_brand", "counter_examples"}
 _FILE_KEYS = {"vendor", "description", "fingerprint"}
 
 
@@ -119,13 +119,19 @@ def _parse_entry(e: dict[str, Any], file: str, line: int | None, file_vendor: st
         examples.append(Example(ex["value"], expect))
     if not examples:
         raise fail("needs at least one example (examples = [{ value = \"…\" }])")
+    counters = []
+    for counter in e.get("counter_examples", ()):
+        value = counter.get("value") if isinstance(counter, dict) else counter
+        if not isinstance(value, str):
+            raise fail(f"counter-example {counter!r} is not a string or {{ value = \"…\" }}")
+        counters.append(value)
     return Fingerprint(
         id=fid, source=source, path=path, match=kind, pattern=pattern, weight=float(weight),
         group=str(e.get("group", fid)), generic=bool(e.get("generic", False)), vendor=vendor,
         brand=brand, device_type=e.get("device_type"), captures=captures, when=tuple(when),
         icase=bool(e.get("icase", False)), known_brand=bool(e.get("known_brand", False)), description=str(e.get("description", "")),
         reference=str(e.get("reference", "")), examples=tuple(examples), file=file, line=line or 0,
-        field=".".join((source, *path)))
+        field=".".join((source, *path)), counter_examples=tuple(counters))
 
 
 def _split_field(value: Any, fail: Any) -> tuple[str, tuple[str, ...]]:

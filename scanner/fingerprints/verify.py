@@ -11,13 +11,14 @@ from camaudit.fingerprints.errors import FingerprintError
 
 def verify(fset: FingerprintSet) -> list[FingerprintError]:
     """Check every example: it matches its fingerprint with exactly the expected captures,
-    and no earlier fingerprint on the same field and conditions matches it with a different
+    no counter-example (a look-alike) matches it, and no earlier fingerprint on the same field and conditions matches it with a different
     vendor, brand or captures (that earlier entry would put a wrong answer next to the right
     one). Returns the problems; an empty list means the data is sound."""
     problems: list[FingerprintError] = []
     earlier: dict[tuple[Any, ...], list[Fingerprint]] = {}
     for fp in fset.fingerprints:
         key = (fp.source, fp.path, fp.when)
+        problems.extend(_claimed_counter_examples(fp, fset))
         for ex in fp.examples:
             value = ex.value.replace("\u00a0", " ")
             caps = fp.test(value)
@@ -48,4 +49,18 @@ def verify(fset: FingerprintSet) -> list[FingerprintError]:
                         f"({other.file}:{other.line}), which says vendor={theirs.vendor} "
                         f"brand={theirs.brand} captures={theirs_caps}"))
         earlier.setdefault(key, []).append(fp)
+    return problems
+
+
+def _claimed_counter_examples(fp: Fingerprint, fset: FingerprintSet) -> list[FingerprintError]:
+    """Counter-examples the entry would claim. A `known_brand` entry whose capture the
+    vocabulary does not know claims nothing, so such a match is no problem."""
+    problems = []
+    for value in fp.counter_examples:
+        normal = value.replace("\u00a0", " ")
+        caps = fp.test(normal)
+        if caps is None or (fp.known_brand and fset.hit(fp, normal, caps).brand not in fset.vocabulary.brands):
+            continue
+        problems.append(FingerprintError(fp.file, fp.line, f"fingerprint {fp.id!r}: counter-example "
+                                         f"{value!r} matches /{fp.pattern}/"))
     return problems
