@@ -13,8 +13,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("scanner", "db")  # folders; installed as these import names:
-IMPORT_NAMES = {"scanner": "camaudit", "db": "camaudit.db"}
+IMPORT_NAMES = {"scanner": "camaudit", "db": "camaudit.db"}  # repository folder -> installed name
 
 # (module prefix, rank); the longest matching prefix decides. Modules no row names are
 # "shared" (rank 0): they may import only other rank-0 modules.
@@ -75,7 +74,7 @@ def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    files = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")}
+    files = {module_name(p): p for pkg in IMPORT_NAMES for p in (ROOT / pkg).rglob("*.py")}
     known = set(files)
     return {name: imports_of(path, name, known) for name, path in files.items()}
 

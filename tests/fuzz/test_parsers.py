@@ -11,7 +11,6 @@ mutations of the shipped TOML files) reach deeper than random bytes; random byte
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os

@@ -8,7 +8,6 @@ of observations from a file would; the engine half is exercised by the lab tests
 from __future__ import annotations
 
 import ast
-import json
 import sqlite3
 import subprocess
 import sys

@@ -12,7 +12,6 @@ import json
 import shutil
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 

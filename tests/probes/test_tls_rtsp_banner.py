@@ -9,7 +9,6 @@ import ssl
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from camaudit.observation import ProbeStatus
 from camaudit.probes.banner import DVRIP_QUERY, LINGER, BannerProbe, complete_message
