@@ -11,7 +11,7 @@ Two halves, so observations from any origin take the same way into the inventory
 
 Failures surface as `AuditError`, carrying the stage's own typed error and the scan id; the
 caller decides the message and the exit code. Warnings go into one list
-(`AuditResult.warnings`) through one function, which logs each and tells the caller at once.
+(`AuditResult.warnings`) through one function, which logs each once as it arises.
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from camaudit.probes.base import Host
 
 log = logging.getLogger(__name__)
-
-WarnFn = Callable[[str], None]
 
 
 class AuditError(Exception):
@@ -137,12 +135,12 @@ def plan_audit(config: Config, *, force: bool = False, per_host: int = DEFAULT_P
 
 
 def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | None = None,
-              on_observation: Callable[[Observation], None] | None = None,
-              on_warning: WarnFn | None = None) -> AuditResult:
+              on_observation: Callable[[Observation], None] | None = None) -> AuditResult:
     """Scan the plan's targets and record what answered; `store` None records nothing.
 
-    `progress` and `on_observation` are the engine's callbacks; `on_warning` hears each
-    warning as it arises. Raises AuditError.
+    `progress` and `on_observation` are the engine's callbacks. Each warning is logged once
+    as it arises (the log's stderr handler is how a user sees it) and kept in the result.
+    Raises AuditError.
     """
     from camaudit.db.store import StoreError
     from camaudit.discovery.nmap import NmapError
@@ -159,8 +157,6 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
         for message in messages:
             result.warnings.append(message)
             log.warning(message, extra={"event": "scan.warning", "scan_id": result.scan_id})
-            if on_warning:
-                on_warning(message)
 
     try:
         with recorded_scan(store, config, plan.covered, plan.policies) as rec:

@@ -144,9 +144,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                 (nullcontext() if no_store else open_store(config, event="scan.failed")) as store, \
                 progress_display(not quiet) as progress:
             result = run_audit(plan, store, progress=progress,
-                               on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None,
-                               on_warning=None if quiet else (
-                                   lambda w: click.echo(f"camaudit: warning: {w}", err=True)))
+                               on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
     except AuditError as exc:
         _stop(exc.error, exc.scan_id)
     except (OutputFileError, LockHeld, ScanInterrupted) as exc:  # around the audit, not in it
