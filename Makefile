@@ -8,7 +8,9 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 APT_RUNTIME = nmap tcpdump iproute2 procps nftables
 APT_TEST    = postgresql chromium
-PYTEST_ARGS ?=
+# Three workers, a test file each at a time: lab tests mostly wait on the network, so three
+# processes keep two cores busy; every worker builds its own lab (names carry the pid).
+PYTEST_ARGS ?= -n 3 --dist loadfile
 # make bench BENCH_ARGS="--quick --rounds 1" (options: bench/run.py --help)
 BENCH_ARGS  ?=
 
