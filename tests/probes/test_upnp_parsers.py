@@ -7,6 +7,9 @@ layout. The lab's SSDP responder is a pure function and is checked here too.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from camaudit.lab.server import ssdp as lab_ssdp
@@ -128,3 +131,50 @@ def test_lab_responder_answers_searches_it_matches_and_nothing_else() -> None:
                   upnp.search_message().replace(b"upnp:rootdevice", b"urn:other:device:X:1"),
                   upnp.search_message().replace(b'"ssdp:discover"', b"ssdp:discover")):
         assert lab_ssdp.reply(other, headers, values) is None
+
+
+def fetch(lb: Any, handler: Any, path: str = "/desc.xml", **bounds: Any) -> tuple[dict, Any]:
+    """fetch_description of a device at 127.0.0.1 whose LOCATION names its own port."""
+    async def work(port: int) -> tuple[dict, Any]:
+        dev = upnp.Device(lb.ip, location=f"http://{lb.ip}:{port}{path}", server="x")
+        return await upnp.fetch_description(dev, lb.ctx(**bounds))
+    return lb.run(handler, work)
+
+
+def test_description_fetch_reads_the_device_fields(lb: Any, answer: Any) -> None:
+    data, failure = fetch(lb, lb.canned({"/desc.xml": answer("HTTP/1.1 200 OK", [], DESCRIPTION)}))
+    assert failure is None and data["device"]["manufacturer"] == "Huawei Technologies Co., Ltd."
+    assert lb.request_lines() == ["GET /desc.xml HTTP/1.1"]
+
+
+def test_redirects_are_recorded_never_followed(lb: Any, answer: Any) -> None:
+    moved = answer("HTTP/1.1 302 Found", [("Location", "/other.xml")])
+    data, failure = fetch(lb, lb.canned({"/desc.xml": moved, "/other.xml": answer("HTTP/1.1 200 OK", [], DESCRIPTION)}))
+    assert data == {"description_status": 302} and str(failure.status) == "protocol-error"
+    assert lb.request_lines() == ["GET /desc.xml HTTP/1.1"]
+
+
+def test_an_oversized_description_is_too_large_and_not_parsed(lb: Any, answer: Any) -> None:
+    huge = DESCRIPTION.replace(b"<friendlyName>", b"<friendlyName>" + b"A" * (upnp.DESCRIPTION_MAX_BYTES + 1))
+    data, failure = fetch(lb, lb.canned({"/desc.xml": answer("HTTP/1.1 200 OK", [], huge)}))
+    assert data == {} and str(failure.status) == "too-large"
+
+
+def test_a_dripping_description_costs_the_read_budget(lb: Any) -> None:
+    async def drip(reader: Any, writer: Any) -> None:
+        await lb.read_request(reader)
+        for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<root>":
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.2)
+    data, failure = fetch(lb, drip, read_timeout=0.5)
+    assert data == {} and str(failure.status) == "timeout"
+
+
+def test_an_excluded_device_is_not_asked_even_with_a_valid_location(lb: Any) -> None:
+    async def work(port: int) -> tuple[dict, Any]:
+        dev = upnp.Device("127.0.0.2", location=f"http://127.0.0.2:{port}/desc.xml", server="x")
+        return await upnp.fetch_description(dev, lb.ctx())   # the context permits 127.0.0.1 only
+    data, failure = lb.run(lb.canned({}), work)
+    assert failure is None and "excluded or not a target" in data["description_skipped"]
+    assert lb.requests == []
