@@ -115,7 +115,7 @@ class Onvif:
 
 @dataclass(frozen=True, slots=True)
 class Discovery:
-    """A vendor discovery responder (SADP or DHIP): the fields of its reply."""
+    """A discovery responder (SADP, DHIP, SSDP): the fields (SSDP: headers) of its reply."""
 
     fields: dict[str, Any]
     reply_to: tuple[str, ...]
@@ -149,6 +149,7 @@ class Persona:
     onvif: Onvif | None = None
     sadp: Discovery | None = None
     dhip: Discovery | None = None
+    ssdp: Discovery | None = None   # UPnP search replies; the description is an [[http]] answer
 
     @property
     def tcp_ports(self) -> list[int]:
@@ -420,6 +421,7 @@ def load(path: Path) -> Persona:
     http = tuple(_http(h) for h in r.subs("http"))
     http_ports = [h.port for h in http]
     rtsp_r, onvif_r, sadp_r, dhip_r = r.sub("rtsp"), r.sub("onvif"), r.sub("sadp"), r.sub("dhip")
+    ssdp_r = r.sub("ssdp")
     persona = Persona(
         id=pid, description=r.get("description", str, ""), source=path, truth=_truth(truth_r),
         segment=segment, ip=ip, mac=mac, oui=oui, http=http,
@@ -428,6 +430,7 @@ def load(path: Path) -> Persona:
         onvif=_onvif(onvif_r, http_ports) if onvif_r else None,
         sadp=_discovery(sadp_r, "fields") if sadp_r else None,
         dhip=_discovery(dhip_r, "device_info") if dhip_r else None,
+        ssdp=_discovery(ssdp_r, "headers") if ssdp_r else None,
     )
     r.done()
     ports = persona.tcp_ports

@@ -58,7 +58,7 @@ class Device:
                 "tcp_ports": self.persona.tcp_ports,
                 # responders that answer with the persona's own reply (not silent, not raw bytes)
                 "udp": [n for n, on in (("onvif-wsd", self.persona.onvif), ("sadp", self.persona.sadp),
-                                        ("dhip", self.persona.dhip))
+                                        ("dhip", self.persona.dhip), ("ssdp", self.persona.ssdp))
                         if on and on.behaviour.name in ("normal", "flood")]}
 
 

@@ -20,7 +20,7 @@ import errno
 import functools
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +125,22 @@ def unreadable_datagram(source: str, reply: Datagram, port: int, reason: str) ->
                            error=f"{source.upper()} reply longer than the {len(reply.data)}-byte datagram cap")
     return Observation(source=source, ip=reply.ip, port=port, status=ProbeStatus.PROTOCOL_ERROR,
                        error=reason)
+
+
+def by_sender(replies: Iterable[Datagram], max_senders: int, max_per_sender: int) -> dict[str, list[Datagram]]:
+    """Discovery replies grouped per sender in arrival order, bounded: a sender beyond the
+    first `max_senders`, and a sender's datagrams beyond `max_per_sender`, are dropped, so a
+    flooding device costs only its own share."""
+    grouped: dict[str, list[Datagram]] = {}
+    for reply in replies:
+        mine = grouped.get(reply.ip)
+        if mine is None:
+            if len(grouped) >= max_senders:
+                continue
+            mine = grouped[reply.ip] = []
+        if len(mine) < max_per_sender:
+            mine.append(reply)
+    return grouped
 
 
 def text(data: bytes) -> str:
@@ -313,14 +329,15 @@ async def _read_chunked(stream: ByteStream, cap: int, resp: Response) -> None:
 
 
 async def exchange(ctx: ProbeContext, ip: str, port: int, request: bytes, *, tls: bool = False,
-                   body_without_length: bool = True, head_request: bool = False
-                   ) -> tuple[Response, ProbeStatus, str | None]:
+                   body_without_length: bool = True, head_request: bool = False,
+                   bounds: Bounds | None = None) -> tuple[Response, ProbeStatus, str | None]:
     """Send one request on a fresh connection and read one answer, all within the budget.
 
     Returns (response, status, error). The response keeps whatever arrived before a failure
-    (e.g. headers before a dripping body), so the observation can still carry it.
+    (e.g. headers before a dripping body), so the observation can still carry it. `bounds`
+    replaces the context's for one exchange whose answer has its own cap (a UPnP description).
     """
-    bounds: Bounds = ctx.bounds
+    bounds = bounds or ctx.bounds
     resp = Response()
     try:
         async with connection(ctx, ip, port, tls=tls) as (reader, writer):

@@ -26,7 +26,7 @@ from defusedxml.ElementTree import fromstring
 
 from camaudit.model import Datagram, Host
 from camaudit.observation import Observation, ProbeStatus
-from camaudit.probes._io import ProbeFailure, exchange
+from camaudit.probes._io import ProbeFailure, by_sender, exchange
 from camaudit.probes.base import HostProbe, ProbeContext, SweepProbe
 from camaudit.probes.http import request_bytes
 
@@ -98,7 +98,6 @@ class Match:
     types: list[str] = field(default_factory=list)
     scopes: list[str] = field(default_factory=list)
     xaddrs: list[str] = field(default_factory=list)
-    datagrams: int = 0
     failure: ProbeFailure | None = None   # the first bad datagram from this sender
 
     def merge(self, probe_match: Element) -> None:
@@ -142,25 +141,20 @@ class WsDiscoveryProbe(SweepProbe):
 
 def merge_replies(replies: Iterable[Datagram]) -> list[Match]:
     """ProbeMatches merged per sender, bounded against floods; bad replies keep their error."""
-    matches: dict[str, Match] = {}
-    for reply in replies:
-        m = matches.get(reply.ip)
-        if m is None:
-            if len(matches) >= MAX_DEVICES:
+    matches = []
+    for ip, datagrams in by_sender(replies, MAX_DEVICES, MAX_DATAGRAMS_PER_SENDER).items():
+        m = Match(ip)
+        for reply in datagrams:
+            if reply.truncated:
+                m.failure = m.failure or ProbeFailure(ProbeStatus.TOO_LARGE, f"datagram over {len(reply.data)} bytes")
                 continue
-            m = matches[reply.ip] = Match(reply.ip)
-        m.datagrams += 1
-        if m.datagrams > MAX_DATAGRAMS_PER_SENDER:
-            continue
-        if reply.truncated:
-            m.failure = m.failure or ProbeFailure(ProbeStatus.TOO_LARGE, f"datagram over {len(reply.data)} bytes")
-            continue
-        try:
-            for pm in parse_probe_matches(reply.data):
-                m.merge(pm)
-        except ProbeFailure as exc:
-            m.failure = m.failure or exc
-    return list(matches.values())
+            try:
+                for pm in parse_probe_matches(reply.data):
+                    m.merge(pm)
+            except ProbeFailure as exc:
+                m.failure = m.failure or exc
+        matches.append(m)
+    return matches
 
 
 # --- SOAP -------------------------------------------------------------------------------

@@ -269,6 +269,45 @@ def test_http_title_and_redirects(body: bytes, location: str, executed: Counter[
     assert path is None or path.startswith("/")
 
 
+@FUZZ
+@given(datagrams=st.lists(st.tuples(st.sampled_from(["198.18.0.60", "198.18.0.61"]), st.one_of(any_bytes, st.lists(
+    st.one_of(st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.0 404 X", b"LOCATION: http://198.18.0.60:1/d.xml",
+                               b"SERVER: Linux UPnP/1.0 Huawei-ATP-IGD", b"ST:", b"USN: uuid:x", b": v", b"X" * 600]),
+              st.binary(max_size=60)), max_size=60).map(b"\r\n".join)), st.booleans()), max_size=30),
+       location=st.one_of(st.text(max_size=120), st.sampled_from(["http://198.18.0.60:37215/d.xml", "http://[::1/",
+                                                                  "http://198.18.0.60:99999/", "http://198.18.0.60/%00"])))
+def test_ssdp_replies_and_locations(datagrams: list[tuple[str, bytes, bool]], location: str,
+                                    executed: Counter[str]) -> None:
+    from camaudit.probes import upnp
+    from camaudit.probes.upnp_description import MAX_PATH_CHARS, MAX_VALUE_CHARS, description_target
+
+    executed["ssdp"] += len(datagrams) or 1
+    for dev in upnp.merge_replies([Datagram(ip, 1900, data, cut) for ip, data, cut in datagrams]):
+        assert len(dev.st) <= upnp.MAX_ITEMS and len(dev.usn) <= upnp.MAX_ITEMS
+        assert all(len(v) <= MAX_VALUE_CHARS for v in (dev.server, dev.location, *dev.st, *dev.usn))
+        assert upnp.observation(dev, None, {}, dev.failure).status in STATUSES
+    try:
+        port, path = description_target(location, "198.18.0.60")
+    except ValueError:
+        return
+    assert 1 <= port <= 65535 and path.startswith("/") and len(path) <= MAX_PATH_CHARS and path.isascii()
+
+
+@FUZZ
+@given(doc=st.one_of(xml_documents(), any_bytes, xml_trees().map(
+    lambda t: f'<root xmlns="urn:schemas-upnp-org:device-1-0"><device>{t}</device></root>'.encode("utf-8", "surrogatepass"))))
+def test_upnp_descriptions(doc: bytes, executed: Counter[str]) -> None:
+    from camaudit.probes.upnp_description import MAX_DEVICE_TYPES, MAX_VALUE_CHARS, parse_description
+
+    executed["upnp description"] += 1
+    try:
+        got = parse_description(doc)
+    except ValueError:
+        return
+    types = got.pop("deviceTypes")
+    assert isinstance(types, list) and len(types) <= MAX_DEVICE_TYPES
+    assert all(isinstance(v, str) and len(v) <= MAX_VALUE_CHARS for v in got.values())
+
 # ---- files handed to camaudit --------------------------------------------------------------
 
 @FUZZ

@@ -51,6 +51,10 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-tls-stall": {("tls", 443): {"timeout"}, ("tls", 8443): {"timeout"},
                           ("https", 443): {"timeout"}, ("https", 8443): {"timeout"}},
     "hostile-redirect": {("http", 80): {"ok"}},
+    "hostile-upnp-location": {("upnp", 1900): {"ok"}},
+    "hostile-upnp-huge": {("upnp", 1900): {"too-large"}},
+    "hostile-upnp-bomb": {("upnp", 1900): {"protocol-error"}},
+    "hostile-upnp-flood": {("upnp", 1900): {"protocol-error"}},
 }
 IDENTITY_KEYS = ("mac", "vendor", "brand", "model", "firmware", "serial", "flagged", "policies", "device_type")
 MEMORY_HEADROOM_KIB = 64 * 1024     # hostile devices may cost the scanner at most this much more

@@ -30,13 +30,17 @@ def test_shipped_personas_load_with_unique_ids_addresses_and_macs() -> None:
     required = {"hikvision-camera", "hikvision-nvr", "ezviz-camera", "lts-camera", "dahua-camera",
                 "amcrest-camera", "lorex-nvr", "huawei-gateway", "zte-router", "hytera-radio",
                 "uniview-camera", "axis-camera", "bosch-camera", "hanwha-camera", "goahead-webs",
-                "printer-hp", "linux-nginx", "randomized-mac", "hikvision-routed"}
+                "printer-hp", "linux-nginx", "randomized-mac", "hikvision-routed",
+                "huawei-ont", "zte-ont", "hikvision-nvr-ssdp", "synology-nas"}
     assert required <= ids
     by_id = {p.id: p for p in personas}
     assert by_id["hikvision-routed"].segment == "routed"
     assert int(by_id["randomized-mac"].mac[:2], 16) & 0x02, "randomized MAC must be locally administered"
     assert by_id["lts-camera"].truth.vendor == "Hikvision" and by_id["lts-camera"].truth.brand == "LTS"
     assert not by_id["axis-camera"].truth.flagged and by_id["dahua-camera"].truth.flagged
+    ssdp = {p.id for p in personas if p.ssdp}
+    assert {"huawei-ont", "zte-ont", "hikvision-nvr-ssdp", "synology-nas"} <= ssdp
+    assert by_id["zte-ont"].tcp_ports == [23, 52869]   # Telnet banner + the description's port
     hytera = by_id["hytera-radio"]
     assert not hytera.http and not hytera.rtsp and hytera.onvif is None, "Hytera is OUI-only (plus one quiet port)"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from camaudit.lab import netns, persona as persona_mod
 from camaudit.lab.persona import Discovery, Persona
-from camaudit.lab.server import onvif, tcp, udp, vendor
+from camaudit.lab.server import onvif, ssdp, tcp, udp, vendor
 from camaudit.lab.server.render import device_vars, fill_str
 from camaudit.lab.server.tlscert import CertFactory
 
@@ -98,7 +98,8 @@ class FleetServer:
                 return [(reply, sender)] if reply else []
             self._responder(loop, h, WSD_PORT, WSD_GROUP, udp.misbehaving(o.behaviour, wsd))
         for d, group, port, make in ((p.sadp, vendor.SADP_GROUP, vendor.SADP_PORT, vendor.sadp_reply),
-                                     (p.dhip, vendor.DHIP_GROUP, vendor.DHIP_PORT, vendor.dhip_reply)):
+                                     (p.dhip, vendor.DHIP_GROUP, vendor.DHIP_PORT, vendor.dhip_reply),
+                                     (p.ssdp, ssdp.GROUP, ssdp.PORT, ssdp.reply)):
             if d is None or d.behaviour.name == "silent":
                 continue
 
