@@ -4,7 +4,10 @@ The file is untrusted input (a colleague's scan, a device's banner echoed by nma
 read through defusedxml (no DTDs, entities or network), host by host with `iterparse` so a
 large file needs memory for one host at a time, with a size cap on the bytes read (whatever
 the file is) and on every value kept. Per host: an `arp` observation when nmap saw its MAC (the same evidence a native
-ARP sweep gives), and one `nmap` observation per open TCP port with nmap's service guess.
+ARP sweep gives), one `nmap` observation per open TCP port with everything nmap's `<service>`
+says (product, version, extra info, device type, OS type, host name, CPEs), and one `nmap`
+observation without a port for what nmap says about the host as a whole (its `<hostnames>`
+and its best `<os>` matches with their classes and CPEs), when it says anything.
 """
 
 from __future__ import annotations
@@ -23,10 +26,16 @@ from camaudit.observation import Observation, normalize_mac
 MAX_FILE_BYTES = 512 << 20   # a /16 -sV run is a few tens of MiB
 MAX_VALUE_CHARS = 1024
 MAX_CPES = 16
+MAX_HOSTNAMES = 16
+MAX_OS_MATCHES = 8           # nmap lists up to 10 guesses; only those of the best accuracy are kept
+MAX_OS_CLASSES = 16          # per match
 MAX_HOST_ELEMENTS = 300_000  # every TCP port open with a service and a few CPEs fits
-HOST_PARTS = frozenset({"status", "address", "ports", "port", "state", "service", "cpe"})  # what `_host` reads
+HOST_PARTS = frozenset({"status", "address", "ports", "port", "state", "service", "cpe",  # what `_host` reads
+                        "hostnames", "hostname", "os", "osmatch", "osclass"})
 SERVICE_KEYS = (("name", "service"), ("product", "product"), ("version", "version"),
-                ("extrainfo", "extrainfo"), ("devicetype", "devicetype"))
+                ("extrainfo", "extrainfo"), ("devicetype", "devicetype"), ("ostype", "ostype"),
+                ("hostname", "hostname"))
+OSCLASS_KEYS = ("vendor", "osfamily", "osgen", "type")
 
 
 class NmapXmlError(ValueError):
@@ -44,10 +53,52 @@ class NmapHost:
     ip: str
     mac: str | None = None
     ports: list[NmapPort] = field(default_factory=list)  # open TCP ports only
+    hostnames: list[str] = field(default_factory=list)
+    osmatch: list[dict[str, Any]] = field(default_factory=list)  # the best-accuracy OS guesses
 
 
 def _cap(value: str | None) -> str | None:
     return value[:MAX_VALUE_CHARS] if value else None
+
+
+def _cpes(elem: Any) -> list[str]:
+    return [c for c in (_cap(c.text) for c in elem.findall("cpe")[:MAX_CPES]) if c]
+
+
+def _accuracy(elem: Any) -> int:
+    try:
+        return int(elem.get("accuracy", ""))
+    except ValueError:
+        return -1
+
+
+def _osmatches(elem: Any) -> list[dict[str, Any]]:
+    """nmap's OS guesses of the highest accuracy (`<os><osmatch name accuracy><osclass …><cpe>`).
+
+    Lower guesses are left out: nmap lists unrelated devices below its best one (a router
+    beside a DVR), and a fingerprint cannot weigh an accuracy.
+    """
+    matches = elem.findall("os/osmatch")
+    best = max((_accuracy(m) for m in matches), default=-1)
+    out = []
+    for match in (m for m in matches if _accuracy(m) == best):
+        entry: dict[str, Any] = {"accuracy": best} if best >= 0 else {}
+        if name := _cap(match.get("name")):
+            entry["name"] = name
+        classes = []
+        for osclass in match.findall("osclass")[:MAX_OS_CLASSES]:
+            found: dict[str, Any] = {key: v for key in OSCLASS_KEYS if (v := _cap(osclass.get(key)))}
+            if cpes := _cpes(osclass):
+                found["cpe"] = cpes
+            if found:
+                classes.append(found)
+        if classes:
+            entry["osclass"] = classes
+        if "name" in entry or classes:
+            out.append(entry)
+        if len(out) == MAX_OS_MATCHES:
+            break
+    return out
 
 
 def _host(elem: Any) -> NmapHost | None:
@@ -63,7 +114,9 @@ def _host(elem: Any) -> NmapHost | None:
             mac = _cap(addr.get("addr"))
     if ip is None and mac is None:
         return None
-    host = NmapHost(ip or "", mac)
+    names = (_cap(h.get("name")) for h in elem.iterfind("hostnames/hostname"))
+    host = NmapHost(ip or "", mac, hostnames=[n for n in names if n][:MAX_HOSTNAMES],
+                    osmatch=_osmatches(elem))
     for port in elem.iterfind("ports/port"):
         state = port.find("state")
         if port.get("protocol") != "tcp" or state is None or state.get("state") != "open":
@@ -80,8 +133,7 @@ def _host(elem: Any) -> NmapHost | None:
             for attr, key in SERVICE_KEYS:
                 if value := _cap(service.get(attr)):
                     data[key] = value
-            cpes = [_cap(c.text) for c in service.findall("cpe")[:MAX_CPES] if c.text]
-            if cpes:
+            if cpes := _cpes(service):
                 data["cpe"] = cpes
         host.ports.append(NmapPort(number, data))
     return host
@@ -142,6 +194,13 @@ def observations(hosts: Iterator[NmapHost] | list[NmapHost]) -> Iterator[Observa
             yield Observation(source="arp", ip=ip, mac=mac)
         for port in host.ports:
             yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data)
+        whole: dict[str, Any] = {}
+        if host.hostnames:
+            whole["hostnames"] = host.hostnames
+        if host.osmatch:
+            whole["osmatch"] = host.osmatch
+        if whole:
+            yield Observation(source="nmap", ip=ip, mac=mac, data=whole)
 
 
 def read_file(path: str | Path) -> Iterator[Observation]:

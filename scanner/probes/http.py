@@ -62,8 +62,13 @@ RPC2_PATH = "/RPC2_Login"
 RPC2_BUDGET = "rpc2-challenge"
 RPC2_CHALLENGE = (b'{"method":"global.login","params":{"userName":"","password":"",'
                   b'"clientType":"Web3.0","loginType":"Direct"},"id":1}')
-DAHUA_MARKERS = (b"RPC2_Login", b"global.login", b"@WebVersion@", b"t_username",
-                 b"ui-dialog-content", b"<title>WEB SERVICE</title>")
+# Markup of the Dahua web UI itself, in real tags: its assets loaded from `jsBase/lib/` or with
+# the unexpanded build tag `?version=@WebVersion@`, or the login form's `t_username` input.
+# The bare words (RPC2_Login, global.login, magicBox, WEB SERVICE) also appear on pages that
+# only talk about Dahua devices, which must not receive a login challenge.
+DAHUA_PAGE = re.compile(
+    rb"<(?:script|link)\b[^<>]{0,300}?\b(?:src|href)\s*=\s*[\"']?[^\"'<>\s]{0,200}?(?:jsBase/lib/|\?version=@WebVersion@)"
+    rb"|<input\b[^<>]{0,200}?\bid\s*=\s*[\"']?t_username\b", re.I)
 
 # Statuses that mean the device stopped talking to us: no further paths on that port.
 _MUTE = frozenset({ProbeStatus.TIMEOUT, ProbeStatus.REFUSED, ProbeStatus.RESET,
@@ -101,11 +106,11 @@ def looks_dahua(path: str, resp: Response) -> bool:
     """Whether an answer justifies the one RPC2 challenge (markers after Greenbone's
     `gb_dahua_devices_http_detect` and rroller/dahua `client.py`).
 
-    A login-page marker in the body, the Dahua digest realm `Login to <serial>` (Dahua,
-    Lorex, Amcrest), or `magicBox.cgi` answering `vendor=`. A bare 401 is not enough: many
-    devices answer every path with 401.
+    Dahua web UI markup in the body (`DAHUA_PAGE`), the Dahua digest realm `Login to <serial>`
+    (Dahua, Lorex, Amcrest), or `magicBox.cgi` answering `vendor=`. A bare 401 is not enough:
+    many devices answer every path with 401.
     """
-    if any(marker in resp.body for marker in DAHUA_MARKERS):
+    if DAHUA_PAGE.search(resp.body):
         return True
     if 'realm="login to ' in (resp.header("WWW-Authenticate") or "").lower():
         return True

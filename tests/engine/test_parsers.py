@@ -145,6 +145,28 @@ def test_nmap_ports_after_an_element_that_is_dropped_are_kept() -> None:
     assert host.ports[0].data == {"service": "http"}
 
 
+def test_nmap_host_opinions_are_bounded_and_odd_accuracies_do_not_crash() -> None:
+    """Host names, OS matches and classes are capped per host; a non-numeric accuracy is a
+    guess without an accuracy, not a crash; only the best accuracy is kept."""
+    many_names = "".join(f'<hostname name="h{i}.example.net" type="PTR"/>' for i in range(500))
+    classes = "".join(f'<osclass vendor="V{i}" osfamily="embedded" accuracy="100"><cpe>cpe:/h:v{i}:x</cpe></osclass>'
+                      for i in range(100))
+    matches = "".join(f'<osmatch name="{"N" * 5000}{i}" accuracy="100" line="1">{classes}</osmatch>' for i in range(50))
+    doc = (f'<nmaprun><host><status state="up"/><address addr="198.18.0.5" addrtype="ipv4"/>'
+           f'<hostnames>{many_names}</hostnames><os><osmatch name="low" accuracy="99" line="2"/>{matches}'
+           f'<osmatch name="odd" accuracy="ninety" line="3"/></os></host>'
+           f'<host><status state="up"/><address addr="198.18.0.6" addrtype="ipv4"/>'
+           f'<os><osmatch name="odd" accuracy="ninety" line="3"><osclass vendor="Huawei" osfamily="VRP" accuracy="?"/>'
+           f'</osmatch></os></host></nmaprun>').encode()
+    first, second = nmap_xml.read_bytes(doc)
+    assert len(first.hostnames) == nmap_xml.MAX_HOSTNAMES
+    assert len(first.osmatch) == nmap_xml.MAX_OS_MATCHES
+    assert {m["accuracy"] for m in first.osmatch} == {100}
+    assert all(len(m["osclass"]) == nmap_xml.MAX_OS_CLASSES and len(m["name"]) == nmap_xml.MAX_VALUE_CHARS
+               for m in first.osmatch)
+    assert second.osmatch == [{"name": "odd", "osclass": [{"vendor": "Huawei", "osfamily": "VRP"}]}]
+
+
 # Crashes and misreports hostile input found, pinned so they stay fixed: each failed before
 # its fix (RecursionError out of the DHIP sweep, an nmap host with no usable address raising
 # out of the import, a reply cut at the datagram cap reported as malformed, not too large).

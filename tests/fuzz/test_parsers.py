@@ -42,7 +42,7 @@ TAGS = ["ProbeMatch", "ProbeMatches", "Envelope", "Body", "Header", "Fault", "Co
         "DeviceDescription", "DeviceSN", "MAC", "SoftwareVersion", "UTCDateTime", "Year", "Month", "Day",
         "Hour", "Minute", "Second", "GetDeviceInformationResponse", "Manufacturer", "Model",
         "FirmwareVersion", "SerialNumber", "nmaprun", "host", "status", "address", "ports", "port",
-        "state", "service", "cpe", "x"]
+        "state", "service", "cpe", "hostnames", "hostname", "os", "osmatch", "osclass", "x"]
 PREFIXES = ["", "s:", "env:", "d:", "tds:", "wsdd:", "SOAP-ENV:", "a:b:"]
 HOSTILE_PROLOGS = [
     b"",
@@ -65,7 +65,8 @@ def _escape(value: str) -> str:
 TAG_NAMES = st.tuples(st.sampled_from(PREFIXES), st.sampled_from(TAGS)).map("".join)
 ATTRIBUTES = st.tuples(st.sampled_from(["", ' state="up"', ' addrtype="ipv4" addr="198.18.0.9"', ' portid="80"',
                                          ' protocol="tcp"', ' state="open"', ' name="&xxe;"', ' xmlns:s="x"',
-                                         ' addrtype="mac" addr="zz"', ' portid="99999"', ' a="<"']))
+                                         ' addrtype="mac" addr="zz"', ' portid="99999"', ' a="<"',
+                                         ' accuracy="100"', ' accuracy="x"', ' vendor="Hikvision" ostype="VRP"']))
 # A document is a flat list of events (open, text, close) replayed against a tag stack: cheap to
 # generate and shrink, yet it reaches nesting, mismatched and unclosed tags, entities and text.
 EVENTS = st.lists(st.one_of(st.tuples(st.just("open"), TAG_NAMES, ATTRIBUTES.map("".join)),

@@ -158,3 +158,15 @@ def test_fingerprint_file_with_wrong_types_names_file_and_entry() -> None:
                 'vendor = []\n' + entry, "fingerprint = 3\n"):
         with pytest.raises(FingerprintError, match="user.toml"):
             parse_fingerprint_file(bad, "user.toml", vocab)
+
+
+def test_every_owned_brand_cites_the_ownership() -> None:
+    """A `lineage` flags a label as its owner's: each names the public source of that claim."""
+    import tomllib
+
+    from camaudit.fingerprints.data import data_root
+
+    brands = tomllib.loads(data_root().joinpath("vocabulary.toml").read_text("utf-8"))["brands"]
+    owned = {name: entry for name, entry in brands.items() if entry.get("lineage")}
+    assert {"EZVIZ", "Hikmicro", "Hikrobot", "Imou", "Sepura", "Teltronic"} <= set(owned)
+    assert [name for name, entry in owned.items() if len(str(entry.get("reference", "")).strip()) < 20] == []

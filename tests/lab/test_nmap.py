@@ -26,16 +26,42 @@ def services(xml: str) -> dict[tuple[str, int], str]:
     return out
 
 
-def test_nmap_version_scan_names_hikvision_and_dahua_services(lab) -> None:
-    result = lab.exec(["nmap", "-n", "-Pn", "-sV", "-p", "80,554,8000", HIK, DAHUA, "-oX", "-"],
+@pytest.fixture(scope="module")
+def version_scan(lab) -> str:
+    """nmap -sV -O XML of the Hikvision and Dahua personas (one run shared by the tests)."""
+    result = lab.exec(["nmap", "-n", "-Pn", "-sV", "-O", "-p", "80,554,8000", HIK, DAHUA, "-oX", "-"],
                       capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    found = services(result.stdout)
+    return result.stdout
+
+
+def test_nmap_version_scan_names_hikvision_and_dahua_services(version_scan: str) -> None:
+    found = services(version_scan)
     assert found[(HIK, 80)] == "Hikvision IP camera httpd"
     assert found[(HIK, 554)].startswith("Hikvision") and "rtspd" in found[(HIK, 554)]
     assert found[(HIK, 8000)] == "Hikvision IPCam control port"
     assert found[(DAHUA, 80)] == "Dahua webcam httpd"
     assert found[(DAHUA, 554)] == "Dahua IP camera rtspd"
+
+
+def test_import_keeps_nmaps_best_os_guesses_and_identifies_through_them(version_scan: str) -> None:
+    """The personas run on Linux, so nmap's best OS guess is a Linux kernel; its lower guesses
+    (other makers' cameras and routers, nmap 7.93 lists ten) must not reach the identification."""
+    from camaudit.identify import identify
+    from camaudit.imports.nmap_xml import observations, read_bytes
+
+    best = {}
+    for host in ET.fromstring(version_scan).iter("host"):
+        ip = next(a.get("addr") for a in host.iter("address") if a.get("addrtype") == "ipv4")
+        best[ip] = max(int(m.get("accuracy")) for m in host.iter("osmatch"))
+    imported = list(observations(read_bytes(version_scan.encode())))
+    whole = {o.ip: o.data["osmatch"] for o in imported if o.source == "nmap" and o.port is None}
+    assert set(whole) == {HIK, DAHUA}
+    for ip, guesses in whole.items():
+        assert {g["accuracy"] for g in guesses} == {best[ip]}
+        assert any(c.startswith("cpe:/o:linux:linux_kernel") for g in guesses for k in g["osclass"] for c in k["cpe"])
+    named = {i.ip: i.vendor for i in identify(imported)}
+    assert named[HIK] == "Hikvision" and named[DAHUA] == "Dahua"
 
 
 # The camera personas this area ships (the hostile set floods WS-Discovery on purpose, which

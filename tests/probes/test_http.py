@@ -77,7 +77,7 @@ def test_device_quirks_are_tolerated(lb):
 
 def test_dahua_markers_trigger_one_rpc2_challenge_per_host_across_ports(lb, answer):
     page = answer("HTTP/1.1 200 OK", [("CONTENT-TYPE", "text/html")],
-                  b'<title>WEB SERVICE</title><script>"/RPC2_Login"</script>')
+                  b'<title>WEB SERVICE</title><script src="jsBase/lib/jquery.js?version=@WebVersion@"></script>')
     challenge = answer("HTTP/1.1 200 OK", [("Content-Type", "application/json")],
                        b'{"error":{"code":268632079,"message":"Component error: login challenge!"},'
                        b'"params":{"encryption":"Default","random":"123","realm":"Login to 4M0000"}}')
@@ -111,6 +111,36 @@ EVERYTHING_401 = b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="H
 def test_rpc2_only_on_dahua_signs(lb, answers, default, asked):
     probe(lb, lb.canned(answers, default=default) if default else lb.canned(answers))
     assert any(line.startswith("POST /RPC2_Login ") for line in lb.request_lines()) is asked
+
+
+# A page that only talks about Dahua devices: their API paths, login call and markup, quoted.
+DAHUA_ARTICLE = (
+    b'<!DOCTYPE html><html><head><title>WEB SERVICE</title><link rel="stylesheet" href="/static/site.css">'
+    b'<script src="/static/highlight.js"></script></head><body><article class="ui-dialog-content">'
+    b'<h1>Auditing Dahua cameras</h1><p>The camera answers <code>/cgi-bin/magicBox.cgi?action=getVendor</code> '
+    b'with <code>vendor=Dahua</code>; the web UI logs in with <code>POST /RPC2_Login</code>.</p>'
+    b"<pre><code>curl -X POST http://192.168.1.108/RPC2_Login -d '{\"method\":\"global.login\"}'\n"
+    b'&lt;input id="t_username"&gt; &lt;script src="jsBase/lib/jquery.js?version=@WebVersion@"&gt;'
+    b"</code></pre><script>var docs = ['/RPC2_Login', 'magicBox.cgi', 'global.login'];</script>"
+    b'<a href="/blog/jsBase-lib-notes.html">notes</a></article></body></html>')
+
+
+def test_a_page_about_dahua_gets_no_login_challenge(lb, answer):
+    page = answer("HTTP/1.1 200 OK", [("Content-Type", "text/html")], DAHUA_ARTICLE)
+    obs = probe(lb, lb.canned({p.path: page for p in PATHS}))
+    assert [line for line in lb.request_lines() if not line.startswith("GET ")] == []
+    assert RPC2_PATH not in by_path(obs)
+
+
+@pytest.mark.parametrize("markup", [
+    b'<script type="text/javascript" src="jsBase/lib/jquery.js?version=@WebVersion@"></script>',
+    b"<LINK rel=stylesheet href=/jsBase/lib/ui.css>",
+    b'<div><input class="u-input" id="t_username" type="text"/></div>',
+])
+def test_dahua_web_ui_markup_gets_the_login_challenge(lb, answer, markup):
+    page = answer("HTTP/1.1 200 OK", [("Content-Type", "text/html")], b"<html><body>" + markup + b"</body></html>")
+    probe(lb, lb.canned({"/": page}))
+    assert [line for line in lb.request_lines() if line.startswith("POST ")] == [f"POST {RPC2_PATH} HTTP/1.1"]
 
 
 def test_same_host_redirect_followed_other_host_not_and_loops_bounded(lb, answer):

@@ -65,6 +65,21 @@ def label(text: str) -> str | None:
     return FLAGGED.get(word)
 
 
+def recog_product(params: dict[str, str]) -> str:
+    """The product a Recog fingerprint names (hardware, else OS, else service: vendor and
+    product, or device type when the product is captured from the banner), a fact for `ref`,
+    never the fingerprint's description prose."""
+    for kind in ("hw", "os", "service"):
+        vendor, product, device = ("" if "{" in v else v.strip() for v in
+                                   (params.get(f"{kind}.{key}", "") for key in ("vendor", "product", "device")))
+        product = product or device
+        if vendor and product.lower().startswith(vendor.lower()):
+            vendor = ""
+        if vendor or product:
+            return " ".join(filter(None, (vendor, product)))
+    return ""
+
+
 def recog_records(checkout: Path) -> list[dict[str, Any]]:
     out = []
     for name, (signal, source, build) in RECOG.items():
@@ -72,7 +87,9 @@ def recog_records(checkout: Path) -> list[dict[str, Any]]:
         for fp in root.iter("fingerprint"):
             params = {p.get("name"): p.get("value") or "" for p in fp.iter("param")}
             vendor = params.get("hw.vendor") or params.get("os.vendor") or params.get("service.vendor") or ""
-            desc = (fp.findtext("description") or "").strip()
+            ref = f"rapid7/recog xml/{name}.xml"
+            product = recog_product(params)
+            ref = f"{ref}: {product[:80]}" if product else ref
             for ex in fp.iter("example"):
                 text = ex.text or ""
                 if ex.get("_encoding") or not text.strip():
@@ -82,8 +99,7 @@ def recog_records(checkout: Path) -> list[dict[str, Any]]:
                     continue
                 if expect is None and NAMES.search(text) and not NAMES.search(vendor):
                     continue
-                out.append(record(f"recog.{name}", f"rapid7/recog xml/{name}.xml: {desc[:80]}", signal,
-                                  expect, source, build(text)))
+                out.append(record(f"recog.{name}", ref, signal, expect, source, build(text)))
     return out
 
 
