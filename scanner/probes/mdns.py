@@ -25,6 +25,7 @@ from camaudit.model import Datagram, Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes._dnswire import (TYPE_A, TYPE_AAAA, TYPE_PTR, TYPE_SRV, TYPE_TXT, DnsError,
                                       Name, encode_query, parse_message)
+from camaudit.probes._io import by_sender
 from camaudit.probes.base import ProbeContext, SweepProbe
 
 GROUP, PORT = "224.0.0.251", 5353
@@ -79,7 +80,6 @@ class Device:
     types: list[str] = field(default_factory=list)
     hostnames: list[str] = field(default_factory=list)
     addresses: list[str] = field(default_factory=list)
-    datagrams: int = 0
     records: int = 0
     failure: tuple[ProbeStatus, str] | None = None   # the first unreadable datagram
 
@@ -134,25 +134,20 @@ class Device:
 
 def merge_replies(replies: Iterable[Datagram]) -> list[Device]:
     """Replies grouped by sender, bounded against floods; bad datagrams keep their reason."""
-    devices: dict[str, Device] = {}
-    for reply in replies:
-        device = devices.get(reply.ip)
-        if device is None:
-            if len(devices) >= MAX_DEVICES:
+    devices = []
+    for ip, datagrams in by_sender(replies, MAX_DEVICES, MAX_DATAGRAMS_PER_SENDER).items():
+        device = Device(ip)
+        for reply in datagrams:
+            if reply.truncated:
+                device.failure = device.failure or (ProbeStatus.TOO_LARGE,
+                                                    f"datagram longer than the {len(reply.data)}-byte cap")
                 continue
-            device = devices[reply.ip] = Device(reply.ip)
-        device.datagrams += 1
-        if device.datagrams > MAX_DATAGRAMS_PER_SENDER:
-            continue
-        if reply.truncated:
-            device.failure = device.failure or (ProbeStatus.TOO_LARGE,
-                                                f"datagram longer than the {len(reply.data)}-byte cap")
-            continue
-        try:
-            device.merge(reply.data)
-        except DnsError as exc:
-            device.failure = device.failure or (ProbeStatus.PROTOCOL_ERROR, f"not a DNS message: {exc}")
-    return list(devices.values())
+            try:
+                device.merge(reply.data)
+            except DnsError as exc:
+                device.failure = device.failure or (ProbeStatus.PROTOCOL_ERROR, f"not a DNS message: {exc}")
+        devices.append(device)
+    return devices
 
 
 class MdnsProbe(SweepProbe):
