@@ -1,5 +1,5 @@
-"""WS-Discovery reaches a routed ONVIF device only by the unicast Probe: multicast stays on
-the scanner's segment (TTL 1, no multicast routing), unicast crosses the lab router."""
+"""WS-Discovery and mDNS reach a routed device only by their unicast datagram: multicast stays
+on the scanner's segment (TTL 1, no multicast routing), unicast crosses the lab router."""
 
 from __future__ import annotations
 
@@ -36,3 +36,25 @@ def test_routed_onvif_device_answers_the_unicast_probe_only(lab_factory):
     assert obs.status is ProbeStatus.OK and obs.mac is None
     assert obs.data["scopes"] == ["onvif://www.onvif.org/name/Dahua", "onvif://www.onvif.org/hardware/IPC-HDW1230S"]
     assert obs.data["xaddrs"] == [f"http://{device['ip']}/onvif/device_service"]
+
+
+def test_routed_mdns_device_answers_the_direct_unicast_query_only(lab_factory):
+    from camaudit.probes.mdns import MdnsProbe
+
+    lab = lab_factory(only=["mdns-routed"], extra_personas=[Path(__file__).parent / "personas" / "mdns-routed.toml"])
+    [device] = lab.truth()
+
+    async def sweep(hosts: list[Host]):
+        ctx = ScanContext(build_targets([device["ip"]]), source_ip=lab.scanner_ip,
+                          interface=lab.scanner_iface, on_link=True)
+        return await MdnsProbe().sweep(hosts, ctx)
+
+    with lab.in_scanner_ns():
+        multicast_only = asyncio.run(sweep([]))
+        with_unicast = asyncio.run(sweep([Host(device["ip"])]))
+    assert [o for o in multicast_only if o.ip == device["ip"]] == []
+    [obs] = [o for o in with_unicast if o.ip == device["ip"]]
+    assert obs.status is ProbeStatus.OK and obs.mac is None
+    assert obs.data["services"] == [{"instance": "HIKVISION DS-2CD2722FWD-IZS - 733050999", "type": "_CGI._tcp",
+                                     "port": 80, "host": "DS-2CD2722FWD-IZS20170321BBWR733050999.local",
+                                     "txt": {"path": "/"}}]
