@@ -16,7 +16,6 @@ import pytest
 
 from camaudit.lab import select_personas
 from camaudit.lab.server.render import device_vars, fill_str
-from camaudit.model import Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes.mdns import MAX_ITEMS, MdnsProbe
 from camaudit.probes.onvif import WsDiscoveryProbe
