@@ -17,6 +17,8 @@ from typing import Any
 
 from cryptography import x509
 
+from camaudit.lab.persona_mdns import Mdns, parse_hostname, parse_services
+
 SHIPPED_DIR = Path(__file__).parent / "personas"
 
 # What a port does with a connection or datagram. "normal" answers as the persona says;
@@ -25,6 +27,7 @@ TCP_BEHAVIOURS = frozenset({"normal", "silent", "reset", "drip", "endless"})
 UDP_BEHAVIOURS = frozenset({"normal", "silent", "raw", "flood"})
 SEGMENTS = frozenset({"local", "routed"})
 REPLY_TARGETS = frozenset({"sender", "multicast", "broadcast"})
+WSD_VERSIONS = frozenset({"2005", "2009"})  # WS-Discovery 2005/04 and OASIS 1.1 (2009/01)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _OUI_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){2}$")
@@ -111,6 +114,7 @@ class Onvif:
     device_info_auth: bool
     http_port: int
     behaviour: Behaviour = Behaviour()
+    wsd_versions: frozenset[str] = WSD_VERSIONS   # the WS-Discovery dialects it answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,7 @@ class Persona:
     sadp: Discovery | None = None
     dhip: Discovery | None = None
     ssdp: Discovery | None = None   # UPnP search replies; the description is an [[http]] answer
+    mdns: Mdns | None = None
 
     @property
     def tcp_ports(self) -> list[int]:
@@ -342,7 +347,10 @@ def _onvif(r: _Reader, http_ports: list[int]) -> Onvif:
         device_info_auth=r.get("device_info_auth", bool, False),
         http_port=_port(r, "http_port", 80),
         behaviour=_behaviour(r, UDP_BEHAVIOURS),
+        wsd_versions=frozenset(_strs(r, "wsd_versions", sorted(WSD_VERSIONS))),
     )
+    if not o.wsd_versions or o.wsd_versions - WSD_VERSIONS:
+        raise r.fail("wsd_versions", f"expected some of {sorted(WSD_VERSIONS)}, got {sorted(o.wsd_versions)}")
     if o.http_port not in http_ports:
         raise r.fail("http_port", f"ONVIF SOAP needs an [[http]] entry on port {o.http_port}")
     r.done()
@@ -357,6 +365,18 @@ def _discovery(r: _Reader, fields_key: str) -> Discovery:
     d = Discovery(dict(r.get(fields_key, dict, required=True)), reply_to, _behaviour(r, UDP_BEHAVIOURS))
     r.done()
     return d
+
+
+def _mdns(r: _Reader) -> Mdns:
+    try:
+        m = Mdns(parse_hostname(r.get("hostname", str, required=True)),
+                 parse_services(r.get("service", list, [])), _behaviour(r, UDP_BEHAVIOURS))
+    except ValueError as exc:
+        if isinstance(exc, PersonaError):
+            raise
+        raise PersonaError(f"{r.source}: mdns.{exc}") from None
+    r.done()
+    return m
 
 
 def _truth(r: _Reader) -> Truth:
@@ -421,7 +441,7 @@ def load(path: Path) -> Persona:
     http = tuple(_http(h) for h in r.subs("http"))
     http_ports = [h.port for h in http]
     rtsp_r, onvif_r, sadp_r, dhip_r = r.sub("rtsp"), r.sub("onvif"), r.sub("sadp"), r.sub("dhip")
-    ssdp_r = r.sub("ssdp")
+    ssdp_r, mdns_r = r.sub("ssdp"), r.sub("mdns")
     persona = Persona(
         id=pid, description=r.get("description", str, ""), source=path, truth=_truth(truth_r),
         segment=segment, ip=ip, mac=mac, oui=oui, http=http,
@@ -431,6 +451,7 @@ def load(path: Path) -> Persona:
         sadp=_discovery(sadp_r, "fields") if sadp_r else None,
         dhip=_discovery(dhip_r, "device_info") if dhip_r else None,
         ssdp=_discovery(ssdp_r, "headers") if ssdp_r else None,
+        mdns=_mdns(mdns_r) if mdns_r else None,
     )
     r.done()
     ports = persona.tcp_ports

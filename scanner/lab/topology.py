@@ -24,7 +24,7 @@ from itertools import cycle
 from pathlib import Path
 
 from camaudit.lab import netns
-from camaudit.lab.persona import Persona
+from camaudit.lab.persona import Onvif, Persona
 
 LOCAL_NET = ipaddress.IPv4Network("198.18.0.0/24")
 ROUTED_NET = ipaddress.IPv4Network("198.18.1.0/24")
@@ -56,10 +56,16 @@ class Device:
                 "vendor": t.vendor, "brand": t.brand, "model": t.model, "flagged": t.flagged,
                 "device_type": t.device_type, "firmware": t.firmware, "serial": t.serial,
                 "tcp_ports": self.persona.tcp_ports,
-                # responders that answer with the persona's own reply (not silent, not raw bytes)
-                "udp": [n for n, on in (("onvif-wsd", self.persona.onvif), ("sadp", self.persona.sadp),
-                                        ("dhip", self.persona.dhip), ("ssdp", self.persona.ssdp))
+                # responders that answer with the persona's own reply (not silent, not raw bytes);
+                # "onvif-wsd" answers WS-Discovery 2005/04 Probes, "onvif-wsd2009" 2009/01 ones
+                "udp": [n for n, on in (("onvif-wsd", self._wsd("2005")), ("onvif-wsd2009", self._wsd("2009")),
+                                        ("sadp", self.persona.sadp), ("dhip", self.persona.dhip),
+                                        ("ssdp", self.persona.ssdp), ("mdns", self.persona.mdns))
                         if on and on.behaviour.name in ("normal", "flood")]}
+
+    def _wsd(self, version: str) -> Onvif | None:
+        onvif = self.persona.onvif
+        return onvif if onvif and version in onvif.wsd_versions else None
 
 
 @dataclass(frozen=True, slots=True)

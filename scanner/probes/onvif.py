@@ -1,7 +1,8 @@
 """ONVIF: WS-Discovery (multicast sweep + unicast to routed hosts) and two pre-auth SOAP calls.
 
-* `WsDiscoveryProbe` sends the WS-Discovery (2005/04) Probe for `dn:NetworkVideoTransmitter`
-  to 239.255.255.250:3702 through `ProbeContext.ask`, repeated because multicast is lossy,
+* `WsDiscoveryProbe` sends the WS-Discovery Probe for `dn:NetworkVideoTransmitter` in both
+  dialects (2005/04 and OASIS 1.1, 2009/01) to 239.255.255.250:3702 through
+  `ProbeContext.ask`, repeated because multicast is lossy,
   and unicast to the hosts the engine gives it (those found without a MAC: routed segments,
   which multicast does not reach). ProbeMatches are merged per sender (one device may answer
   in several datagrams: per round, per service), bounded against floods.
@@ -15,6 +16,7 @@ after a byte cap; a bad reply becomes a `protocol-error` observation for its sen
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,22 +41,30 @@ MAX_DATAGRAMS_PER_SENDER = 16
 DEVICE_SERVICE = "/onvif/device_service"
 
 REPEAT = 3                  # multicast is lossy: send the Probe this many times
-# WS-Discovery 2005/04 (what ONVIF specifies and nmap's wsdd script sends first); the
-# engine's `ask` sends one payload per sweep, and ONVIF devices must answer this dialect.
-WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
-WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
-WSD_TO = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
+# (addressing namespace, discovery namespace, the To of a multicast Probe) per dialect:
+# WS-Discovery 2005/04, which ONVIF's Core Specification names and nmap's wsdd script sends
+# first, and OASIS WS-Discovery 1.1 (2009/01, SOAP 1.2, WS-Addressing 1.0). Some devices
+# answer only one of them, so the sweep sends both.
+DIALECTS = {
+    "2005": ("http://schemas.xmlsoap.org/ws/2004/08/addressing",
+             "http://schemas.xmlsoap.org/ws/2005/04/discovery",
+             "urn:schemas-xmlsoap-org:ws:2005:04:discovery"),
+    "2009": ("http://www.w3.org/2005/08/addressing",
+             "http://docs.oasis-open.org/ws-dd/ns/discovery/2009/01",
+             "urn:docs-oasis-open-org:ws-dd:ns:discovery:2009:01"),
+}
 
 
-def probe_message() -> bytes:
+def probe_message(dialect: str = "2005") -> bytes:
     """A WS-Discovery Probe for NetworkVideoTransmitter (SOAP 1.2, fresh MessageID)."""
+    wsa, wsd, to = DIALECTS[dialect]
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
-        f' xmlns:a="{WSA}" xmlns:d="{WSD}" xmlns:dn="http://www.onvif.org/ver10/network/wsdl">'
+        f' xmlns:a="{wsa}" xmlns:d="{wsd}" xmlns:dn="http://www.onvif.org/ver10/network/wsdl">'
         f'<s:Header><a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>'
-        f'<a:To s:mustUnderstand="1">{WSD_TO}</a:To>'
-        f'<a:Action s:mustUnderstand="1">{WSD}/Probe</a:Action></s:Header>'
+        f'<a:To s:mustUnderstand="1">{to}</a:To>'
+        f'<a:Action s:mustUnderstand="1">{wsd}/Probe</a:Action></s:Header>'
         '<s:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></s:Body>'
         '</s:Envelope>'
     ).encode()
@@ -133,8 +143,11 @@ class WsDiscoveryProbe(SweepProbe):
     name: ClassVar[str] = "onvif"
 
     async def sweep(self, hosts: list[Host], ctx: ProbeContext) -> list[Observation]:
-        replies = await ctx.ask(probe_message(), group=WSD_GROUP, port=WSD_PORT,
-                                unicast_to=[h.ip for h in hosts], repeat=REPEAT)
+        """Both dialects at once, each in its own `ask` over the same window; a device's
+        ProbeMatches are merged whichever dialect (and socket) they came back in."""
+        asks = [ctx.ask(probe_message(d), group=WSD_GROUP, port=WSD_PORT,
+                        unicast_to=[h.ip for h in hosts], repeat=REPEAT) for d in DIALECTS]
+        replies = [r for batch in await asyncio.gather(*asks) for r in batch]
         macs = {h.ip: h.mac for h in hosts}
         return [m.observation(self.name, macs.get(m.ip)) for m in merge_replies(replies)]
 

@@ -219,6 +219,49 @@ def test_sadp_replies(data: bytes, cut: bool, executed: Counter[str]) -> None:
     assert all(len(k) <= 64 and len(v) <= sadp.MAX_FIELD_CHARS for k, v in fields.items())
 
 
+
+def _mdns_response() -> bytes:
+    """A well-formed DNS-SD response (the shape Hikvision cameras send), to mutate."""
+    import struct
+    from camaudit.probes._dnswire import encode_name
+    inst = ("HIKVISION DS-2CD2722FWD-IZS - 733050075", "_CGI", "_tcp", "local")
+    host = ("DS-2CD2722FWD-IZS20170321BBWR733050075", "local")
+
+    def rr(name: tuple[str, ...], rtype: int, rdata: bytes) -> bytes:
+        return encode_name(name) + struct.pack("!HHIH", rtype, 1, 120, len(rdata)) + rdata
+    return (struct.pack("!HHHHHH", 0, 0x8400, 0, 1, 0, 3) + rr(inst[1:], 12, encode_name(inst))
+            + rr(inst, 33, struct.pack("!HHH", 0, 0, 80) + encode_name(host))
+            + rr(inst, 16, b"\x06path=/") + rr(host, 1, bytes([198, 18, 0, 70])))
+
+
+MDNS_SAMPLE = _mdns_response()
+mdns_datagrams = st.one_of(
+    any_bytes,
+    st.lists(st.tuples(st.integers(0, len(MDNS_SAMPLE) - 1), st.integers(0, 255)), max_size=8).map(
+        lambda edits: bytes(b if i not in dict(edits) else dict(edits)[i] for i, b in enumerate(MDNS_SAMPLE))),
+    st.integers(12, len(MDNS_SAMPLE)).map(lambda n: MDNS_SAMPLE[:n]),
+    st.binary(max_size=64).map(lambda tail: MDNS_SAMPLE[:12] + tail))
+
+
+@FUZZ
+@given(datagrams=st.lists(st.tuples(st.sampled_from(["198.18.0.70", "198.18.0.71"]), mdns_datagrams,
+                                    st.booleans()), max_size=20))
+def test_mdns_replies(datagrams: list[tuple[str, bytes, bool]], executed: Counter[str]) -> None:
+    from camaudit.probes import mdns
+
+    executed["mdns"] += len(datagrams) or 1
+    for device in mdns.merge_replies([Datagram(ip, mdns.PORT, data, cut) for ip, data, cut in datagrams]):
+        obs = device.observation(None)
+        if obs is None:
+            continue
+        assert obs.status in STATUSES
+        assert len(obs.data.get("services", [])) <= mdns.MAX_SERVICES
+        for key in ("types", "hostnames", "addresses"):
+            assert len(obs.data.get(key, [])) <= mdns.MAX_ITEMS
+        for svc in obs.data.get("services", []):
+            assert len(svc.get("txt", {})) <= mdns.MAX_TXT_KEYS
+        json.dumps(obs.to_dict())
+
 dhip_bodies = st.one_of(
     json_values.map(lambda v: json.dumps({"method": "client.notifyDevInfo", "params": {"deviceInfo": v}}).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),

@@ -55,6 +55,9 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-upnp-huge": {("upnp", 1900): {"too-large"}},
     "hostile-upnp-bomb": {("upnp", 1900): {"protocol-error"}},
     "hostile-upnp-flood": {("upnp", 1900): {"protocol-error"}},
+    "hostile-mdns-loop": {("mdns", 5353): {"protocol-error"}},
+    "hostile-mdns-flood": {("mdns", 5353): {"ok"}},
+    "hostile-mdns-rdlength": {("mdns", 5353): {"protocol-error"}},
 }
 IDENTITY_KEYS = ("mac", "vendor", "brand", "model", "firmware", "serial", "flagged", "policies", "device_type")
 MEMORY_HEADROOM_KIB = 64 * 1024     # hostile devices may cost the scanner at most this much more

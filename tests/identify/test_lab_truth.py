@@ -77,3 +77,17 @@ def test_match_on_recorded_observations_equals_the_live_identification(
     assert res.exit_code == 1, res.stderr   # flagged devices are in the lab
     assert sorted(res.stdout.splitlines()) == live
     assert len(live) == len({json.loads(line)["ip"] for line in live})
+
+
+def test_mdns_only_devices_get_model_and_serial_from_their_announcements(
+        scanned: tuple[list[dict[str, Any]], ScanOutcome], fset) -> None:
+    """The Hikvision camera and the HP printer decoy answer nothing but mDNS: their model (and
+    the camera's serial) can only come from the DNS-SD records the mdns sweep reads."""
+    truth, outcome = scanned
+    found = _by_ip(identify(outcome.observations, fset))
+    for persona in ("hikvision-mdns", "printer-hp-mdns"):
+        device = next(d for d in truth if d["persona"] == persona)
+        ident = found[device["ip"]]
+        assert (ident.vendor, ident.model, ident.serial, ident.flagged) == (
+            device["vendor"], device["model"], device["serial"], device["flagged"]), persona
+        assert any(e["source"] == "mdns" for e in ident.evidence), persona

@@ -43,6 +43,9 @@ def test_shipped_personas_load_with_unique_ids_addresses_and_macs() -> None:
     assert by_id["zte-ont"].tcp_ports == [23, 52869]   # Telnet banner + the description's port
     hytera = by_id["hytera-radio"]
     assert not hytera.http and not hytera.rtsp and hytera.onvif is None, "Hytera is OUI-only (plus one quiet port)"
+    assert [s.type for s in by_id["hikvision-mdns"].mdns.services] == ["_CGI._tcp"]
+    assert by_id["onvif-wsd2009"].onvif.wsd_versions == {"2009"}
+    assert by_id["dahua-camera"].onvif.wsd_versions == {"2005", "2009"}
 
 
 def test_minimal_persona_loads(tmp_path: Path) -> None:
@@ -61,6 +64,13 @@ def test_minimal_persona_loads(tmp_path: Path) -> None:
     (lambda t: t + '\n[[tcp]]\nport = 8000\nbanner_hex = "zz"\n', "tcp[0].banner_hex", "not hex"),
     (lambda t: t + '\n[onvif]\nmanufacturer = "X"\nmodel = "Y"\nscopes = []\n', "onvif.http_port", "needs an [[http]]"),
     (lambda t: t + '\n[sadp]\nreply_to = ["everyone"]\nfields = {}\n', "sadp.reply_to", "expected some of"),
+    (lambda t: t + '\n[mdns]\n', "mdns.hostname", "missing"),
+    (lambda t: t + '\n[mdns]\nhostname = "h"\n[[mdns.service]]\ninstance = "i"\ntype = "http"\nport = 80\n',
+     "mdns.service[0].type", "expected a service type"),
+    (lambda t: t + f'\n[mdns]\nhostname = "h"\n[[mdns.service]]\ninstance = "{"x" * 64}"\ntype = "_http._tcp"\nport = 80\n',
+     "mdns.service[0].instance", "1-63 bytes"),
+    (lambda t: t + '\n[[http]]\nport = 80\n[onvif]\nmanufacturer = "X"\nmodel = "Y"\nscopes = []\nwsd_versions = ["2011"]\n',
+     "onvif.wsd_versions", "expected some of"),
     (lambda t: 'colour = "red"\n' + t, "colour", "unknown key"),
     (lambda t: t + 'colour = "red"\n', "net.colour", "unknown key"),
 ])

@@ -1,5 +1,5 @@
 """Each protocol responder answers as its persona file says (HTTP, TLS, RTSP, raw TCP, ONVIF
-SOAP and WS-Discovery, SADP, DHIP), talking to the shared lab from its scanner namespace."""
+SOAP and WS-Discovery, SADP, DHIP, mDNS), talking to the shared lab from its scanner namespace."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 pytestmark = pytest.mark.lab
 
 HIK, NVR, DAHUA, ROUTED = "198.18.0.10", "198.18.0.11", "198.18.0.20", "198.18.1.20"
+MDNS_HIK, ONLY_2009 = "198.18.0.70", "198.18.0.73"
 SADP_PROBE = ('<?xml version="1.0" encoding="utf-8"?><Probe><Uuid>{}</Uuid><Types>inquiry</Types></Probe>')
 WSD_2005 = ('<?xml version="1.0" encoding="UTF-8"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" '
             'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
@@ -125,9 +126,36 @@ def test_ws_discovery_probe_gets_one_match_per_onvif_persona(probe, lab) -> None
 def test_ws_discovery_answers_the_2009_variant_in_kind(probe, lab) -> None:
     probe_2009 = (WSD_2005.replace("http://schemas.xmlsoap.org/ws/2004/08/addressing", "http://www.w3.org/2005/08/addressing")
                   .replace("http://schemas.xmlsoap.org/ws/2005/04/discovery", "http://docs.oasis-open.org/ws-dd/ns/discovery/2009/01"))
-    replies = normal_replies(lab, "onvif-wsd", probe.sweep(("239.255.255.250", 3702), probe_2009.format(uuid.uuid4()).encode()))
-    assert {a[0] for _, a in replies} == with_udp(lab, "onvif-wsd")
+    replies = normal_replies(lab, "onvif-wsd2009", probe.sweep(("239.255.255.250", 3702), probe_2009.format(uuid.uuid4()).encode()))
+    assert {a[0] for _, a in replies} == with_udp(lab, "onvif-wsd2009") == with_udp(lab, "onvif-wsd") | {ONLY_2009}
     assert all(b"http://docs.oasis-open.org/ws-dd/ns/discovery/2009/01/ProbeMatches" in d for d, _ in replies)
+
+
+def test_a_2009_only_persona_ignores_the_2005_probe(probe) -> None:
+    assert probe.sweep((ONLY_2009, 3702), WSD_2005.format(uuid.uuid4()).encode(), wait=0.5) == []
+
+
+def test_mdns_legacy_unicast_query_gets_its_id_and_question_back(probe) -> None:
+    """A query from a port other than 5353 (RFC 6762 §6.7): unicast answer to that port, the
+    query's ID and question echoed, TTLs at most 10 s; SRV, TXT and A come as additionals."""
+    question = b"\x04_CGI\x04_tcp\x05local\x00" + struct.pack("!HH", 12, 1)
+    query = struct.pack("!HHHHHH", 0x1234, 0, 1, 0, 0, 0) + question
+    [(data, (ip, port))] = probe.sweep((MDNS_HIK, 5353), query, wait=0.5)
+    assert (ip, port) == (MDNS_HIK, 5353)
+    ident, flags, qd, an, ns, ar = struct.unpack_from("!HHHHHH", data)
+    assert (ident, flags & 0x8000, qd, an, ns, ar) == (0x1234, 0x8000, 1, 1, 0, 3)
+    assert data[12:12 + len(question)] == question
+    instance = b"\x26HIKVISION DS-2CD2955FWD-IS - 236280070\x04_CGI\x04_tcp\x05local\x00"
+    assert instance in data and b"\x06path=/" in data and bytes([198, 18, 0, 70]) in data
+    ttl_at = 12 + len(question) + len(b"\x04_CGI\x04_tcp\x05local\x00") + 4
+    assert struct.unpack_from("!I", data, ttl_at)[0] <= 10
+
+
+def test_mdns_responders_ignore_responses_and_unknown_names(probe) -> None:
+    response = struct.pack("!HHHHHH", 0, 0x8400, 1, 0, 0, 0) + b"\x04_CGI\x04_tcp\x05local\x00" + struct.pack("!HH", 12, 1)
+    assert probe.sweep(("224.0.0.251", 5353), response, wait=0.5) == []
+    unknown = struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 0) + b"\x05_nope\x04_tcp\x05local\x00" + struct.pack("!HH", 12, 1)
+    assert probe.sweep(("224.0.0.251", 5353), unknown, wait=0.5) == []
 
 
 def test_sadp_inquiry_gets_probe_matches_unicast_and_on_the_group(probe, lab) -> None:

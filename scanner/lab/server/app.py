@@ -12,7 +12,7 @@ from pathlib import Path
 
 from camaudit.lab import netns, persona as persona_mod
 from camaudit.lab.persona import Discovery, Persona
-from camaudit.lab.server import onvif, ssdp, tcp, udp, vendor
+from camaudit.lab.server import mdns, onvif, ssdp, tcp, udp, vendor
 from camaudit.lab.server.render import device_vars, fill_str
 from camaudit.lab.server.tlscert import CertFactory
 
@@ -107,6 +107,9 @@ class FleetServer:
                 reply = make(data, d.fields, values)
                 return [(reply, dest) for dest in _destinations(d, sender, group, port)] if reply else []
             self._responder(loop, h, port, group, udp.misbehaving(d.behaviour, handler))
+        if p.mdns and p.mdns.behaviour.name != "silent":
+            self._responder(loop, h, mdns.PORT, mdns.GROUP,
+                            udp.misbehaving(p.mdns.behaviour, mdns.MdnsAnswers(p.mdns, values).reply))
         return pending
 
     def _track(self, sock: socket.socket) -> socket.socket:

@@ -32,7 +32,8 @@ _ACTION = re.compile(r"<(?:[\w.-]+:)?(GetSystemDateAndTime|GetDeviceInformation|
 
 def probe_match(probe: bytes, onvif: Onvif, values: Mapping[str, str], seq: int) -> bytes | None:
     """The ProbeMatches for a WS-Discovery Probe, in the probe's protocol version; None when
-    the datagram is not a Probe or asks for types this device does not offer."""
+    the datagram is not a Probe, is in a version the persona does not answer
+    (`wsd_versions`), or asks for types this device does not offer."""
     text = probe[:65536].decode("utf-8", "replace")
     if not _PROBE.search(text):
         return None
@@ -40,8 +41,11 @@ def probe_match(probe: bytes, onvif: Onvif, values: Mapping[str, str], seq: int)
     offered = {t.rpartition(":")[2] for t in onvif.types}
     if wanted and wanted.group(1).split() and not offered & {t.rpartition(":")[2] for t in wanted.group(1).split()}:
         return None
+    version = "2009" if "docs.oasis-open.org/ws-dd/ns/discovery/2009/01" in text else "2005"
+    if version not in onvif.wsd_versions:
+        return None             # a device that speaks only the other dialect stays silent
     relates = _MESSAGE_ID.search(text)
-    wsa, wsd, anonymous = _WSD["2009" if "docs.oasis-open.org/ws-dd/ns/discovery/2009/01" in text else "2005"]
+    wsa, wsd, anonymous = _WSD[version]
     scopes = " ".join(fill_str(s, values) for s in onvif.scopes)
     xaddrs = " ".join(fill_str(x, values) for x in onvif.xaddrs)
     return (

@@ -1,4 +1,4 @@
-"""UDP discovery responders (WS-Discovery, SADP, DHIP), one socket per device and protocol.
+"""UDP discovery responders (WS-Discovery, SADP, DHIP, mDNS), one socket per device and protocol.
 
 Each socket is bound to the wildcard address but tied to its device's interface
 (SO_BINDTODEVICE) and joined to the protocol's multicast group there, so it hears unicast,
@@ -38,13 +38,15 @@ def misbehaving(behaviour: Behaviour, handler: Handler) -> Handler:
 
     * `raw` — the reply is replaced by fixed bytes (`reply` text or `reply_hex`), where a
       `{pad}` in `reply` becomes `pad` times `pad_text` (default "A": oversized datagrams,
-      deep nesting); `frame = "dhip"` puts the DHIP header in front;
+      deep nesting), and `pad_hex` bytes repeated `pad` times follow `reply_hex` (binary
+      records in bulk); `frame = "dhip"` puts the DHIP header in front;
     * `flood` — each reply is sent `count` times.
     """
     opts = behaviour.options
     if behaviour.name == "raw":
         if "reply_hex" in opts:
-            payload = bytes.fromhex(str(opts["reply_hex"]))
+            pad_bytes = bytes.fromhex(str(opts.get("pad_hex", ""))) * int(opts.get("pad", 0))
+            payload = bytes.fromhex(str(opts["reply_hex"])) + pad_bytes
         else:
             pad = str(opts.get("pad_text", "A")) * int(opts.get("pad", 0))
             payload = str(opts.get("reply", "")).replace("{pad}", pad).encode()
