@@ -13,9 +13,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
+
+if TYPE_CHECKING:
+    from camaudit.lab.persona_snmp import Snmp
 
 SHIPPED_DIR = Path(__file__).parent / "personas"
 
@@ -149,6 +152,7 @@ class Persona:
     onvif: Onvif | None = None
     sadp: Discovery | None = None
     dhip: Discovery | None = None
+    snmp: Snmp | None = None      # camaudit.lab.persona_snmp
 
     @property
     def tcp_ports(self) -> list[int]:
@@ -419,7 +423,9 @@ def load(path: Path) -> Persona:
 
     http = tuple(_http(h) for h in r.subs("http"))
     http_ports = [h.port for h in http]
-    rtsp_r, onvif_r, sadp_r, dhip_r = r.sub("rtsp"), r.sub("onvif"), r.sub("sadp"), r.sub("dhip")
+    from camaudit.lab.persona_snmp import snmp_section  # imports this module: loaded on first use
+
+    rtsp_r, onvif_r, sadp_r, dhip_r, snmp_r = (r.sub(k) for k in ("rtsp", "onvif", "sadp", "dhip", "snmp"))
     persona = Persona(
         id=pid, description=r.get("description", str, ""), source=path, truth=_truth(truth_r),
         segment=segment, ip=ip, mac=mac, oui=oui, http=http,
@@ -428,6 +434,7 @@ def load(path: Path) -> Persona:
         onvif=_onvif(onvif_r, http_ports) if onvif_r else None,
         sadp=_discovery(sadp_r, "fields") if sadp_r else None,
         dhip=_discovery(dhip_r, "device_info") if dhip_r else None,
+        snmp=snmp_section(snmp_r) if snmp_r else None,
     )
     r.done()
     ports = persona.tcp_ports

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from camaudit.lab import netns, persona as persona_mod
 from camaudit.lab.persona import Discovery, Persona
-from camaudit.lab.server import onvif, tcp, udp, vendor
+from camaudit.lab.server import onvif, snmp, tcp, udp, vendor
 from camaudit.lab.server.render import device_vars, fill_str
 from camaudit.lab.server.tlscert import CertFactory
 
@@ -106,13 +106,15 @@ class FleetServer:
                 reply = make(data, d.fields, values)
                 return [(reply, dest) for dest in _destinations(d, sender, group, port)] if reply else []
             self._responder(loop, h, port, group, udp.misbehaving(d.behaviour, handler))
+        if p.snmp and p.snmp.behaviour.name != "silent":
+            self._responder(loop, h, snmp.PORT, None, udp.misbehaving(p.snmp.behaviour, snmp.agent(p.snmp)))
         return pending
 
     def _track(self, sock: socket.socket) -> socket.socket:
         self.sockets.append(sock)
         return sock
 
-    def _responder(self, loop: asyncio.AbstractEventLoop, h: HostSpec, port: int, group: str,
+    def _responder(self, loop: asyncio.AbstractEventLoop, h: HostSpec, port: int, group: str | None,
                    handler: udp.Handler) -> None:
         sock, ifindex = udp.open_socket(h.ifname, h.ip, port, group)
         self.responders.append(udp.Responder(loop, self._track(sock), ifindex, h.ip, handler))
