@@ -13,12 +13,11 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography import x509
 
-if TYPE_CHECKING:
-    from camaudit.lab.persona_snmp import Snmp
+from camaudit.lab.persona_snmp import EXTRA_BEHAVIOURS as SNMP_EXTRA_BEHAVIOURS, Snmp, snmp_section
 
 SHIPPED_DIR = Path(__file__).parent / "personas"
 
@@ -423,8 +422,6 @@ def load(path: Path) -> Persona:
 
     http = tuple(_http(h) for h in r.subs("http"))
     http_ports = [h.port for h in http]
-    from camaudit.lab.persona_snmp import snmp_section  # imports this module: loaded on first use
-
     rtsp_r, onvif_r, sadp_r, dhip_r, snmp_r = (r.sub(k) for k in ("rtsp", "onvif", "sadp", "dhip", "snmp"))
     persona = Persona(
         id=pid, description=r.get("description", str, ""), source=path, truth=_truth(truth_r),
@@ -434,7 +431,7 @@ def load(path: Path) -> Persona:
         onvif=_onvif(onvif_r, http_ports) if onvif_r else None,
         sadp=_discovery(sadp_r, "fields") if sadp_r else None,
         dhip=_discovery(dhip_r, "device_info") if dhip_r else None,
-        snmp=snmp_section(snmp_r) if snmp_r else None,
+        snmp=snmp_section(snmp_r, _behaviour(snmp_r, UDP_BEHAVIOURS | SNMP_EXTRA_BEHAVIOURS)) if snmp_r else None,
     )
     r.done()
     ports = persona.tcp_ports

@@ -1,7 +1,9 @@
 """The `[snmp]` section of a persona: an SNMPv2c agent's community and the objects it answers.
 
 Kept apart from `camaudit.lab.persona` (which calls `snmp_section` while loading a file) so
-the persona loader stays one readable module. The schema is in docs/lab.md:
+the persona loader stays one readable module; it imports nothing from the loader (which
+imports it), and sees the loader's reader and behaviours through protocols. The schema is
+in docs/lab.md:
 
     [snmp]
     community = "…"            # the only community the agent answers (others: no reply, as real agents)
@@ -20,14 +22,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from camaudit.lab.persona import UDP_BEHAVIOURS, Behaviour, _behaviour
-
-if TYPE_CHECKING:
-    from camaudit.lab.persona import _Reader
-
-SNMP_BEHAVIOURS = UDP_BEHAVIOURS | {"oversize"}
+EXTRA_BEHAVIOURS = frozenset({"oversize"})   # on top of the UDP responders' behaviours
 MAX_PAD = 65_000   # a UDP datagram carries at most 65,507 bytes
 SYSTEM = {"sys_descr": "1.3.6.1.2.1.1.1.0", "sys_object_id": "1.3.6.1.2.1.1.2.0",
           "sys_name": "1.3.6.1.2.1.1.5.0"}
@@ -37,17 +34,34 @@ OID_VALUED = frozenset({SYSTEM["sys_object_id"]})
 _OID_RE = re.compile(r"^1\.3(\.\d{1,10}){1,60}$")
 
 
+class Table(Protocol):
+    """The persona loader's typed reader of one TOML table (`camaudit.lab.persona._Reader`)."""
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = False) -> Any: ...
+    def sub(self, key: str) -> Table | None: ...
+    def fail(self, key: str, msg: str) -> Exception: ...
+    def done(self) -> None: ...
+
+
+class Behaviour(Protocol):
+    """A parsed `behaviour` / `behaviour_options` pair (`camaudit.lab.persona.Behaviour`)."""
+
+    name: str
+    options: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Snmp:
     """An SNMPv2c agent: its community and OID -> value (text, or a dotted OID in OID_VALUED)."""
 
     community: str
     objects: dict[str, str]
-    behaviour: Behaviour = Behaviour()
+    behaviour: Behaviour
 
 
-def snmp_section(r: _Reader) -> Snmp:
-    """Validate one `[snmp]` table (errors name file and key)."""
+def snmp_section(r: Table, behaviour: Behaviour) -> Snmp:
+    """Validate one `[snmp]` table (errors name file and key); `behaviour` is its parsed
+    `behaviour` key, read by the loader like every responder's."""
     objects = {}
     for key, oid in SYSTEM.items():
         value = r.get(key, str, None)
@@ -63,7 +77,6 @@ def snmp_section(r: _Reader) -> Snmp:
             if value is not None:
                 objects[oid] = value
         entity.done()
-    behaviour = _behaviour(r, SNMP_BEHAVIOURS)
     if behaviour.name == "oversize":
         pad = behaviour.options.get("pad")
         if not isinstance(pad, int) or not 0 < pad <= MAX_PAD:
