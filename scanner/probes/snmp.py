@@ -220,7 +220,10 @@ class SnmpProbe(UnicastProbe):
         for index, community in enumerate(communities, 1):
             try:
                 answered = await self._ask(host, ctx, community, GET, list(SYSTEM))
-            except OSError as exc:  # refused (ICMP), unreachable, excluded
+            except ConnectionRefusedError:  # ICMP port unreachable on the connected socket
+                return [observation("snmp", host, PORT, {}, ProbeStatus.REFUSED,
+                                    "ICMP port unreachable: no SNMP agent listens")]
+            except OSError as exc:  # unreachable, excluded
                 return [observation("snmp", host, PORT, {}, *classify(exc))]
             if isinstance(answered, tuple):
                 failure = answered
