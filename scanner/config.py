@@ -187,6 +187,21 @@ def _policy_ids(value: Any) -> list[str]:
     return ids
 
 
+MAX_COMMUNITIES = 4         # each is tried on every live device that does not answer the one before
+MAX_COMMUNITY_BYTES = 255   # RFC 3584 SnmpAdminString: 255 octets at most
+
+
+def _communities(value: Any) -> list[str]:
+    """SNMPv2c communities. They are credentials: no message quotes them, only their position."""
+    if not isinstance(value, list) or len(value) > MAX_COMMUNITIES:
+        raise ValueError(f"must be a list of at most {MAX_COMMUNITIES} community strings")
+    for index, item in enumerate(value, 1):
+        if not isinstance(item, str) or not item or len(item.encode()) > MAX_COMMUNITY_BYTES:
+            raise ValueError(f"entry #{index} must be a non-empty string of at most {MAX_COMMUNITY_BYTES} bytes "
+                             "(value not shown: communities are secrets)")
+    return list(dict.fromkeys(value))
+
+
 POSITIVE_INT = Kind(_positive_int, _int_text)
 STRING = Kind(_string, lambda text: text)
 PATH = Kind(_string, lambda text: text)
@@ -194,6 +209,7 @@ TARGETS = Kind(_targets, _split_text)
 PORTS = Kind(_ports, _split_text)
 DB_URL = Kind(_db_url, lambda text: text)
 POLICY_IDS = Kind(_policy_ids, _split_text)
+COMMUNITIES = Kind(_communities, _split_text)
 
 
 # --- the schema --------------------------------------------------------------------------------
@@ -208,6 +224,7 @@ class Key:
     example: str
     help: str
     option: str = ""  # the CLI spelling when it differs from --<name>
+    secret: bool = False  # shown as *** by `config check`; never quoted in an error
 
     @property
     def env(self) -> str:
@@ -256,6 +273,9 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "inventory database URL (default: SQLite in the user data dir)"),
     *[Key(f"report.{fmt}", PATH, None, f'[report]\n{fmt} = "/var/lib/camaudit/report.{fmt}"',
           f"write the {fmt.upper()} export here after each scan") for fmt in EXPORTERS],
+    Key("snmp.communities", COMMUNITIES, [], '[snmp]\ncommunities = ["monitoring-ro"]',
+        "SNMPv2c communities to ask devices on UDP 161 (secrets; none: no SNMP packet is sent)",
+        option="--snmp-community", secret=True),
     Key("log_format", _choice("text", "json"), "text", 'log_format = "json"',
         "log line format (json for SIEM ingestion)"),
     Key("log_file", PATH, None, 'log_file = "/var/log/camaudit/camaudit.log"',

@@ -1,5 +1,7 @@
 """The datagram helper behind `ScanContext.ask`: one UDP socket, sends, size-capped replies.
 
+`exchange` is the unicast request/response of a per-host UDP probe (SNMP).
+
 Sweep probes (WS-Discovery, SADP, DHIP) ask a whole segment at once: the socket binds the
 protocol's port (devices answer to the group or to the sender's port; binding it hears
 both), joins the multicast group on the scan interface and sends with TTL 1. Replies are
@@ -82,6 +84,29 @@ async def ask(payload: bytes, *, source_ip: str, group: str, multicast: bool, po
     finally:
         sock.close()
     return replies
+
+
+async def exchange(ip: str, port: int, payload: bytes, *, wait: float, cap: int) -> Datagram | None:
+    """Send `payload` to one host and return its first reply within `wait` seconds, cut at
+    `cap` bytes (None when nothing came back).
+
+    The socket is connected, so the kernel drops datagrams from any other address or port
+    and an ICMP port-unreachable surfaces as ConnectionRefusedError (the caller's status).
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect((ip, port))
+        await _sendto(loop, sock, payload, (ip, port))
+        try:
+            async with asyncio.timeout(wait):
+                data, _ = await _recvfrom(loop, sock, cap + 1)
+        except TimeoutError:
+            return None
+        return Datagram(ip, port, data[:cap], len(data) > cap)
+    finally:
+        sock.close()
 
 
 async def _when_ready(loop: asyncio.AbstractEventLoop, fd: int, add: Callable[..., None],

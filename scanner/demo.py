@@ -82,7 +82,10 @@ def _scan(lab: Any, targets: list[str], url: str) -> int:
     child of this process would inherit its lab-teardown `finally`. `ip netns exec` places the
     whole audit process in the namespace before its first instruction (docs/architecture.md).
     """
-    settings = {"targets": targets, "db": url, "site": DEMO_SITE}
+    from camaudit.lab.topology import LAB_SNMP_COMMUNITY
+
+    # the lab's agents answer one community; a real audit configures its own (never guessed)
+    settings = {"targets": targets, "db": url, "site": DEMO_SITE, "snmp.communities": [LAB_SNMP_COMMUNITY]}
     result = lab.exec([sys.executable, "-m", "camaudit.audit"], input=json.dumps(settings),
                       capture_output=True, text=True, timeout=SCAN_TIMEOUT, check=False)
     if result.returncode not in (0, 1):  # 0 clean, 1 flagged: both are a completed scan

@@ -27,7 +27,7 @@ from camaudit.discovery import DISCOVERERS, route
 from camaudit.discovery.base import DiscoverySettings, on_link
 from camaudit.model import Bounds, Host
 from camaudit.observation import Observation, ProbeStatus
-from camaudit.probes.base import HostProbe, SweepProbe
+from camaudit.probes.base import HostProbe, SweepProbe, UnicastProbe
 from camaudit.scan_context import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, ScanContext
 from camaudit.targets import TargetSet, drop_own_addresses
 
@@ -54,6 +54,7 @@ class ScanPlan:
     sweep_wait: float = DEFAULT_SWEEP_WAIT
     arp_wait: float = DEFAULT_ARP_WAIT
     use_arp: bool | None = None            # None = when privileged and targets are on-link
+    snmp_communities: tuple[str, ...] = ()  # SNMPv2c communities (secrets); none: no SNMP packet
     progress: ProgressFn | None = None
     on_observation: Callable[[Observation], None] | None = None
 
@@ -136,14 +137,17 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     outcome.warnings.extend(dropped)
     ctx = ScanContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
                       source_ip=path.source_ip, interface=path.interface,
-                      on_link=bool(on_link(targets, path.segments)[0]), warnings=outcome.warnings)
+                      on_link=bool(on_link(targets, path.segments)[0]), warnings=outcome.warnings,
+                      snmp_communities=plan.snmp_communities)
     host_probes, sweep_probes, problems = available_probes()
+    unicast_probes = [cls() for cls in _concrete(UnicastProbe)]  # their modules are imported now
     outcome.warnings.extend(problems)
     if plan.probes is not None:
         wanted = set(plan.probes)
         host_probes = [p for p in host_probes if p.name in wanted]
         sweep_probes = [p for p in sweep_probes if p.name in wanted]
-    scan = _Scan(plan, ctx, outcome, host_probes)
+        unicast_probes = [p for p in unicast_probes if p.name in wanted]
+    scan = _Scan(plan, ctx, outcome, host_probes, unicast_probes)
     make = DISCOVERERS.get(plan.engine)
     if make is None:
         raise ValueError(f"unknown discovery engine {plan.engine!r} (have: {', '.join(sorted(DISCOVERERS))})")
@@ -176,8 +180,9 @@ class _Scan:
     """One scan's pipeline state: hosts flow from discovery into probing as soon as known."""
 
     def __init__(self, plan: ScanPlan, ctx: ScanContext, outcome: ScanOutcome,
-                 host_probes: list[HostProbe]) -> None:
+                 host_probes: list[HostProbe], unicast_probes: list[UnicastProbe]) -> None:
         self.plan, self.ctx, self.outcome, self.host_probes = plan, ctx, outcome, host_probes
+        self.unicast_probes = unicast_probes
         self.progress: ProgressFn = plan.progress or (lambda stage, done, total: None)
         self.hosts: dict[str, Host] = {}
         self.uncovered: dict[int, list[str]] = {}  # open port no probe of this scan applies to -> ips
@@ -222,6 +227,8 @@ class _Scan:
         if host.mac:
             self.macs[host.ip] = host.mac
             self.emit(Observation(source="arp", ip=host.ip, mac=host.mac))
+        for unicast in self.unicast_probes:  # UDP services: no TCP port needs to be open
+            self.spawn(self.run_unicast(unicast, host))
         for port in sorted(host.open_ports):
             probes = [probe for probe in self.host_probes if probe.applies_to(host, port)]
             for probe in probes:
@@ -253,6 +260,10 @@ class _Scan:
         async with self.limit:
             self._finished(await _guarded(probe.name, host.ip, port, self.budget,
                                           probe.probe(host, port, self.ctx)))
+
+    async def run_unicast(self, probe: UnicastProbe, host: Host) -> None:
+        async with self.limit:
+            self._finished(await _guarded(probe.name, host.ip, None, self.budget, probe.probe(host, self.ctx)))
 
     async def run_sweep(self, probe: SweepProbe, hosts: list[Host], ctx: ScanContext) -> None:
         replies = await _guarded(probe.name, None, None, self.budget + self.plan.sweep_wait,

@@ -139,7 +139,8 @@ class ScanContext:
     def __init__(self, targets: TargetSet, *, bounds: Bounds | None = None,
                  rate: float = DEFAULT_RATE, per_host: int = DEFAULT_PER_HOST,
                  source_ip: str | None = None, interface: str | None = None,
-                 on_link: bool = False, warnings: list[str] | None = None) -> None:
+                 on_link: bool = False, warnings: list[str] | None = None,
+                 snmp_communities: tuple[str, ...] = ()) -> None:
         self.targets = targets
         self.bounds = bounds or Bounds()
         self.rate = RateLimiter(rate)
@@ -147,6 +148,7 @@ class ScanContext:
         self.source_ip = source_ip
         self.interface = interface
         self.on_link = on_link
+        self.snmp_communities = snmp_communities  # configured by the user; empty: SNMP sends nothing
         self.dropped = 0  # observations refused by `admit`
         self.open_ports: set[tuple[str, int]] = set()  # found open by discovery: probes skip the rate
         self.warnings = [] if warnings is None else warnings  # the scan's, in words for the user
@@ -217,6 +219,18 @@ class ScanContext:
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
                                   token=self.rate.acquire)
+
+    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float) -> Datagram | None:
+        """One UDP request to a permitted target and its first reply (None: no answer within
+        `wait`), size-capped. The request takes a rate token (discovery found no UDP port
+        open) and holds one of the host's slots, so UDP and TCP probes share the per-host cap."""
+        self.require(ip)
+        release = await self.hosts.acquire(ip)
+        try:
+            await self.rate.acquire()
+            return await datagram.exchange(ip, port, payload, wait=wait, cap=self.bounds.max_datagram_bytes)
+        finally:
+            release()
 
     # -- per-scan budgets ------------------------------------------------------------------
     def spend(self, budget: str, ip: str, allowance: int = 1) -> bool:

@@ -16,7 +16,7 @@ import click
 from camaudit.cli.common import CONFIG_OPTION, fatal, load_or_exit
 from camaudit.config import KEYS, ConfigError, check_paths, load_config
 from camaudit.exitcodes import ExitCode
-from camaudit.redact import mask_secrets
+from camaudit.redact import MASK, mask_secrets
 
 
 def _show(value: Any) -> str:
@@ -25,6 +25,13 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def _masked(name: str, value: Any) -> Any:
+    """A secret key's value as one *** per entry (how many is useful, what is not)."""
+    if KEYS[name].secret and value:
+        return [MASK] * len(value) if isinstance(value, list) else MASK
+    return value
 
 
 @click.group("config")
@@ -54,13 +61,14 @@ def config_check(config_path: Path | None, as_json: bool, list_keys: bool) -> No
         sys.exit(ExitCode.USAGE)
     db_url = mask_secrets(config.db_url())  # config output is pasted into tickets
     if as_json:
-        settings = {name: {"value": value, "source": source} for name, value, source in config.items()}
+        settings = {name: {"value": _masked(name, value), "source": source} for name, value, source in config.items()}
         settings["db"]["value"] = db_url
         click.echo(json.dumps({"file": str(config.file) if config.file else None,
                                "valid": True, "settings": settings}, indent=2))
         return
     click.echo(f"config file: {config.file or 'none (defaults, CAMAUDIT_* environment only)'}")
-    rows = [(name, _show(db_url if name == "db" else value), source) for name, value, source in config.items()]
+    rows = [(name, _show(db_url if name == "db" else _masked(name, value)), source)
+            for name, value, source in config.items()]
     width = max(len(v) for _, v, _ in rows)
     width = min(width, 60)
     for name, value, source in rows:

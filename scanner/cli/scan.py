@@ -93,6 +93,9 @@ def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
 @click.option("--per-host", type=click.IntRange(1, 16), default=DEFAULT_PER_HOST, show_default=True,
               help="Concurrent connections per device.")
 @click.option("--engine", type=click.Choice(["native", "nmap"]), help="Discovery backend (default native).")
+@click.option("--snmp-community", "snmp_communities", multiple=True, metavar="NAME",
+              help="SNMPv2c community to ask every live device on UDP 161 (repeatable; a secret, prefer "
+                   "the config file). Without one no SNMP packet is sent.")
 @click.option("--interface", help="Interface for ARP/multicast (default: the route to the targets).")
 @click.option("--max-targets", type=int, help=f"Refuse more addresses than this (default {DEFAULT_MAX_TARGETS}).")
 @click.option("--force", is_flag=True, help="Scan even above --max-targets.")
@@ -108,7 +111,8 @@ def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
 @log_options
 def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str, ...],
          exclude_file: str | None, ports: str | None, rate: int | None, per_host: int,
-         engine: str | None, interface: str | None, max_targets: int | None, force: bool,
+         engine: str | None, snmp_communities: tuple[str, ...], interface: str | None,
+         max_targets: int | None, force: bool,
          observations_out: str | None, db: str | None, no_store: bool, site: str | None,
          policies: tuple[str, ...], as_json: bool, quiet: bool, config_path: Path | None,
          log_format: str | None, log_file: str | None, log_level: str | None) -> None:
@@ -125,7 +129,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
 
     config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
                            "exclude_file": exclude_file, "ports": ports, "rate": rate,
-                           "engine": engine, "interface": interface, "max_targets": max_targets,
+                           "engine": engine, "snmp.communities": snmp_communities, "interface": interface, "max_targets": max_targets,
                            "site": site, "policies": policies, "db": db, "log_format": log_format,
                            "log_file": log_file, "log_level": log_level}, config_path)
     start_logging(config, quiet)

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography import x509
 
 from camaudit.lab.persona_mdns import Mdns, parse_hostname, parse_services
+from camaudit.lab.persona_snmp import EXTRA_BEHAVIOURS as SNMP_EXTRA_BEHAVIOURS, Snmp, snmp_section
 
 SHIPPED_DIR = Path(__file__).parent / "personas"
 
@@ -155,6 +156,7 @@ class Persona:
     dhip: Discovery | None = None
     ssdp: Discovery | None = None   # UPnP search replies; the description is an [[http]] answer
     mdns: Mdns | None = None
+    snmp: Snmp | None = None      # camaudit.lab.persona_snmp
 
     @property
     def tcp_ports(self) -> list[int]:
@@ -441,7 +443,8 @@ def load(path: Path) -> Persona:
     http = tuple(_http(h) for h in r.subs("http"))
     http_ports = [h.port for h in http]
     rtsp_r, onvif_r, sadp_r, dhip_r = r.sub("rtsp"), r.sub("onvif"), r.sub("sadp"), r.sub("dhip")
-    ssdp_r, mdns_r = r.sub("ssdp"), r.sub("mdns")
+    rtsp_r, onvif_r, sadp_r, dhip_r, ssdp_r, mdns_r, snmp_r = (
+        r.sub(k) for k in ("rtsp", "onvif", "sadp", "dhip", "ssdp", "mdns", "snmp"))
     persona = Persona(
         id=pid, description=r.get("description", str, ""), source=path, truth=_truth(truth_r),
         segment=segment, ip=ip, mac=mac, oui=oui, http=http,
@@ -452,6 +455,7 @@ def load(path: Path) -> Persona:
         dhip=_discovery(dhip_r, "device_info") if dhip_r else None,
         ssdp=_discovery(ssdp_r, "headers") if ssdp_r else None,
         mdns=_mdns(mdns_r) if mdns_r else None,
+        snmp=snmp_section(snmp_r, _behaviour(snmp_r, UDP_BEHAVIOURS | SNMP_EXTRA_BEHAVIOURS)) if snmp_r else None,
     )
     r.done()
     ports = persona.tcp_ports

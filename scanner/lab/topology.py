@@ -28,6 +28,9 @@ from camaudit.lab.persona import Onvif, Persona
 
 LOCAL_NET = ipaddress.IPv4Network("198.18.0.0/24")
 ROUTED_NET = ipaddress.IPv4Network("198.18.1.0/24")
+# The one SNMPv2c community the shipped personas answer; lab scans (tests, demo) configure it,
+# since the scanner never guesses one (docs/lab.md).
+LAB_SNMP_COMMUNITY = "camaudit-lab-ro"
 FLEET_NET = ipaddress.IPv4Network("198.19.0.0/16")
 SCANNER_IP = "198.18.0.1"
 SCANNER_FLEET_IP = "198.19.0.1"

@@ -1,9 +1,11 @@
 """The one interface every probe implements, and the context every probe may use.
 
-Two kinds, after zgrab2's one-module-per-protocol design:
+Three kinds, after zgrab2's one-module-per-protocol design:
 
 * `HostProbe` talks to one (host, port) that discovery found open (HTTP, TLS, RTSP,
   ONVIF SOAP, raw banners).
+* `UnicastProbe` asks every live host over UDP, whatever its TCP ports (SNMP: a device
+  may answer nothing but UDP 161).
 * `SweepProbe` sends discovery datagrams on the scan's segment and collects replies from
   many devices (ONVIF WS-Discovery, Hikvision SADP, Dahua DHIP).
 
@@ -37,6 +39,7 @@ class ProbeContext(Protocol):
     source_ip: str | None   # the scan's address on its interface (sweeps send from it)
     interface: str | None
     on_link: bool           # the scan has targets on the interface's own segment (multicast reaches them)
+    snmp_communities: tuple[str, ...]  # SNMPv2c communities the user configured (secrets; never guessed)
 
     def permits(self, ip: str | int) -> bool:
         """True when `ip` is a target of the scan and not excluded."""
@@ -53,6 +56,10 @@ class ProbeContext(Protocol):
                   wait: float | None = None, repeat: int = 2) -> list[Datagram]:
         """Multicast `payload` on the scan's segment and unicast it to the permitted
         `unicast_to`, each send taking a rate token; the replies of `wait` seconds, size-capped."""
+
+    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float) -> Datagram | None:
+        """Send one UDP datagram to a permitted target (a rate token, a host slot) and return
+        its first reply within `wait` seconds, size-capped; None when none came."""
 
     def spend(self, budget: str, ip: str, allowance: int = 1) -> bool:
         """Take one unit of this scan's `budget` for `ip` (e.g. one RPC2 login challenge per
@@ -71,6 +78,16 @@ class HostProbe(ABC):
     @abstractmethod
     async def probe(self, host: Host, port: int, ctx: ProbeContext) -> list[Observation]:
         """Return observations (at least one, with a status) for this host and port."""
+
+
+class UnicastProbe(ABC):
+    """A UDP protocol asked of every live host discovery reports, open TCP ports or not (SNMP)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    async def probe(self, host: Host, ctx: ProbeContext) -> list[Observation]:
+        """Return observations about `host` (none when the probe has nothing to ask)."""
 
 
 class SweepProbe(ABC):

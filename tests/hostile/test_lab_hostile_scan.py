@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from camaudit.lab.topology import LAB_SNMP_COMMUNITY
 from camaudit.probes.http import PATHS
 
 REFERENCE = ("hikvision-camera", "dahua-camera")   # well-behaved devices that must stay unaffected
@@ -58,6 +59,9 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-mdns-loop": {("mdns", 5353): {"protocol-error"}},
     "hostile-mdns-flood": {("mdns", 5353): {"ok"}},
     "hostile-mdns-rdlength": {("mdns", 5353): {"protocol-error"}},
+    "hostile-snmp-length": {("snmp", 161): {"protocol-error"}},
+    "hostile-snmp-huge": {("snmp", 161): {"too-large"}},
+    "hostile-snmp-malformed": {("snmp", 161): {"protocol-error"}},
 }
 IDENTITY_KEYS = ("mac", "vendor", "brand", "model", "firmware", "serial", "flagged", "policies", "device_type")
 MEMORY_HEADROOM_KIB = 64 * 1024     # hostile devices may cost the scanner at most this much more
@@ -90,6 +94,7 @@ def scan(run_camaudit: Any, lab: Any, tmp: Path, *targets: str) -> tuple[Any, di
     tmp.mkdir(parents=True, exist_ok=True)
     obs_file = tmp / "obs.jsonl"
     run = run_camaudit(lab, "scan", *targets, "--db", f"sqlite:///{tmp / 'inv.sqlite3'}", "--json",
+                       "--snmp-community", LAB_SNMP_COMMUNITY,
                        "--observations-out", str(obs_file), workdir=tmp)
     assert run.returncode in (0, 1), run.stderr
     observations: dict[str, list[dict]] = defaultdict(list)

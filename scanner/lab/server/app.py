@@ -12,7 +12,7 @@ from pathlib import Path
 
 from camaudit.lab import netns, persona as persona_mod
 from camaudit.lab.persona import Discovery, Persona
-from camaudit.lab.server import mdns, onvif, ssdp, tcp, udp, vendor
+from camaudit.lab.server import mdns, onvif, snmp, ssdp, tcp, udp, vendor
 from camaudit.lab.server.render import device_vars, fill_str
 from camaudit.lab.server.tlscert import CertFactory
 
@@ -110,13 +110,15 @@ class FleetServer:
         if p.mdns and p.mdns.behaviour.name != "silent":
             self._responder(loop, h, mdns.PORT, mdns.GROUP,
                             udp.misbehaving(p.mdns.behaviour, mdns.MdnsAnswers(p.mdns, values).reply))
+        if p.snmp and p.snmp.behaviour.name != "silent":
+            self._responder(loop, h, snmp.PORT, None, udp.misbehaving(p.snmp.behaviour, snmp.agent(p.snmp)))
         return pending
 
     def _track(self, sock: socket.socket) -> socket.socket:
         self.sockets.append(sock)
         return sock
 
-    def _responder(self, loop: asyncio.AbstractEventLoop, h: HostSpec, port: int, group: str,
+    def _responder(self, loop: asyncio.AbstractEventLoop, h: HostSpec, port: int, group: str | None,
                    handler: udp.Handler) -> None:
         sock, ifindex = udp.open_socket(h.ifname, h.ip, port, group)
         self.responders.append(udp.Responder(loop, self._track(sock), ifindex, h.ip, handler))

@@ -1,4 +1,4 @@
-"""UDP discovery responders (WS-Discovery, SADP, DHIP, mDNS), one socket per device and protocol.
+"""UDP responders (WS-Discovery, SADP, DHIP, mDNS, SNMP), one socket per device and protocol.
 
 Each socket is bound to the wildcard address but tied to its device's interface
 (SO_BINDTODEVICE) and joined to the protocol's multicast group there, so it hears unicast,
@@ -65,8 +65,9 @@ def misbehaving(behaviour: Behaviour, handler: Handler) -> Handler:
     return handler
 
 
-def open_socket(ifname: str, ip: str, port: int, group: str) -> tuple[socket.socket, int]:
-    """Create the responder socket; must run inside the device's namespace."""
+def open_socket(ifname: str, ip: str, port: int, group: str | None) -> tuple[socket.socket, int]:
+    """Create the responder socket (joined to `group` unless None, e.g. SNMP's unicast port);
+    must run inside the device's namespace."""
     ifindex = socket.if_nametoindex(ifname)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -77,8 +78,9 @@ def open_socket(ifname: str, ip: str, port: int, group: str) -> tuple[socket.soc
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
         sock.bind(("0.0.0.0", port))
-        mreqn = struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton(ip), ifindex)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        if group is not None:
+            mreqn = struct.pack("4s4si", socket.inet_aton(group), socket.inet_aton(ip), ifindex)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         sock.setblocking(False)
     except OSError:
         sock.close()
