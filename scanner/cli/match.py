@@ -84,11 +84,11 @@ def fingerprints_list(vendor: str | None, as_json: bool) -> None:
             continue
         if as_json:
             click.echo(json.dumps({"id": fp.id, "field": fp.field, "match": fp.match, "weight": fp.weight,
-                                   "generic": fp.generic, "vendor": fp.vendor, "brand": fp.brand,
+                                   "tier": fp.tier, "generic": fp.generic, "vendor": fp.vendor, "brand": fp.brand,
                                    "captures": list(fp.captures), "file": fp.file, "line": fp.line}))
         else:
             who = fp.vendor or (f"brand {fp.brand}" if fp.brand else "(captures)")
-            click.echo(f"{fp.id:40} {fp.field:36} {fp.weight:4.2f}{' generic' if fp.generic else ''}  {who}")
+            click.echo(f"{fp.id:40} {fp.field:36} {fp.weight:4.2f} {fp.tier:9}{' generic' if fp.generic else ''}  {who}")
 
 
 @fingerprints.command("verify")
@@ -136,6 +136,7 @@ def fingerprints_explain(fingerprint_id: str) -> None:
              f"  reads     {fp.field}" + (" (and https)" if fp.source == "http" else ""),
              "  when      " + ", ".join(".".join(p) + f" in {sorted(v)}" for p, v in fp.when) if fp.when else "",
              f"  {fp.match:9} {fp.pattern}" + (" (case-insensitive)" if fp.icase else ""),
+             f"  tier      {fp.tier}",
              f"  weight    {fp.weight}" + (" generic: counts only beside another signal of the vendor" if fp.generic else ""),
              f"  vendor    {fp.vendor or '-'}   brand {fp.brand or '-'}"
              + (f"   device type {fp.device_type}" if fp.device_type else ""),
