@@ -35,7 +35,8 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
 
     Prints one identification per device as JSON Lines on stdout (docs/fingerprints.md).
     Lines that are not observations are skipped and counted on stderr. Exit 1 when a device
-    is flagged, 0 when none is, 2 on unusable input or an unknown policy.
+    is flagged as confirmed or probable, 0 when none is (a `possible` one is for review),
+    2 on unusable input or an unknown policy.
     """
     from camaudit.fingerprints.loader import load_fingerprints
     from camaudit.fingerprints.errors import FingerprintError
