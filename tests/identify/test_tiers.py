@@ -4,17 +4,23 @@ fingerprint schema."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from click.testing import CliRunner
+
+from camaudit.cli import main
+from camaudit.exitcodes import ExitCode
 from camaudit.fingerprints.errors import FingerprintError
 from camaudit.fingerprints.loader import load_fingerprints
 from camaudit.fingerprints.matcher import FingerprintSet
 from camaudit.fingerprints.schema import parse_fingerprint_file
 from camaudit.identify import Identification, identify
-from camaudit.observation import Observation
+from camaudit.observation import Observation, write_jsonl
 from camaudit.policy import load_policies
 
 HIK_MAC = "c0:56:e3:12:34:56"         # Hangzhou Hikvision Digital Technology
@@ -170,3 +176,16 @@ def test_firmware_level_fingerprints_are_annotated_confirmed(tmp_path: Path) -> 
     assert all(tier == "confirmed" for fid, tier in fps.items() if fid.startswith(("hikvision.sadp.", "dahua.dhip.")))
     assert fps["hikvision.http.isapi"] == fps["dahua.http.rpc2-login"] == fps["dahua.http.magicbox-vendor"] == "confirmed"
     assert fps["hikvision.tls.default-cert"] == fps["generic.onvif.manufacturer"] == "confirmed"
+
+
+def test_match_exits_1_only_for_a_confirmed_or_probable_flagged_device() -> None:
+    favicon = obs("http", {"path": "/favicon.ico", "favicon_mmh3": HIK_FAVICON}, port=80)
+    banner = obs("http", {"path": "/", "headers": {"Server": "App-webs/"}}, port=80)
+    for observations, code, tier in (([favicon], ExitCode.CLEAN, "possible"),
+                                     ([favicon, banner], ExitCode.FLAGGED, "probable")):
+        lines = io.StringIO()
+        write_jsonl(observations, lines)
+        result = CliRunner().invoke(main, ["match", "-"], input=lines.getvalue())
+        assert result.exit_code == code, result.output
+        [ident] = [json.loads(line) for line in result.stdout.splitlines()]
+        assert (ident["flagged"], ident["tier"]) == (True, tier)
