@@ -89,7 +89,8 @@ def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: 
         r["ref"], r["last"] = f"A{r['asset_id']}", _day(r["last_seen"])
     _print_table(rows, [("ref", "ASSET"), ("site", "SITE"), ("ip", "IP"), ("mac", "MAC"),
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
-                        ("firmware", "FIRMWARE"), ("flagged", "FLAGGED"), ("last", "LAST SEEN")])
+                        ("firmware", "FIRMWARE"), ("flagged", "FLAGGED"), ("tier", "TIER"),
+                        ("last", "LAST SEEN")])
 
 
 @click.command()

@@ -128,6 +128,8 @@ def test_findings_command_shows_and_filters_by_tier(tmp_path: Path, flagged_hikv
     code, out = cli(url, "findings", "--tier", "possible", "--tier", "confirmed", "--json")
     assert [r["ip"] for r in json.loads(out)] == ["198.18.0.10", "198.18.0.12"]
 
+    code, out = cli(url, "assets")
+    assert code == 0 and "TIER" in out.splitlines()[0] and "probable" in out
     code, out = cli(url, "findings", "--tier", "certain")
     assert code == ExitCode.USAGE and "unknown tier 'certain'; one of confirmed, probable, possible" in out
 
