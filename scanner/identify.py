@@ -251,8 +251,9 @@ def _server_header(data: dict[str, Any]) -> str | None:
     if not isinstance(headers, dict):
         return None
     value = headers.get("Server") or headers.get("server")
-    if value is None:
-        value = next((v for k, v in headers.items() if isinstance(k, str) and k.lower() == "server"), None)
+    if value is None:   # another spelling: most answers have no Server header at all
+        value = next((v for k, v in headers.items()
+                      if isinstance(k, str) and len(k) == 6 and k.lower() == "server"), None)
     return value if isinstance(value, str) else None
 
 

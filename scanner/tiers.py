@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 CONFIRMED, PROBABLE, POSSIBLE = "confirmed", "probable", "possible"
 TIERS: tuple[str, ...] = (CONFIRMED, PROBABLE, POSSIBLE)      # strongest first
+RANK: dict[str, int] = {tier: rank for rank, tier in enumerate(TIERS)}
 EXIT_TIERS: frozenset[str] = frozenset({CONFIRMED, PROBABLE})  # what makes `scan` exit 1
 PROBABLE_WEIGHT = 0.7    # a non-generic signal this strong is a strong banner unless its file says more
 
@@ -31,13 +32,12 @@ def default_tier(weight: float, generic: bool) -> str:
 
 def best(tiers: Iterable[str]) -> str | None:
     """The strongest of `tiers`, None when there is none."""
-    ranks = [TIERS.index(t) for t in tiers]
-    return TIERS[min(ranks)] if ranks else None
+    return min(tiers, key=RANK.__getitem__, default=None)
 
 
 def lower(tier: str) -> str:
     """One step down (possible stays possible)."""
-    return TIERS[min(TIERS.index(tier) + 1, len(TIERS) - 1)]
+    return TIERS[min(RANK[tier] + 1, len(TIERS) - 1)]
 
 
 def counts_for_exit(tier: str | None) -> bool:
