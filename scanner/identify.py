@@ -320,10 +320,10 @@ def _grade(ident: Identification, signals: list[_Signal], servers: dict[str, str
     lower when a strong contrary signal exists, each of which is marked in `conflicts`."""
     if ident.vendor is None:
         return
-    own = [s for s in signals if s.vendor == ident.vendor]
-    tier = best(s.tier for s in own) or POSSIBLE
+    vendor = ident.vendor
+    tier = best({s.tier for s in signals if s.vendor == vendor}) or POSSIBLE
     if tier == POSSIBLE and ident.confidence >= CORROBORATED and \
-            len({s.group for s in own if not s.generic}) > 1:
+            len({s.group for s in signals if s.vendor == vendor and not s.generic}) > 1:
         tier = PROBABLE
     contrary = False
     for conflict in ident.conflicts:
