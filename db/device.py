@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from camaudit.db.models import Asset, Sighting, fit
 from camaudit.observation import normalize_mac
+from camaudit.tiers import TIERS
 
 MAX_EVIDENCE_VALUE = 1000     # characters of one evidence value (it has no column of its own)
 
@@ -49,6 +50,8 @@ class IdentificationLike(Protocol):
     def confidence(self) -> float: ...
     @property
     def evidence(self) -> Sequence[dict[str, Any]]: ...
+    @property
+    def tier(self) -> str | None: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,6 +70,12 @@ class Device:
     policies: tuple[str, ...]
     confidence: float
     evidence: list[dict[str, Any]]
+    tier: str | None = None
+
+
+def _tier(value: Any) -> str | None:
+    """A known tier, else None (an unknown word must not reach the column or the exit code)."""
+    return value if isinstance(value, str) and value in TIERS else None
 
 
 def _text(value: Any, column: Any = None) -> str | None:
@@ -88,7 +97,8 @@ def clean(ident: IdentificationLike) -> Device:
                   serial=_text(ident.serial, c.serial),
                   device_type=_text(getattr(ident, "device_type", None), c.device_type),
                   flagged=bool(ident.flagged), policies=tuple(dict.fromkeys(ident.policies or [])),
-                  confidence=float(ident.confidence or 0.0), evidence=evidence)
+                  confidence=float(ident.confidence or 0.0), evidence=evidence,
+                  tier=_tier(getattr(ident, "tier", None)))
 
 
 ASSET_FIELDS = tuple(f.name for f in fields(Device) if f.name in T_ASSET.c)

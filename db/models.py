@@ -112,6 +112,8 @@ class Asset(Base):
     device_type: Mapped[str | None] = mapped_column(String(100))
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    # confirmed | probable | possible (camaudit.tiers); NULL: no vendor concluded
+    tier: Mapped[str | None] = mapped_column(String(20), index=True)
     evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
@@ -139,6 +141,7 @@ class Sighting(Base):
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     policies: Mapped[list[Any]] = mapped_column(JSON, default=list)
     confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    tier: Mapped[str | None] = mapped_column(String(20))
 
 
 class StoredObservation(Base):

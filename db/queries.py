@@ -24,6 +24,7 @@ from camaudit.db.lifecycle import ACTIVE, Status
 from camaudit.db.models import Asset, Finding, FindingEvent, Policy, Scan, Sighting
 from camaudit.db.record import BATCH, scan_row
 from camaudit.observation import normalize_mac
+from camaudit.tiers import EXIT_TIERS
 
 MAX_ROW_ID = 2**31 - 1       # ids are INTEGER columns: 32 bits on PostgreSQL
 T_SCAN, T_ASSET, T_SIGHT = Scan.__table__, Asset.__table__, Sighting.__table__
@@ -49,10 +50,14 @@ class FindingStream:
 
 
 def open_flagged_count(db: Database, site: str | None = None) -> int:
-    """Assets with an open or in-progress finding (the scan's exit code is 1 when > 0)."""
+    """Assets with an open or in-progress finding (the scan's exit code is 1 when > 0).
+
+    A `possible` asset is for review, not for the exit code; an asset without a tier (stored
+    by another tool) counts, as `camaudit.tiers.counts_for_exit` says."""
     stmt = (select(func.count(func.distinct(T_FIND.c.asset_id)))
             .select_from(T_FIND.join(T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id))
-            .where(T_FIND.c.status.in_(list(ACTIVE))))
+            .where(T_FIND.c.status.in_(list(ACTIVE)),
+                   or_(T_ASSET.c.tier.is_(None), T_ASSET.c.tier.in_(sorted(EXIT_TIERS)))))
     if site is not None:
         stmt = stmt.where(T_ASSET.c.site == site)
     with db.read() as conn:
@@ -133,7 +138,8 @@ def assets(db: Database, *, site: str | None = None, vendor: str | None = None,
 @contextmanager
 def finding_stream(db: Database, *, status: list[str] | None = None, site: str | None = None,
                    policy: str | None = None, vendor: str | None = None,
-                   since: datetime | None = None) -> Iterator[FindingStream]:
+                   since: datetime | None = None,
+                   tier: list[str] | None = None) -> Iterator[FindingStream]:
     """Finding rows, fetched while they are read, inside the `with` block.
 
     An export of a large inventory then holds a batch of rows, not all of them (10,000
@@ -143,7 +149,7 @@ def finding_stream(db: Database, *, status: list[str] | None = None, site: str |
     """
     stmt = (select(T_FIND, T_ASSET.c.site, T_ASSET.c.ip, T_ASSET.c.mac, T_ASSET.c.vendor,
                    T_ASSET.c.brand, T_ASSET.c.model, T_ASSET.c.firmware, T_ASSET.c.serial,
-                   T_ASSET.c.device_type, T_ASSET.c.confidence, T_ASSET.c.evidence,
+                   T_ASSET.c.device_type, T_ASSET.c.confidence, T_ASSET.c.tier, T_ASSET.c.evidence,
                    T_POLICY.c.title.label("policy_title"),
                    T_POLICY.c.citation.label("policy_citation"))
             .join(T_ASSET, T_ASSET.c.id == T_FIND.c.asset_id)
@@ -159,6 +165,8 @@ def finding_stream(db: Database, *, status: list[str] | None = None, site: str |
         stmt = stmt.where(func.lower(T_ASSET.c.vendor) == vendor.lower())
     if since is not None:
         stmt = stmt.where(or_(T_FIND.c.last_seen >= since, T_FIND.c.status_changed_at >= since))
+    if tier:
+        stmt = stmt.where(T_ASSET.c.tier.in_(tier))
     now = db.clock()
     with db.snapshot() as conn:
         count = conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
@@ -300,7 +308,7 @@ def _asset_dict(r: Any) -> dict[str, Any]:
     return {"asset_id": r.id, "identity": r.identity, "site": r.site, "ip": r.ip, "mac": r.mac,
             "serial": r.serial, "vendor": r.vendor, "brand": r.brand, "model": r.model,
             "firmware": r.firmware, "device_type": r.device_type, "flagged": r.flagged,
-            "confidence": r.confidence, "first_seen": iso(r.first_seen),
+            "confidence": r.confidence, "tier": r.tier, "first_seen": iso(r.first_seen),
             "last_seen": iso(r.last_seen), "last_scan_id": r.last_scan_id,
             "missed_scans": r.missed_scans}
 
@@ -309,7 +317,7 @@ def _sighting_dict(r: Any) -> dict[str, Any]:
     return {"asset_id": r.asset_id, "scan_id": r.scan_id, "seen_at": iso(r.seen_at), "ip": r.ip,
             "mac": r.mac, "vendor": r.vendor, "brand": r.brand, "model": r.model,
             "firmware": r.firmware, "serial": r.serial, "flagged": r.flagged,
-            "policies": r.policies, "confidence": r.confidence}
+            "policies": r.policies, "confidence": r.confidence, "tier": r.tier}
 
 
 def _evidence_summary(evidence: list[dict[str, Any]], limit: int = 3) -> str:
@@ -342,7 +350,7 @@ def _finding_row(r: Any, now: datetime, evidence: list[dict[str, Any]], summary_
             "vendor": r.vendor, "brand": r.brand, "model": r.model, "firmware": r.firmware,
             "serial": r.serial, "device_type": r.device_type, "policy_id": r.policy_id,
             "policy_title": r.policy_title, "policy_citation": r.policy_citation,
-            "confidence": r.confidence, "evidence_summary": summary_text,
+            "confidence": r.confidence, "tier": r.tier, "evidence_summary": summary_text,
             "evidence": evidence, "status": r.status, "owner": r.owner, "due": iso(r.due),
             "note": r.note, "first_seen": iso(r.opened_at), "last_seen": iso(r.last_seen),
             "days_open": max(0, (end - r.opened_at).days), "last_scan_id": r.last_scan_id,

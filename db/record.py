@@ -36,7 +36,7 @@ T_SCAN, T_ASSET, T_SIGHT, T_OBS = (Scan.__table__, Asset.__table__, Sighting.__t
 _MATCH_COLUMNS = [c for c in T_ASSET.c if c.name != "evidence"]
 # what a scan seeing a known asset again always overwrites (its verdict on the device);
 # any other field keeps its stored value when the scan did not learn one
-_VERDICT = ("flagged", "confidence", "evidence")
+_VERDICT = ("flagged", "confidence", "evidence", "tier")
 _KEPT_IF_UNKNOWN = tuple(name for name in ASSET_FIELDS if name not in _VERDICT)
 
 

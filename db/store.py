@@ -110,7 +110,8 @@ class Store:
         record.finish_scan(self.db, scan_id, status, self.not_seen_after)
 
     def open_flagged_count(self, site: str | None = None) -> int:
-        """Assets with an open or in-progress finding (the scan's exit code is 1 when > 0)."""
+        """Assets with an open or in-progress finding, `possible` ones aside (the scan's
+        exit code is 1 when > 0)."""
         return queries.open_flagged_count(self.db, site)
 
     # ------------------------------------------------------------------ remediation
@@ -152,20 +153,22 @@ class Store:
 
     def finding_rows(self, *, status: list[str] | None = None, site: str | None = None,
                      policy: str | None = None, vendor: str | None = None,
-                     since: datetime | None = None) -> list[dict[str, Any]]:
+                     since: datetime | None = None,
+                     tier: list[str] | None = None) -> list[dict[str, Any]]:
         """Flat rows for exports and `camaudit findings` (columns: docs/inventory.md)."""
         with self.finding_stream(status=status, site=site, policy=policy, vendor=vendor,
-                                 since=since) as rows:
+                                 since=since, tier=tier) as rows:
             return list(rows)
 
     @contextmanager
     def finding_stream(self, *, status: list[str] | None = None, site: str | None = None,
                        policy: str | None = None, vendor: str | None = None,
-                       since: datetime | None = None) -> Iterator[FindingStream]:
+                       since: datetime | None = None,
+                       tier: list[str] | None = None) -> Iterator[FindingStream]:
         """The rows of `finding_rows`, fetched while they are read, inside the `with` block
         (`queries.finding_stream`: a large export holds a batch of rows, not all)."""
         with queries.finding_stream(self.db, status=status, site=site, policy=policy,
-                                    vendor=vendor, since=since) as rows:
+                                    vendor=vendor, since=since, tier=tier) as rows:
             yield rows
 
     def events(self, finding_id: int) -> list[dict[str, Any]]:

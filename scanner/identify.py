@@ -14,6 +14,10 @@ Rules (docs/fingerprints.md):
   vendor itself); model/firmware/serial/device type come from the strongest consistent
   capture, and disagreements are recorded too.
 * Policies (camaudit.policy) decide `flagged` and `policies`.
+* The tier (camaudit.tiers) is the best tier among the chosen vendor's signals, one step
+  lower when a strong contrary signal exists (another vendor's registration or firmware
+  answer, a general-purpose web server serving the device's page), which is recorded in
+  `conflicts` with `"lowers_tier": true`.
 
 `Matcher` does the same incrementally, keeping per device only the hits (not the raw
 observations), so `camaudit match` streams files of millions of lines in O(devices) memory.
@@ -21,6 +25,7 @@ observations), so `camaudit match` streams files of millions of lines in O(devic
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +35,17 @@ from camaudit.fingerprints.loader import load_fingerprints
 from camaudit.fingerprints.matcher import FingerprintSet
 from camaudit.observation import Observation, ProbeStatus, dumps_json
 from camaudit.policy import PolicySet, load_policies
+from camaudit.tiers import CONFIRMED, POSSIBLE, PROBABLE, best, lower
 
 OUI_WEIGHT = 0.35        # weak: resold NICs and OEM boards carry other vendors' OUIs
 MAX_EVIDENCE = 64        # per device; a device answering every path still gets a readable record
 MAX_SHARED_SIGNALS = 1 << 16  # signals a Matcher keeps to share between devices before starting over
 CAPTURE_FIELDS = ("model", "firmware", "serial", "device_type")
+# several weaker signals of one vendor agreeing this strongly are a probable identification
+CORROBORATED = 0.9
+# general-purpose web servers: a page they serve is a site or a proxy, not a camera's own UI
+# (Server header product names, RFC 9110 section 10.2.4)
+GENERAL_SERVERS = re.compile(r"(?i)(?:nginx|openresty|apache|microsoft-iis)(?![\w-])")
 
 
 @dataclass(slots=True)
@@ -53,6 +64,7 @@ class Identification:
     flagged: bool = False
     policies: list[str] = field(default_factory=list)
     confidence: float = 0.0
+    tier: str | None = None            # confirmed | probable | possible; None: no vendor
     evidence: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
@@ -62,7 +74,7 @@ class Identification:
                 "model": self.model, "firmware": self.firmware, "serial": self.serial,
                 "device_type": self.device_type, "organization": self.organization,
                 "flagged": self.flagged, "policies": list(self.policies),
-                "confidence": self.confidence, "evidence": list(self.evidence),
+                "confidence": self.confidence, "tier": self.tier, "evidence": list(self.evidence),
                 "conflicts": list(self.conflicts), "statuses": dict(self.statuses)}
 
     def to_json(self) -> str:
@@ -84,11 +96,12 @@ class _Signal:
     vendor: str | None
     brand: str | None
     captures: dict[str, str]
+    tier: str
 
     def evidence(self) -> dict[str, Any]:
         out = {"source": self.source, "port": self.port, "fingerprint": self.fingerprint,
                "field": self.field, "value": self.value, "weight": self.weight,
-               "vendor": self.vendor, "brand": self.brand}
+               "vendor": self.vendor, "brand": self.brand, "tier": self.tier}
         if self.generic:
             out["generic"] = True
         return out
@@ -102,9 +115,13 @@ class _Device:
     # between devices (Matcher._signal) and never changed
     hits: dict[tuple[int, str, int | None, str], _Signal] = field(default_factory=dict)
     statuses: dict[tuple[str, int | None], str] = field(default_factory=dict)
+    # "http:80" -> Server header of a general-purpose web server answering there (rare: None)
+    servers: dict[str, str] | None = None
 
     def merge(self, other: _Device) -> None:
         self.ip = self.ip or other.ip
+        if other.servers:
+            self.servers = {**other.servers, **(self.servers or {})}
         for key, value in other.hits.items():
             self.hits.setdefault(key, value)
         for where, status in other.statuses.items():
@@ -147,6 +164,12 @@ class Matcher:
                 dev = self.by_ip[obs.ip] = _Device(ip=obs.ip)  # type: ignore[index]
         source, port = obs.source, obs.port
         dev.status((source, port), obs.status)
+        if source == "http" or source == "https":
+            server = _server_header(obs.data)
+            if server and GENERAL_SERVERS.match(server):
+                if dev.servers is None:
+                    dev.servers = {}
+                dev.servers.setdefault(f"{source}:{port}", server[:200])
         hits = dev.hits
         for hit in self.fps.match(obs):
             key = (id(hit.fingerprint), source, port, hit.value)
@@ -191,8 +214,9 @@ class Matcher:
                 if brand or vendor:
                     signals.append(_Signal("mac", None, "oui", "mac.oui",
                                            f"{oui.prefix}/{oui.bits} {oui.organization}",
-                                           OUI_WEIGHT, "oui", False, vendor, brand, {}))
+                                           OUI_WEIGHT, "oui", False, vendor, brand, {}, PROBABLE))
         _decide(ident, signals)
+        _grade(ident, signals, dev.servers or {})
         ident.evidence = [s.evidence() for s in sorted(signals, key=lambda s: -s.weight)[:MAX_EVIDENCE]]
         ident.policies = self.policies.flags(ident)
         ident.flagged = bool(ident.policies)
@@ -214,8 +238,23 @@ def _from_hit(hit: Hit, source: str, port: int | None) -> _Signal:
     caps.pop("brand", None)
     if fp.device_type and "device_type" not in caps:
         caps["device_type"] = fp.device_type
+    tier = fp.tier
+    if tier == POSSIBLE and fp.vendor is None and hit.vendor is not None:
+        tier = PROBABLE   # a label the vendor owns (its lineage): the OEM line is the vendor's
     return _Signal(source, port, fp.id, fp.field, hit.value, fp.weight, fp.group,
-                   fp.generic, hit.vendor, hit.brand, caps)
+                   fp.generic, hit.vendor, hit.brand, caps, tier)
+
+
+def _server_header(data: dict[str, Any]) -> str | None:
+    """The Server header of an HTTP observation's data (names case-insensitive), if text."""
+    headers = data.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    value = headers.get("Server") or headers.get("server")
+    if value is None:   # another spelling: most answers have no Server header at all
+        value = next((v for k, v in headers.items()
+                      if isinstance(k, str) and len(k) == 6 and k.lower() == "server"), None)
+    return value if isinstance(value, str) else None
 
 
 def combine(weights: Iterable[float]) -> float:
@@ -273,3 +312,28 @@ def _note_disagreement(ident: Identification, name: str, ranked: list[_Signal], 
     for value, fid in others.items():
         ident.conflicts.append({"field": name, "value": value, "fingerprint": fid,
                                 "chosen": chosen, "chosen_by": ranked[0].fingerprint})
+
+
+def _grade(ident: Identification, signals: list[_Signal], servers: dict[str, str]) -> None:
+    """Set `ident.tier` (docs/fingerprints.md, "Confidence tiers"): the best tier among the
+    chosen vendor's signals (weaker ones agreeing at CORROBORATED count as probable), one step
+    lower when a strong contrary signal exists, each of which is marked in `conflicts`."""
+    if ident.vendor is None:
+        return
+    vendor = ident.vendor
+    tier = best({s.tier for s in signals if s.vendor == vendor}) or POSSIBLE
+    if tier == POSSIBLE and ident.confidence >= CORROBORATED and \
+            len({s.group for s in signals if s.vendor == vendor and not s.generic}) > 1:
+        tier = PROBABLE
+    contrary = False
+    for conflict in ident.conflicts:
+        if conflict["field"] != "vendor":
+            continue
+        theirs = [s for s in signals if s.vendor == conflict["value"]]
+        # another vendor's registration, or its firmware answering: not a weak look-alike
+        if any(s.source == "mac" or s.tier == CONFIRMED for s in theirs):
+            conflict["lowers_tier"] = contrary = True
+    for where, server in sorted(servers.items()):
+        ident.conflicts.append({"field": "server", "value": server, "where": where, "lowers_tier": True})
+        contrary = True
+    ident.tier = lower(tier) if contrary else tier

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
+from camaudit.tiers import counts_for_exit
+
 if TYPE_CHECKING:
     from camaudit.identify import Matcher
 
@@ -34,12 +36,13 @@ def collector_paused() -> Iterator[None]:
 
 
 def write_identifications(matcher: Matcher, out: IO[str]) -> tuple[int, bool]:
-    """Write one identification per device as JSON Lines: (devices written, whether one is flagged)."""
+    """Write one identification per device as JSON Lines: (devices written, whether one is
+    flagged with a tier that counts for exit code 1, i.e. not `possible`)."""
     devices, flagged = 0, False
     for ident in matcher.identifications():
         out.write(ident.to_json())
         out.write("\n")
         devices += 1
-        flagged = flagged or ident.flagged
+        flagged = flagged or (ident.flagged and counts_for_exit(ident.tier))
     out.flush()
     return devices, flagged

@@ -27,6 +27,7 @@ from camaudit import __version__
 from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ProgressFn
 from camaudit.exitcodes import ExitCode
 from camaudit.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
+from camaudit.tiers import counts_for_exit
 
 if TYPE_CHECKING:
     from camaudit.db.store import Store
@@ -79,7 +80,8 @@ class AuditResult:
     observations: int = 0
     identifications: list[Identification] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    open_flagged: int = 0  # open findings of flagged assets after the audit (this audit's, unstored)
+    # open findings of flagged assets after the audit, `possible` ones aside (this audit's, unstored)
+    open_flagged: int = 0
     reports: list[Path] = field(default_factory=list)
     started: float = 0.0
     finished: float = 0.0
@@ -88,6 +90,11 @@ class AuditResult:
     def flagged(self) -> int:
         """Flagged devices this audit identified."""
         return sum(1 for i in self.identifications if i.flagged)
+
+    @property
+    def flagged_for_exit(self) -> int:
+        """Flagged devices this audit identified that count for exit code 1 (not `possible`)."""
+        return sum(1 for i in self.identifications if i.flagged and counts_for_exit(i.tier))
 
     @property
     def seconds(self) -> float:
@@ -178,7 +185,7 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
     except (ScanInterrupted, RouteError, TargetError, PolicyError, NmapError, OSError, StoreError) as exc:
         raise AuditError(exc, result.scan_id) from exc
     # stored: counted after finish_scan's "not seen since" pass; unstored: this audit's devices
-    result.open_flagged = result.flagged if rec.open_flagged is None else rec.open_flagged
+    result.open_flagged = result.flagged_for_exit if rec.open_flagged is None else rec.open_flagged
     result.reports = rec.reports
     log.info("scan finished", extra={"event": "scan.finished", **result.summary()})
     return result

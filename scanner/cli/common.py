@@ -71,6 +71,22 @@ CONFIG_OPTION = click.option(
     help="Config file (default: $CAMAUDIT_CONFIG, /etc/camaudit/config.toml, then the user config dir).")
 
 
+def _tiers(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """`--tier possible --tier probable` or `--tier possible,probable`, checked (exit 2)."""
+    from camaudit.tiers import parse_tiers
+
+    try:
+        return parse_tiers(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+TIER_OPTION = click.option(
+    "--tier", "tiers", multiple=True, metavar="TIER", callback=_tiers,
+    help="Only findings of devices identified with this confidence tier: confirmed, probable "
+         "or possible (repeatable, or a comma list).")
+
+
 def load_or_exit(cli: dict[str, Any] | None = None, config_path: str | Path | None = None) -> Config:
     """The effective config of a command (CLI > env > file); a bad value ends it with exit 2."""
     try:

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from camaudit.db.lifecycle import ALL_STATUSES, Change
-from camaudit.cli.common import fatal, load_or_exit, open_store
+from camaudit.cli.common import TIER_OPTION, fatal, load_or_exit, open_store
 from camaudit.exitcodes import ExitCode
 from camaudit.match_stream import collector_paused
 from camaudit.report.sanitize import escape_controls, printable
@@ -89,7 +89,8 @@ def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: 
         r["ref"], r["last"] = f"A{r['asset_id']}", _day(r["last_seen"])
     _print_table(rows, [("ref", "ASSET"), ("site", "SITE"), ("ip", "IP"), ("mac", "MAC"),
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
-                        ("firmware", "FIRMWARE"), ("flagged", "FLAGGED"), ("last", "LAST SEEN")])
+                        ("firmware", "FIRMWARE"), ("flagged", "FLAGGED"), ("tier", "TIER"),
+                        ("last", "LAST SEEN")])
 
 
 @click.command()
@@ -98,18 +99,19 @@ def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: 
 @click.option("--site", help="Only findings of assets at this site.")
 @click.option("--vendor", help="Only findings of this vendor (lineage, e.g. Hikvision).")
 @click.option("--policy", help="Only findings under this policy id.")
+@TIER_OPTION
 @_json_option
 @_db_options
 def findings(status: tuple[str, ...], site: str | None, vendor: str | None, policy: str | None,
-             as_json: bool, db_url: str | None, config_path: str | None) -> None:
-    """List findings (asset × policy) with their remediation status.
+             tiers: list[str], as_json: bool, db_url: str | None, config_path: str | None) -> None:
+    """List findings (asset × policy) with their remediation status and confidence tier.
 
     Expired risk acceptances are reopened first, so the list never shows a lapsed one.
     """
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         store.expire_risk_acceptances()
         rows = store.finding_rows(status=list(status) or None, site=site, vendor=vendor,
-                                  policy=policy)
+                                  policy=policy, tier=tiers or None)
     if as_json:
         _print_json(rows)
         return
@@ -118,7 +120,7 @@ def findings(status: tuple[str, ...], site: str | None, vendor: str | None, poli
         r["seen"] = _day(r["last_seen"]) + (" (not seen since)" if r["not_seen_since"] else "")
     _print_table(rows, [("ref", "FINDING"), ("asset", "ASSET"), ("site", "SITE"), ("ip", "IP"),
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
-                        ("policy_id", "POLICY"), ("status", "STATUS"), ("owner", "OWNER"),
+                        ("tier", "TIER"), ("policy_id", "POLICY"), ("status", "STATUS"), ("owner", "OWNER"),
                         ("due", "DUE"), ("days_open", "DAYS"), ("seen", "LAST SEEN")])
 
 

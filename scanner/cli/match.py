@@ -35,7 +35,8 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
 
     Prints one identification per device as JSON Lines on stdout (docs/fingerprints.md).
     Lines that are not observations are skipped and counted on stderr. Exit 1 when a device
-    is flagged, 0 when none is, 2 on unusable input or an unknown policy.
+    is flagged as confirmed or probable, 0 when none is (a `possible` one is for review),
+    2 on unusable input or an unknown policy.
     """
     from camaudit.fingerprints.loader import load_fingerprints
     from camaudit.fingerprints.errors import FingerprintError
@@ -84,11 +85,11 @@ def fingerprints_list(vendor: str | None, as_json: bool) -> None:
             continue
         if as_json:
             click.echo(json.dumps({"id": fp.id, "field": fp.field, "match": fp.match, "weight": fp.weight,
-                                   "generic": fp.generic, "vendor": fp.vendor, "brand": fp.brand,
+                                   "tier": fp.tier, "generic": fp.generic, "vendor": fp.vendor, "brand": fp.brand,
                                    "captures": list(fp.captures), "file": fp.file, "line": fp.line}))
         else:
             who = fp.vendor or (f"brand {fp.brand}" if fp.brand else "(captures)")
-            click.echo(f"{fp.id:40} {fp.field:36} {fp.weight:4.2f}{' generic' if fp.generic else ''}  {who}")
+            click.echo(f"{fp.id:40} {fp.field:36} {fp.weight:4.2f} {fp.tier:9}{' generic' if fp.generic else ''}  {who}")
 
 
 @fingerprints.command("verify")
@@ -136,6 +137,7 @@ def fingerprints_explain(fingerprint_id: str) -> None:
              f"  reads     {fp.field}" + (" (and https)" if fp.source == "http" else ""),
              "  when      " + ", ".join(".".join(p) + f" in {sorted(v)}" for p, v in fp.when) if fp.when else "",
              f"  {fp.match:9} {fp.pattern}" + (" (case-insensitive)" if fp.icase else ""),
+             f"  tier      {fp.tier}",
              f"  weight    {fp.weight}" + (" generic: counts only beside another signal of the vendor" if fp.generic else ""),
              f"  vendor    {fp.vendor or '-'}   brand {fp.brand or '-'}"
              + (f"   device type {fp.device_type}" if fp.device_type else ""),

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from camaudit.db.lifecycle import ALL_STATUSES
-from camaudit.cli.common import fatal, load_or_exit, open_store
+from camaudit.cli.common import TIER_OPTION, fatal, load_or_exit, open_store
 from camaudit.exitcodes import ExitCode
 from camaudit.outfile import OutputFileError
 from camaudit.report import EXPORTERS
@@ -51,6 +51,7 @@ def _filter_options(command: click.Command) -> click.Command:
         click.option("--vendor", help="Only findings of this vendor (lineage, e.g. Hikvision)."),
         click.option("--since", callback=_since, metavar="DATE",
                      help="Only findings seen or changed since DATE (ISO 8601)."),
+        TIER_OPTION,
         click.option("--db", "db_url", metavar="URL", help="Inventory database URL."),
         click.option("--config", "config_path", metavar="FILE", help="Config file (for the db URL)."),
     ]):
@@ -68,7 +69,7 @@ def _filter_options(command: click.Command) -> click.Command:
 @_filter_options
 def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str, ...],
            site: str | None, policy: str | None, vendor: str | None, since: datetime | None,
-           db_url: str | None, config_path: str | None) -> None:
+           tiers: list[str], db_url: str | None, config_path: str | None) -> None:
     """Export findings, one row per finding, as CSV, JSON, XLSX or a self-contained HTML report.
 
     Device-supplied text is made inert for each format: spreadsheet formulas are neutralised
@@ -84,7 +85,8 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
         raise click.UsageError("XLSX is binary; write it to a file with -o FILE.xlsx")
     if output is None and stdout.isatty():  # a file or pipe gets the data unchanged
         stdout = TerminalWriter(stdout)
-    filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
+    filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since,
+                      tier=tuple(tiers))
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         try:
             result = export_findings(store, fmt, output, filters=filters, stream=stdout)
@@ -101,16 +103,18 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
 @click.command()
 @_filter_options
 def report(status: tuple[str, ...], site: str | None, policy: str | None, vendor: str | None,
-           since: datetime | None, db_url: str | None, config_path: str | None) -> None:
+           since: datetime | None, tiers: list[str], db_url: str | None, config_path: str | None) -> None:
     """Print a summary of the inventory's findings as tables on the console.
 
-    Exit code 1 when open or in-progress findings remain (0 when none), like `camaudit scan`,
-    so a cron job can alert on it.
+    Exit code 1 when open or in-progress findings of confirmed or probable devices remain
+    (0 when none: `possible` ones are listed for review), like `camaudit scan`, so a cron
+    job can alert on it.
     """
-    filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since)
+    filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since,
+                      tier=tuple(tiers))
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         rows = store.finding_rows(**filters.query())
         series = store.scan_series(site=site)
     console = Console(file=sys.stdout, highlight=False)
     summary = print_summary(rows, series, console, today=datetime.now(timezone.utc).date())
-    sys.exit(ExitCode.FLAGGED if summary.unresolved else ExitCode.CLEAN)
+    sys.exit(ExitCode.FLAGGED if summary.alerting else ExitCode.CLEAN)

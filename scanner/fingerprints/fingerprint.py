@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from camaudit.tiers import POSSIBLE
+
 MAX_CAPTURE_CHARS = 128
 
 
@@ -47,6 +49,7 @@ class Fingerprint:
     field: str = ""      # "<source>.<path>", as written in the file
     # look-alikes the entry must not claim (another maker's banner, a page about the vendor)
     counter_examples: tuple[str, ...] = ()
+    tier: str = POSSIBLE   # confirmed | probable | possible (camaudit.tiers)
     _regex: re.Pattern[str] | None = None
     _needle: str = ""
 

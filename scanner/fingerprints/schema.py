@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from camaudit.fingerprints.errors import FingerprintError
 from camaudit.fingerprints.fingerprint import Example, Fingerprint
+from camaudit.tiers import TIERS, default_tier
 
 if TYPE_CHECKING:
     from camaudit.fingerprints.vocabulary import Vocabulary
@@ -23,7 +24,7 @@ CAPTURE_NAMES = frozenset({"model", "firmware", "serial", "brand", "device_type"
 MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
 _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",
          "vendor", "brand", "device_type", "captures", "description", "reference", "examples",
-         "known_brand", "counter_examples"}
+         "known_brand", "counter_examples", "tier"}
 _FILE_KEYS = {"vendor", "description", "fingerprint"}
 
 
@@ -92,6 +93,9 @@ def _parse_entry(e: dict[str, Any], file: str, line: int | None, file_vendor: st
     weight = e.get("weight")
     if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight <= 1:
         raise fail("weight must be a number in (0, 1]")
+    tier = e.get("tier", default_tier(float(weight), bool(e.get("generic", False))))
+    if tier not in TIERS:
+        raise fail(f"tier must be one of {', '.join(TIERS)}, not {tier!r}")
     vendor = e.get("vendor", file_vendor) or None
     if vendor is not None and vendor not in vocab.vendors:
         raise fail(f"vendor {vendor!r} is not in fingerprints/vocabulary.toml")
@@ -131,7 +135,7 @@ def _parse_entry(e: dict[str, Any], file: str, line: int | None, file_vendor: st
         brand=brand, device_type=e.get("device_type"), captures=captures, when=tuple(when),
         icase=bool(e.get("icase", False)), known_brand=bool(e.get("known_brand", False)), description=str(e.get("description", "")),
         reference=str(e.get("reference", "")), examples=tuple(examples), file=file, line=line or 0,
-        field=".".join((source, *path)), counter_examples=tuple(counters))
+        field=".".join((source, *path)), counter_examples=tuple(counters), tier=tier)
 
 
 def _split_field(value: Any, fail: Any) -> tuple[str, tuple[str, ...]]:

@@ -54,6 +54,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("policy_title", "Policy title"),
     Column("policy_citation", "Citation"),
     Column("confidence", "Confidence"),
+    Column("tier", "Tier"),
     Column("evidence_summary", "Evidence"),
     Column("status", "Status"),
     Column("owner", "Owner"),

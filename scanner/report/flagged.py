@@ -18,6 +18,7 @@ from rich.table import Table
 
 from camaudit.addresses import ip_sort_key
 from camaudit.report.sanitize import inert_text
+from camaudit.tiers import POSSIBLE
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class FlaggedDevice:
     model: str | None
     policies: tuple[str, ...]
     evidence: tuple[Mapping[str, Any], ...]
+    tier: str | None = None
 
 
 Columns = Sequence[tuple[str, Callable[[FlaggedDevice], str | None]]]
@@ -36,7 +38,8 @@ Columns = Sequence[tuple[str, Callable[[FlaggedDevice], str | None]]]
 
 def from_identifications(identifications: Iterable[Any]) -> list[FlaggedDevice]:
     """The flagged ones among a scan's identifications, in the order they were identified."""
-    return [FlaggedDevice(i.ip, i.mac, i.vendor, i.brand, i.model, tuple(i.policies), tuple(i.evidence or ()))
+    return [FlaggedDevice(i.ip, i.mac, i.vendor, i.brand, i.model, tuple(i.policies), tuple(i.evidence or ()),
+                          getattr(i, "tier", None))
             for i in identifications if i.flagged]
 
 
@@ -46,7 +49,7 @@ def from_findings(rows: Iterable[Mapping[str, Any]]) -> list[FlaggedDevice]:
     for row in sorted(rows, key=lambda r: ip_sort_key(r.get("ip"))):
         per_asset.setdefault(row["asset_id"], (row, set()))[1].add(row["policy_id"])
     return [FlaggedDevice(r.get("ip"), r.get("mac"), r.get("vendor"), r.get("brand"), r.get("model"),
-                          tuple(sorted(policies)), tuple(r.get("evidence") or ()))
+                          tuple(sorted(policies)), tuple(r.get("evidence") or ()), r.get("tier"))
             for r, policies in per_asset.values()]
 
 
@@ -75,10 +78,12 @@ def _vendor_and_brand(device: FlaggedDevice) -> str:
 
 
 BRIEF: Columns = (("IP", lambda d: d.ip), ("MAC", lambda d: d.mac), ("vendor", lambda d: d.vendor),
-                  ("brand", lambda d: d.brand), ("model", lambda d: d.model), ("evidence", answered_by),
+                  ("brand", lambda d: d.brand), ("model", lambda d: d.model), ("tier", lambda d: d.tier),
+                  ("evidence", answered_by),
                   ("policies", lambda d: ", ".join(d.policies)))
 DETAILED: Columns = (("IP", lambda d: d.ip), ("MAC", lambda d: d.mac), ("vendor (brand)", _vendor_and_brand),
-                     ("model", lambda d: d.model), ("policies", lambda d: ", ".join(d.policies)),
+                     ("model", lambda d: d.model), ("tier", lambda d: d.tier),
+                     ("policies", lambda d: ", ".join(d.policies)),
                      ("evidence", lambda d: evidence_line(d.evidence)))
 
 
@@ -100,4 +105,6 @@ def print_flagged(identifications: Sequence[Any], stream: IO[str]) -> None:
     if not flagged:
         console.print(f"no flagged devices among {len(identifications)} identified")
         return
-    console.print(flagged_table(flagged, f"{len(flagged)} flagged device(s) of {len(identifications)} identified"))
+    review = sum(1 for d in flagged if d.tier == POSSIBLE)
+    console.print(flagged_table(flagged, f"{len(flagged)} flagged device(s) of {len(identifications)} identified"
+                                + (f", {review} possible (to review, not counted in the exit code)" if review else "")))

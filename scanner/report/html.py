@@ -21,13 +21,14 @@ from markupsafe import Markup
 from camaudit.report import charts
 from camaudit.report.base import ReportMeta, Row, Rows, filter_text
 from camaudit.report.summary import asset_key, summarize
+from camaudit.tiers import POSSIBLE
 
 _TEMPLATES = resources.files("camaudit.report") / "templates"
 # Columns of the remediation table: the ones a person acts on (the CSV has them all).
 TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ip", "IP", "text"), ("site", "Site", "text"), ("vendor", "Vendor", "text"),
     ("brand", "Brand", "text"), ("model", "Model", "text"), ("policy_id", "Policy", "text"),
-    ("confidence", "Confidence", "number"), ("status", "Status", "text"),
+    ("confidence", "Confidence", "number"), ("tier", "Tier", "text"), ("status", "Status", "text"),
     ("owner", "Owner", "text"), ("due", "Due", "text"), ("days_open", "Days open", "number"),
     ("last_seen", "Last seen", "text"),
 )
@@ -52,6 +53,7 @@ def page(rows: Sequence[Row], meta: ReportMeta) -> Iterator[str]:
     css = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
     summary = summarize(rows, meta.generated_at.date())
+    grouped = devices(rows)
     return _environment().get_template("report.html.j2").generate(
         meta=meta,
         summary=summary,
@@ -67,7 +69,8 @@ def page(rows: Sequence[Row], meta: ReportMeta) -> Iterator[str]:
         columns=TABLE_COLUMNS,
         rows=rows,
         statuses=list(summary.by_status),
-        devices=devices(rows),
+        devices=grouped,
+        review=[device for device in grouped if device["row"].get("tier") == POSSIBLE],
         filters=_filter_items(meta.filters),
     )
 

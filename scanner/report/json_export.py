@@ -14,9 +14,9 @@ from typing import Any, BinaryIO
 from camaudit.report.base import COLUMNS, ReportMeta, Row, Rows
 
 SCHEMA = "camaudit.findings"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: `tier` on findings and evidence items
 FINDING_KEYS: tuple[str, ...] = tuple(column.key for column in COLUMNS) + ("evidence",)
-EVIDENCE_KEYS: tuple[str, ...] = ("source", "port", "fingerprint", "field", "value", "weight", "vendor")
+EVIDENCE_KEYS: tuple[str, ...] = ("source", "port", "fingerprint", "field", "value", "weight", "vendor", "tier")
 
 
 class JsonExporter:

@@ -23,7 +23,8 @@ class FindingSource(Protocol):
 
     def finding_stream(self, *, status: list[str] | None = None, site: str | None = None,
                        policy: str | None = None, vendor: str | None = None,
-                       since: datetime | None = None) -> AbstractContextManager[Rows]: ...
+                       since: datetime | None = None,
+                       tier: list[str] | None = None) -> AbstractContextManager[Rows]: ...
 
     def scan_series(self, site: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -37,10 +38,11 @@ class Filters:
     policy: str | None = None
     vendor: str | None = None
     since: datetime | None = None
+    tier: tuple[str, ...] = ()     # confirmed | probable | possible (camaudit.tiers)
 
     def query(self) -> dict[str, Any]:
         """Keyword arguments for `finding_stream` / `finding_rows`."""
-        return {**asdict(self), "status": list(self.status) or None}
+        return {**asdict(self), "status": list(self.status) or None, "tier": list(self.tier) or None}
 
     def describe(self) -> Mapping[str, Any]:
         """The filters as the export records them (JSON header, XLSX info sheet, HTML)."""

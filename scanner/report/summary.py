@@ -14,6 +14,7 @@ from typing import Any
 
 from camaudit.db.lifecycle import ACTIVE, ALL_STATUSES
 from camaudit.report.base import Row
+from camaudit.tiers import POSSIBLE, counts_for_exit
 
 UNKNOWN = "(unknown)"
 
@@ -22,6 +23,8 @@ UNKNOWN = "(unknown)"
 class Summary:
     findings: int
     unresolved: int
+    alerting: int        # unresolved findings whose device's tier counts for exit code 1
+    review: int          # devices identified only as `possible`: listed for a person to check
     devices: int
     sites: int
     overdue: int
@@ -37,6 +40,8 @@ def summarize(rows: Sequence[Row], today: date) -> Summary:
     return Summary(
         findings=len(rows),
         unresolved=len(unresolved),
+        alerting=sum(1 for row in unresolved if counts_for_exit(row.get("tier"))),
+        review=len({asset_key(row) for row in rows if row.get("tier") == POSSIBLE}),
         devices=len({asset_key(row) for row in rows}),
         sites=len(by_site),
         overdue=sum(1 for row in unresolved if _is_overdue(row.get("due"), today)),

@@ -46,6 +46,7 @@ def _headline(summary: Summary) -> Table:
     table.add_column("count", justify="right")
     for what, count in (("flagged devices", summary.devices), ("findings", summary.findings),
                         ("open or in progress", summary.unresolved), ("overdue", summary.overdue),
+                        ("to review (possible)", summary.review),
                         ("sites", summary.sites)):
         table.add_row(what, str(count))
     return table
@@ -79,11 +80,12 @@ def _oldest(rows: Sequence[Row]) -> Table:
     """
     table = Table(title=f"Oldest open findings (up to {OLDEST_SHOWN})")
     columns = [("finding_id", "id"), ("ip", "ip"), ("site", "site"), ("vendor", "vendor"),
-               ("model", "model"), ("policy_id", "policy"), ("status", "status"), ("days_open", "days")]
+               ("model", "model"), ("tier", "tier"), ("policy_id", "policy"), ("status", "status"),
+               ("days_open", "days")]
     if len({row.get("site") for row in rows}) < 2:
         columns.remove(("site", "site"))
     widths = {"finding_id": (3, None), "ip": (15, None), "days_open": (4, None),
-              "status": (6, 11), "site": (4, 12), "vendor": (6, 12), "model": (8, 18), "policy_id": (8, 18)}
+              "status": (6, 11), "tier": (4, 9), "site": (4, 12), "vendor": (6, 12), "model": (8, 18), "policy_id": (8, 18)}
     for key, header in columns:
         low, high = widths[key]
         table.add_column(header, no_wrap=not high, min_width=low, max_width=high)

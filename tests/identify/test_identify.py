@@ -76,7 +76,8 @@ def test_oui_alone_flags_hytera_with_low_confidence(fset: FingerprintSet) -> Non
     assert ident.policies == ["us-fcc-covered-list", "us-ndaa-889"]
     assert ident.evidence == [{"source": "mac", "port": None, "fingerprint": "oui", "field": "mac.oui",
                                "value": "9C066E/24 Hytera Communications Corporation Limited",
-                               "weight": 0.35, "vendor": "Hytera", "brand": "Hytera"}]
+                               "weight": 0.35, "vendor": "Hytera", "brand": "Hytera", "tier": "probable"}]
+    assert ident.tier == "probable"   # the vendor's registration, nothing firmware-level
 
 
 def test_randomized_mac_never_yields_a_vendor(fset: FingerprintSet) -> None:
@@ -98,7 +99,9 @@ def test_decoy_axis_with_a_resold_hikvision_nic_records_the_conflict(fset: Finge
                              "headers": {"WWW-Authenticate": 'Digest realm="AXIS_ACCC8E012345"'}}, mac=HIK_MAC, port=80),
                 obs("onvif", {"device_info": {"manufacturer": "AXIS", "model": "P1375"}}, mac=HIK_MAC, port=80))
     assert (ident.vendor, ident.brand, ident.flagged) == ("Axis", "Axis", False)
-    assert ident.conflicts[0] == {"field": "vendor", "value": "Hikvision", "confidence": 0.35, "fingerprints": ["oui"]}
+    assert ident.conflicts[0] == {"field": "vendor", "value": "Hikvision", "confidence": 0.35, "fingerprints": ["oui"],
+                                  "lowers_tier": True}
+    assert ident.tier == "probable"   # ONVIF manufacturer confirmed, lowered by the other registration
     assert ident.organization == "Hangzhou Hikvision Digital Technology Co.,Ltd."
 
 

@@ -49,7 +49,7 @@ def make_row(n: int, **overrides: Any) -> dict[str, Any]:
         "model": "DS-2CD2042WD-I", "firmware": "V5.4.5", "serial": f"SN{n:06d}",
         "device_type": "ip-camera", "policy_id": "ndaa-889",
         "policy_title": "NDAA FY2019 Section 889", "policy_citation": "Pub. L. 115-232 §889(a)(1)(A)",
-        "confidence": 0.97, "evidence_summary": "http:80 /ISAPI/ answered; OUI c0:56:e3",
+        "confidence": 0.97, "tier": "confirmed", "evidence_summary": "http:80 /ISAPI/ answered; OUI c0:56:e3",
         "evidence": [{"source": "http", "port": 80, "fingerprint": "hikvision.isapi", "field": "path",
                       "value": "/ISAPI/System/deviceInfo", "weight": 0.9, "vendor": "Hikvision"}],
         "status": "open", "owner": None, "due": None, "note": None,

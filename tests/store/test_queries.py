@@ -11,7 +11,7 @@ from camaudit.db.store import StoreError
 
 FINDING_KEYS = {"finding_id", "asset_id", "site", "ip", "mac", "vendor", "brand", "model",
                 "firmware", "serial", "device_type", "policy_id", "policy_title",
-                "policy_citation", "confidence", "evidence_summary", "evidence", "status",
+                "policy_citation", "confidence", "tier", "evidence_summary", "evidence", "status",
                 "owner", "due", "note", "first_seen", "last_seen", "days_open", "last_scan_id",
                 "not_seen_since"}
 SERIES_KEYS = {"scan_id", "site", "started_at", "finished_at", "status", "open", "in_progress",
