@@ -2,10 +2,10 @@
 
 `exchange` is the unicast request/response of a per-host UDP probe (SNMP).
 
-Sweep probes (WS-Discovery, SADP, DHIP) ask a whole segment at once: the socket binds the
-protocol's port (devices answer to the group or to the sender's port; binding it hears
-both), joins the multicast group on the scan interface and sends with TTL 1. Replies are
-kept under three caps so a flooding device costs only its own replies.
+Sweep probes (WS-Discovery, SADP, DHIP, SSDP, mDNS) ask a whole segment at once from the
+scan's socket for the protocol's group and port (camaudit.sweep_ports: bound to the port,
+joined to the group, TTL 1, open until the scan ends). Replies are kept under three caps so
+a flooding device costs only its own replies.
 """
 
 from __future__ import annotations
@@ -17,72 +17,71 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from camaudit.model import Datagram
+from camaudit.sweep_ports import SweepPorts
 
 MAX_DATAGRAMS = 20_000       # replies kept per ask(); a flood beyond that is dropped
 MAX_DATAGRAMS_PER_SOURCE = 64  # one flooding device cannot crowd out the others' replies
 MAX_DATAGRAM_BYTES = 16 << 20  # all replies of one ask() together (20,000 x 16 KiB would be 320 MiB)
 
 
-async def ask(payload: bytes, *, source_ip: str, group: str, multicast: bool, port: int,
-              unicast_to: Iterable[str], wait: float, repeat: int, cap: int,
+async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, multicast: bool,
+              port: int, unicast_to: Iterable[str], wait: float, repeat: int, cap: int,
               token: Callable[[], Awaitable[None]]) -> list[Datagram]:
     """Send `payload` `repeat` times to `group` (when `multicast`) and once to each of
     `unicast_to`, awaiting `token()` (the rate cap) before each send; collect the replies
     that arrive within `wait` seconds, each cut at `cap` bytes, identical ones kept once.
 
-    The caller has already filtered `unicast_to` to permitted targets; replies come back
-    unfiltered (the engine's `admit` drops those from addresses outside the targets).
+    The socket is the scan's for this group and port (`ports`), so a late answer finds it
+    still bound. The caller has already filtered `unicast_to` to permitted targets; replies
+    come back unfiltered (the engine's `admit` drops those from addresses outside the targets).
     """
-    sock = _datagram_socket(source_ip, group, port)
     loop = asyncio.get_running_loop()
     replies: list[Datagram] = []
     seen: set[tuple[str, int, int]] = set()   # (src, sport, hash of data): no second copy kept
     per_source: Counter[str] = Counter()
     kept_bytes = 0
 
-    async def send(dest: str) -> None:
-        await token()
-        try:
-            await _sendto(loop, sock, payload, (dest, port))
-        except OSError:
-            pass  # an unreachable host or segment costs nothing more
-
-    async def sender() -> None:
-        for attempt in range(repeat if multicast else 0):
-            if attempt:
-                await asyncio.sleep(min(0.1, wait / 4))
-            await send(group)
-        for ip in unicast_to:
-            await send(ip)
-
-    try:
-        send_task = asyncio.create_task(sender())
-        deadline = loop.time() + wait
-        while True:  # read until the deadline even when full, so a flood only loses its own replies
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
+    with ports.listen(source_ip, group, port) as (sock, inbox):
+        async def send(dest: str) -> None:
+            await token()
             try:
-                async with asyncio.timeout(remaining):
-                    data, (src, sport) = await _recvfrom(loop, sock, cap + 1)
-            except TimeoutError:
-                break
+                await _sendto(loop, sock, payload, (dest, port))
             except OSError:
-                continue  # e.g. ICMP port unreachable surfaced as ECONNREFUSED
-            key = (src, sport, hash(data))
-            if src == source_ip or key in seen:
-                continue
-            if (len(replies) >= MAX_DATAGRAMS or per_source[src] >= MAX_DATAGRAMS_PER_SOURCE
-                    or kept_bytes + min(len(data), cap) > MAX_DATAGRAM_BYTES):
-                continue
-            seen.add(key)
-            per_source[src] += 1
-            kept_bytes += min(len(data), cap)
-            replies.append(Datagram(src, sport, data[:cap], len(data) > cap))
-        send_task.cancel()
-        await asyncio.gather(send_task, return_exceptions=True)
-    finally:
-        sock.close()
+                pass  # an unreachable host or segment costs nothing more
+
+        async def sender() -> None:
+            for attempt in range(repeat if multicast else 0):
+                if attempt:
+                    await asyncio.sleep(min(0.1, wait / 4))
+                await send(group)
+            for ip in unicast_to:
+                await send(ip)
+
+        send_task = asyncio.create_task(sender())
+        try:
+            deadline = loop.time() + wait
+            while True:  # read until the deadline even when full, so a flood only loses its own replies
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        data, (src, sport) = await inbox.get()
+                except TimeoutError:
+                    break
+                key = (src, sport, hash(data))
+                if src == source_ip or key in seen:
+                    continue
+                if (len(replies) >= MAX_DATAGRAMS or per_source[src] >= MAX_DATAGRAMS_PER_SOURCE
+                        or kept_bytes + min(len(data), cap) > MAX_DATAGRAM_BYTES):
+                    continue
+                seen.add(key)
+                per_source[src] += 1
+                kept_bytes += min(len(data), cap)
+                replies.append(Datagram(src, sport, data[:cap], len(data) > cap))
+        finally:
+            send_task.cancel()
+            await asyncio.gather(send_task, return_exceptions=True)
     return replies
 
 
@@ -142,34 +141,3 @@ async def _recvfrom(loop: asyncio.AbstractEventLoop, sock: socket.socket,
             return sock.recvfrom(size)
         except (BlockingIOError, InterruptedError):
             await _when_ready(loop, sock.fileno(), loop.add_reader, loop.remove_reader)
-
-
-def _datagram_socket(source_ip: str, group: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # A ProbeMatch flood (hostile-wsd-flood) overflowed the ~200 KiB default receive
-        # buffer and other devices' replies were dropped (nstat UdpRcvbufErrors: 5281 in 8 sweeps of the full lab; 0 with 4 MiB). SO_RCVBUFFORCE (33)
-        # works as root; otherwise SO_RCVBUF gets what net.core.rmem_max allows.
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 4 << 20)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:  # the port is taken (another tool listens): replies to the group are lost
-            sock.bind((source_ip, 0))
-        src = socket.inet_aton(source_ip)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, src)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-        try:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + src)
-        except OSError:
-            pass  # no multicast on this interface: unicast replies still arrive
-        sock.setblocking(False)
-        return sock
-    except BaseException:
-        sock.close()
-        raise
-

@@ -155,20 +155,23 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         plan.ports, plan.rate, path.segments, path.mac, plan.use_arp, plan.arp_wait,
         progress=lambda done: scan.progress("discover", done, len(targets))))
 
-    if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
-        for probe in sweep_probes:
-            scan.spawn(scan.run_sweep(probe, [], ctx))
-    await discoverer.discover(targets, ctx, scan.host_ready)
-    scan.discovered.set()
-    outcome.arp_used = discoverer.arp_used
-    scan.progress("discover", len(targets), len(targets))
-    # routed hosts (found without a MAC) get the same discovery probes by unicast
-    routed_hosts = [host for host in scan.hosts.values() if not host.mac]
-    if routed_hosts:
-        sweep_ctx = ctx.unicast_only()
-        for probe in sweep_probes:
-            scan.spawn(scan.run_sweep(probe, routed_hosts, sweep_ctx))
-    await scan.drain()
+    try:
+        if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
+            for probe in sweep_probes:
+                scan.spawn(scan.run_sweep(probe, [], ctx))
+        await discoverer.discover(targets, ctx, scan.host_ready)
+        scan.discovered.set()
+        outcome.arp_used = discoverer.arp_used
+        scan.progress("discover", len(targets), len(targets))
+        # routed hosts (found without a MAC) get the same discovery probes by unicast
+        routed_hosts = [host for host in scan.hosts.values() if not host.mac]
+        if routed_hosts:
+            sweep_ctx = ctx.unicast_only()
+            for probe in sweep_probes:
+                scan.spawn(scan.run_sweep(probe, routed_hosts, sweep_ctx))
+        await scan.drain()
+    finally:
+        ctx.close()
     outcome.warnings.extend(scan.uncovered_warnings())
     outcome.hosts = sorted(scan.hosts.values(), key=lambda h: ip_sort_key(h.ip))
     outcome.dropped = ctx.dropped

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from camaudit import datagram
+from camaudit.sweep_ports import SweepPorts
 from camaudit.model import Bounds, Datagram
 from camaudit.observation import Observation
 from camaudit.targets import TargetSet
@@ -153,6 +154,11 @@ class ScanContext:
         self.open_ports: set[tuple[str, int]] = set()  # found open by discovery: probes skip the rate
         self.warnings = [] if warnings is None else warnings  # the scan's, in words for the user
         self._spent: Counter[tuple[str, str]] = Counter()  # (budget, ip) -> units taken
+        self.sweep_ports = SweepPorts()  # shared with unicast_only copies; closed by close()
+
+    def close(self) -> None:
+        """End the scan's network use: the sweep sockets, kept bound until now (sweep_ports)."""
+        self.sweep_ports.close()
 
     def mark_open(self, ip: str, ports: Iterable[int]) -> None:
         """Record ports discovery found open; connections to them are probes, not discovery."""
@@ -213,7 +219,7 @@ class ScanContext:
         on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram)."""
         if self.source_ip is None:
             raise RuntimeError("ask() needs the scan's source address")
-        return await datagram.ask(payload, source_ip=self.source_ip, group=group,
+        return await datagram.ask(payload, ports=self.sweep_ports, source_ip=self.source_ip, group=group,
                                   multicast=self.on_link, port=port,
                                   unicast_to=[ip for ip in unicast_to if self.permits(ip)],
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,

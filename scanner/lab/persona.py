@@ -25,7 +25,7 @@ SHIPPED_DIR = Path(__file__).parent / "personas"
 # What a port does with a connection or datagram. "normal" answers as the persona says;
 # the others are the hook for hostile devices (docs/lab.md lists them).
 TCP_BEHAVIOURS = frozenset({"normal", "silent", "reset", "drip", "endless"})
-UDP_BEHAVIOURS = frozenset({"normal", "silent", "raw", "flood"})
+UDP_BEHAVIOURS = frozenset({"normal", "silent", "raw", "flood", "late"})
 SEGMENTS = frozenset({"local", "routed"})
 REPLY_TARGETS = frozenset({"sender", "multicast", "broadcast"})
 WSD_VERSIONS = frozenset({"2005", "2009"})  # WS-Discovery 2005/04 and OASIS 1.1 (2009/01)

@@ -144,10 +144,12 @@ class WsDiscoveryProbe(SweepProbe):
 
     async def sweep(self, hosts: list[Host], ctx: ProbeContext) -> list[Observation]:
         """Both dialects at once, each in its own `ask` over the same window; a device's
-        ProbeMatches are merged whichever dialect (and socket) they came back in."""
+        ProbeMatches are merged whichever dialect they answer. The asks share the scan's
+        socket for the port, so each hears every reply: one copy of each is kept."""
         asks = [ctx.ask(probe_message(d), group=WSD_GROUP, port=WSD_PORT,
                         unicast_to=[h.ip for h in hosts], repeat=REPEAT) for d in DIALECTS]
-        replies = [r for batch in await asyncio.gather(*asks) for r in batch]
+        replies = list({(r.ip, r.port, r.data): r for batch in await asyncio.gather(*asks)
+                        for r in batch}.values())
         macs = {h.ip: h.mac for h in hosts}
         return [m.observation(self.name, macs.get(m.ip)) for m in merge_replies(replies)]
 

@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("camaudit.imports", 0),
     ("camaudit.scan_context", 2),
     ("camaudit.datagram", 2),
+    ("camaudit.sweep_ports", 2),
     ("camaudit.engine", 3),
     ("camaudit.identify", 3),
     ("camaudit.lab", 3),

@@ -28,6 +28,17 @@ Handler = Callable[[bytes, tuple[str, int]], list[Reply]]
 
 
 MAX_FLOOD = 2000        # replies per request of a `flood` responder
+MAX_DELAY = 10.0        # seconds a `late` responder holds its replies
+
+
+class Delayed:
+    """A handler whose replies the responder sends `delay` seconds after the request."""
+
+    def __init__(self, handler: Handler, delay: float) -> None:
+        self.handler, self.delay = handler, delay
+
+    def __call__(self, data: bytes, sender: tuple[str, int]) -> list[Reply]:
+        return self.handler(data, sender)
 
 
 def misbehaving(behaviour: Behaviour, handler: Handler) -> Handler:
@@ -40,9 +51,13 @@ def misbehaving(behaviour: Behaviour, handler: Handler) -> Handler:
       `{pad}` in `reply` becomes `pad` times `pad_text` (default "A": oversized datagrams,
       deep nesting), and `pad_hex` bytes repeated `pad` times follow `reply_hex` (binary
       records in bulk); `frame = "dhip"` puts the DHIP header in front;
-    * `flood` — each reply is sent `count` times.
+    * `flood` — each reply is sent `count` times;
+    * `late` — the replies leave `delay` seconds later (default 2, at most 10): after the
+      scanner's sweep window, as from a slow or busy device.
     """
     opts = behaviour.options
+    if behaviour.name == "late":
+        return Delayed(handler, max(0.0, min(float(opts.get("delay", 2.0)), MAX_DELAY)))
     if behaviour.name == "raw":
         if "reply_hex" in opts:
             pad_bytes = bytes.fromhex(str(opts.get("pad_hex", ""))) * int(opts.get("pad", 0))
@@ -93,7 +108,8 @@ class Responder:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ifindex: int, ip: str,
                  handler: Handler) -> None:
-        self.sock, self.handler = sock, handler
+        self.sock, self.handler, self.loop = sock, handler, loop
+        self.delay = handler.delay if isinstance(handler, Delayed) else 0.0
         self.pktinfo = struct.pack("i4s4s", ifindex, socket.inet_aton(ip), b"\0\0\0\0")
         loop.add_reader(sock.fileno(), self._readable)
 
@@ -111,8 +127,16 @@ class Responder:
             except Exception:  # a bad datagram must never stop the fleet
                 log.exception("responder failed on a datagram from %s", addr)
                 continue
-            for payload, dest in replies:
-                try:
-                    self.sock.sendmsg([payload], [(socket.IPPROTO_IP, IP_PKTINFO, self.pktinfo)], 0, dest)
-                except OSError as exc:
-                    log.warning("reply to %s failed: %s", dest, exc)
+            if self.delay:
+                self.loop.call_later(self.delay, self._send, replies)
+            else:
+                self._send(replies)
+
+    def _send(self, replies: list[Reply]) -> None:
+        for payload, dest in replies:
+            if self.sock.fileno() < 0:
+                return  # the lab stopped while a late reply was pending
+            try:
+                self.sock.sendmsg([payload], [(socket.IPPROTO_IP, IP_PKTINFO, self.pktinfo)], 0, dest)
+            except OSError as exc:
+                log.warning("reply to %s failed: %s", dest, exc)
