@@ -97,6 +97,35 @@ def begin_scan(db: Database, targets: list[str], site: str | None, policies: Seq
         ).returning(T_SCAN.c.id)).scalar_one()
 
 
+@dataclass(slots=True, frozen=True)
+class ScanSource:
+    """Where an ingested scan's observations came from: the file, its SHA-256, the tool that
+    wrote it (when the file says) and the span of its observations' times (when they carry one)."""
+
+    file: str
+    sha256: str
+    tool: str | None = None
+    observed_from: datetime | None = None
+    observed_to: datetime | None = None
+
+
+def set_source(db: Database, scan_id: int, source: ScanSource) -> None:
+    """Record the provenance of a running scan ingested from a file."""
+    with db.write() as conn:
+        scan_row(db, conn, scan_id, running=True)
+        conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
+            source_file=fit(T_SCAN.c.source_file, source.file), source_sha256=source.sha256,
+            source_tool=fit(T_SCAN.c.source_tool, source.tool),
+            observed_from=source.observed_from, observed_to=source.observed_to))
+
+
+def ingested_scan(db: Database, sha256: str) -> int | None:
+    """The complete scan already ingested from a file with this SHA-256, if any."""
+    with db.read() as conn:
+        return conn.execute(select(func.min(T_SCAN.c.id)).where(
+            T_SCAN.c.source_sha256 == sha256, T_SCAN.c.status == "complete")).scalar()
+
+
 def scan_row(db: Database, conn: Connection, scan_id: int, *, running: bool = False) -> Any:
     """The row of a stored scan (NoSuchScan), still running when `running` (ScanFinished)."""
     row = conn.execute(select(T_SCAN).where(T_SCAN.c.id == scan_id)).one_or_none()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,6 +45,7 @@ class NmapHost:
     ip: str
     mac: str | None = None
     ports: list[NmapPort] = field(default_factory=list)  # open TCP ports only
+    at: str | None = None  # when nmap began probing the host (its `starttime`), ISO 8601 UTC
 
 
 def _cap(value: str | None) -> str | None:
@@ -63,7 +65,7 @@ def _host(elem: Any) -> NmapHost | None:
             mac = _cap(addr.get("addr"))
     if ip is None and mac is None:
         return None
-    host = NmapHost(ip or "", mac)
+    host = NmapHost(ip or "", mac, at=_start_time(elem.get("starttime")))
     for port in elem.iterfind("ports/port"):
         state = port.find("state")
         if port.get("protocol") != "tcp" or state is None or state.get("state") != "open":
@@ -85,6 +87,14 @@ def _host(elem: Any) -> NmapHost | None:
                 data["cpe"] = cpes
         host.ports.append(NmapPort(number, data))
     return host
+
+
+def _start_time(value: str | None) -> str | None:
+    """`<host starttime>` (seconds since the epoch) as ISO 8601 UTC; None when absent or unreadable."""
+    try:
+        return datetime.fromtimestamp(int(value or ""), timezone.utc).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def iter_hosts(stream: IO[bytes]) -> Iterator[NmapHost]:
@@ -139,9 +149,9 @@ def observations(hosts: Iterator[NmapHost] | list[NmapHost]) -> Iterator[Observa
         if ip is None and mac is None:
             continue
         if mac:
-            yield Observation(source="arp", ip=ip, mac=mac)
+            yield Observation(source="arp", ip=ip, mac=mac, at=host.at)
         for port in host.ports:
-            yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data)
+            yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data, at=host.at)
 
 
 def read_file(path: str | Path) -> Iterator[Observation]:
