@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from camaudit.probes.base import Host
 
 log = logging.getLogger(__name__)
+OBSERVATION_CHUNK = 10_000  # observations handed to the store at once while identifying
 
 
 class AuditError(Exception):
@@ -188,17 +189,28 @@ def record_observations(store: Store | None, scan_id: int | None, observations: 
                         warn: Callable[[Iterable[str]], None]) -> list[Identification]:
     """Identify the devices behind `observations` and store both under the open row `scan_id`.
 
-    The observations are read once, into memory (the matcher and the store both need them).
+    The observations are read once, as a stream: each goes to the matcher and, a chunk at a
+    time, to the store, so a million-line file costs memory per device, not per line.
     A device the inventory refuses costs only itself: it becomes a warning, the rest is stored.
     """
     from camaudit.fingerprints.loader import load_fingerprints
-    from camaudit.identify import identify
+    from camaudit.identify import Matcher
 
-    observed = list(observations)
-    identifications = identify(observed, load_fingerprints(), policies)
-    if store is not None and scan_id is not None:
-        store.add_observations(scan_id, observed)
-        stored = store.record_identifications(scan_id, identifications, covered=covered)
+    matcher = Matcher(load_fingerprints(), policies)
+    storing = store is not None and scan_id is not None
+    chunk: list[Observation] = []
+    for obs in observations:
+        matcher.add(obs)
+        if storing:
+            chunk.append(obs)
+            if len(chunk) >= OBSERVATION_CHUNK:
+                store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
+                chunk = []
+    if storing and chunk:
+        store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
+    identifications = list(matcher.identifications())
+    if storing:
+        stored = store.record_identifications(scan_id, identifications, covered=covered)  # type: ignore[union-attr,arg-type]
         warn([str(failure) for failure in stored.failures])
     return identifications
 
