@@ -190,25 +190,29 @@ def record_observations(store: Store | None, scan_id: int | None, observations: 
     """Identify the devices behind `observations` and store both under the open row `scan_id`.
 
     The observations are read once, as a stream: each goes to the matcher and, a chunk at a
-    time, to the store, so a million-line file costs memory per device, not per line.
+    time, to the store, so a million-line file costs memory per device, not per line (with
+    the cyclic collector paused while matching, as `camaudit match` does).
     A device the inventory refuses costs only itself: it becomes a warning, the rest is stored.
     """
     from camaudit.fingerprints.loader import load_fingerprints
     from camaudit.identify import Matcher
+    from camaudit.match_stream import collector_paused
 
     matcher = Matcher(load_fingerprints(), policies)
     storing = store is not None and scan_id is not None
     chunk: list[Observation] = []
-    for obs in observations:
-        matcher.add(obs)
-        if storing:
-            chunk.append(obs)
-            if len(chunk) >= OBSERVATION_CHUNK:
-                store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
-                chunk = []
-    if storing and chunk:
-        store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
-    identifications = list(matcher.identifications())
+    with collector_paused():
+        for obs in observations:
+            matcher.add(obs)
+            if storing:
+                chunk.append(obs)
+                if len(chunk) >= OBSERVATION_CHUNK:
+                    store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
+                    chunk = []
+        if storing and chunk:
+            store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
+        identifications = list(matcher.identifications())
+    del matcher, chunk  # the per-device match state is not needed while the devices are stored
     if storing:
         stored = store.record_identifications(scan_id, identifications, covered=covered)  # type: ignore[union-attr,arg-type]
         warn([str(failure) for failure in stored.failures])
