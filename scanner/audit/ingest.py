@@ -28,6 +28,7 @@ from camaudit.observation import FORMAT_VERSION, MAX_LINE_BYTES, Observation, Re
 if TYPE_CHECKING:
     from camaudit.config import Config
     from camaudit.db.store import Store
+    from camaudit.identify import Identification
     from camaudit.policy import PolicySet
 
 HASH_CHUNK = 1 << 20
@@ -81,13 +82,11 @@ def ingest_file(store: Store, config: Config, path: Path, policies: PolicySet,
     with _open_text(path) as stream, recorded_scan(store, config, [], policies) as rec:
         result.scan_id = rec.scan_id
         observations = _checked(path, read_jsonl(stream, result.skipped), result.skipped, span)
-        identifications = record_observations(store, rec.scan_id, _counted(observations, result), policies,
-                                              covered=[], warn=warn)
+        record_observations(store, rec.scan_id, _counted(observations, result), policies, covered=[],
+                            warn=warn, on_identification=lambda ident: _tally(ident, result))
         if not result.observations:
             raise IngestRefused(f"{path}: no usable observation; expected JSON Lines as in docs/observations.md")
         store.set_source(rec.scan_id, _source(path, head, span))  # type: ignore[arg-type]
-    result.devices = len(identifications)
-    result.flagged = sum(1 for i in identifications if i.flagged)
     result.open_flagged = rec.open_flagged or 0
     result.reports = rec.reports
     return result
@@ -179,6 +178,11 @@ def _counted(observations: Iterator[Observation], result: IngestResult) -> Itera
     for obs in observations:
         result.observations += 1
         yield obs
+
+
+def _tally(ident: Identification, result: IngestResult) -> None:
+    result.devices += 1
+    result.flagged += bool(ident.flagged)
 
 
 def _source(path: Path, head: _Head, span: list[str]) -> Any:
