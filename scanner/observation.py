@@ -162,11 +162,11 @@ def observed_at(value: Any) -> str:
         raise ValueError("'at' must be an ISO 8601 time")
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(timezone.utc).isoformat()
+    except (ValueError, OverflowError):  # OverflowError: an offset that leaves year 1..9999
         raise ValueError(f"'at' is not an ISO 8601 time: {value!r}") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).isoformat()
 
 
 def utc_now() -> str:

@@ -117,3 +117,16 @@ def test_nmap_import_output_is_ingested(db_url: str, tmp_path: Path) -> None:
     [scan] = scans(db_url)
     assert scan["source_tool"].endswith("import nmap")
     assert scan["observed_from"].replace(tzinfo=None) == datetime(2025, 11, 30, 10, 53, 20)
+
+
+def test_an_unusable_observation_time_costs_only_its_line(db_url: str, tmp_path: Path) -> None:
+    good = lines()
+    http = json.loads(good[1])
+    hostile = [json.dumps({**http, "at": at}) for at in ("0001-01-01T00:00:00+01:00", "yesterday", 5, "9" * 100)]
+    f = tmp_path / "times.jsonl"
+    f.write_text("\n".join([*good, *hostile]) + "\n")
+    code, err = ingest(db_url, str(f))
+    assert code == ExitCode.FLAGGED, err
+    assert "skipped 4 line(s)" in err and all(f"line {n}:" in err for n in (4, 5, 6, 7))
+    [scan] = scans(db_url)
+    assert scan["observation_count"] == 3
