@@ -130,12 +130,17 @@ def bench_match(count: int, chunk: int = 100_000) -> tuple[Clock, int]:
     return clock, devices
 
 
+def write_synthetic(path: Path, count: int) -> None:
+    """`count` synthetic observations as a JSON Lines file."""
+    with path.open("w", encoding="utf-8") as fh:
+        for d in synthetic(count):
+            fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+
+
 def bench_jsonl(count: int) -> tuple[Clock, int]:
     with tempfile.TemporaryDirectory(prefix="ca-bench-") as tmp:
         path = Path(tmp) / "observations.jsonl"
-        with path.open("w", encoding="utf-8") as fh:
-            for d in synthetic(count):
-                fh.write(json.dumps(d, separators=(",", ":")) + "\n")
+        write_synthetic(path, count)
         # as `camaudit match FILE` does it (scanner/cli/match.py, scanner/match_stream.py), output to /dev/null
         with (Clock() as clock, path.open(encoding="utf-8") as fh, open(os.devnull, "w") as out,
               collector_paused()):

@@ -10,6 +10,7 @@ Sections (all by default; pick with --only):
   match    `camaudit match` throughput (bench/match_throughput.py)
   store    store a 10,000-device scan, export it as CSV/JSON/XLSX/HTML
   rematch  `camaudit rematch` over 1M stored observations
+  ingest   `camaudit ingest` of a 1M-observation file, then of the same file again
 
 Needs root (network namespaces). Every scan runs in a lab namespace without a default route.
 Writes bench/results/bench-<UTC time>.json and prints a table. `--quick` is for development:
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))  # `bench.*` when run as a script
 
 from bench import lab_scans, match_throughput, store_export  # noqa: E402
 
-SECTIONS = ("lan24", "sparse", "live", "match", "store", "rematch")
+SECTIONS = ("lan24", "sparse", "live", "match", "store", "rematch", "ingest")
 TARGETS = {"lan24_wall_s": 3.0, "lan24_speedup": 20.0, "sparse16_wall_s": 60.0, "sparse16_rss_mib": 250.0,
            "match_obs_per_s": 50_000, "rematch_1m_s": 60.0}
 
@@ -60,16 +61,19 @@ def main() -> int:
     parser.add_argument("--store-devices", type=int, help="devices of the stored scan (default 10,000; quick 2,000)")
     parser.add_argument("--rematch-observations", type=int,
                         help="stored observations to rematch (default 1M; quick 100k)")
+    parser.add_argument("--store-url",
+                        help="store into this empty database (e.g. a throwaway PostgreSQL) instead of a fresh SQLite file")
+    parser.add_argument("--ingest-observations", type=int, help="observations of the ingested file (default 1M; quick 100k)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/bench-<time>.json)")
     args = parser.parse_args()
     if os.geteuid() != 0 and set(args.only or SECTIONS) & {"lan24", "sparse", "live"}:
         parser.error("the lab sections need root (network namespaces); run as root or pick --only match/store/rematch")
     rounds = 1 if args.quick else args.rounds
-    sizes = {"match": 200_000, "store": 2_000, "rematch": 100_000} if args.quick else \
-            {"match": 1_000_000, "store": 10_000, "rematch": 1_000_000}
+    sizes = {"match": 200_000, "store": 2_000, "rematch": 100_000, "ingest": 100_000} if args.quick else \
+            {"match": 1_000_000, "store": 10_000, "rematch": 1_000_000, "ingest": 1_000_000}
     for key in sizes:
         chosen = getattr(args, {"match": "match_observations", "store": "store_devices",
-                                "rematch": "rematch_observations"}[key])
+                                "rematch": "rematch_observations", "ingest": "ingest_observations"}[key])
         sizes[key] = chosen or sizes[key]
 
     started = dt.datetime.now(dt.timezone.utc)
@@ -114,7 +118,9 @@ def _run_section(section: str, args: argparse.Namespace, rounds: int, sizes: dic
         return out
     with tempfile.TemporaryDirectory(prefix="ca-bench-") as tmp:
         if section == "store":
-            return store_export.store_and_export(sizes["store"], Path(tmp), log)
+            return store_export.store_and_export(sizes["store"], Path(tmp), log, args.store_url)
+        if section == "ingest":
+            return store_export.ingest_observations(sizes["ingest"], Path(tmp), log)
         return store_export.rematch_stored(sizes["rematch"], Path(tmp), log)
 
 
@@ -162,6 +168,9 @@ def render(r: dict[str, Any]) -> str:
                      f"{s['store_s']:8.2f}")
         for fmt, m in s["export"].items():
             row(f"  export {fmt} ({m['file_mib']} MiB)", m)
+    if "ingest" in r:
+        for label in ("ingest", "again"):
+            row(f"{label} {r['ingest']['observations']:,} obs file", r["ingest"][label])
     if "rematch" in r:
         m = r["rematch"]
         row(f"rematch {m['observations']:,} stored obs", m,

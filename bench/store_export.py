@@ -1,9 +1,11 @@
-"""Inventory costs: storing a large scan, exporting it, and re-matching stored observations.
+"""Inventory costs: storing a large scan, exporting it, re-matching stored observations, and
+ingesting an observation file.
 
 No network: synthetic observations of a camera LAN (the mix of bench/match_throughput.py)
 go through the same calls `camaudit scan` makes after probing — identify, `Store.begin_scan`,
-`add_observations`, `record_identifications`, `finish_scan` — into a fresh SQLite file. Exports
-and `rematch` then run as the CLI commands a user types, measured as child processes.
+`add_observations`, `record_identifications`, `finish_scan` — into a fresh SQLite file, or
+the empty database a `--store-url` names (PostgreSQL). Exports, `rematch` and `ingest` then
+run as the CLI commands a user types, measured as child processes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.match_throughput import synthetic
+from bench.match_throughput import synthetic, write_synthetic
 from bench.measure import Cost, run
 from bench.lab_scans import CAMAUDIT
 from camaudit.db.store import Store
@@ -62,10 +64,11 @@ def store_scan(url: str, observations: list[Observation]) -> dict[str, float]:
     return timings
 
 
-def store_and_export(devices: int, workdir: Path, log) -> dict[str, Any]:
-    """Store a `devices`-device scan, then export its findings in every format."""
+def store_and_export(devices: int, workdir: Path, log, url: str | None = None) -> dict[str, Any]:
+    """Store a `devices`-device scan (into `url`, an empty database; default a fresh SQLite
+    file), then export its findings in every format."""
     db = workdir / f"store-{devices}.sqlite"
-    url = f"sqlite:///{db}"
+    url = url or f"sqlite:///{db}"
     observations = [Observation.from_dict(d) for d in device_observations(devices)]
     t = time.perf_counter()
     steps = store_scan(url, observations)
@@ -75,7 +78,9 @@ def store_and_export(devices: int, workdir: Path, log) -> dict[str, Any]:
         f"assets/findings {steps['record_identifications_s']:.2f})")
     result: dict[str, Any] = {"devices": devices, "observations": len(observations),
                               "store_s": round(stored, 2), **{k: round(v, 2) for k, v in steps.items()},
-                              "db_mib": round(db.stat().st_size / 2 ** 20, 1), "export": {}}
+                              "db": url.split(":", 1)[0], "export": {}}
+    if db.exists():
+        result["db_mib"] = round(db.stat().st_size / 2 ** 20, 1)
     for fmt in EXPORT_FORMATS:
         out = workdir / f"findings.{fmt}"
         cost = _cli(["export", "--format", fmt, "-o", str(out), "-q", "--db", url])
@@ -103,6 +108,21 @@ def rematch_stored(observation_count: int, workdir: Path, log) -> dict[str, Any]
     return {"observations": observation_count, "devices": steps["devices"], "wall_s": round(cost.wall, 2),
             "cpu_s": round(cost.cpu, 2), "peak_rss_mib": round(cost.peak_rss_mib, 1),
             "observations_per_s": round(observation_count / cost.wall)}
+
+
+def ingest_observations(observation_count: int, workdir: Path, log) -> dict[str, Any]:
+    """`camaudit ingest` of a file of `observation_count` observations into a fresh SQLite
+    file, then the same file again (a no-op after hashing it)."""
+    path, url = workdir / "observations.jsonl", f"sqlite:///{workdir / 'ingest.sqlite'}"
+    write_synthetic(path, observation_count)
+    out: dict[str, Any] = {"observations": observation_count, "file_mib": round(path.stat().st_size / 2 ** 20)}
+    for label in ("ingest", "again"):
+        cost = _cli(["ingest", str(path), "--site", "bench", "--quiet", "--db", url, "--config", "/dev/null"])
+        out[label] = {"wall_s": round(cost.wall, 2), "cpu_s": round(cost.cpu, 2),
+                      "peak_rss_mib": round(cost.peak_rss_mib, 1)}
+        log(f"  {label:6} {observation_count:,} obs ({out['file_mib']} MiB): {cost.wall:6.2f} s wall, "
+            f"{cost.cpu:6.2f} s CPU, {cost.peak_rss_mib:6.1f} MiB")
+    return out
 
 
 def _cli(args: list[str]) -> Cost:

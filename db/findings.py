@@ -13,8 +13,9 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
+from camaudit.db.bulk import among, insert_rows, update_rows
 from camaudit.db.device import Device
 from camaudit.db.engine import Database
 from camaudit.db.errors import NoSuchFinding
@@ -74,7 +75,7 @@ def findings_of(conn: Connection, asset_ids: Iterable[int]) -> dict[tuple[int, s
     if not ids:
         return {}
     return {(r.asset_id, r.policy_id): r for r in conn.execute(
-        select(*_FINDING_STATE).where(T_FIND.c.asset_id.in_(ids)))}
+        select(*_FINDING_STATE).where(among(conn, T_FIND.c.asset_id, ids)))}
 
 
 def apply_flags(db: Database, conn: Connection, flagged: Mapping[int, Device],
@@ -115,15 +116,13 @@ def apply_flags(db: Database, conn: Connection, flagged: Mapping[int, Device],
     opened = 0
     if new_rows:
         # a concurrent site scanner may open the same finding first: count what we inserted
-        stmt = db.insert(T_FIND).on_conflict_do_nothing(index_elements=["asset_id", "policy_id"])
-        for r in conn.execute(stmt.returning(T_FIND.c.id), new_rows):
+        for r in insert_rows(db, conn, T_FIND, new_rows, conflict=["asset_id", "policy_id"],
+                             returning=[T_FIND.c.id]):
             opened += 1
             events.append(event(r.id, now, actor, None, Status.OPEN,
                                 f"first flagged in {seen_by}", scan_id))
-    if refresh:
-        conn.execute(update(T_FIND).where(T_FIND.c.id == bindparam("b_id")), refresh)
-    if events:
-        conn.execute(insert(T_EVENT), events)
+    update_rows(conn, T_FIND, refresh)
+    insert_rows(db, conn, T_EVENT, events)
     return opened, reopened
 
 
@@ -132,7 +131,7 @@ def mark_not_seen(conn: Connection, gone: Mapping[int, tuple[Any, int]], thresho
     """Mark the watched findings of assets gone (`gone`: asset id → (row with ip and
     last_seen, misses counting this scan)) not seen since their last sighting (`on_missed`)."""
     rows = conn.execute(select(T_FIND.c.id, T_FIND.c.asset_id, T_FIND.c.status).where(
-        T_FIND.c.asset_id.in_(list(gone)), T_FIND.c.status.in_(list(WATCHED)),
+        among(conn, T_FIND.c.asset_id, gone), T_FIND.c.status.in_(list(WATCHED)),
         T_FIND.c.not_seen_since.is_(None))).all()
     moves = []
     for r in rows:
@@ -143,9 +142,8 @@ def mark_not_seen(conn: Connection, gone: Mapping[int, tuple[Any, int]], thresho
             moves.append((r, move))
     if not moves:
         return
-    conn.execute(update(T_FIND).where(T_FIND.c.id == bindparam("b_id")).values(
-        not_seen_since=bindparam("b_since")),
-        [{"b_id": r.id, "b_since": gone[r.asset_id][0].last_seen} for r, _ in moves])
+    update_rows(conn, T_FIND, [{"b_id": r.id, "not_seen_since": gone[r.asset_id][0].last_seen}
+                               for r, _ in moves])
     conn.execute(insert(T_EVENT), [event(r.id, now, actor, r.status, move.to, move.note, scan_id)
                                    for r, move in moves])
 

@@ -3,7 +3,8 @@
 Tables and why each exists:
 
 * ``scans``        one row per scan run: what was asked (targets, site, policies), what was
-                   covered (for "not seen since"), how it ended, tool/fingerprint versions, counts.
+                   covered (for "not seen since"), how it ended, tool/fingerprint versions, counts,
+                   and for an ingested observation file its name, SHA-256, tool and time span.
 * ``assets``       one row per physical device, keyed by a stable identity (MAC, else serial,
                    else site+IP) so a DHCP re-address updates the row instead of creating one.
 * ``sightings``    asset × scan: what the device looked like in that scan (IP, firmware, vendor…).
@@ -92,6 +93,12 @@ class Scan(Base):
     new_assets: Mapped[int] = mapped_column(Integer, default=0)
     findings_opened: Mapped[int] = mapped_column(Integer, default=0)
     findings_reopened: Mapped[int] = mapped_column(Integer, default=0)
+    # provenance of a scan ingested from an observation file (`camaudit ingest`); NULL for a live scan
+    source_file: Mapped[str | None] = mapped_column(String(400))
+    source_sha256: Mapped[str | None] = mapped_column(String(64), index=True)  # a file is ingested once
+    source_tool: Mapped[str | None] = mapped_column(String(200))  # what wrote the file, when it says
+    observed_from: Mapped[datetime | None]  # earliest and latest `at` of its observations
+    observed_to: Mapped[datetime | None]
 
 
 class Asset(Base):

@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from camaudit.db.bulk import among, insert_rows, update_rows
 from camaudit.db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean, sighting_values
 from camaudit.db.engine import Database
 from camaudit.db.errors import NoSuchScan, ScanFinished, StoreError
@@ -96,6 +97,35 @@ def begin_scan(db: Database, targets: list[str], site: str | None, policies: Seq
         ).returning(T_SCAN.c.id)).scalar_one()
 
 
+@dataclass(slots=True, frozen=True)
+class ScanSource:
+    """Where an ingested scan's observations came from: the file, its SHA-256, the tool that
+    wrote it (when the file says) and the span of its observations' times (when they carry one)."""
+
+    file: str
+    sha256: str
+    tool: str | None = None
+    observed_from: datetime | None = None
+    observed_to: datetime | None = None
+
+
+def set_source(db: Database, scan_id: int, source: ScanSource) -> None:
+    """Record the provenance of a running scan ingested from a file."""
+    with db.write() as conn:
+        scan_row(db, conn, scan_id, running=True)
+        conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
+            source_file=fit(T_SCAN.c.source_file, source.file), source_sha256=source.sha256,
+            source_tool=fit(T_SCAN.c.source_tool, source.tool),
+            observed_from=source.observed_from, observed_to=source.observed_to))
+
+
+def ingested_scan(db: Database, sha256: str) -> int | None:
+    """The complete scan already ingested from a file with this SHA-256, if any."""
+    with db.read() as conn:
+        return conn.execute(select(func.min(T_SCAN.c.id)).where(
+            T_SCAN.c.source_sha256 == sha256, T_SCAN.c.status == "complete")).scalar()
+
+
 def scan_row(db: Database, conn: Connection, scan_id: int, *, running: bool = False) -> Any:
     """The row of a stored scan (NoSuchScan), still running when `running` (ScanFinished)."""
     row = conn.execute(select(T_SCAN).where(T_SCAN.c.id == scan_id)).one_or_none()
@@ -116,7 +146,7 @@ def add_observations(db: Database, scan_id: int,
                      "source": d["source"], "port": d["port"], "status": d["status"], "raw": d})
     for chunk in chunks(rows, BATCH * 4):
         with db.write() as conn:
-            conn.execute(insert(T_OBS), list(chunk))
+            insert_rows(db, conn, T_OBS, chunk)
             conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
                 observation_count=T_SCAN.c.observation_count + len(chunk)))
     return len(rows)
@@ -195,9 +225,8 @@ def _record_batch(db: Database, conn: Connection, scan_id: int, site: str | None
                 for key, ident in by_identity.items() if key not in found]
     created: set[str] = set()
     if new_rows:
-        stmt = db.insert(T_ASSET).on_conflict_do_nothing(index_elements=["identity"])
-        created = {r.identity for r in conn.execute(
-            stmt.returning(T_ASSET.c.identity, T_ASSET.c.id), new_rows)}
+        created = {r.identity for r in insert_rows(db, conn, T_ASSET, new_rows, conflict=["identity"],
+                                                   returning=[T_ASSET.c.identity, T_ASSET.c.id])}
         # rows another site scanner inserted a moment ago are "known", not lost
         found.update(find_assets(conn, {k: by_identity[k] for k in
                                         {r["identity"] for r in new_rows}}))
@@ -218,13 +247,11 @@ def _record_batch(db: Database, conn: Connection, scan_id: int, site: str | None
         updates.append(dict(merged, b_id=asset.id, site=asset.site if asset.site is not None else site,
                             **{name: values[name] for name in _VERDICT},
                             last_seen=now, last_scan_id=scan_id, missed_scans=0))
-    if updates:
-        conn.execute(update(T_ASSET).where(T_ASSET.c.id == bindparam("b_id")), updates)
+    update_rows(conn, T_ASSET, updates)
     asset_ids = {key: found[key].id for key in by_identity}
-    conn.execute(db.insert(T_SIGHT).on_conflict_do_nothing(
-        index_elements=["scan_id", "asset_id"]), [
+    insert_rows(db, conn, T_SIGHT, [
         dict(sighting_values(ident), scan_id=scan_id, asset_id=asset_ids[key], seen_at=now)
-        for key, ident in by_identity.items()])
+        for key, ident in by_identity.items()], conflict=["scan_id", "asset_id"])
     flagged = {asset_ids[key]: ident for key, ident in by_identity.items()
                if ident.flagged and ident.policies}
     out.devices = len(by_identity)
@@ -246,7 +273,7 @@ def find_assets(conn: Connection, by_identity: dict[str, Device]) -> dict[str, A
     rows = []    # indexed lookups: one OR of IN lists scans the table on PostgreSQL
     for column, values in ((T_ASSET.c.identity, keys), (T_ASSET.c.mac, macs)):
         if values:
-            rows.extend(conn.execute(select(*_MATCH_COLUMNS).where(column.in_(list(values)))))
+            rows.extend(conn.execute(select(*_MATCH_COLUMNS).where(among(conn, column, values))))
     by_mac = {r.mac: r for r in rows if r.mac}
     by_ident = {r.identity: r for r in rows}
     found, routed = {}, {}
@@ -265,7 +292,7 @@ def _find_by_serial(conn: Connection, devices: dict[str, Device]) -> dict[str, A
     """MAC-less devices not stored under their serial key: the oldest asset of the same
     vendor and serial (a device seen earlier with its MAC), one row per vendor and serial."""
     oldest = (select(func.min(T_ASSET.c.id))
-              .where(T_ASSET.c.serial.in_(list({d.serial for d in devices.values()})))
+              .where(among(conn, T_ASSET.c.serial, {d.serial for d in devices.values()}))
               .group_by(T_ASSET.c.vendor, T_ASSET.c.serial))
     by_serial: dict[tuple[str, str | None], Any] = {}
     for r in conn.execute(select(*_MATCH_COLUMNS).where(T_ASSET.c.id.in_(oldest))
@@ -306,9 +333,7 @@ def _count_misses(conn: Connection, scan: Any, now: datetime, not_seen_after: in
     missed = [a for a in candidates if _covered(a.ip, networks)]
     if not missed:
         return
-    conn.execute(update(T_ASSET).where(T_ASSET.c.id == bindparam("b_id")).values(
-        missed_scans=bindparam("b_missed")),
-        [{"b_id": a.id, "b_missed": a.missed_scans + 1} for a in missed])
+    update_rows(conn, T_ASSET, [{"b_id": a.id, "missed_scans": a.missed_scans + 1} for a in missed])
     lost = {a.id: (a, a.missed_scans + 1) for a in missed
             if gone(a.missed_scans + 1, not_seen_after)}
     if lost:

@@ -96,6 +96,14 @@ class Store:
         """Record a running scan; returns its id."""
         return record.begin_scan(self.db, targets, site, policies, tool_version, fingerprint_version)
 
+    def set_source(self, scan_id: int, source: record.ScanSource) -> None:
+        """Record where a running scan's observations came from (`camaudit ingest`)."""
+        record.set_source(self.db, scan_id, source)
+
+    def ingested_scan(self, sha256: str) -> int | None:
+        """The complete scan already ingested from a file with this SHA-256, if any."""
+        return record.ingested_scan(self.db, sha256)
+
     def add_observations(self, scan_id: int, observations: Iterable[Observation | dict[str, Any]]) -> int:
         """Store raw observations (for rematch and audit); returns how many were stored."""
         return record.add_observations(self.db, scan_id, observations)

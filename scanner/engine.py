@@ -26,7 +26,7 @@ from camaudit.addresses import ip_sort_key
 from camaudit.discovery import DISCOVERERS, route
 from camaudit.discovery.base import DiscoverySettings, on_link
 from camaudit.model import Bounds, Host
-from camaudit.observation import Observation, ProbeStatus
+from camaudit.observation import Observation, ProbeStatus, utc_now
 from camaudit.probes.base import HostProbe, SweepProbe, UnicastProbe
 from camaudit.scan_context import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, ScanContext
 from camaudit.targets import TargetSet, drop_own_addresses
@@ -214,6 +214,7 @@ class _Scan:
         # claimed MAC stays in the observation's data as evidence.
         if obs.ip in self.macs:
             obs.mac = self.macs[obs.ip]
+        obs.at = obs.at or utc_now()
         if not self.ctx.admit(obs):
             return
         if obs.text_replaced and obs.text_warning() not in self.outcome.warnings:  # once per device

@@ -1,7 +1,8 @@
-"""Streaming a match: identifications written as they are made, with the collector paused.
+"""Streaming a match: identifications written as they are made, with the collector paused,
+and how lines of an observation file that were skipped are reported.
 
-Shared by `camaudit match`, `camaudit rematch` and the match benchmark, which must measure
-exactly what the command does.
+Shared by `camaudit match`, `camaudit rematch`, `camaudit ingest` and the match benchmark,
+which must measure exactly what the command does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from camaudit.tiers import counts_for_exit
 
 if TYPE_CHECKING:
     from camaudit.identify import Matcher
+    from camaudit.observation import ReadError
+
+MAX_REPORTED_BAD_LINES = 5
 
 
 @contextmanager
@@ -46,3 +50,10 @@ def write_identifications(matcher: Matcher, out: IO[str]) -> tuple[int, bool]:
         flagged = flagged or (ident.flagged and counts_for_exit(ident.tier))
     out.flush()
     return devices, flagged
+
+
+def skipped_lines(errors: list[ReadError]) -> str:
+    """One line naming the first few lines that are not observations, and how many in all."""
+    shown = "; ".join(f"line {e.line}: {e.reason}" for e in errors[:MAX_REPORTED_BAD_LINES])
+    more = f" (and {len(errors) - MAX_REPORTED_BAD_LINES} more)" if len(errors) > MAX_REPORTED_BAD_LINES else ""
+    return f"skipped {len(errors)} line(s) that are not observations: {shown}{more}"

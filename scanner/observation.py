@@ -1,7 +1,8 @@
 """Observations: the one record every probe emits and every later stage reads.
 
 The format is public and versioned (docs/observations.md): one JSON object
-per line, ``{"v": 1, "ip", "mac", "source", "port", "status", "data"}``. Keeping it a plain
+per line, ``{"v": 1, "ip", "mac", "source", "port", "status", "data"}`` (optionally ``at``,
+when the answer came, and ``tool``, what wrote the line). Keeping it a plain
 JSON-able record lets `camaudit match` re-identify stored or imported observations without
 re-scanning, and lets other tools (nmap import, a future SNMP probe) feed the same matcher.
 """
@@ -12,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import InitVar, dataclass, field
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import IO, Any
 
@@ -21,6 +23,7 @@ FORMAT_VERSION = 1
 MAX_LINE_BYTES = 1 << 20  # a line longer than 1 MiB is not an observation we wrote
 MAX_SKIP_BYTES = 1 << 30  # an overlong line is skipped up to this far; past it the input is abandoned
 MAX_JSON_DEPTH = 64       # the format nests a few levels; deeper is not an observation
+MAX_AT_CHARS = 40         # an ISO 8601 time with microseconds and offset is 32
 REPLACEMENT = "\ufffd"
 _INVALID_TEXT = re.compile("[\x00\ud800-\udfff]")
 
@@ -62,6 +65,7 @@ class Observation:
     data: dict[str, Any] = field(default_factory=dict)
     status: ProbeStatus = ProbeStatus.OK
     error: str | None = None
+    at: str | None = None  # ISO 8601 UTC time the answer came, when the maker knew it
     text_checked: InitVar[bool] = False
     text_replaced: bool = field(default=False, init=False, repr=False, compare=False)
 
@@ -97,6 +101,8 @@ class Observation:
                                "status": str(self.status), "data": self.data}
         if self.error:
             out["error"] = self.error
+        if self.at:
+            out["at"] = self.at
         return out
 
     def to_json(self) -> str:
@@ -110,7 +116,7 @@ class Observation:
             raise ValueError("not a JSON object")
         v = obj.get("v", FORMAT_VERSION)
         if v != FORMAT_VERSION:
-            raise ValueError(f"unsupported observation format version {v!r} (this camaudit reads {FORMAT_VERSION})")
+            raise UnsupportedVersion(v)
         source = obj.get("source")
         if not isinstance(source, str) or not source:
             raise ValueError("missing 'source'")
@@ -132,9 +138,40 @@ class Observation:
         error = obj.get("error")
         if error is not None and not isinstance(error, str):
             raise ValueError("'error' must be a string")
+        at = obj.get("at")
+        if at is not None:
+            at = observed_at(at)
         # loads_json already made every string valid text: no second walk on match's hot path
         return cls(source=source, ip=ip, mac=mac, port=port, data=data, status=status,
-                   error=error, text_checked=True)
+                   error=error, at=at, text_checked=True)
+
+
+class UnsupportedVersion(ValueError):
+    """A line of an observation format version this camaudit does not read."""
+
+    def __init__(self, version: Any) -> None:
+        self.version = version
+        super().__init__(f"unsupported observation format version {version!r} "
+                         f"(this camaudit reads {FORMAT_VERSION})")
+
+
+def observed_at(value: Any) -> str:
+    """An observation's `at` as stored: ISO 8601 in UTC (a time without offset is taken as
+    UTC); ValueError for anything else."""
+    if not isinstance(value, str) or len(value) > MAX_AT_CHARS:
+        raise ValueError("'at' must be an ISO 8601 time")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(timezone.utc).isoformat()
+    except (ValueError, OverflowError):  # OverflowError: an offset that leaves year 1..9999
+        raise ValueError(f"'at' is not an ISO 8601 time: {value!r}") from None
+
+
+def utc_now() -> str:
+    """The `at` of an answer arriving now."""
+    return datetime.now(timezone.utc).isoformat()
 
 
 def valid_text(value: Any) -> tuple[Any, bool]:
@@ -192,10 +229,12 @@ def normalize_mac(mac: str) -> str:
 
 @dataclass(slots=True)
 class ReadError:
-    """A line of an observation file that could not be used, and why."""
+    """A line of an observation file that could not be used, and why (`version`: the line's
+    format version when that is the reason)."""
 
     line: int
     reason: str
+    version: Any = None
 
 
 def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterator[Observation]:
@@ -219,6 +258,8 @@ def read_jsonl(stream: IO[str], errors: list[ReadError] | None = None) -> Iterat
             continue
         try:
             yield Observation.from_dict(loads_json(line))
+        except UnsupportedVersion as exc:
+            _note(errors, lineno, str(exc), exc.version)
         except (ValueError, TypeError) as exc:
             _note(errors, lineno, str(exc))
 
@@ -285,16 +326,17 @@ def dumps_json(obj: Any) -> str:
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_jsonl(observations: Iterable[Observation], stream: IO[str]) -> int:
-    """Write observations one per line; returns how many were written."""
+def write_jsonl(observations: Iterable[Observation], stream: IO[str], tool: str | None = None) -> int:
+    """Write observations one per line, each naming `tool` when given (what made the file,
+    for `camaudit ingest`'s provenance); returns how many were written."""
     n = 0
     for obs in observations:
-        stream.write(obs.to_json())
+        stream.write(obs.to_json() if tool is None else dumps_json({**obs.to_dict(), "tool": tool}))
         stream.write("\n")
         n += 1
     return n
 
 
-def _note(errors: list[ReadError] | None, line: int, reason: str) -> None:
+def _note(errors: list[ReadError] | None, line: int, reason: str, version: Any = None) -> None:
     if errors is not None:
-        errors.append(ReadError(line, reason))
+        errors.append(ReadError(line, reason, version))

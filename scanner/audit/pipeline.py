@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from camaudit.probes.base import Host
 
 log = logging.getLogger(__name__)
+OBSERVATION_CHUNK = 10_000  # observations handed to the store at once while identifying
 
 
 class AuditError(Exception):
@@ -192,23 +193,57 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
 
 
 def record_observations(store: Store | None, scan_id: int | None, observations: Iterable[Observation],
-                        policies: PolicySet, *, covered: list[str],
-                        warn: Callable[[Iterable[str]], None]) -> list[Identification]:
+                        policies: PolicySet, *, covered: list[str], warn: Callable[[Iterable[str]], None],
+                        on_identification: Callable[[Identification], None] | None = None,
+                        ) -> list[Identification]:
     """Identify the devices behind `observations` and store both under the open row `scan_id`.
 
-    The observations are read once, into memory (the matcher and the store both need them).
+    The observations are read once, as a stream: each goes to the matcher and, a chunk at a
+    time, to the store, so a million-line file costs memory per device, not per line (with
+    the cyclic collector paused while matching, as `camaudit match` does). Returns the
+    identifications; with `on_identification`, each goes to it instead (the list returned
+    is empty), so a file of many devices does not hold them all besides the store's copy.
     A device the inventory refuses costs only itself: it becomes a warning, the rest is stored.
     """
     from camaudit.fingerprints.loader import load_fingerprints
-    from camaudit.identify import identify
+    from camaudit.identify import Matcher
+    from camaudit.match_stream import collector_paused
 
-    observed = list(observations)
-    identifications = identify(observed, load_fingerprints(), policies)
-    if store is not None and scan_id is not None:
-        store.add_observations(scan_id, observed)
-        stored = store.record_identifications(scan_id, identifications, covered=covered)
+    matcher = Matcher(load_fingerprints(), policies)
+    storing = store is not None and scan_id is not None
+    chunk: list[Observation] = []
+    with collector_paused():
+        for obs in observations:
+            matcher.add(obs)
+            if storing:
+                chunk.append(obs)
+                if len(chunk) >= OBSERVATION_CHUNK:
+                    store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
+                    chunk = []
+        if storing and chunk:
+            store.add_observations(scan_id, chunk)  # type: ignore[union-attr,arg-type]
+    del chunk
+    identifications: list[Identification] = []
+    if on_identification is None:
+        identifications = list(matcher.identifications())
+        del matcher  # the per-device match state is not needed while the devices are stored
+        concluded: Iterable[Identification] = identifications
+    else:
+        concluded = _passed_to(matcher.identifications(), on_identification)
+    if storing:
+        stored = store.record_identifications(scan_id, concluded, covered=covered)  # type: ignore[union-attr,arg-type]
         warn([str(failure) for failure in stored.failures])
+    else:
+        for _ in concluded:
+            pass
     return identifications
+
+
+def _passed_to(identifications: Iterator[Identification],
+               receiver: Callable[[Identification], None]) -> Iterator[Identification]:
+    for ident in identifications:
+        receiver(ident)
+        yield ident
 
 
 @dataclass(slots=True)

@@ -11,12 +11,10 @@ import click
 
 from camaudit.cli.common import stdout_text
 from camaudit.exitcodes import ExitCode
-from camaudit.match_stream import collector_paused, write_identifications
+from camaudit.match_stream import collector_paused, skipped_lines, write_identifications
 
 if TYPE_CHECKING:
     from camaudit.observation import ReadError
-
-MAX_REPORTED_BAD_LINES = 5
 
 
 def register(main: click.Group) -> None:
@@ -53,10 +51,7 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
         for obs in read_jsonl(file, errors):
             matcher.add(obs)
         if errors:
-            shown = "; ".join(f"line {e.line}: {e.reason}" for e in errors[:MAX_REPORTED_BAD_LINES])
-            more = f" (and {len(errors) - MAX_REPORTED_BAD_LINES} more)" if len(errors) > MAX_REPORTED_BAD_LINES else ""
-            click.echo(f"camaudit match: skipped {len(errors)} line(s) that are not observations: {shown}{more}",
-                       err=True)
+            click.echo(f"camaudit match: {skipped_lines(errors)}", err=True)
             if matcher.observations == 0:
                 click.echo("camaudit match: no usable observation; expected JSON Lines as in docs/observations.md",
                            err=True)

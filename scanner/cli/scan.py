@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import click
 
+from camaudit import __version__
 from camaudit.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging,
                                  stdout_text, store_failure)
 from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
@@ -28,6 +29,8 @@ from camaudit.exitcodes import ExitCode
 from camaudit.observation import write_jsonl
 from camaudit.outfile import OutputFileError, output_text
 from camaudit.targets import DEFAULT_MAX_TARGETS, TargetError
+
+SCAN_TOOL = f"camaudit {__version__} scan"  # the `tool` of each line --observations-out writes
 
 
 @contextmanager
@@ -148,7 +151,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                 (nullcontext() if no_store else open_store(config, event="scan.failed")) as store, \
                 progress_display(not quiet) as progress:
             result = run_audit(plan, store, progress=progress,
-                               on_observation=(lambda o: write_jsonl([o], out_stream)) if out_stream else None)
+                               on_observation=(lambda o: write_jsonl([o], out_stream, SCAN_TOOL)) if out_stream else None)
     except AuditError as exc:
         _stop(exc.error, exc.scan_id)
     except (OutputFileError, LockHeld, ScanInterrupted) as exc:  # around the audit, not in it
@@ -189,7 +192,8 @@ def import_nmap(xml_file: str, output: str) -> None:
     try:
         first = next(observations, None)  # a file that is not nmap XML fails before any output
         with (stdout_text() if output == "-" else output_text(output)) as out:
-            count = write_jsonl(chain([first] if first is not None else [], observations), out)
+            count = write_jsonl(chain([first] if first is not None else [], observations), out,
+                                f"camaudit {__version__} import nmap")
     except NmapXmlError as exc:
         fatal(f"cannot import {xml_file}: {exc}", ExitCode.USAGE)
     except OutputFileError as exc:

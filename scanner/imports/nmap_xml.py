@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -55,6 +56,7 @@ class NmapHost:
     ports: list[NmapPort] = field(default_factory=list)  # open TCP ports only
     hostnames: list[str] = field(default_factory=list)
     osmatch: list[dict[str, Any]] = field(default_factory=list)  # the best-accuracy OS guesses
+    at: str | None = None  # when nmap began probing the host (its `starttime`), ISO 8601 UTC
 
 
 def _cap(value: str | None) -> str | None:
@@ -116,7 +118,7 @@ def _host(elem: Any) -> NmapHost | None:
         return None
     names = (_cap(h.get("name")) for h in elem.iterfind("hostnames/hostname"))
     host = NmapHost(ip or "", mac, hostnames=[n for n in names if n][:MAX_HOSTNAMES],
-                    osmatch=_osmatches(elem))
+                    osmatch=_osmatches(elem), at=_start_time(elem.get("starttime")))
     for port in elem.iterfind("ports/port"):
         state = port.find("state")
         if port.get("protocol") != "tcp" or state is None or state.get("state") != "open":
@@ -137,6 +139,14 @@ def _host(elem: Any) -> NmapHost | None:
                 data["cpe"] = cpes
         host.ports.append(NmapPort(number, data))
     return host
+
+
+def _start_time(value: str | None) -> str | None:
+    """`<host starttime>` (seconds since the epoch) as ISO 8601 UTC; None when absent or unreadable."""
+    try:
+        return datetime.fromtimestamp(int(value or ""), timezone.utc).isoformat()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def iter_hosts(stream: IO[bytes]) -> Iterator[NmapHost]:
@@ -191,16 +201,16 @@ def observations(hosts: Iterator[NmapHost] | list[NmapHost]) -> Iterator[Observa
         if ip is None and mac is None:
             continue
         if mac:
-            yield Observation(source="arp", ip=ip, mac=mac)
+            yield Observation(source="arp", ip=ip, mac=mac, at=host.at)
         for port in host.ports:
-            yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data)
+            yield Observation(source="nmap", ip=ip, mac=mac, port=port.port, data=port.data, at=host.at)
         whole: dict[str, Any] = {}
         if host.hostnames:
             whole["hostnames"] = host.hostnames
         if host.osmatch:
             whole["osmatch"] = host.osmatch
         if whole:
-            yield Observation(source="nmap", ip=ip, mac=mac, data=whole)
+            yield Observation(source="nmap", ip=ip, mac=mac, data=whole, at=host.at)
 
 
 def read_file(path: str | Path) -> Iterator[Observation]:
