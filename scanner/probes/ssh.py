@@ -71,6 +71,8 @@ class SshProbe(HostProbe):
     async def probe(self, host: Host, port: int, ctx: ProbeContext) -> list[Observation]:
         budget = ctx.bounds.read_timeout
         data: dict[str, Any] = {"sent_identification": False}
+        stream: ByteStream | None = None
+        status, error = ProbeStatus.OK, None
         try:
             async with connection(ctx, host.ip, port) as (reader, writer):
                 stream = ByteStream(reader, MAX_TOTAL)
@@ -85,7 +87,8 @@ class SshProbe(HostProbe):
                     line = await read_identification(stream, data)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded status
             status, error = classify(exc)
-            return [observation(self.name, host, port, data, status, error)]
-        data["identification"] = line
-        data.update(parse_identification(line))
-        return [observation(self.name, host, port, data)]
+        else:
+            data["identification"] = line
+            data.update(parse_identification(line))
+        data["length"] = stream.taken if stream else 0
+        return [observation(self.name, host, port, data, status, error)]
