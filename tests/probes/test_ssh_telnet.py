@@ -8,18 +8,24 @@ refusals only (IAC WONT/DONT), each option at most once, and no login.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from camaudit.observation import ProbeStatus
+from camaudit.probes._io import ByteStream, ProbeFailure
 from camaudit.probes import ssh as ssh_mod
 from camaudit.probes import telnet as telnet_mod
-from camaudit.probes.ssh import OUR_IDENTIFICATION, SshProbe
+from camaudit.probes.ssh import OUR_IDENTIFICATION, SshProbe, read_identification
 from camaudit.probes.telnet import TelnetProbe, TelnetStream
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 SSH_MSG_KEXINIT = 20
+EXAMPLES = int(os.environ.get("CAMAUDIT_FUZZ_EXAMPLES", "300"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def serve(lb: Any, send: list[bytes], received: bytearray, *, pause: float = 0.0,
@@ -184,3 +190,54 @@ def test_telnet_stream_text(chunks: list[bytes], text: str) -> None:
     for chunk in chunks:
         stream.feed(chunk)
     assert stream.text.decode("latin-1") == text
+
+
+# ---- properties: whatever the device sends -------------------------------------------------
+
+telnet_bytes = st.lists(st.one_of(st.binary(max_size=64), st.sampled_from(
+    [bytes((IAC,)), bytes((IAC, DO)), bytes((IAC, WILL, 1)), bytes((IAC, SB)), bytes((IAC, SE)),
+     bytes((IAC, IAC)), b"login: ", b"\r\x00"])), max_size=200).map(b"".join)
+
+
+@pytest.mark.fuzz
+@FUZZ
+@given(data=telnet_bytes, cuts=st.lists(st.integers(0, 20000), max_size=8))
+def test_telnet_stream_any_bytes_any_chunking(data: bytes, cuts: list[int]) -> None:
+    """Chunking never changes the result; only refusals come out, each once; text is capped."""
+    whole = TelnetStream()
+    sent_whole = whole.feed(data)
+    parts, last = TelnetStream(), 0
+    sent = b""
+    for cut in sorted(c % (len(data) + 1) for c in cuts) + [len(data)]:
+        sent += parts.feed(data[last:cut])
+        last = cut
+    assert (bytes(parts.text), parts.requests, sent) == (bytes(whole.text), whole.requests, sent_whole)
+    pairs = refusals_only(sent)
+    assert len(pairs) == len(set(pairs)) <= telnet_mod.MAX_REFUSALS
+    assert len(whole.text) <= telnet_mod.MAX_TEXT and len(whole.requests) <= telnet_mod.MAX_RECORDED
+
+
+async def identification_of(data: bytes) -> tuple[str | None, ProbeFailure | None, dict[str, Any]]:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    found: dict[str, Any] = {}
+    try:
+        return await read_identification(ByteStream(reader, ssh_mod.MAX_TOTAL), found), None, found
+    except ProbeFailure as exc:
+        return None, exc, found
+
+
+@pytest.mark.fuzz
+@FUZZ
+@given(lines=st.lists(st.one_of(st.binary(max_size=400), st.sampled_from(
+    [b"SSH-2.0-x\r\n", b"SSH-", b"\n", b"SSH-2.0-" + b"A" * 300 + b"\n"])), max_size=60).map(b"".join))
+def test_ssh_identification_any_bytes(lines: bytes) -> None:
+    line, failure, found = asyncio.run(identification_of(lines))
+    if failure is None:
+        assert line is not None and line.startswith("SSH-") and len(line) <= ssh_mod.IDENT_MAX
+    else:
+        assert failure.status in (ProbeStatus.PROTOCOL_ERROR, ProbeStatus.TOO_LARGE)
+    assert len(found.get("pre_lines", ())) <= ssh_mod.MAX_PRE_LINES
+    assert all(len(p) <= ssh_mod.IDENT_MAX for p in found.get("pre_lines", ()))
+    assert len(found.get("identification", "")) <= ssh_mod.IDENT_MAX
