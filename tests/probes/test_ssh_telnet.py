@@ -111,6 +111,7 @@ def test_ssh_endless_line_without_newline_is_bounded(lb) -> None:
     obs = run_probe(lb, SshProbe(), serve(lb, [b"SSH-2.0-"], got, forever=b"A"))
     assert obs.status is ProbeStatus.PROTOCOL_ERROR and "longer than 255" in obs.error
     assert len(obs.data["identification"]) == ssh_mod.IDENT_MAX
+    assert obs.data["length"] <= 8192          # the documented read cap (docs/observations.md)
     assert bytes(got) == b""
 
 
@@ -119,6 +120,7 @@ def test_ssh_endless_lines_before_the_identification_are_bounded(lb) -> None:
     obs = run_probe(lb, SshProbe(), serve(lb, [], got, forever=b"not yet\r\n"))
     assert obs.status is ProbeStatus.TOO_LARGE
     assert len(obs.data["pre_lines"]) == ssh_mod.MAX_PRE_LINES
+    assert obs.data["length"] <= 8192
     assert bytes(got) == b""
 
 
