@@ -32,7 +32,7 @@ def test_shipped_personas_load_with_unique_ids_addresses_and_macs() -> None:
                 "uniview-camera", "axis-camera", "bosch-camera", "hanwha-camera", "goahead-webs",
                 "printer-hp", "linux-nginx", "randomized-mac", "hikvision-routed",
                 "huawei-ont", "zte-ont", "hikvision-nvr-ssdp", "synology-nas", "huawei-firewall",
-                "zte-olt", "zte-switch", "cisco-switch", "h3c-switch", "hostile-ssh-endless", "hostile-telnet-iac"}
+                "zte-olt", "zte-switch", "cisco-switch", "h3c-switch-cli", "hostile-ssh-endless", "hostile-telnet-iac"}
     assert required <= ids
     by_id = {p.id: p for p in personas}
     assert by_id["hikvision-routed"].segment == "routed"

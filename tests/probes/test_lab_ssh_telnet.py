@@ -23,8 +23,8 @@ from camaudit.targets import build_targets
 pytestmark = pytest.mark.lab
 
 IAC, DONT, WONT = 255, 254, 252
-JOBS = [("huawei-firewall", 22), ("cisco-switch", 22), ("cisco-switch", 23), ("h3c-switch", 22),
-        ("h3c-switch", 23), ("zte-olt", 23), ("zte-switch", 22), ("zte-switch", 23), ("hostile-ssh-endless", 22),
+JOBS = [("huawei-firewall", 22), ("cisco-switch", 22), ("cisco-switch", 23), ("h3c-switch-cli", 22),
+        ("h3c-switch-cli", 23), ("zte-olt", 23), ("zte-switch", 22), ("zte-switch", 23), ("hostile-ssh-endless", 22),
         ("hostile-ssh-endless", 2222), ("hostile-telnet-iac", 23), ("hostile-telnet-iac", 2323)]
 
 
@@ -74,7 +74,7 @@ def refusals(sent: bytes) -> list[tuple[int, int]]:
 
 
 @pytest.mark.parametrize("persona, software", [("huawei-firewall", "HUAWEI-1.5"), ("cisco-switch", "Cisco-1.25"),
-                                               ("h3c-switch", "Comware-5.20.105"), ("zte-switch", "ZTE_SSH.2.0")])
+                                               ("h3c-switch-cli", "Comware-5.20.105"), ("zte-switch", "ZTE_SSH.2.0")])
 def test_ssh_identification_read_and_nothing_sent(results, persona: str, software: str) -> None:
     r = results[(persona, 22)]
     assert r.obs.status is ProbeStatus.OK, r.obs.error
@@ -93,7 +93,7 @@ def test_zte_olt_banner_negotiation_refused(results) -> None:
 
 
 @pytest.mark.parametrize("persona, words", [("cisco-switch", "User Access Verification"),
-                                            ("h3c-switch", "New H3C Technologies"),
+                                            ("h3c-switch-cli", "New H3C Technologies"),
                                             ("zte-switch", "Welcome to ZXR10 Carrier-Class High-end Routing Switch")])
 def test_other_telnet_banners_are_read_and_only_refusals_sent(results, persona: str, words: str) -> None:
     r = results[(persona, 23)]
