@@ -257,7 +257,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("exclude_file", PATH, None, 'exclude_file = "/etc/camaudit/excludes.txt"',
         "file with one exclude per line"),
     Key("ports", PORTS, None, "ports = [80, 443, 554, 8000]",
-        "TCP ports for discovery and probes (default: the scanner's camera ports)"),
+        "TCP ports for discovery and probes (default: the scanner's camera and network-gear ports)"),
     Key("rate", POSITIVE_INT, None, "rate = 200",
         "discovery packets/connection attempts per second (default: the scanner's cap)"),
     Key("max_targets", POSITIVE_INT, None, "max_targets = 65536",

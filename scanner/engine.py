@@ -31,7 +31,7 @@ from camaudit.probes.base import HostProbe, SweepProbe, UnicastProbe
 from camaudit.scan_context import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, ScanContext
 from camaudit.targets import TargetSet, drop_own_addresses
 
-DEFAULT_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 8080, 8443, 37777)
+DEFAULT_PORTS: tuple[int, ...] = (22, 23, 80, 443, 554, 8000, 8080, 8443, 37777)
 DEFAULT_ARP_WAIT = 0.5       # seconds to wait for ARP replies after the last request
 UNCOVERED_SHOWN = 5          # addresses named per uncovered-port warning
 MAX_IN_FLIGHT = 512          # concurrent connect attempts / probes (file descriptors, memory)

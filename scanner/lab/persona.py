@@ -240,7 +240,14 @@ def _behaviour(r: _Reader, allowed: frozenset[str]) -> Behaviour:
     name = r.get("behaviour", str, "normal")
     if name not in allowed:
         raise r.fail("behaviour", f"unknown behaviour {name!r} (known: {', '.join(sorted(allowed))})")
-    return Behaviour(name, dict(r.get("behaviour_options", dict, {})))
+    options = dict(r.get("behaviour_options", dict, {}))
+    for key, value in options.items():
+        if key.endswith("_hex"):
+            try:
+                bytes.fromhex(str(value))
+            except ValueError:
+                raise r.fail(f"behaviour_options.{key}", "not hex digits") from None
+    return Behaviour(name, options)
 
 
 _REASONS = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found",

@@ -116,9 +116,9 @@ def test_nmap_backend_finds_the_same_local_hosts(elab, scan) -> None:
 
 
 def test_open_ports_no_probe_covers_are_scan_warnings(elab, scan) -> None:
-    """`--ports` with SSH and raw printing: the devices' ports are found open, no probe speaks
-    those protocols, and the scan says so in a warning instead of staying silent."""
-    uncovered = (22, 9100)
+    """`--ports` with TR-069 and raw printing: the devices' ports are found open, no probe
+    speaks those protocols, and the scan says so in a warning instead of staying silent."""
+    uncovered = (7547, 9100)
     holders = {port: sorted(d["ip"] for d in devices(elab, "local") if port in d["tcp_ports"])
                for port in uncovered}
     assert all(holders.values()), "the lab ships a device with each of these ports open"

@@ -48,7 +48,8 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-bad-utf8": {("http", 80): {"ok"}, ("rtsp", 554): {"ok"}},
     "hostile-every-port": {("http", 80): {"ok"}, ("http", 8080): {"ok"}, ("banner", 8000): {"ok"},
                            ("banner", 37777): {"ok"}, ("rtsp", 554): {"protocol-error"},
-                           ("tls", 443): {"tls-error"}, ("tls", 8443): {"tls-error"}},
+                           ("tls", 443): {"tls-error"}, ("tls", 8443): {"tls-error"},
+                           ("ssh", 22): {"timeout"}, ("telnet", 23): {"ok"}},
     "hostile-tls-stall": {("tls", 443): {"timeout"}, ("tls", 8443): {"timeout"},
                           ("https", 443): {"timeout"}, ("https", 8443): {"timeout"}},
     "hostile-redirect": {("http", 80): {"ok"}},
@@ -62,6 +63,8 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-snmp-length": {("snmp", 161): {"protocol-error"}},
     "hostile-snmp-huge": {("snmp", 161): {"too-large"}},
     "hostile-snmp-malformed": {("snmp", 161): {"protocol-error"}},
+    "hostile-ssh-endless": {("ssh", 22): {"protocol-error"}},
+    "hostile-telnet-iac": {("telnet", 23): {"too-large"}},
 }
 IDENTITY_KEYS = ("mac", "vendor", "brand", "model", "firmware", "serial", "flagged", "policies", "device_type")
 MEMORY_HEADROOM_KIB = 64 * 1024     # hostile devices may cost the scanner at most this much more

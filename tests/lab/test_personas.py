@@ -31,7 +31,8 @@ def test_shipped_personas_load_with_unique_ids_addresses_and_macs() -> None:
                 "amcrest-camera", "lorex-nvr", "huawei-gateway", "zte-router", "hytera-radio",
                 "uniview-camera", "axis-camera", "bosch-camera", "hanwha-camera", "goahead-webs",
                 "printer-hp", "linux-nginx", "randomized-mac", "hikvision-routed",
-                "huawei-ont", "zte-ont", "hikvision-nvr-ssdp", "synology-nas"}
+                "huawei-ont", "zte-ont", "hikvision-nvr-ssdp", "synology-nas", "huawei-firewall",
+                "zte-olt", "zte-switch", "cisco-switch", "h3c-switch-cli", "hostile-ssh-endless", "hostile-telnet-iac"}
     assert required <= ids
     by_id = {p.id: p for p in personas}
     assert by_id["hikvision-routed"].segment == "routed"
@@ -62,6 +63,8 @@ def test_minimal_persona_loads(tmp_path: Path) -> None:
     (lambda t: t + '\n[[http]]\nport = 80\nbehaviour = "explode"\n', "http[0].behaviour", "unknown behaviour"),
     (lambda t: t + '\n[[tcp]]\nport = 70000\n', "tcp[0].port", "out of range"),
     (lambda t: t + '\n[[tcp]]\nport = 8000\nbanner_hex = "zz"\n', "tcp[0].banner_hex", "not hex"),
+    (lambda t: t + '\n[[tcp]]\nport = 23\nbehaviour = "endless"\nbehaviour_options = { filler_hex = "fffd0" }\n',
+     "tcp[0].behaviour_options.filler_hex", "not hex"),
     (lambda t: t + '\n[onvif]\nmanufacturer = "X"\nmodel = "Y"\nscopes = []\n', "onvif.http_port", "needs an [[http]]"),
     (lambda t: t + '\n[sadp]\nreply_to = ["everyone"]\nfields = {}\n', "sadp.reply_to", "expected some of"),
     (lambda t: t + '\n[mdns]\n', "mdns.hostname", "missing"),

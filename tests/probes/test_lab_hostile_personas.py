@@ -43,6 +43,10 @@ EXPECT = {
     ("hostile-tls-stall", "https", 443): S.TIMEOUT,
     ("hostile-wsd-bomb", "onvif", 3702): S.PROTOCOL_ERROR,
     ("hostile-wsd-flood", "onvif", 3702): S.OK,
+    ("hostile-ssh-endless", "ssh", 22): S.PROTOCOL_ERROR,  # an identification line that never ends
+    ("hostile-telnet-iac", "telnet", 23): S.TOO_LARGE,     # option requests and never a prompt
+    ("hostile-every-port", "ssh", 22): S.TIMEOUT,          # HTTP lines, then silence: no SSH line came
+    ("hostile-every-port", "telnet", 23): S.OK,            # any text is a Telnet banner
 }
 
 

@@ -41,16 +41,25 @@ def _sender(writer: asyncio.StreamWriter, behaviour: Behaviour) -> Send:
 ENDLESS_LIMIT = 256 << 20  # an "endless" answer stops here, so a client that never closes cannot fill the lab
 
 
+def _option_bytes(options: dict, key: str, default: str) -> bytes:
+    """`key = "text"` or, for binary protocols (Telnet IAC bytes), `key_hex = "fffd01"`."""
+    if key + "_hex" in options:
+        return bytes.fromhex(str(options[key + "_hex"]))
+    return str(options.get(key, default)).encode()
+
+
 async def _endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, options: dict) -> None:
-    """Hostile: after the request, send `head` and then `filler` over and over until the client
-    hangs up (endless headers when the head has no blank line, an endless body when it has)."""
+    """Hostile: after the request (or at once with `wait_request = false`), send `head` and
+    then `filler` over and over until the client hangs up (endless headers when the head has
+    no blank line, an endless body when it has; an SSH line that never ends, a Telnet
+    negotiation flood)."""
     if options.get("wait_request", True):
         try:
             await asyncio.wait_for(reader.read(4096), IDLE_TIMEOUT)
         except TimeoutError:
             return
-    head = str(options.get("head", "HTTP/1.1 200 OK\r\n")).encode()
-    filler = str(options.get("filler", "X-Filler: " + "a" * 54 + "\r\n")).encode() * 64
+    head = _option_bytes(options, "head", "HTTP/1.1 200 OK\r\n")
+    filler = _option_bytes(options, "filler", "X-Filler: " + "a" * 54 + "\r\n") * 64
     writer.write(head)
     sent = len(head)
     while sent < ENDLESS_LIMIT:

@@ -3,7 +3,7 @@
 Usage: python tests/identify/corpus/build_corpus.py RECOG_CHECKOUT NMAP_SERVICE_PROBES
 
 * RECOG_CHECKOUT: a checkout of github.com/rapid7/recog. Every `<example>` of the XML files
-  below is a banner a real device sent; the fingerprint's `hw.vendor` (else `os.vendor`, else
+  below (SSH and Telnet banners into recog_lines.jsonl) is a banner a real device sent; the fingerprint's `hw.vendor` (else `os.vendor`, else
   `service.vendor`) says whose device it is.
 * NMAP_SERVICE_PROBES: nmap's `nmap-service-probes`. Each `match` line with a product becomes
   the `nmap` observation `-sV` would import (`$1` placeholders filled with `X1`); the vendor is
@@ -17,6 +17,7 @@ A record is positive (`expect` = the lineage) when the vendor is a flagged one, 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -44,6 +45,14 @@ RECOG: dict[str, tuple[str, str, Any]] = {
     "x509_issuers": ("tls.issuer", "tls", lambda v: {"issuer": v}),
     "snmp_sysdescr": ("snmp.sys_descr", "snmp", lambda v: {"sys_descr": v}),
     "snmp_sysobjid": ("snmp.sys_object_id", "snmp", lambda v: {"sys_object_id": v}),
+}
+# Banners of line protocols, in recog_lines.jsonl: Recog's SSH examples are the part after
+# "SSH-x.x-"; its Telnet examples are base64 when they hold CR/LF, and are decoded here.
+RECOG_LINES: dict[str, tuple[str, str, Any]] = {
+    "ssh_banners": ("ssh.softwareversion", "ssh", lambda v: {
+        "identification": f"SSH-2.0-{v}", "protoversion": "2.0",
+        "softwareversion": v.partition(" ")[0], "comments": v.partition(" ")[2]}),
+    "telnet_banners": ("telnet.banner", "telnet", lambda v: {"banner": v}),
 }
 DEVICE_TYPES = {"webcam", "router", "broadband router", "switch", "WAP", "firewall", "printer", "media device",
                 "security-misc", "storage-misc", "specialized", "remote management", "power-device", "VoIP adapter",
@@ -80,9 +89,11 @@ def recog_product(params: dict[str, str]) -> str:
     return ""
 
 
-def recog_records(checkout: Path) -> list[dict[str, Any]]:
+def recog_records(checkout: Path, files: dict[str, tuple[str, str, Any]] = RECOG,
+                  decode: bool = False) -> list[dict[str, Any]]:
+    """Records of the `files`' examples; base64 examples are skipped unless `decode`."""
     out = []
-    for name, (signal, source, build) in RECOG.items():
+    for name, (signal, source, build) in files.items():
         root = ET.parse(checkout / "xml" / f"{name}.xml").getroot()
         for fp in root.iter("fingerprint"):
             params = {p.get("name"): p.get("value") or "" for p in fp.iter("param")}
@@ -92,7 +103,11 @@ def recog_records(checkout: Path) -> list[dict[str, Any]]:
             ref = f"{ref}: {product[:80]}" if product else ref
             for ex in fp.iter("example"):
                 text = ex.text or ""
-                if ex.get("_encoding") or not text.strip():
+                if ex.get("_encoding") == "base64" and decode:
+                    text = base64.b64decode("".join(text.split())).decode("utf-8", "replace").strip()
+                elif ex.get("_encoding"):
+                    continue
+                if not text.strip():
                     continue
                 expect = label(vendor) or RECOG_OEM.get(vendor.lower())
                 if expect is None and UNCLEAR.search(vendor + " " + text):
@@ -145,7 +160,9 @@ def nmap_records(probes: Path) -> list[dict[str, Any]]:
 
 def main(argv: list[str]) -> None:
     here = Path(__file__).parent
-    for name, records in (("recog.jsonl", recog_records(Path(argv[0]))), ("nmap.jsonl", nmap_records(Path(argv[1])))):
+    for name, records in (("recog.jsonl", recog_records(Path(argv[0]))),
+                          ("recog_lines.jsonl", recog_records(Path(argv[0]), RECOG_LINES, decode=True)),
+                          ("nmap.jsonl", nmap_records(Path(argv[1])))):
         seen: set[str] = set()
         with open(here / name, "w", encoding="utf-8") as fh:
             for rec in records:
