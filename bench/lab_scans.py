@@ -34,7 +34,11 @@ from bench.measure import Cost, in_namespace, median_of, run
 from camaudit.lab import Lab, select_personas, topology
 
 CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
-NMAP_SCRIPTS = "http-title,rtsp-methods,ssl-cert,broadcast-wsdd-discover"
+# the nmap counterpart of each camaudit probe: -sV for banners (SSH, Telnet, SDK ports),
+# scripts for the web UI, RTSP, certificates, WS-Discovery, SSDP/UPnP, mDNS and SNMP (UDP 161
+# with the lab's community, as camaudit is given it)
+NMAP_SCRIPTS = ("http-title,rtsp-methods,ssl-cert,broadcast-wsdd-discover,broadcast-upnp-info,"
+                "broadcast-dns-service-discovery,snmp-sysdescr")
 DENSE_NET = "198.19.0.0/24"
 
 
@@ -91,6 +95,7 @@ def camaudit_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: in
     """One full audit as a user runs it: discovery, every probe, identify, store (fresh SQLite)."""
     db = workdir / f"scan-{lab.name}-{round_no}.sqlite"
     cost = run(in_namespace(lab.scanner_ns, [CAMAUDIT, "scan", target, "--ports", ports, "--json",
+                                             "--snmp-community", topology.LAB_SNMP_COMMUNITY,
                                              "--db", f"sqlite:///{db}"]))
     if cost.returncode not in (0, 1):
         raise RuntimeError(f"camaudit scan {target} in lab {lab.name} exited {cost.returncode}: {cost.stderr[-2000:]}")
@@ -101,7 +106,9 @@ def nmap_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: int) -
     """The nmap equivalent; its XML is identified afterwards by camaudit's own import + match
     (untimed), so both tools are scored by the same fingerprints."""
     xml = workdir / f"nmap-{lab.name}-{round_no}.xml"
-    cost = run(in_namespace(lab.scanner_ns, ["nmap", "-n", "-sV", "-p", ports, "--script", NMAP_SCRIPTS,
+    cost = run(in_namespace(lab.scanner_ns, ["nmap", "-n", "-sS", "-sU", "-sV", "-p", f"T:{ports},U:161",
+                                             "--script", NMAP_SCRIPTS, "--script-args",
+                                             f"snmpcommunity={topology.LAB_SNMP_COMMUNITY}",
                                              "-e", lab.scanner_iface, "-oX", str(xml), target]))
     if cost.returncode != 0:
         raise RuntimeError(f"nmap {target} in lab {lab.name} exited {cost.returncode}: {cost.stderr[-2000:]}")

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `bench.*` when run as a script
 
 from bench import lab_scans, match_throughput, store_export  # noqa: E402
+from camaudit.engine import DEFAULT_PORTS  # noqa: E402
 
 SECTIONS = ("lan24", "sparse", "live", "match", "store", "rematch", "ingest")
 TARGETS = {"lan24_wall_s": 3.0, "lan24_speedup": 20.0, "sparse16_wall_s": 60.0, "sparse16_rss_mib": 250.0,
@@ -53,8 +54,8 @@ def main() -> int:
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections (repeatable)")
     parser.add_argument("--nmap-rounds", type=int,
                         help="nmap rounds in lan24 (default: --rounds; 0 = camaudit only). nmap -sV takes minutes per round")
-    parser.add_argument("--ports", default="80,443,554,8000,37777",
-                        help="TCP ports for both tools (default: the nmap command's ports)")
+    parser.add_argument("--ports", default=",".join(map(str, DEFAULT_PORTS)),
+                        help="TCP ports for both tools (default: camaudit's default ports)")
     parser.add_argument("--lan-live", type=int, default=250, help="live devices on the /24 (default 250)")
     parser.add_argument("--sparse-live", type=int, default=1000, help="live devices over the /16 (default 1000)")
     parser.add_argument("--match-observations", type=int, help="observations for match (default 1M; quick 200k)")

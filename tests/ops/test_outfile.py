@@ -169,8 +169,8 @@ import camaudit.cli.scan as scan_cli
 from camaudit.cli import main
 from camaudit.observation import write_jsonl
 
-def write_half_then_die(observations, out):
-    write_jsonl(list(observations)[:300], out)
+def write_half_then_die(observations, out, *args, **kwargs):
+    write_jsonl(list(observations)[:300], out, *args, **kwargs)
     out.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 

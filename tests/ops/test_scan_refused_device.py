@@ -2,9 +2,9 @@
 scan warning, every other device is stored, and the scan completes.
 
 Network text reaching the store is made valid before it gets there, so the refused text is
-put in here: a `sitecustomize` on the scan's PYTHONPATH gives one identification a lone
-surrogate as its model (text no UTF-8 database can hold). The scan itself is real, inside
-the lab's scanner namespace.
+put in here: a `sitecustomize` on the scan's PYTHONPATH gives one identification of the
+scan's matcher a lone surrogate as its model (text no UTF-8 database can hold). The scan
+itself is real, inside the lab's scanner namespace.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ pytestmark = pytest.mark.lab
 HOOK = '''
 import camaudit.identify as _identify
 
-_real = _identify.identify
+_real = _identify.Matcher.identifications
 
 
-def _one_refused(*args, **kwargs):
-    found = _real(*args, **kwargs)
+def _one_refused(self):
+    found = list(_real(self))
     with_ip = sorted((i for i in found if i.ip), key=lambda i: i.ip)
     if with_ip:
         with_ip[-1].model = "DS-\\ud800"
     return found
 
 
-_identify.identify = _one_refused
+_identify.Matcher.identifications = _one_refused
 '''
 
 
