@@ -212,6 +212,16 @@ POLICY_IDS = Kind(_policy_ids, _split_text)
 COMMUNITIES = Kind(_communities, _split_text)
 
 
+def _snmp_users(value: Any) -> Any:
+    """SNMPv3 users (`camaudit.probes.snmp_usm.parse_users`): file only, never quoted."""
+    from camaudit.probes.snmp_usm import parse_users
+
+    return parse_users(value)
+
+
+SNMP_USERS = Kind(_snmp_users, lambda text: text)  # text (env) is refused: passphrases stay in the file
+
+
 # --- the schema --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -276,6 +286,9 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("snmp.communities", COMMUNITIES, [], '[snmp]\ncommunities = ["monitoring-ro"]',
         "SNMPv2c communities to ask devices on UDP 161 (secrets; none: no SNMP packet is sent)",
         option="--snmp-community", secret=True),
+    Key("snmp.users", SNMP_USERS, [], '[[snmp.users]]\nuser = "camaudit"\nauth_protocol = "sha256"\n'
+        'auth_key = "…"\npriv_protocol = "aes"\npriv_key = "…"',
+        "SNMPv3 users (RFC 3414) to ask devices on UDP 161 (secrets; config file only)", secret=True),
     Key("log_format", _choice("text", "json"), "text", 'log_format = "json"',
         "log line format (json for SIEM ingestion)"),
     Key("log_file", PATH, None, 'log_file = "/var/log/camaudit/camaudit.log"',
