@@ -235,6 +235,7 @@ class Key:
     help: str
     option: str = ""  # the CLI spelling when it differs from --<name>
     secret: bool = False  # shown as *** by `config check`; never quoted in an error
+    file_only: bool = False  # no environment or CLI form that works (SNMPv3 passphrases)
 
     @property
     def env(self) -> str:
@@ -242,12 +243,14 @@ class Key:
 
     @property
     def cli(self) -> str:
+        if self.file_only:
+            return "(file only)"
         return self.option or "--" + self.name.replace(".", "-").replace("_", "-")
 
     def fix_for(self, source: str) -> str:
         """The example in the syntax of where the bad value came from (file, env or CLI)."""
         value = self.example.rsplit("=", 1)[1].strip()
-        if source.startswith(("env ", "cli ")):
+        if source.startswith(("env ", "cli ")) and not self.file_only:
             plain = ",".join(v.strip().strip('"') for v in value.strip("[]").split(","))
             if source.startswith("env "):
                 return f"{self.env}={plain}"
@@ -287,8 +290,9 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "SNMPv2c communities to ask devices on UDP 161 (secrets; none: no SNMP packet is sent)",
         option="--snmp-community", secret=True),
     Key("snmp.users", SNMP_USERS, [], '[[snmp.users]]\nuser = "camaudit"\nauth_protocol = "sha256"\n'
-        'auth_key = "…"\npriv_protocol = "aes"\npriv_key = "…"',
-        "SNMPv3 users (RFC 3414) to ask devices on UDP 161 (secrets; config file only)", secret=True),
+        'auth_key = "auth-passphrase"\npriv_protocol = "aes"\npriv_key = "priv-passphrase"',
+        "SNMPv3 users (RFC 3414) to ask devices on UDP 161 (secrets; config file only)", secret=True,
+        file_only=True),
     Key("log_format", _choice("text", "json"), "text", 'log_format = "json"',
         "log line format (json for SIEM ingestion)"),
     Key("log_file", PATH, None, 'log_file = "/var/log/camaudit/camaudit.log"',

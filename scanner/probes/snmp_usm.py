@@ -19,6 +19,7 @@ carries a passphrase or a key: errors name the user by position.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -82,6 +83,13 @@ class SnmpUser:
     def flags(self) -> int:
         return REPORTABLE | (AUTH_FLAG if self.auth else 0) | (PRIV_FLAG if self.priv else 0)
 
+    @functools.cached_property
+    def _masters(self) -> tuple[bytes, bytes]:
+        """(auth Ku, priv Ku): the 1 MiB digests, once per user, whatever the engines."""
+        hash_name = AUTH[self.auth or "sha"][0]
+        return (password_to_key(hash_name, self.auth_key.encode()),
+                password_to_key(hash_name, self.priv_key.encode()) if self.priv else b"")
+
     def keys(self, engine_id: bytes) -> tuple[bytes, bytes]:
         """(auth key, priv key) localised to `engine_id`, computed once per engine per scan."""
         if not self.auth:
@@ -89,9 +97,9 @@ class SnmpUser:
         cached = self._keys.get(engine_id)
         if cached is None:
             hash_name = AUTH[self.auth][0]
-            cached = (localize(hash_name, password_to_key(hash_name, self.auth_key.encode()), engine_id),
-                      localize(hash_name, password_to_key(hash_name, self.priv_key.encode()), engine_id)
-                      if self.priv else b"")
+            auth_master, priv_master = self._masters
+            cached = (localize(hash_name, auth_master, engine_id),
+                      localize(hash_name, priv_master, engine_id) if self.priv else b"")
             if len(self._keys) < MAX_CACHED_ENGINES:
                 self._keys[engine_id] = cached
         return cached
@@ -108,11 +116,13 @@ def localize(hash_name: str, master: bytes, engine_id: bytes) -> bytes:
     return hashlib.new(hash_name, master + engine_id + master).digest()
 
 
-def parse_users(value: Any) -> tuple[SnmpUser, ...]:
+def parse_users(value: Any) -> list[SnmpUser]:
     """`[[snmp.users]]` tables as users; ValueError names the entry and key, never a value."""
+    if isinstance(value, str):
+        raise ValueError("is read from [[snmp.users]] tables in the config file only "
+                         "(passphrases do not belong in the environment or on a command line)")
     if not isinstance(value, list) or len(value) > MAX_USERS:
-        raise ValueError(f"must be at most {MAX_USERS} [[snmp.users]] tables in the config file "
-                         "(passphrases are secrets: not taken from the environment or command line)")
+        raise ValueError(f"must be at most {MAX_USERS} [[snmp.users]] tables")
     users = []
     for index, item in enumerate(value, 1):
         where = f"entry #{index}"
@@ -135,7 +145,7 @@ def parse_users(value: Any) -> tuple[SnmpUser, ...]:
                 raise ValueError(f"{where} needs {key} = a passphrase of {MIN_KEY_CHARS} to {MAX_KEY_BYTES} "
                                  "characters (RFC 3414 §11.2; value not shown: it is a secret)")
         users.append(SnmpUser(name, auth, item.get("auth_key", ""), priv, item.get("priv_key", "")))
-    return tuple(users)
+    return users
 
 
 def _protocol(item: dict[str, Any], key: str, known: Any, where: str) -> str | None:
@@ -302,6 +312,7 @@ class Session:
         self.ip, self.ctx = ip, ctx
         self.engine: Engine | None = None
         self.discoveries = 0
+        self.no_engine: tuple[ProbeStatus, str] | None = None  # a failed discovery, not repeated per user
 
     async def ask(self, user: SnmpUser, pdu_type: int, oids: list[str],
                   max_repetitions: int = 0) -> list[tuple[str, str | None]] | tuple[ProbeStatus, str]:
@@ -309,16 +320,18 @@ class Session:
         MAX_DISCOVERIES discoveries and one time-window resynchronisation."""
         resynced = False
         for _ in range(MAX_DISCOVERIES + 3):
+            if self.no_engine:
+                return self.no_engine
             if self.engine is None:
-                if self.discoveries >= MAX_DISCOVERIES:
-                    return ProbeStatus.PROTOCOL_ERROR, f"the agent's engine ID changed {self.discoveries} times"
                 self.discoveries += 1
                 found = await self._exchange(None, snmp.pdu(snmp.GET, [], 0))
                 if isinstance(found, tuple):
-                    return found
-                if found.report() is None or len(found.engine.id) < 5:
-                    return ProbeStatus.PROTOCOL_ERROR, "engine discovery was not answered by a Report with an engine ID"
-                self.engine = found.engine
+                    self.no_engine = found
+                elif found.report() is None or len(found.engine.id) < 5:
+                    self.no_engine = (ProbeStatus.PROTOCOL_ERROR,
+                                      "engine discovery was not answered by a Report with an engine ID")
+                else:
+                    self.engine = found.engine
                 continue
             request_id = next(snmp._request_ids) & 0x7FFFFFFF
             got = await self._exchange(user, snmp.pdu(pdu_type, oids, request_id, max_repetitions=max_repetitions))
@@ -335,8 +348,11 @@ class Session:
                 return got.varbinds
             counter, meaning = report
             if counter == UNKNOWN_ENGINE and got.engine.id != self.engine.id:
-                self.engine = None if self.discoveries >= MAX_DISCOVERIES else got.engine
-                self.discoveries += self.engine is not None
+                if self.discoveries >= MAX_DISCOVERIES:
+                    return ProbeStatus.PROTOCOL_ERROR, (f"the agent's engine ID changed again after "
+                                                        f"{self.discoveries} discoveries")
+                self.discoveries += 1   # the Report is itself a discovery: it names the new engine
+                self.engine = got.engine
                 continue
             if counter == NOT_IN_TIME and not resynced and got.engine.id == self.engine.id:
                 resynced, self.engine = True, got.engine

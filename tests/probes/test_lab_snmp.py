@@ -133,7 +133,7 @@ def test_v3_users_give_snmp_observations_that_identify_to_truth(snmp_lab: Any, f
     """authPriv (SHA/AES) on the switch and the v3-only router, authNoPriv (SHA-256) on the
     router: pysnmp's USM on the device side accepts the scanner's messages and vice versa."""
     with snmp_lab.capture("udp port 161", snaplen=2048) as cap:
-        outcome = run(snmp_lab, (), probes=None, users=parse_users(LAB_SNMP_USERS))
+        outcome = run(snmp_lab, (), probes=None, users=tuple(parse_users(LAB_SNMP_USERS)))
     truth = {d["ip"]: d for d in snmp_lab.truth()}
     seen = snmp_of(outcome)
     for ip in ("198.18.0.80", "198.18.0.83"):
@@ -151,7 +151,7 @@ def test_v3_users_give_snmp_observations_that_identify_to_truth(snmp_lab: Any, f
     payloads = b"".join(bytes(p["UDP"].payload) for p in cap.packets() if p.haslayer("UDP"))
     assert payloads and b"Versatile Routing" not in payloads
 
-    auth_only = run(snmp_lab, (), users=parse_users([LAB_SNMP_AUTH_ONLY_USER]), targets="198.18.0.83")
+    auth_only = run(snmp_lab, (), users=tuple(parse_users([LAB_SNMP_AUTH_ONLY_USER])), targets="198.18.0.83")
     router = snmp_of(auth_only)["198.18.0.83"]
     assert router.status is ProbeStatus.OK and router.data["sys_name"] == "AR2220-branch", router.error
 
@@ -159,7 +159,7 @@ def test_v3_users_give_snmp_observations_that_identify_to_truth(snmp_lab: Any, f
 def test_a_wrong_v3_passphrase_is_a_status_and_never_shown(snmp_lab: Any) -> None:
     secret = "wrong-passphrase-5e1d"
     user = dict(LAB_SNMP_USERS[0], auth_key=secret)
-    outcome = run(snmp_lab, (), users=parse_users([user]), targets="198.18.0.80-83")
+    outcome = run(snmp_lab, (), users=tuple(parse_users([user])), targets="198.18.0.80-83")
     seen = snmp_of(outcome)
     for ip in ("198.18.0.80", "198.18.0.83"):
         assert seen[ip].status is ProbeStatus.ERROR, seen[ip].error
@@ -171,7 +171,7 @@ def test_hostile_v3_agents_are_bounded(snmp_lab: Any) -> None:
     """An engine ID that changes with every message ends after MAX_DISCOVERIES discoveries;
     a Report with an absurd length is a protocol-error."""
     with snmp_lab.capture("udp port 161 and host 198.18.0.84") as cap:
-        outcome = run(snmp_lab, (), users=parse_users(LAB_SNMP_USERS), targets="198.18.0.84-85")
+        outcome = run(snmp_lab, (), users=tuple(parse_users(LAB_SNMP_USERS)), targets="198.18.0.84-85")
     seen = snmp_of(outcome)
     assert seen["198.18.0.84"].status is ProbeStatus.PROTOCOL_ERROR
     assert "engine ID changed" in seen["198.18.0.84"].error
