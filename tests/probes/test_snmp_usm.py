@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import tracemalloc
 from typing import Any
@@ -13,6 +14,7 @@ from pyasn1.type import univ
 from pysnmp.proto.secmod.rfc3414 import localkey
 
 from camaudit.lab.persona_snmp import Snmp, SnmpUserSpec
+from camaudit.model import Bounds, Datagram
 from camaudit.lab.server import snmp as lab_agent
 from camaudit.probes import snmp
 from camaudit.probes import snmp_usm as usm
@@ -154,3 +156,43 @@ def test_users_are_validated_without_quoting_a_passphrase() -> None:
         assert "short" not in str(err.value) and "long-enough" not in str(err.value)
     ok = usm.parse_users([{"user": "ops", "auth_protocol": "SHA256", "auth_key": "long-enough"}, {"user": "mon"}])
     assert [(u.level, u.auth) for u in ok] == [("authNoPriv", "sha256"), ("noAuthNoPriv", None)]
+
+
+class _AgentInProcess:
+    """`ProbeContext.exchange` answered by the lab agent's handler in this process (pysnmp's
+    USM), so the session's retry logic meets real Reports without a network."""
+
+    bounds = Bounds()
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.sent = handle, 0
+
+    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float) -> Datagram | None:
+        self.sent += 1
+        replies = self.handle(payload, SENDER)
+        return Datagram(ip, port, replies[0][0]) if replies else None
+
+
+def test_out_of_the_time_window_is_resynchronised_once() -> None:
+    """A stale engine time (the agent rebooted: boots moved on) gets an authenticated
+    usmStatsNotInTimeWindows Report; the session adopts its boots/time and asks once more."""
+    spec = SnmpUserSpec("ops", "sha", "auth-passphrase", "aes", "priv-passphrase")
+    handle, engine = _agent_and_engine((spec,))
+    user = usm.SnmpUser("ops", "sha", "auth-passphrase", "aes", "priv-passphrase")
+    ctx = _AgentInProcess(handle)
+    session = usm.Session("198.18.0.80", ctx)  # type: ignore[arg-type]
+    session.engine = usm.Engine(engine.id, engine.boots + 7, engine.time + 100_000)
+    session.discoveries = 1
+    got = asyncio.run(session.ask(user, snmp.GET, ["1.3.6.1.2.1.1.1.0"]))
+    assert got == [("1.3.6.1.2.1.1.1.0", DESCR)] and ctx.sent == 2
+    assert session.engine.boots == engine.boots
+
+
+def test_a_wrong_priv_key_is_a_status_not_a_crash() -> None:
+    spec = SnmpUserSpec("ops", "sha", "auth-passphrase", "aes", "priv-passphrase")
+    handle, _ = _agent_and_engine((spec,))
+    ctx = _AgentInProcess(handle)
+    user = usm.SnmpUser("ops", "sha", "auth-passphrase", "aes", "other-priv-passphrase")
+    status, reason = asyncio.run(usm.Session("198.18.0.80", ctx).ask(user, snmp.GET, ["1.3.6.1.2.1.1.1.0"]))  # type: ignore[arg-type, misc]
+    assert status.value == "error" and "usmStatsDecryptionErrors" in reason and "check priv_key" in reason
+    assert "other-priv" not in reason
