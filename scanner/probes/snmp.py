@@ -264,8 +264,8 @@ class SnmpProbe(UnicastProbe):
                                     f"{label} answered without the system group")]
             return [observation("snmp", host, PORT, data)]
         status, reason = failure
-        asked = " and ".join(f"{n} configured {what}" for n, what in ((len(communities), "communities"),
-                                                                       (len(users), "SNMPv3 users")) if n)
+        asked = " and ".join(f"{n} configured {what if n > 1 else one}" for n, what, one in (
+            (len(communities), "communities", "community"), (len(users), "SNMPv3 users", "SNMPv3 user")) if n)
         return [observation("snmp", host, PORT, {}, status,
                             f"{reason} to any of the {asked} (wrong credentials, SNMP off, or a filter)"
                             if status is ProbeStatus.TIMEOUT else reason)]
