@@ -212,6 +212,16 @@ POLICY_IDS = Kind(_policy_ids, _split_text)
 COMMUNITIES = Kind(_communities, _split_text)
 
 
+def _snmp_users(value: Any) -> Any:
+    """SNMPv3 users (`camaudit.probes.snmp_usm.parse_users`): file only, never quoted."""
+    from camaudit.probes.snmp_usm import parse_users
+
+    return parse_users(value)
+
+
+SNMP_USERS = Kind(_snmp_users, lambda text: text)  # text (env) is refused: passphrases stay in the file
+
+
 # --- the schema --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -225,6 +235,7 @@ class Key:
     help: str
     option: str = ""  # the CLI spelling when it differs from --<name>
     secret: bool = False  # shown as *** by `config check`; never quoted in an error
+    file_only: bool = False  # no environment or CLI form that works (SNMPv3 passphrases)
 
     @property
     def env(self) -> str:
@@ -232,12 +243,14 @@ class Key:
 
     @property
     def cli(self) -> str:
+        if self.file_only:
+            return "(file only)"
         return self.option or "--" + self.name.replace(".", "-").replace("_", "-")
 
     def fix_for(self, source: str) -> str:
         """The example in the syntax of where the bad value came from (file, env or CLI)."""
         value = self.example.rsplit("=", 1)[1].strip()
-        if source.startswith(("env ", "cli ")):
+        if source.startswith(("env ", "cli ")) and not self.file_only:
             plain = ",".join(v.strip().strip('"') for v in value.strip("[]").split(","))
             if source.startswith("env "):
                 return f"{self.env}={plain}"
@@ -276,6 +289,10 @@ KEYS: dict[str, Key] = {k.name: k for k in [
     Key("snmp.communities", COMMUNITIES, [], '[snmp]\ncommunities = ["monitoring-ro"]',
         "SNMPv2c communities to ask devices on UDP 161 (secrets; none: no SNMP packet is sent)",
         option="--snmp-community", secret=True),
+    Key("snmp.users", SNMP_USERS, [], '[[snmp.users]]\nuser = "camaudit"\nauth_protocol = "sha256"\n'
+        'auth_key = "auth-passphrase"\npriv_protocol = "aes"\npriv_key = "priv-passphrase"',
+        "SNMPv3 users (RFC 3414) to ask devices on UDP 161 (secrets; config file only)", secret=True,
+        file_only=True),
     Key("log_format", _choice("text", "json"), "text", 'log_format = "json"',
         "log line format (json for SIEM ingestion)"),
     Key("log_file", PATH, None, 'log_file = "/var/log/camaudit/camaudit.log"',

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camaudit.addresses import ip_sort_key
 from camaudit.discovery import DISCOVERERS, route
@@ -30,6 +30,9 @@ from camaudit.observation import Observation, ProbeStatus, utc_now
 from camaudit.probes.base import HostProbe, SweepProbe, UnicastProbe
 from camaudit.scan_context import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, ScanContext
 from camaudit.targets import TargetSet, drop_own_addresses
+
+if TYPE_CHECKING:
+    from camaudit.probes.snmp_usm import SnmpUser
 
 DEFAULT_PORTS: tuple[int, ...] = (22, 23, 80, 443, 554, 8000, 8080, 8443, 37777)
 DEFAULT_ARP_WAIT = 0.5       # seconds to wait for ARP replies after the last request
@@ -55,6 +58,7 @@ class ScanPlan:
     arp_wait: float = DEFAULT_ARP_WAIT
     use_arp: bool | None = None            # None = when privileged and targets are on-link
     snmp_communities: tuple[str, ...] = ()  # SNMPv2c communities (secrets); none: no SNMP packet
+    snmp_users: tuple[SnmpUser, ...] = ()   # SNMPv3 users (secrets); none: no SNMPv3 packet
     progress: ProgressFn | None = None
     on_observation: Callable[[Observation], None] | None = None
 
@@ -138,7 +142,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     ctx = ScanContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
                       source_ip=path.source_ip, interface=path.interface,
                       on_link=bool(on_link(targets, path.segments)[0]), warnings=outcome.warnings,
-                      snmp_communities=plan.snmp_communities)
+                      snmp_communities=plan.snmp_communities, snmp_users=plan.snmp_users)
     host_probes, sweep_probes, problems = available_probes()
     unicast_probes = [cls() for cls in _concrete(UnicastProbe)]  # their modules are imported now
     outcome.warnings.extend(problems)

@@ -29,13 +29,16 @@ import ssl as ssl_module
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from camaudit import datagram
 from camaudit.sweep_ports import SweepPorts
 from camaudit.model import Bounds, Datagram
 from camaudit.observation import Observation
 from camaudit.targets import TargetSet
+
+if TYPE_CHECKING:
+    from camaudit.probes.snmp_usm import SnmpUser
 
 DEFAULT_RATE = 2000.0        # discovery packets/connection attempts per second, whole scan
 DEFAULT_PER_HOST = 2         # concurrent connections per device (gentle on embedded stacks)
@@ -141,7 +144,7 @@ class ScanContext:
                  rate: float = DEFAULT_RATE, per_host: int = DEFAULT_PER_HOST,
                  source_ip: str | None = None, interface: str | None = None,
                  on_link: bool = False, warnings: list[str] | None = None,
-                 snmp_communities: tuple[str, ...] = ()) -> None:
+                 snmp_communities: tuple[str, ...] = (), snmp_users: tuple[SnmpUser, ...] = ()) -> None:
         self.targets = targets
         self.bounds = bounds or Bounds()
         self.rate = RateLimiter(rate)
@@ -150,6 +153,7 @@ class ScanContext:
         self.interface = interface
         self.on_link = on_link
         self.snmp_communities = snmp_communities  # configured by the user; empty: SNMP sends nothing
+        self.snmp_users = snmp_users              # SNMPv3 users, likewise
         self.dropped = 0  # observations refused by `admit`
         self.open_ports: set[tuple[str, int]] = set()  # found open by discovery: probes skip the rate
         self.warnings = [] if warnings is None else warnings  # the scan's, in words for the user

@@ -177,6 +177,7 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
                 rate=float(config.get("rate") or DEFAULT_RATE), per_host=plan.per_host,
                 interface=config.get("interface"), engine=config.get("engine") or "native",
                 snmp_communities=tuple(config.get("snmp.communities") or ()),
+                snmp_users=tuple(config.get("snmp.users") or ()),
                 progress=progress, on_observation=on_observation))
             result.hosts, result.observations = outcome.hosts, len(outcome.observations)
             result.started, result.finished = outcome.started, outcome.finished

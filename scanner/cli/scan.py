@@ -98,7 +98,8 @@ def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
 @click.option("--engine", type=click.Choice(["native", "nmap"]), help="Discovery backend (default native).")
 @click.option("--snmp-community", "snmp_communities", multiple=True, metavar="NAME",
               help="SNMPv2c community to ask every live device on UDP 161 (repeatable; a secret, prefer "
-                   "the config file). Without one no SNMP packet is sent.")
+                   "the config file). SNMPv3 users are set in the config file only ([[snmp.users]]). "
+                   "Without either no SNMP packet is sent.")
 @click.option("--interface", help="Interface for ARP/multicast (default: the route to the targets).")
 @click.option("--max-targets", type=int, help=f"Refuse more addresses than this (default {DEFAULT_MAX_TARGETS}).")
 @click.option("--force", is_flag=True, help="Scan even above --max-targets.")

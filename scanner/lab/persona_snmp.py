@@ -1,4 +1,4 @@
-"""The `[snmp]` section of a persona: an SNMPv2c agent's community and the objects it answers.
+"""The `[snmp]` section of a persona: an SNMP agent's community, v3 users and the objects it answers.
 
 Kept apart from `camaudit.lab.persona` (which calls `snmp_section` while loading a file) so
 the persona loader stays one readable module; it imports nothing from the loader (which
@@ -6,15 +6,18 @@ imports it), and sees the loader's reader and behaviours through protocols. The 
 in docs/lab.md:
 
     [snmp]
-    community = "…"            # the only community the agent answers (others: no reply, as real agents)
+    community = "…"            # the only community the agent answers (others: no reply, as real agents);
+                               # may be left out when users are set (a v3-only agent)
     sys_descr = "…"            # SNMPv2-MIB sysDescr.0 (RFC 3418)
     sys_object_id = "1.3.6.1.4.1.…"
     sys_name = "…"
     behaviour = "normal"       # or silent / raw / flood (UDP behaviours) / oversize
     [snmp.entity]              # ENTITY-MIB entPhysicalTable row 1, the chassis (RFC 6933)
     mfg_name = "…"; model_name = "…"; serial_num = "…"; software_rev = "…"
+    [[snmp.users]]             # an SNMPv3 user (RFC 3414 USM); protocols and level as the scanner's
+    user = "…"; auth_protocol = "sha"; auth_key = "…"; priv_protocol = "aes"; priv_key = "…"
 
-`oversize` pads sysDescr with `pad` (behaviour option) copies of "A": a well-formed reply
+`engine_churn` gives every v3 message a new engine (a new engine ID). `oversize` pads sysDescr with `pad` (behaviour option) copies of "A": a well-formed reply
 whose OCTET STRING is larger than any real sysDescr.
 """
 
@@ -24,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-EXTRA_BEHAVIOURS = frozenset({"oversize"})   # on top of the UDP responders' behaviours
+EXTRA_BEHAVIOURS = frozenset({"oversize", "engine_churn"})   # on top of the UDP responders' behaviours
 MAX_PAD = 65_000   # a UDP datagram carries at most 65,507 bytes
 SYSTEM = {"sys_descr": "1.3.6.1.2.1.1.1.0", "sys_object_id": "1.3.6.1.2.1.1.2.0",
           "sys_name": "1.3.6.1.2.1.1.5.0"}
@@ -39,6 +42,7 @@ class Table(Protocol):
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = False) -> Any: ...
     def sub(self, key: str) -> Table | None: ...
+    def subs(self, key: str) -> list[Table]: ...
     def fail(self, key: str, msg: str) -> Exception: ...
     def done(self) -> None: ...
 
@@ -50,13 +54,30 @@ class Behaviour(Protocol):
     options: dict[str, Any]
 
 
+AUTH_PROTOCOLS = ("md5", "sha", "sha224", "sha256", "sha384", "sha512")
+PRIV_PROTOCOLS = ("aes",)
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpUserSpec:
+    """An SNMPv3 user the agent knows (protocols None: that part of the level is off)."""
+
+    user: str
+    auth_protocol: str | None = None
+    auth_key: str | None = None
+    priv_protocol: str | None = None
+    priv_key: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Snmp:
-    """An SNMPv2c agent: its community and OID -> value (text, or a dotted OID in OID_VALUED)."""
+    """An SNMP agent: its community (None: v3 only), v3 users and OID -> value (text, or a
+    dotted OID in OID_VALUED)."""
 
-    community: str
+    community: str | None
     objects: dict[str, str]
     behaviour: Behaviour
+    users: tuple[SnmpUserSpec, ...] = ()
 
 
 def snmp_section(r: Table, behaviour: Behaviour) -> Snmp:
@@ -82,8 +103,28 @@ def snmp_section(r: Table, behaviour: Behaviour) -> Snmp:
         if not isinstance(pad, int) or not 0 < pad <= MAX_PAD:
             raise r.fail("behaviour_options.pad", f"oversize needs pad = 1..{MAX_PAD} (bytes added to sysDescr)")
         objects[SYSTEM["sys_descr"]] = objects.get(SYSTEM["sys_descr"], "") + "A" * pad
-    community = r.get("community", str, required=True)
-    if not community:
+    users = tuple(_user(u) for u in r.subs("users"))
+    community = r.get("community", str, None if users else ...)
+    if community is not None and not community:
         raise r.fail("community", "must not be empty")
+    if behaviour.name == "engine_churn" and not users:
+        raise r.fail("behaviour", "engine_churn needs [[snmp.users]] (it is an SNMPv3 behaviour)")
     r.done()
-    return Snmp(community, objects, behaviour)
+    return Snmp(community, objects, behaviour, users)
+
+
+def _user(r: Table) -> SnmpUserSpec:
+    """One `[[snmp.users]]` table: authPriv, authNoPriv or noAuthNoPriv by the protocols set."""
+    name = r.get("user", str, required=True)
+    auth, priv = r.get("auth_protocol", str, None), r.get("priv_protocol", str, None)
+    if auth is not None and auth not in AUTH_PROTOCOLS:
+        raise r.fail("auth_protocol", f"{auth!r}: expected one of {', '.join(AUTH_PROTOCOLS)}")
+    if priv is not None and (priv not in PRIV_PROTOCOLS or auth is None):
+        raise r.fail("priv_protocol", f"{priv!r}: expected aes, with an auth_protocol")
+    keys = {}
+    for key, protocol in (("auth_key", auth), ("priv_key", priv)):
+        keys[key] = r.get(key, str, None if protocol is None else ...)
+        if (keys[key] is None) != (protocol is None) or keys[key] is not None and len(keys[key]) < 8:
+            raise r.fail(key, "needs its protocol, and a passphrase of at least 8 characters (RFC 3414 §11.2)")
+    r.done()
+    return SnmpUserSpec(name, auth, keys["auth_key"], priv, keys["priv_key"])

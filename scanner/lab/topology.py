@@ -31,6 +31,12 @@ ROUTED_NET = ipaddress.IPv4Network("198.18.1.0/24")
 # The one SNMPv2c community the shipped personas answer; lab scans (tests, demo) configure it,
 # since the scanner never guesses one (docs/lab.md).
 LAB_SNMP_COMMUNITY = "camaudit-lab-ro"
+# The SNMPv3 users the v3 personas know, as `[[snmp.users]]` tables of a scanner config.
+LAB_SNMP_USERS = [
+    {"user": "camaudit-lab-v3", "auth_protocol": "sha", "auth_key": "lab-auth-passphrase",
+     "priv_protocol": "aes", "priv_key": "lab-priv-passphrase"},
+]
+LAB_SNMP_AUTH_ONLY_USER = {"user": "camaudit-lab-auth", "auth_protocol": "sha256", "auth_key": "lab-auth-passphrase"}
 FLEET_NET = ipaddress.IPv4Network("198.19.0.0/16")
 SCANNER_IP = "198.18.0.1"
 SCANNER_FLEET_IP = "198.19.0.1"

@@ -22,10 +22,13 @@ import asyncio
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from camaudit.model import Bounds, Datagram, Host
 from camaudit.observation import Observation
+
+if TYPE_CHECKING:  # the USM module imports this one (through the SNMP codec)
+    from camaudit.probes.snmp_usm import SnmpUser
 
 
 class ProbeContext(Protocol):
@@ -40,6 +43,7 @@ class ProbeContext(Protocol):
     interface: str | None
     on_link: bool           # the scan has targets on the interface's own segment (multicast reaches them)
     snmp_communities: tuple[str, ...]  # SNMPv2c communities the user configured (secrets; never guessed)
+    snmp_users: tuple[SnmpUser, ...]   # SNMPv3 users the user configured (secrets; never guessed)
 
     def permits(self, ip: str | int) -> bool:
         """True when `ip` is a target of the scan and not excluded."""

@@ -1,10 +1,11 @@
-"""SNMPv2c (UDP 161): the device's own description, only with communities the user configured.
+"""SNMP (UDP 161): the device's own description, only with credentials the user configured.
 
-Asks, with each configured community in turn until one is answered, a GET of the system
+Asks, with each configured SNMPv3 user (`camaudit.probes.snmp_usm`, RFC 3414) and then
+each configured SNMPv2c community in turn until one is answered, a GET of the system
 group (RFC 3418: sysDescr.0, sysObjectID.0, sysName.0), then one GETBULK of the first
 ENTITY-MIB rows (RFC 6933 entPhysicalTable: software revision, serial number, manufacturer
 and model name; the first rows are the chassis on switches and routers). Without a
-configured community the probe sends nothing: communities are credentials and are never
+configured community or user the probe sends nothing: both are credentials and are never
 guessed (docs/security.md).
 
 The codec is the few BER shapes SNMP messages use (RFC 3416 PDUs, X.690 definite lengths),
@@ -15,14 +16,15 @@ bytes that are really there, so an absurd length is a `protocol-error`, never an
 or a wait (docs/architecture.md, library choices).
 
 `data`: `sys_descr`, `sys_object_id`, `sys_name`, `ent_software_rev`, `ent_serial_num`,
-`ent_mfg_name`, `ent_model_name` (those the agent answered), `version` "2c". The community
-is never part of an observation or a message.
+`ent_mfg_name`, `ent_model_name` (those the agent answered), `version` "3" or "2c". No
+community, passphrase or key is ever part of an observation or a message.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar
 
 from camaudit.model import Host
@@ -48,6 +50,8 @@ SEQUENCE, INTEGER, OCTETS, NULL, OID = 0x30, 0x02, 0x04, 0x05, 0x06
 EXCEPTIONS = {0x80: "noSuchObject", 0x81: "noSuchInstance", 0x82: "endOfMibView"}
 _UNSIGNED = {0x41, 0x42, 0x43, 0x46}   # Counter32, Gauge32, TimeTicks, Counter64
 _request_ids = itertools.count(0x1000)
+# asks one credential's GET or GETBULK: the varbinds, or (status, reason)
+Ask = Callable[..., Awaitable["list[tuple[str, str | None]] | tuple[ProbeStatus, str]"]]
 
 
 # --- encoding ------------------------------------------------------------------------------
@@ -76,13 +80,19 @@ def _oid(dotted: str) -> bytes:
     return _tlv(OID, bytes(out))
 
 
+def pdu(pdu_type: int, oids: list[str], request_id: int, *,
+        non_repeaters: int = 0, max_repetitions: int = 0) -> bytes:
+    """A request PDU asking for `oids` with NULL values (the same in v2c and v3 messages)."""
+    varbinds = b"".join(_tlv(SEQUENCE, _oid(o) + _tlv(NULL, b"")) for o in oids)
+    return _tlv(pdu_type, _int(request_id) + _int(non_repeaters) + _int(max_repetitions)
+                + _tlv(SEQUENCE, varbinds))
+
+
 def request(community: str, pdu_type: int, oids: list[str], request_id: int, *,
             non_repeaters: int = 0, max_repetitions: int = 0) -> bytes:
     """An SNMPv2c message (version 1 = v2c) asking for `oids` with NULL values."""
-    varbinds = b"".join(_tlv(SEQUENCE, _oid(o) + _tlv(NULL, b"")) for o in oids)
-    pdu = _tlv(pdu_type, _int(request_id) + _int(non_repeaters) + _int(max_repetitions)
-               + _tlv(SEQUENCE, varbinds))
-    return _tlv(SEQUENCE, _int(1) + _tlv(OCTETS, community.encode()) + pdu)
+    return _tlv(SEQUENCE, _int(1) + _tlv(OCTETS, community.encode())
+                + pdu(pdu_type, oids, request_id, non_repeaters=non_repeaters, max_repetitions=max_repetitions))
 
 
 # --- decoding (every length checked against the bytes that are there) -----------------------
@@ -170,9 +180,17 @@ def parse_response(data: bytes, request_id: int) -> tuple[int, list[tuple[str, s
     if data[start:pos] != b"\x01":
         raise BerError("not an SNMPv2c message")
     _, pos = _expect(data, pos, end, OCTETS, "community")
-    pdu_tag, pdu_start, pdu_end = _read(data, pos, end)
+    pdu_tag, answered, error_status, varbinds = parse_pdu(data, pos, end)
     if pdu_tag != RESPONSE:
         raise BerError(f"not a GetResponse PDU (tag 0x{pdu_tag:02x})")
+    if answered != request_id:
+        raise BerError(f"answers request {answered}, not {request_id}")
+    return error_status, varbinds
+
+
+def parse_pdu(data: bytes, pos: int, end: int) -> tuple[int, int, int, list[tuple[str, str | None]]]:
+    """(PDU tag, request-id, error-status, [(oid, value)]) of the PDU at `pos` (v2c and v3 alike)."""
+    pdu_tag, pdu_start, pdu_end = _read(data, pos, end)
     fields = []
     pos = pdu_start
     for what in ("request-id", "error-status", "error-index"):
@@ -180,9 +198,7 @@ def parse_response(data: bytes, request_id: int) -> tuple[int, list[tuple[str, s
         fields.append(_decode_int(data[start:pos]))
     list_start, list_end = _expect(data, pos, pdu_end, SEQUENCE, "varbind list")
     varbinds = list(_varbinds(data, list_start, list_end))  # read whole first: bounded either way
-    if fields[0] != request_id:
-        raise BerError(f"answers request {fields[0]}, not {request_id}")
-    return fields[1], varbinds
+    return pdu_tag, fields[0], fields[1], varbinds
 
 
 def _varbinds(data: bytes, pos: int, end: int) -> Iterator[tuple[str, str | None]]:
@@ -213,39 +229,46 @@ class SnmpProbe(UnicastProbe):
     name: ClassVar[str] = "snmp"
 
     async def probe(self, host: Host, ctx: ProbeContext) -> list[Observation]:
-        communities = ctx.snmp_communities[:MAX_COMMUNITIES]
-        if not communities:
-            return []  # opt-in: no configured community, no packet
+        from camaudit.probes.snmp_usm import MAX_USERS, Session  # it imports this module's codec
+
+        users, communities = ctx.snmp_users[:MAX_USERS], ctx.snmp_communities[:MAX_COMMUNITIES]
+        if not communities and not users:
+            return []  # opt-in: no configured community or user, no packet
+        session = Session(host.ip, ctx)
+        credentials: list[tuple[str, str, Ask]] = [  # v3 users first: they are the stronger credential
+            *((f"SNMPv3 user #{i}", "3", functools.partial(session.ask, user)) for i, user in enumerate(users, 1)),
+            *((f"community #{i}", "2c", functools.partial(self._ask, host, ctx, community))
+              for i, community in enumerate(communities, 1))]
         failure: tuple[ProbeStatus, str] = (ProbeStatus.TIMEOUT, "no answer")
-        for index, community in enumerate(communities, 1):
+        for label, version, ask in credentials:
             try:
-                answered = await self._ask(host, ctx, community, GET, list(SYSTEM))
+                answered = await ask(GET, list(SYSTEM))
             except ConnectionRefusedError:  # ICMP port unreachable on the connected socket
                 return [observation("snmp", host, PORT, {}, ProbeStatus.REFUSED,
                                     "ICMP port unreachable: no SNMP agent listens")]
             except OSError as exc:  # unreachable, excluded
                 return [observation("snmp", host, PORT, {}, *classify(exc))]
             if isinstance(answered, tuple):
-                failure = answered
+                failure = (answered[0], f"{label}: {answered[1]}") if answered[0] is not ProbeStatus.TIMEOUT else failure
                 continue
-            data: dict[str, Any] = {"version": "2c"}
+            data: dict[str, Any] = {"version": version}
             data.update({SYSTEM[oid]: value for oid, value in answered if oid in SYSTEM and value is not None})
             try:
-                rows = await self._ask(host, ctx, community, GET_BULK, list(ENTITY),
-                                       max_repetitions=ENTITY_ROWS)
+                rows = await ask(GET_BULK, list(ENTITY), ENTITY_ROWS)
             except OSError:
                 rows = []
             if isinstance(rows, list):
                 data.update(entity_fields(rows))
             if len(data) == 1:
                 return [observation("snmp", host, PORT, data, ProbeStatus.PROTOCOL_ERROR,
-                                    f"community #{index} answered without the system group")]
+                                    f"{label} answered without the system group")]
             return [observation("snmp", host, PORT, data)]
         status, reason = failure
+        asked = " and ".join(f"{n} configured {what if n > 1 else one}" for n, what, one in (
+            (len(communities), "communities", "community"), (len(users), "SNMPv3 users", "SNMPv3 user")) if n)
         return [observation("snmp", host, PORT, {}, status,
-                            f"{reason} to any of the {len(communities)} configured communities "
-                            "(wrong community, SNMP off, or a filter)" if status is ProbeStatus.TIMEOUT
-                            else reason)]
+                            f"{reason} to any of the {asked} (wrong credentials, SNMP off, or a filter)"
+                            if status is ProbeStatus.TIMEOUT else reason)]
 
     async def _ask(self, host: Host, ctx: ProbeContext, community: str, pdu: int, oids: list[str],
                    max_repetitions: int = 0) -> list[tuple[str, str | None]] | tuple[ProbeStatus, str]:

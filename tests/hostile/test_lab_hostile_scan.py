@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from camaudit.lab.topology import LAB_SNMP_COMMUNITY
+from camaudit.lab.topology import LAB_SNMP_COMMUNITY, LAB_SNMP_USERS
 from camaudit.probes.http import PATHS
 
 REFERENCE = ("hikvision-camera", "dahua-camera")   # well-behaved devices that must stay unaffected
@@ -65,6 +65,8 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-snmp-malformed": {("snmp", 161): {"protocol-error"}},
     "hostile-ssh-endless": {("ssh", 22): {"protocol-error"}},
     "hostile-telnet-iac": {("telnet", 23): {"too-large"}},
+    "hostile-snmp-engine-churn": {("snmp", 161): {"protocol-error"}},
+    "hostile-snmp-v3-length": {("snmp", 161): {"protocol-error"}},
 }
 IDENTITY_KEYS = ("mac", "vendor", "brand", "model", "firmware", "serial", "flagged", "policies", "device_type")
 MEMORY_HEADROOM_KIB = 64 * 1024     # hostile devices may cost the scanner at most this much more
@@ -96,8 +98,11 @@ def hostile_lab() -> Any:
 def scan(run_camaudit: Any, lab: Any, tmp: Path, *targets: str) -> tuple[Any, dict[str, Any], dict[str, list[dict]]]:
     tmp.mkdir(parents=True, exist_ok=True)
     obs_file = tmp / "obs.jsonl"
-    run = run_camaudit(lab, "scan", *targets, "--db", f"sqlite:///{tmp / 'inv.sqlite3'}", "--json",
-                       "--snmp-community", LAB_SNMP_COMMUNITY,
+    config = tmp / "config.toml"   # SNMPv3 users come from the config file only
+    config.write_text("".join("[[snmp.users]]\n" + "".join(f'{k} = "{v}"\n' for k, v in user.items())
+                              for user in LAB_SNMP_USERS))
+    run = run_camaudit(lab, "scan", *targets, "--config", str(config), "--db", f"sqlite:///{tmp / 'inv.sqlite3'}",
+                       "--json", "--snmp-community", LAB_SNMP_COMMUNITY,
                        "--observations-out", str(obs_file), workdir=tmp)
     assert run.returncode in (0, 1), run.stderr
     observations: dict[str, list[dict]] = defaultdict(list)

@@ -20,8 +20,9 @@ from camaudit.cli import main
 from camaudit.engine import ScanOutcome, ScanPlan
 from camaudit.engine import scan as engine_scan
 from camaudit.identify import identify
-from camaudit.lab.topology import LAB_SNMP_COMMUNITY
+from camaudit.lab.topology import LAB_SNMP_COMMUNITY, LAB_SNMP_USERS
 from camaudit.observation import write_jsonl
+from camaudit.probes.snmp_usm import parse_users
 from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
@@ -33,7 +34,8 @@ SEGMENTS = ["198.18.0.0/24", "198.18.1.0/24"]
 def scanned(lab: Any) -> tuple[list[dict[str, Any]], ScanOutcome]:
     targets = build_targets(SEGMENTS)
     with lab.in_scanner_ns():
-        outcome = engine_scan(ScanPlan(targets=targets, snmp_communities=(LAB_SNMP_COMMUNITY,)))
+        outcome = engine_scan(ScanPlan(targets=targets, snmp_communities=(LAB_SNMP_COMMUNITY,),
+                                       snmp_users=tuple(parse_users(LAB_SNMP_USERS))))
     return lab.truth(), outcome
 
 

@@ -22,8 +22,9 @@ from camaudit.fingerprints.loader import load_fingerprints
 from camaudit.fingerprints.matcher import FingerprintSet
 from camaudit.engine import scan as engine_scan
 from camaudit.identify import identify
-from camaudit.lab.topology import LAB_SNMP_COMMUNITY
+from camaudit.lab.topology import LAB_SNMP_AUTH_ONLY_USER, LAB_SNMP_COMMUNITY, LAB_SNMP_USERS
 from camaudit.observation import ProbeStatus
+from camaudit.probes.snmp_usm import SnmpUser, parse_users
 from camaudit.targets import build_targets
 
 pytestmark = pytest.mark.lab
@@ -33,7 +34,8 @@ HOSTILE = {"198.18.0.241": ProbeStatus.PROTOCOL_ERROR,   # absurd BER length
            "198.18.0.242": ProbeStatus.TOO_LARGE,        # 60,000-byte sysDescr
            "198.18.0.243": ProbeStatus.PROTOCOL_ERROR}   # endless OID arc
 PERSONAS = SNMP_PERSONAS + ["hostile-snmp-length", "hostile-snmp-huge", "hostile-snmp-malformed",
-                            "linux-nginx"]
+                            "linux-nginx", "huawei-ar-router", "hostile-snmp-engine-churn",
+                            "hostile-snmp-v3-length"]
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +57,11 @@ def fset(tmp_path_factory: pytest.TempPathFactory) -> FingerprintSet:
     return load_fingerprints(Path(tmp_path_factory.mktemp("no-user-oui")))
 
 
-def run(lab: Any, communities: tuple[str, ...], probes: tuple[str, ...] | None = ("snmp",)) -> ScanOutcome:
-    targets = build_targets(["198.18.0.0/24"])
+def run(lab: Any, communities: tuple[str, ...], probes: tuple[str, ...] | None = ("snmp",),
+        users: tuple[SnmpUser, ...] = (), targets: str = "198.18.0.0/24") -> ScanOutcome:
     with lab.in_scanner_ns():
-        return engine_scan(ScanPlan(targets=targets, snmp_communities=communities, probes=probes))
+        return engine_scan(ScanPlan(targets=build_targets([targets]), snmp_communities=communities,
+                                    snmp_users=users, probes=probes))
 
 
 def snmp_of(outcome: ScanOutcome) -> dict[str, Any]:
@@ -124,3 +127,56 @@ def test_hostile_agents_are_bounded(snmp_lab: Any) -> None:
     assert seen["198.18.0.80"].status is ProbeStatus.OK  # the others' answers are not lost
     print(f"snmp scan of {len(outcome.hosts)} hosts incl. 3 hostile agents: {seconds:.2f} s, "
           f"Python heap peak {peak / 1024:.0f} KiB")
+
+
+def test_v3_users_give_snmp_observations_that_identify_to_truth(snmp_lab: Any, fset) -> None:
+    """authPriv (SHA/AES) on the switch and the v3-only router, authNoPriv (SHA-256) on the
+    router: pysnmp's USM on the device side accepts the scanner's messages and vice versa."""
+    with snmp_lab.capture("udp port 161", snaplen=2048) as cap:
+        outcome = run(snmp_lab, (), probes=None, users=tuple(parse_users(LAB_SNMP_USERS)))
+    truth = {d["ip"]: d for d in snmp_lab.truth()}
+    seen = snmp_of(outcome)
+    for ip in ("198.18.0.80", "198.18.0.83"):
+        assert seen[ip].status is ProbeStatus.OK, seen[ip].error
+        assert seen[ip].data["version"] == "3"
+    assert seen["198.18.0.80"].data["ent_model_name"] == "S5720-52X-EI-AC"
+    assert seen["198.18.0.83"].data["sys_object_id"] == "1.3.6.1.4.1.2011.2.224.67"
+    # the ZTE OLT speaks v2c only: like such agents it drops v3 messages
+    assert seen["198.18.0.81"].status is ProbeStatus.TIMEOUT and "1 configured SNMPv3 user" in seen["198.18.0.81"].error
+    found = {i.ip: i for i in identify(outcome.observations, fset)}
+    ident = found["198.18.0.83"]
+    assert (ident.vendor, ident.flagged) == (truth["198.18.0.83"]["vendor"], True)
+    assert "huawei.snmp.vrp" in {e["fingerprint"] for e in ident.evidence}
+    # authPriv: the sysDescr crossed the wire encrypted
+    payloads = b"".join(bytes(p["UDP"].payload) for p in cap.packets() if p.haslayer("UDP"))
+    assert payloads and b"Versatile Routing" not in payloads
+
+    auth_only = run(snmp_lab, (), users=tuple(parse_users([LAB_SNMP_AUTH_ONLY_USER])), targets="198.18.0.83")
+    router = snmp_of(auth_only)["198.18.0.83"]
+    assert router.status is ProbeStatus.OK and router.data["sys_name"] == "AR2220-branch", router.error
+
+
+def test_a_wrong_v3_passphrase_is_a_status_and_never_shown(snmp_lab: Any) -> None:
+    secret = "wrong-passphrase-5e1d"
+    user = dict(LAB_SNMP_USERS[0], auth_key=secret)
+    outcome = run(snmp_lab, (), users=tuple(parse_users([user])), targets="198.18.0.80-83")
+    seen = snmp_of(outcome)
+    for ip in ("198.18.0.80", "198.18.0.83"):
+        assert seen[ip].status is ProbeStatus.ERROR, seen[ip].error
+        assert "wrong digest" in seen[ip].error and "auth_key" in seen[ip].error
+    assert secret not in repr(outcome.observations) + repr(outcome.warnings)
+
+
+def test_hostile_v3_agents_are_bounded(snmp_lab: Any) -> None:
+    """An engine ID that changes with every message ends after MAX_DISCOVERIES discoveries;
+    a Report with an absurd length is a protocol-error."""
+    with snmp_lab.capture("udp port 161 and host 198.18.0.84") as cap:
+        outcome = run(snmp_lab, (), users=tuple(parse_users(LAB_SNMP_USERS)), targets="198.18.0.84-85")
+    seen = snmp_of(outcome)
+    assert seen["198.18.0.84"].status is ProbeStatus.PROTOCOL_ERROR
+    assert "engine ID changed" in seen["198.18.0.84"].error
+    assert seen["198.18.0.85"].status is ProbeStatus.PROTOCOL_ERROR
+    assert "exceeds" in seen["198.18.0.85"].error
+    sent = [p for p in cap.packets() if p.haslayer("IP") and p["IP"].dst == "198.18.0.84"]
+    assert 0 < len(sent) <= 4
+    print(f"engine-churn agent: {len(sent)} requests before the scanner gave up")

@@ -1,4 +1,5 @@
-"""The lab's SNMPv2c agent (UDP 161): GET, GETNEXT and GETBULK over a persona's objects.
+"""The lab's SNMP agent (UDP 161): GET, GETNEXT and GETBULK over a persona's objects, in
+SNMPv2c for the persona's community and in SNMPv3 for its users (`snmp_v3`, pysnmp's USM).
 
 Messages are decoded and encoded with pysnmp's protocol API (RFC 1905/1901 types over the
 pyasn1 BER codec), an implementation independent of the scanner's own small codec
@@ -18,6 +19,7 @@ from pysnmp.proto import api
 from pysnmp.proto.api import v2c
 
 from camaudit.lab.persona_snmp import OID_VALUED, Snmp
+from camaudit.lab.server import snmp_v3
 from camaudit.lab.server.udp import Handler, Reply
 
 log = logging.getLogger("camaudit.lab.server")
@@ -31,7 +33,8 @@ def _key(oid: str) -> tuple[int, ...]:
 
 
 def agent(spec: Snmp) -> Handler:
-    """A datagram handler answering `spec.community` from `spec.objects` (sorted MIB view)."""
+    """A datagram handler answering `spec.community` and `spec.users` from `spec.objects`
+    (sorted MIB view)."""
     table = sorted((_key(oid), oid, value) for oid, value in spec.objects.items())
 
     def typed(oid: str, value: str) -> Any:
@@ -49,9 +52,25 @@ def agent(spec: Snmp) -> Handler:
                 return v2c.ObjectIdentifier(key), typed(oid, value)
         return v2c.ObjectIdentifier(name), v2c.EndOfMibView("")
 
+    def answer(pdu: Any, names: list[tuple[int, ...]]) -> list[tuple[Any, Any]] | None:
+        if pdu.isSameTypeWith(v2c.GetRequestPDU()):
+            return [get(name) for name in names]
+        if pdu.isSameTypeWith(v2c.GetNextRequestPDU()):
+            return [get_next(name) for name in names]
+        if pdu.isSameTypeWith(v2c.GetBulkRequestPDU()):
+            return _bulk(names, int(v2c.apiBulkPDU.get_non_repeaters(pdu)),
+                         int(v2c.apiBulkPDU.get_max_repetitions(pdu)), get_next)
+        return None
+
+    v3 = snmp_v3.agent(spec.users, lambda pdu, names: answer(pdu, names) or [],
+                       churn=spec.behaviour.name == "engine_churn") if spec.users else None
+
     def handle(data: bytes, sender: tuple[str, int]) -> list[Reply]:
         try:
-            if int(api.decodeMessageVersion(data)) != api.SNMP_VERSION_2C:
+            version = int(api.decodeMessageVersion(data))
+            if version == 3 and v3 is not None:
+                return v3(data, sender)
+            if version != api.SNMP_VERSION_2C or spec.community is None:
                 return []
             request, _ = decoder.decode(data, asn1Spec=v2c.Message())
         except (PyAsn1Error, ValueError):
@@ -59,15 +78,8 @@ def agent(spec: Snmp) -> Handler:
         if bytes(v2c.apiMessage.get_community(request)) != spec.community.encode():
             return []
         pdu = v2c.apiMessage.get_pdu(request)
-        names = [tuple(oid) for oid, _ in v2c.apiPDU.get_varbinds(pdu)]
-        if pdu.isSameTypeWith(v2c.GetRequestPDU()):
-            varbinds = [get(name) for name in names]
-        elif pdu.isSameTypeWith(v2c.GetNextRequestPDU()):
-            varbinds = [get_next(name) for name in names]
-        elif pdu.isSameTypeWith(v2c.GetBulkRequestPDU()):
-            varbinds = _bulk(names, int(v2c.apiBulkPDU.get_non_repeaters(pdu)),
-                             int(v2c.apiBulkPDU.get_max_repetitions(pdu)), get_next)
-        else:
+        varbinds = answer(pdu, [tuple(oid) for oid, _ in v2c.apiPDU.get_varbinds(pdu)])
+        if varbinds is None:
             return []
         response = v2c.apiMessage.get_response(request)
         v2c.apiPDU.set_varbinds(v2c.apiMessage.get_pdu(response), varbinds)
