@@ -22,13 +22,10 @@ import asyncio
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from camaudit.model import Bounds, Datagram, Host
 from camaudit.observation import Observation
-
-if TYPE_CHECKING:  # the USM module imports this one (through the SNMP codec)
-    from camaudit.probes.snmp_usm import SnmpUser
 
 
 class ProbeContext(Protocol):
@@ -43,7 +40,9 @@ class ProbeContext(Protocol):
     interface: str | None
     on_link: bool           # the scan has targets on the interface's own segment (multicast reaches them)
     snmp_communities: tuple[str, ...]  # SNMPv2c communities the user configured (secrets; never guessed)
-    snmp_users: tuple[SnmpUser, ...]   # SNMPv3 users the user configured (secrets; never guessed)
+    # SNMPv3 users the user configured (secrets; never guessed): camaudit.probes.snmp_usm.SnmpUser,
+    # not named here because that module builds on this one
+    snmp_users: tuple[Any, ...]
 
     def permits(self, ip: str | int) -> bool:
         """True when `ip` is a target of the scan and not excluded."""
