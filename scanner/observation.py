@@ -281,7 +281,9 @@ def loads_json(text: str | bytes) -> Any:
     """Decode one JSON document into valid text: orjson (half the stdlib decoder's cost per
     line of `camaudit match`), and the stdlib decoder for what orjson refuses but Python's
     `json` has always read (NaN, Infinity, lone surrogate escapes), so both accept the same
-    lines and a bad line keeps the stdlib's error message. Strings that are not valid text
+    lines and a bad line keeps the stdlib's error message. NaN and ±Infinity (not JSON) are
+    read as null, which is how they are written back, so a line reads the same after a
+    round trip. Strings that are not valid text
     (lone surrogates, NUL escapes) are replaced by `valid_text`, and JSON nested deeper than
     `MAX_JSON_DEPTH` is a ValueError, not a RecursionError. orjson reads an integer beyond
     64 bits as a float; no field of the format holds one."""
@@ -296,8 +298,12 @@ def loads_json(text: str | bytes) -> Any:
     if _nesting(text) > MAX_JSON_DEPTH:
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if value is _UNDECODED:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_non_finite)
     return valid_text(value)[0]
+
+
+def _non_finite(_constant: str) -> None:
+    return None
 
 
 _UNDECODED = object()

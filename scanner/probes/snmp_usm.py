@@ -31,10 +31,9 @@ from cryptography.hazmat.decrepit.ciphers.modes import CFB  # CFB's home since c
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
 from camaudit.observation import ProbeStatus
-from camaudit.probes import snmp
 from camaudit.probes.base import ProbeContext
-from camaudit.probes.snmp import (INTEGER, OCTETS, SEQUENCE, BerError, _decode_int, _expect,
-                                  _int, _tlv, parse_pdu)
+from camaudit.probes.snmp_ber import (ATTEMPTS, GET, INTEGER, OCTETS, PORT, SEQUENCE, BerError, _decode_int,
+                                      _expect, _int, _request_ids, _tlv, parse_pdu, pdu)
 
 # name -> (hashlib name, HMAC truncation in bytes): RFC 3414 §6-7 (md5, sha), RFC 7860 §4.2.
 AUTH = {"md5": ("md5", 12), "sha": ("sha1", 12), "sha224": ("sha224", 16),
@@ -324,7 +323,7 @@ class Session:
                 return self.no_engine
             if self.engine is None:
                 self.discoveries += 1
-                found = await self._exchange(None, snmp.pdu(snmp.GET, [], 0))
+                found = await self._exchange(None, pdu(GET, [], 0))
                 if isinstance(found, tuple):
                     self.no_engine = found
                 elif found.report() is None or len(found.engine.id) < 5:
@@ -333,8 +332,8 @@ class Session:
                 else:
                     self.engine = found.engine
                 continue
-            request_id = next(snmp._request_ids) & 0x7FFFFFFF
-            got = await self._exchange(user, snmp.pdu(pdu_type, oids, request_id, max_repetitions=max_repetitions))
+            request_id = next(_request_ids) & 0x7FFFFFFF
+            got = await self._exchange(user, pdu(pdu_type, oids, request_id, max_repetitions=max_repetitions))
             if isinstance(got, tuple):
                 return got
             report = got.report()
@@ -362,9 +361,9 @@ class Session:
 
     async def _exchange(self, user: SnmpUser | None, request_pdu: bytes) -> Reply | tuple[ProbeStatus, str]:
         """The first well-formed reply to our message ID, or (status, reason) after ATTEMPTS tries."""
-        for _ in range(snmp.ATTEMPTS):
-            msg_id = next(snmp._request_ids) & 0x7FFFFFFF
-            reply = await self.ctx.exchange(self.ip, snmp.PORT, message(user, self.engine, msg_id, request_pdu),
+        for _ in range(ATTEMPTS):
+            msg_id = next(_request_ids) & 0x7FFFFFFF
+            reply = await self.ctx.exchange(self.ip, PORT, message(user, self.engine, msg_id, request_pdu),
                                             wait=self.ctx.bounds.connect_timeout)
             if reply is None:
                 continue

@@ -16,7 +16,7 @@ from pysnmp.proto.secmod.rfc3414 import localkey
 from camaudit.lab.persona_snmp import Snmp, SnmpUserSpec
 from camaudit.model import Bounds, Datagram
 from camaudit.lab.server import snmp as lab_agent
-from camaudit.probes import snmp
+from camaudit.probes import snmp_ber
 from camaudit.probes import snmp_usm as usm
 
 ENGINE = bytes.fromhex("000000000000000000000002")   # RFC 3414 A.3
@@ -51,7 +51,7 @@ class _Normal:
 
 def _agent_and_engine(users: tuple[SnmpUserSpec, ...]) -> tuple[Any, usm.Engine]:
     handle = lab_agent.agent(Snmp(None, {"1.3.6.1.2.1.1.1.0": DESCR}, _Normal(), users))
-    reply = handle(usm.message(None, None, 1, snmp.pdu(snmp.GET, [], 0)), SENDER)
+    reply = handle(usm.message(None, None, 1, snmp_ber.pdu(snmp_ber.GET, [], 0)), SENDER)
     found = usm.parse(reply[0][0], None)
     assert found.msg_id == 1 and found.report() is not None and found.report()[0] == "4.0"
     return handle, found.engine
@@ -63,7 +63,7 @@ def test_pysnmps_usm_accepts_every_protocol_and_we_read_its_answer(auth: str, pr
     spec = SnmpUserSpec("ops", auth, "auth-passphrase", priv, "priv-passphrase" if priv else None)
     handle, engine = _agent_and_engine((spec,))
     user = usm.SnmpUser("ops", auth, "auth-passphrase", priv, "priv-passphrase" if priv else "")
-    wire = usm.message(user, engine, 2, snmp.pdu(snmp.GET, ["1.3.6.1.2.1.1.1.0"], 77))
+    wire = usm.message(user, engine, 2, snmp_ber.pdu(snmp_ber.GET, ["1.3.6.1.2.1.1.1.0"], 77))
     reply = handle(wire, SENDER)[0][0]
     assert (DESCR.encode() in reply) is (priv is None)   # authPriv: the answer crossed encrypted
     got = usm.parse(reply, user)
@@ -76,13 +76,13 @@ def test_a_forged_digest_or_another_key_is_refused() -> None:
     spec = SnmpUserSpec("ops", "sha", "auth-passphrase", "aes", "priv-passphrase")
     handle, engine = _agent_and_engine((spec,))
     user = usm.SnmpUser("ops", "sha", "auth-passphrase", "aes", "priv-passphrase")
-    reply = bytearray(handle(usm.message(user, engine, 3, snmp.pdu(snmp.GET, ["1.3.6.1.2.1.1.1.0"], 5)), SENDER)[0][0])
+    reply = bytearray(handle(usm.message(user, engine, 3, snmp_ber.pdu(snmp_ber.GET, ["1.3.6.1.2.1.1.1.0"], 5)), SENDER)[0][0])
     reply[-1] ^= 0x01   # one bit of the encrypted PDU
-    with pytest.raises(snmp.BerError, match="digest"):
+    with pytest.raises(snmp_ber.BerError, match="digest"):
         usm.parse(bytes(reply), user)
     other = usm.SnmpUser("ops", "sha", "another-passphrase", "aes", "priv-passphrase")
     reply[-1] ^= 0x01
-    with pytest.raises(snmp.BerError, match="digest"):
+    with pytest.raises(snmp_ber.BerError, match="digest"):
         usm.parse(bytes(reply), other)
 
 
@@ -102,8 +102,8 @@ def test_absurd_lengths_in_a_v3_reply_cost_nothing() -> None:
                  header + bytes.fromhex("04263024") + bytes.fromhex("0421") + b"\x80" * 33
                  + bytes.fromhex("020100020100"),
                  header + bytes.fromhex("0484ffffffff")):
-        with pytest.raises(snmp.BerError):
-            usm.parse(snmp._tlv(snmp.SEQUENCE, body), None)
+        with pytest.raises(snmp_ber.BerError):
+            usm.parse(snmp_ber._tlv(snmp_ber.SEQUENCE, body), None)
     assert tracemalloc.get_traced_memory()[1] < 64 * 1024
     tracemalloc.stop()
 
@@ -116,7 +116,7 @@ def test_every_single_byte_corruption_of_a_real_v3_reply_is_handled(where: int, 
     wire[where % len(wire)] = byte
     try:
         usm.parse(bytes(wire), user)
-    except snmp.BerError:
+    except snmp_ber.BerError:
         pass
 
 
@@ -124,7 +124,7 @@ def _real_reply() -> bytes:
     spec = SnmpUserSpec("ops", "sha256", "auth-passphrase", "aes", "priv-passphrase")
     handle, engine = _agent_and_engine((spec,))
     user = usm.SnmpUser("ops", "sha256", "auth-passphrase", "aes", "priv-passphrase")
-    return handle(usm.message(user, engine, 4, snmp.pdu(snmp.GET, ["1.3.6.1.2.1.1.1.0"], 9)), SENDER)[0][0]
+    return handle(usm.message(user, engine, 4, snmp_ber.pdu(snmp_ber.GET, ["1.3.6.1.2.1.1.1.0"], 9)), SENDER)[0][0]
 
 
 _REPLY = _real_reply()
@@ -135,7 +135,7 @@ _REPLY = _real_reply()
 def test_arbitrary_bytes_are_a_ber_error_or_a_reply(data: bytes) -> None:
     try:
         usm.parse(data, usm.SnmpUser("ops", "sha", "auth-passphrase"))
-    except snmp.BerError:
+    except snmp_ber.BerError:
         pass
 
 
@@ -183,7 +183,7 @@ def test_out_of_the_time_window_is_resynchronised_once() -> None:
     session = usm.Session("198.18.0.80", ctx)  # type: ignore[arg-type]
     session.engine = usm.Engine(engine.id, engine.boots + 7, engine.time + 100_000)
     session.discoveries = 1
-    got = asyncio.run(session.ask(user, snmp.GET, ["1.3.6.1.2.1.1.1.0"]))
+    got = asyncio.run(session.ask(user, snmp_ber.GET, ["1.3.6.1.2.1.1.1.0"]))
     assert got == [("1.3.6.1.2.1.1.1.0", DESCR)] and ctx.sent == 2
     assert session.engine.boots == engine.boots
 
@@ -193,6 +193,6 @@ def test_a_wrong_priv_key_is_a_status_not_a_crash() -> None:
     handle, _ = _agent_and_engine((spec,))
     ctx = _AgentInProcess(handle)
     user = usm.SnmpUser("ops", "sha", "auth-passphrase", "aes", "other-priv-passphrase")
-    status, reason = asyncio.run(usm.Session("198.18.0.80", ctx).ask(user, snmp.GET, ["1.3.6.1.2.1.1.1.0"]))  # type: ignore[arg-type, misc]
+    status, reason = asyncio.run(usm.Session("198.18.0.80", ctx).ask(user, snmp_ber.GET, ["1.3.6.1.2.1.1.1.0"]))  # type: ignore[arg-type, misc]
     assert status.value == "error" and "usmStatsDecryptionErrors" in reason and "check priv_key" in reason
     assert "other-priv" not in reason

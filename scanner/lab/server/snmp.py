@@ -3,7 +3,7 @@ SNMPv2c for the persona's community and in SNMPv3 for its users (`snmp_v3`, pysn
 
 Messages are decoded and encoded with pysnmp's protocol API (RFC 1905/1901 types over the
 pyasn1 BER codec), an implementation independent of the scanner's own small codec
-(`camaudit.probes.snmp`), so a lab scan checks that codec against a reference one.
+(`camaudit.probes.snmp_ber`), so a lab scan checks that codec against a reference one.
 Like real agents (RFC 3584 §5.2.1, snmpInBadCommunityNames), a request with another
 community, another version or that does not decode gets no reply at all.
 """
