@@ -270,7 +270,11 @@ def _stop_server(pid: int, name: str) -> None:
         _reap(pid)
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
-    _reap(pid)
+    for _ in range(50):  # SIGKILL is delivered asynchronously: gone only once reaped or exited
+        _reap(pid)
+        if not _alive(pid, name):
+            return
+        time.sleep(0.1)
 
 
 def _reap(pid: int) -> None:
