@@ -94,3 +94,25 @@ def test_mdns_only_devices_get_model_and_serial_from_their_announcements(
         assert (ident.vendor, ident.model, ident.serial, ident.flagged) == (
             device["vendor"], device["model"], device["serial"], device["flagged"]), persona
         assert any(e["source"] == "mdns" for e in ident.evidence), persona
+
+
+# a persona of each new protocol's device class and the source that must name its vendor
+NETWORK_GEAR_SIGNALS = (("huawei-firewall", "ssh"), ("zte-olt", "telnet"), ("huawei-ont", "upnp"),
+                        ("hikvision-nvr-ssdp", "upnp"), ("zte-olt-snmp", "snmp"),
+                        ("huawei-ar-router", "snmp"), ("hikvision-mdns", "mdns"))
+
+
+def test_a_full_lab_scan_hears_every_protocol_and_each_names_its_device(
+        scanned: tuple[list[dict[str, Any]], ScanOutcome], fset) -> None:
+    """SSH, Telnet, UPnP, mDNS and SNMP (with the lab's community and v3 user) all answer in
+    one scan of the whole lab, and each is what names the vendor of a device that shows
+    itself through it."""
+    truth, outcome = scanned
+    answered = {o.source for o in outcome.observations if o.status == "ok"}
+    assert {"ssh", "telnet", "upnp", "mdns", "snmp"} <= answered, sorted(answered)
+    found = _by_ip(identify(outcome.observations, fset))
+    for persona, source in NETWORK_GEAR_SIGNALS:
+        device = next(d for d in truth if d["persona"] == persona)
+        ident = found[device["ip"]]
+        named = {e["source"] for e in ident.evidence if e.get("vendor") == device["vendor"]}
+        assert source in named, f"{persona}: {source} did not name {device['vendor']} (evidence from {sorted(named)})"
