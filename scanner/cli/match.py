@@ -39,7 +39,7 @@ def match(file: click.utils.LazyFile, policy_ids: tuple[str, ...]) -> None:
     from camaudit.fingerprints.loader import load_fingerprints
     from camaudit.fingerprints.errors import FingerprintError
     from camaudit.identify import Matcher
-    from camaudit.observation import ReadError, read_jsonl
+    from camaudit.observation import read_jsonl
     from camaudit.policy import PolicyError, load_policies
 
     try:
