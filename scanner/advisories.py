@@ -154,11 +154,14 @@ def user_path(user_dir: Path | None = None) -> Path:
     return (user_dir if user_dir is not None else data_dir()) / USER_FILE
 
 
-@lru_cache(maxsize=4)
 def load_advisories(user_dir: Path | None = None) -> tuple[Advisory, ...]:
-    """The shipped table overlaid by the user's refresh, by CVE id."""
+    """The shipped table overlaid by the user's refresh, by CVE id (read once per file)."""
+    return _load(user_path(user_dir))
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> tuple[Advisory, ...]:
     table = {a.cve: a for a in shipped_advisories()}
-    path = user_path(user_dir)
     if path.is_file():
         try:
             items = json.loads(read_capped(path, MAX_FEED_BYTES).decode("utf-8"))["advisories"]
@@ -228,5 +231,5 @@ def save_user_layer(advisories: list[Advisory], user_dir: Path | None = None) ->
     tmp.write_text(json.dumps({"advisories": [to_dict(a) for a in advisories]}, indent=1),
                    encoding="utf-8")
     os.replace(tmp, target)
-    load_advisories.cache_clear()
+    _load.cache_clear()
     return target

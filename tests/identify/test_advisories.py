@@ -151,14 +151,36 @@ def test_feed_import_keeps_flagged_vendors_and_the_shipped_ranges(tmp_path: Path
     assert kept[0].affected == next(a for a in shipped_advisories() if a.cve == "CVE-2017-7921").affected
     assert kept[1].vendor == "ZTE" and kept[1].affected == () and kept[1].kev_date_added == "2099-01-02"
     save_user_layer(kept, tmp_path / "data")
-    try:
-        merged = {a.cve: a for a in load_advisories(tmp_path / "data")}
-        assert "CVE-2099-0001" in merged and "CVE-2021-36260" in merged
-        # an entry without a product pattern names no device
-        zte = assess(DeviceFacts(vendor="ZTE", firmware="V2.1.0", device_type="router"), merged.values())
-        assert zte.firmware_status == NOT_LISTED
-    finally:
-        load_advisories.cache_clear()
+    merged = {a.cve: a for a in load_advisories(tmp_path / "data")}
+    assert "CVE-2099-0001" in merged and "CVE-2021-36260" in merged
+    # an entry without a product pattern names no device
+    zte = assess(DeviceFacts(vendor="ZTE", firmware="V2.1.0", device_type="router"), merged.values())
+    assert zte.firmware_status == NOT_LISTED
+
+
+def test_cli_load_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from camaudit.cli import main
+    from camaudit.exitcodes import ExitCode
+
+    monkeypatch.setenv("CAMAUDIT_DATA_DIR", str(tmp_path / "data"))
+    feed = _feed(tmp_path, {"vulnerabilities": [
+        {"cveID": "CVE-2099-0002", "vendorProject": "Hangzhou Hikvision Digital Technology Co., Ltd.",
+         "product": "NVR", "vulnerabilityName": "Hikvision NVR Example", "dateAdded": "2099-02-03"},
+        {"cveID": "CVE-2021-44228", "vendorProject": "Apache", "product": "Log4j2",
+         "vulnerabilityName": "Apache Log4j2 RCE", "dateAdded": "2021-12-10"}]})
+    result = CliRunner().invoke(main, ["advisories", "load", str(feed)])
+    assert result.exit_code == ExitCode.CLEAN and "1 of 2 entries are of flagged vendors" in result.stderr
+    listed = CliRunner().invoke(main, ["advisories", "list", "--json"])
+    cves = [json.loads(line)["cve"] for line in listed.stdout.splitlines()]
+    assert "CVE-2099-0002" in cves and "CVE-2017-7921" in cves
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"\x00\xff")
+    refused = CliRunner().invoke(main, ["advisories", "load", str(bad)])
+    assert refused.exit_code == ExitCode.USAGE and "not JSON in UTF-8" in refused.stderr
+    # the refresh saved before stays in effect
+    assert "CVE-2099-0002" in CliRunner().invoke(main, ["advisories", "list"]).stdout
 
 
 @pytest.mark.parametrize("content, error", [

@@ -134,3 +134,13 @@ def test_cli_load_all_or_nothing(tmp_path: Path) -> None:
     assert code == ExitCode.CLEAN and [e["mac"] for e in json.loads(out)["unseen"]] == [HIK_MAC, GONE_MAC]
     code, _, err = cli(url, "register", "load", str(tmp_path / "missing.csv"))
     assert code == ExitCode.USAGE and "cannot read" in err
+
+
+def test_cli_list_neutralises_terminal_controls(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'inv.sqlite3'}"
+    path = tmp_path / "reg.csv"
+    path.write_text("ip,room,owner\n198.18.0.5,\x1b[2JB-1,\u202eIT\n", encoding="utf-8")
+    assert cli(url, "register", "load", str(path))[0] == ExitCode.CLEAN
+    code, out, _ = cli(url, "register", "list")
+    assert code == ExitCode.CLEAN and "198.18.0.5" in out
+    assert "\x1b" not in out and "\u202e" not in out
