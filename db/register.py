@@ -12,11 +12,12 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 
 from camaudit.db.engine import Database
 from camaudit.db.findings import iso
 from camaudit.db.models import Asset, RegisterEntry, Scan, fit
+from camaudit.db.record import _covered as covered
 from camaudit.observation import normalize_mac
 
 T_REG, T_ASSET, T_SCAN = RegisterEntry.__table__, Asset.__table__, Scan.__table__
@@ -62,21 +63,16 @@ def entries(db: Database) -> list[dict[str, Any]]:
         return [_as_dict(r) for r in conn.execute(select(T_REG).order_by(T_REG.c.line))]
 
 
-def _covers(scan: Any, ip: str | None) -> bool:
-    if not ip:
-        return False
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
+def _networks(scan: Any) -> list[Any]:
+    """The networks a scan covered (a range or name the engine expanded covers nothing here,
+    as for the scan's own miss count)."""
+    out = []
     for item in scan.covered or []:
         try:
-            net = ipaddress.ip_network(item, strict=False)
+            out.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
             continue
-        if net.version == addr.version and addr in net:
-            return True
-    return False
+    return out
 
 
 def gaps(db: Database, flagged_vendor: FlaggedVendor) -> dict[str, list[dict[str, Any]]]:
@@ -93,25 +89,27 @@ def gaps(db: Database, flagged_vendor: FlaggedVendor) -> dict[str, list[dict[str
         unregistered = [{"asset_id": a.id, "ip": a.ip, "mac": a.mac, "vendor": a.vendor,
                          "model": a.model, "site": a.site, "last_seen": iso(a.last_seen)}
                         for a in flagged if a.mac not in by_mac and a.ip not in by_ip]
-        scans = conn.execute(select(T_SCAN).where(T_SCAN.c.status == "complete")
-                             .order_by(T_SCAN.c.started_at.desc())).all()
-        unseen = []
-        for entry in register:
-            vendor = flagged_vendor(entry.mac, entry.vendor)
-            if vendor is None:
-                continue
-            cond = [T_ASSET.c.mac == entry.mac] if entry.mac else []
-            if entry.ip and not entry.mac:
-                cond.append(T_ASSET.c.ip == entry.ip)
-            asset = conn.execute(select(T_ASSET).where(or_(*cond))
-                                 .order_by(T_ASSET.c.last_seen.desc())).first()
-            item = {**_as_dict(entry), "flagged_vendor": vendor,
-                    "asset_id": asset.id if asset else None,
-                    "last_seen": iso(asset.last_seen) if asset else None}
-            if asset is None:
-                unseen.append({**item, "state": "never seen"})
-                continue
-            latest = next((s for s in scans if _covers(s, asset.ip or entry.ip)), None)
-            if latest is not None and asset.last_seen < latest.started_at:
-                unseen.append({**item, "state": "not seen since", "missed_scan_id": latest.id})
+        scans = [(s, _networks(s)) for s in conn.execute(
+            select(T_SCAN).where(T_SCAN.c.status == "complete").order_by(T_SCAN.c.started_at.desc()))]
+        # one read of every asset's address and last sighting, not one query per entry
+        assets = conn.execute(select(T_ASSET.c.id, T_ASSET.c.mac, T_ASSET.c.ip, T_ASSET.c.last_seen)
+                              .order_by(T_ASSET.c.last_seen)).all()
+    asset_by_mac = {a.mac: a for a in assets if a.mac}     # the latest seen wins
+    asset_by_ip = {a.ip: a for a in assets if a.ip}
+    unseen = []
+    for entry in register:
+        vendor = flagged_vendor(entry.mac, entry.vendor)
+        if vendor is None:
+            continue
+        # an entry with a MAC is that device; an IP alone may have been handed to another
+        asset = asset_by_mac.get(entry.mac) if entry.mac else asset_by_ip.get(entry.ip)
+        item = {**_as_dict(entry), "flagged_vendor": vendor, "asset_id": asset.id if asset else None,
+                "last_seen": iso(asset.last_seen) if asset else None}
+        if asset is None:
+            unseen.append({**item, "state": "never seen"})
+            continue
+        address = asset.ip or entry.ip
+        latest = next((s for s, nets in scans if address and covered(address, nets)), None)
+        if latest is not None and asset.last_seen < latest.started_at:
+            unseen.append({**item, "state": "not seen since", "missed_scan_id": latest.id})
     return {"unregistered": unregistered, "unseen": unseen}
