@@ -16,6 +16,8 @@ Tables and why each exists:
                    even where the policy files are not installed, e.g. a central database).
 * ``findings``     asset × policy with the remediation state (scanner/… never deletes one).
 * ``finding_events`` append-only trail: who, when, from, to, note, and the scan that caused it.
+* ``asset_register`` the agency's own asset register (`camaudit register load`): where a
+                   device is and who answers for it, keyed by MAC and/or IP; replaced whole.
 
 Timestamps are stored as naive UTC (SQLite has no time zones) and returned timezone-aware.
 
@@ -207,6 +209,22 @@ class FindingEvent(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text, info={"max_chars": MAX_NOTE})
     scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id"))
+
+
+class RegisterEntry(Base):
+    __tablename__ = "asset_register"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mac: Mapped[str | None] = mapped_column(String(17), unique=True)
+    ip: Mapped[str | None] = mapped_column(String(45), unique=True)
+    asset_tag: Mapped[str | None] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(200))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    vendor: Mapped[str | None] = mapped_column(String(200))   # the register's own vendor column
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # columns not mapped above
+    line: Mapped[int] = mapped_column(Integer)                # line of the file it came from
+    source_file: Mapped[str] = mapped_column(String(400))
+    loaded_at: Mapped[datetime]
 
 
 def max_chars(column: Any) -> int | None:

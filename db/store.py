@@ -11,6 +11,8 @@ public methods below and delegates each to the module that does that one job:
     db/findings.py   writing findings and their event trail
     db/rematch.py    re-identifying stored devices after a fingerprint update
     db/queries.py    read models for the CLI and reports
+    db/register.py   the agency's asset register: load, look up, gaps
+    db/exposure.py   what the removal priority needs of each asset (facts, open ports)
 
 API for the scan command (call in this order; every call commits its own transactions):
 
@@ -31,6 +33,10 @@ network tells the store what it covered.
 Queries for the CLI and reports: `assets`, `finding_rows`, `finding_stream`, `scan_series`,
 `summary`, `history`, `diff`, `scans`, `events`, `resolve`; changes: `remediate`,
 `expire_risk_acceptances`, `rematch`.
+
+Asset register and priority: `load_register`, `register_entry` (a device's location and
+owner: MAC wins over IP), `register_entries`, `register_gaps`, `device_facts` (feed each to
+`camaudit.priority.assess`).
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from camaudit.db import findings, queries, record
+from camaudit.db import exposure, findings, queries, record
+from camaudit.db import register as asset_register
 from camaudit.db import rematch as rematching
 from camaudit.db.device import IdentificationLike
 from camaudit.db.engine import Database, default_url, utcnow
@@ -199,3 +206,24 @@ class Store:
     def summary(self) -> dict[str, Any]:
         """Finding counts by status, by vendor and by site, plus totals."""
         return queries.summary(self.db)
+
+    # ------------------------------------------------------------------ register, priority
+
+    def load_register(self, rows: Iterable[Any], source_file: str) -> tuple[int, int]:
+        """Replace the asset register with `rows` (one transaction); returns (loaded, replaced)."""
+        return asset_register.replace(self.db, rows, source_file)
+
+    def register_entry(self, mac: str | None, ip: str | None) -> dict[str, Any] | None:
+        """A device's register entry (asset_tag, location, owner, extra…): MAC wins over IP."""
+        return asset_register.entry_for(self.db, mac, ip)
+
+    def register_entries(self) -> list[dict[str, Any]]:
+        return asset_register.entries(self.db)
+
+    def register_gaps(self, flagged_vendor: asset_register.FlaggedVendor) -> dict[str, list[dict[str, Any]]]:
+        """Flagged devices the register lacks; flagged-vendor entries the scans no longer see."""
+        return asset_register.gaps(self.db, flagged_vendor)
+
+    def device_facts(self, asset_ids: Sequence[int] | None = None) -> dict[int, Any]:
+        """asset id → camaudit.priority.DeviceFacts (with the open ports of its last sighting)."""
+        return exposure.device_facts(self.db, asset_ids)

@@ -1,0 +1,115 @@
+"""The agency's asset register in the inventory: load (replace whole), look up, compare.
+
+`replace` swaps the stored register for new rows in one transaction: a reader sees the old
+register or the new one, never a mix. `entry_for` is what device rows call for location and
+owner (a MAC match wins over an IP match, since DHCP moves IPs). `gaps` lists flagged devices
+the register lacks and flagged-vendor register entries the scans no longer see.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from camaudit.db.engine import Database
+from camaudit.db.findings import iso
+from camaudit.db.models import Asset, RegisterEntry, Scan, fit
+from camaudit.db.record import _covered as covered
+from camaudit.observation import normalize_mac
+
+T_REG, T_ASSET, T_SCAN = RegisterEntry.__table__, Asset.__table__, Scan.__table__
+FIELDS = ("mac", "ip", "asset_tag", "location", "owner", "vendor", "extra", "line")
+# (mac, recorded vendor) → the flagged vendor it names, or None
+FlaggedVendor = Callable[[str | None, str | None], str | None]
+
+
+def replace(db: Database, rows: Iterable[Any], source_file: str) -> tuple[int, int]:
+    """Store `rows` (RegisterRow-like) as the register; returns (loaded, replaced)."""
+    now = db.clock()
+    values = [{**{f: getattr(r, f) for f in FIELDS}, "loaded_at": now,
+               "source_file": fit(T_REG.c.source_file, source_file)} for r in rows]
+    with db.write() as conn:
+        replaced = conn.execute(delete(T_REG)).rowcount
+        if values:
+            conn.execute(T_REG.insert(), values)
+    return len(values), replaced
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    return {"register_id": row.id, **{f: getattr(row, f) for f in FIELDS},
+            "source_file": row.source_file, "loaded_at": iso(row.loaded_at)}
+
+
+def entry_for(db: Database, mac: str | None, ip: str | None) -> dict[str, Any] | None:
+    """The register entry of a device: by MAC first, then by IP; None when it has none."""
+    try:
+        mac = normalize_mac(mac) if mac else None
+    except ValueError:
+        mac = None
+    with db.read() as conn:
+        for column, value in ((T_REG.c.mac, mac), (T_REG.c.ip, ip)):
+            if value:
+                row = conn.execute(select(T_REG).where(column == value)).first()
+                if row is not None:
+                    return _as_dict(row)
+    return None
+
+
+def entries(db: Database) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        return [_as_dict(r) for r in conn.execute(select(T_REG).order_by(T_REG.c.line))]
+
+
+def _networks(scan: Any) -> list[Any]:
+    """The networks a scan covered (a range or name the engine expanded covers nothing here,
+    as for the scan's own miss count)."""
+    out = []
+    for item in scan.covered or []:
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            continue
+    return out
+
+
+def gaps(db: Database, flagged_vendor: FlaggedVendor) -> dict[str, list[dict[str, Any]]]:
+    """`unregistered`: flagged assets with no register entry (by MAC or IP);
+    `unseen`: register entries of a flagged vendor (`flagged_vendor`) that no asset matches
+    ("never seen"), or whose asset was last seen before the latest complete scan covering
+    its address ("not seen since")."""
+    with db.read() as conn:
+        register = conn.execute(select(T_REG).order_by(T_REG.c.line)).all()
+        by_mac = {r.mac: r for r in register if r.mac}
+        by_ip = {r.ip: r for r in register if r.ip}
+        flagged = conn.execute(select(T_ASSET).where(T_ASSET.c.flagged.is_(True))
+                               .order_by(T_ASSET.c.id)).all()
+        unregistered = [{"asset_id": a.id, "ip": a.ip, "mac": a.mac, "vendor": a.vendor,
+                         "model": a.model, "site": a.site, "last_seen": iso(a.last_seen)}
+                        for a in flagged if a.mac not in by_mac and a.ip not in by_ip]
+        scans = [(s, _networks(s)) for s in conn.execute(
+            select(T_SCAN).where(T_SCAN.c.status == "complete").order_by(T_SCAN.c.started_at.desc()))]
+        # one read of every asset's address and last sighting, not one query per entry
+        assets = conn.execute(select(T_ASSET.c.id, T_ASSET.c.mac, T_ASSET.c.ip, T_ASSET.c.last_seen)
+                              .order_by(T_ASSET.c.last_seen)).all()
+    asset_by_mac = {a.mac: a for a in assets if a.mac}     # the latest seen wins
+    asset_by_ip = {a.ip: a for a in assets if a.ip}
+    unseen = []
+    for entry in register:
+        vendor = flagged_vendor(entry.mac, entry.vendor)
+        if vendor is None:
+            continue
+        # an entry with a MAC is that device; an IP alone may have been handed to another
+        asset = asset_by_mac.get(entry.mac) if entry.mac else asset_by_ip.get(entry.ip)
+        item = {**_as_dict(entry), "flagged_vendor": vendor, "asset_id": asset.id if asset else None,
+                "last_seen": iso(asset.last_seen) if asset else None}
+        if asset is None:
+            unseen.append({**item, "state": "never seen"})
+            continue
+        address = asset.ip or entry.ip
+        latest = next((s for s, nets in scans if address and covered(address, nets)), None)
+        if latest is not None and asset.last_seen < latest.started_at:
+            unseen.append({**item, "state": "not seen since", "missed_scan_id": latest.id})
+    return {"unregistered": unregistered, "unseen": unseen}
