@@ -28,7 +28,8 @@ that the scan did not see counts one "miss" when the scan finishes complete. Cal
 `record_identifications` even when nothing was found (`[]`): that is how a scan of an emptied
 network tells the store what it covered.
 
-Queries for the CLI and reports: `assets`, `finding_rows`, `finding_stream`, `scan_series`,
+Queries for the CLI and reports: `assets`, `device_rows`, `device_stream`, `finding_rows`,
+`finding_stream`, `scan_series`,
 `summary`, `history`, `diff`, `scans`, `events`, `resolve`; changes: `remediate`,
 `expire_risk_acceptances`, `rematch`.
 """
@@ -40,7 +41,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from camaudit.db import findings, queries, record
+from camaudit.db import devices_view, findings, queries, record
 from camaudit.db import rematch as rematching
 from camaudit.db.device import IdentificationLike
 from camaudit.db.engine import Database, default_url, utcnow
@@ -178,6 +179,25 @@ class Store:
         with queries.finding_stream(self.db, status=status, site=site, policy=policy,
                                     vendor=vendor, since=since, tier=tier) as rows:
             yield rows
+
+    @contextmanager
+    def device_stream(self, *, status: list[str] | None = None, site: str | None = None,
+                      policy: str | None = None, vendor: str | None = None,
+                      since: datetime | None = None,
+                      tier: list[str] | None = None) -> Iterator[FindingStream]:
+        """One row per flagged device (`devices_view.device_stream`), fetched while read."""
+        with devices_view.device_stream(self.db, status=status, site=site, policy=policy,
+                                        vendor=vendor, since=since, tier=tier) as rows:
+            yield rows
+
+    def device_rows(self, *, status: list[str] | None = None, site: str | None = None,
+                    policy: str | None = None, vendor: str | None = None,
+                    since: datetime | None = None,
+                    tier: list[str] | None = None) -> list[dict[str, Any]]:
+        """The remediation list: one row per device with its policies (docs/inventory.md)."""
+        with self.device_stream(status=status, site=site, policy=policy, vendor=vendor,
+                                since=since, tier=tier) as rows:
+            return list(rows)
 
     def events(self, finding_id: int) -> list[dict[str, Any]]:
         return queries.events(self.db, finding_id)
