@@ -39,11 +39,8 @@ class Column:
 
 BY_DEVICE, BY_POLICY = "device", "policy"   # ReportMeta.layout: what one row is
 
-# The columns of the tabular exports (CSV, XLSX) by policy, in order. One row per finding:
-# a finding is one (asset, policy) pair, so policy id/title/citation are plain columns.
-COLUMNS: tuple[Column, ...] = (
-    Column("finding_id", "Finding"),
-    Column("asset_id", "Asset"),
+# Where and what the device is: the same columns in both layouts.
+IDENTITY: tuple[Column, ...] = (
     Column("site", "Site"),
     Column("ip", "IP"),
     Column("mac", "MAC"),
@@ -53,6 +50,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("firmware", "Firmware"),
     Column("serial", "Serial"),
     Column("device_type", "Device type"),
+)
+
+# The columns of the tabular exports (CSV, XLSX) by policy, in order. One row per finding:
+# a finding is one (asset, policy) pair, so policy id/title/citation are plain columns.
+COLUMNS: tuple[Column, ...] = (
+    Column("finding_id", "Finding"),
+    Column("asset_id", "Asset"),
+    *IDENTITY,
     Column("policy_id", "Policy"),
     Column("policy_title", "Policy title"),
     Column("policy_citation", "Citation"),
@@ -75,15 +80,7 @@ COLUMNS: tuple[Column, ...] = (
 # says when they differ). The per-policy detail is in the JSON export's `findings` lists.
 DEVICE_COLUMNS: tuple[Column, ...] = (
     Column("asset_id", "Device"),
-    Column("site", "Site"),
-    Column("ip", "IP"),
-    Column("mac", "MAC"),
-    Column("vendor", "Vendor"),
-    Column("brand", "Brand"),
-    Column("model", "Model"),
-    Column("firmware", "Firmware"),
-    Column("serial", "Serial"),
-    Column("device_type", "Device type"),
+    *IDENTITY,
     Column("tier", "Tier"),
     Column("confidence", "Confidence"),
     Column("policies", "Policies"),

@@ -106,3 +106,22 @@ def test_cli_lists_devices_and_remediates_by_device_ref(inventory, db_url):
     hik = by_mac(json.loads(out))[HIK_MAC]
     assert hik["status"] == "remediated" and len(hik["findings"]) == len(POLICIES)
     assert all(f["history"][-1]["actor"] == "carol" for f in hik["findings"])
+
+
+def test_streamed_device_export_reads_trails_batch_by_batch(inventory, monkeypatch, tmp_path):
+    """Trails are read while the device rows' cursor is open, a batch of devices at a time:
+    with one device per batch every device still gets its own findings' events, on both backends."""
+    from camaudit.db import devices_view
+    from camaudit.report.service import export_findings
+
+    monkeypatch.setattr(devices_view, "HISTORY_BATCH", 1)
+    inventory.remediate(inventory.resolve(DAHUA_MAC), Change(to="in_progress", actor="dora"))
+    out = tmp_path / "devices.json"
+    assert export_findings(inventory, "json", out).rows == 2
+    doc = json.loads(out.read_text("utf-8"))
+    assert doc["layout"] == "by_device" and doc["count"] == 2
+    devices = by_mac(doc["devices"])
+    assert [e["actor"] for e in devices[DAHUA_MAC]["findings"][0]["history"]][-1] == "dora"
+    assert all(len(f["history"]) == 1 for f in devices[HIK_MAC]["findings"])
+    assert {f["finding_id"] for d in doc["devices"] for f in d["findings"]} == {
+        r["finding_id"] for r in inventory.finding_rows()}
