@@ -28,8 +28,7 @@ that the scan did not see counts one "miss" when the scan finishes complete. Cal
 `record_identifications` even when nothing was found (`[]`): that is how a scan of an emptied
 network tells the store what it covered.
 
-Queries for the CLI and reports: `assets`, `device_rows`, `device_stream`, `finding_rows`,
-`finding_stream`, `scan_series`,
+Queries for the CLI and reports: `assets`, `finding_rows`, `finding_stream`, `scan_series`,
 `summary`, `history`, `diff`, `scans`, `events`, `resolve`; changes: `remediate`,
 `expire_risk_acceptances`, `rematch`.
 """
@@ -41,9 +40,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from camaudit.db import devices_view, findings, queries, record
+from camaudit.db import findings, queries, record
 from camaudit.db import rematch as rematching
 from camaudit.db.device import IdentificationLike
+from camaudit.db.devices_view import device_stream as stream_devices
 from camaudit.db.engine import Database, default_url, utcnow
 from camaudit.db.errors import StoreError
 from camaudit.db.lifecycle import Change
@@ -185,8 +185,9 @@ class Store:
                       policy: str | None = None, vendor: str | None = None,
                       since: datetime | None = None,
                       tier: list[str] | None = None) -> Iterator[FindingStream]:
-        """One row per flagged device (`devices_view.device_stream`), fetched while read."""
-        with devices_view.device_stream(self.db, status=status, site=site, policy=policy,
+        """The rows of `device_rows` (one per flagged device: the remediation list),
+        fetched while they are read (`devices_view.device_stream`)."""
+        with stream_devices(self.db, status=status, site=site, policy=policy,
                                         vendor=vendor, since=since, tier=tier) as rows:
             yield rows
 
