@@ -188,7 +188,7 @@ class Store:
         """The rows of `device_rows` (one per flagged device: the remediation list),
         fetched while they are read (`devices_view.device_stream`)."""
         with stream_devices(self.db, status=status, site=site, policy=policy,
-                                        vendor=vendor, since=since, tier=tier) as rows:
+                            vendor=vendor, since=since, tier=tier) as rows:
             yield rows
 
     def device_rows(self, *, status: list[str] | None = None, site: str | None = None,
