@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, false, func, or_, select
+from sqlalchemy import Connection, Select, false, func, or_, select
 
 from camaudit.db.engine import Database
 from camaudit.db.errors import AmbiguousAsset, NoSuchAsset, NoSuchFinding, NotEnoughScans, StoreError
@@ -65,7 +65,8 @@ def open_flagged_count(db: Database, site: str | None = None) -> int:
 
 
 def resolve(db: Database, ref: str, site: str | None = None) -> list[int]:
-    """Finding ids a user reference names: `F12`/`12` (finding), `A7` (asset), a MAC or an IP."""
+    """Finding ids a user reference names: `F12`/`12` (finding), or every finding of a device:
+    `D7`/`A7` (its asset id), its MAC or its IP."""
     ref = ref.strip()
     with db.read() as conn:
         if ref.isdigit() or (ref[:1] in "Ff" and ref[1:].isdigit()):
@@ -84,7 +85,7 @@ def resolve(db: Database, ref: str, site: str | None = None) -> list[int]:
 
 
 def _resolve_assets(conn: Connection, ref: str, site: str | None) -> list[int]:
-    if ref[:1] in "Aa" and ref[1:].isdigit():
+    if ref[:1] in "AaDd" and ref[1:].isdigit():
         asset_id = int(ref[1:])     # beyond the id range: names nothing (never bound)
         cond = T_ASSET.c.id == asset_id if asset_id <= MAX_ROW_ID else false()
     else:
@@ -109,7 +110,7 @@ def _address_condition(ref: str) -> Any:
     try:
         return T_ASSET.c.mac == normalize_mac(ref)
     except ValueError:
-        raise StoreError(f"{ref!r} is not a finding id (F12), asset id (A7), MAC or IP") from None
+        raise StoreError(f"{ref!r} is not a finding id (F12), device id (D7 or A7), MAC or IP") from None
 
 
 def scans(db: Database, site: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -147,6 +148,20 @@ def finding_stream(db: Database, *, status: list[str] | None = None, site: str |
     (the JSON export writes `count` before the findings) in the same snapshot as the rows,
     so a scan committing meanwhile cannot make the two disagree.
     """
+    stmt = finding_select(status=status, site=site, policy=policy, vendor=vendor, since=since,
+                          tier=tier)
+    now = db.clock()
+    with db.snapshot() as conn:
+        count = conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+        result = conn.execution_options(yield_per=BATCH).execute(stmt)
+        yield FindingStream(count, finding_rows_of(result, now))
+
+
+def finding_select(*, status: list[str] | None = None, site: str | None = None,
+                   policy: str | None = None, vendor: str | None = None,
+                   since: datetime | None = None, tier: list[str] | None = None) -> Select[Any]:
+    """The query of the finding rows under these filters, in finding id order (the filters
+    of `finding_stream`, shared with the per-device rows of `camaudit.db.devices_view`)."""
     stmt = (select(T_FIND, T_ASSET.c.site, T_ASSET.c.ip, T_ASSET.c.mac, T_ASSET.c.vendor,
                    T_ASSET.c.brand, T_ASSET.c.model, T_ASSET.c.firmware, T_ASSET.c.serial,
                    T_ASSET.c.device_type, T_ASSET.c.confidence, T_ASSET.c.tier, T_ASSET.c.evidence,
@@ -167,16 +182,12 @@ def finding_stream(db: Database, *, status: list[str] | None = None, site: str |
         stmt = stmt.where(or_(T_FIND.c.last_seen >= since, T_FIND.c.status_changed_at >= since))
     if tier:
         stmt = stmt.where(T_ASSET.c.tier.in_(tier))
-    now = db.clock()
-    with db.snapshot() as conn:
-        count = conn.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-        result = conn.execution_options(yield_per=BATCH).execute(stmt)
-        yield FindingStream(count, _finding_rows(result, now))
+    return stmt
 
 
 def events(db: Database, finding_id: int) -> list[dict[str, Any]]:
     with db.read() as conn:
-        return [_event_dict(r) for r in conn.execute(
+        return [event_dict(r) for r in conn.execute(
             select(T_EVENT).where(T_EVENT.c.finding_id == finding_id).order_by(T_EVENT.c.id))]
 
 
@@ -195,7 +206,7 @@ def history(db: Database, ref: str, site: str | None = None) -> dict[str, Any]:
             [f.id for f in findings])).order_by(T_EVENT.c.id)).all()
     per_finding: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for e in trail:
-        per_finding[e.finding_id].append(_event_dict(e))
+        per_finding[e.finding_id].append(event_dict(e))
     return {"asset": _asset_dict(asset),
             "sightings": [_sighting_dict(s) for s in sightings],
             "findings": [dict(finding_id=f.id, policy_id=f.policy_id, status=f.status,
@@ -289,7 +300,7 @@ def summary(db: Database) -> dict[str, Any]:
             "by_site": {k: dict(v) for k, v in sorted(by_site.items())}}
 
 
-def _event_dict(r: Any) -> dict[str, Any]:
+def event_dict(r: Any) -> dict[str, Any]:
     return {"event_id": r.id, "finding_id": r.finding_id, "at": iso(r.at), "actor": r.actor,
             "from": r.from_status, "to": r.to_status, "note": r.note, "scan_id": r.scan_id}
 
@@ -332,7 +343,7 @@ def _evidence_summary(evidence: list[dict[str, Any]], limit: int = 3) -> str:
     return "; ".join(parts)
 
 
-def _finding_rows(result: Iterable[Any], now: datetime) -> Iterator[dict[str, Any]]:
+def finding_rows_of(result: Iterable[Any], now: datetime) -> Iterator[dict[str, Any]]:
     """Finding rows; consecutive findings of one asset (opened together, so mostly adjacent
     in id order) share its evidence list and summary instead of a copy each: a report that
     keeps every row (HTML) holds each asset's evidence about once, not per policy."""

@@ -50,6 +50,7 @@ from camaudit.db import exposure, findings, queries, record
 from camaudit.db import register as asset_register
 from camaudit.db import rematch as rematching
 from camaudit.db.device import IdentificationLike
+from camaudit.db.devices_view import device_stream as stream_devices
 from camaudit.db.engine import Database, default_url, utcnow
 from camaudit.db.errors import StoreError
 from camaudit.db.lifecycle import Change
@@ -185,6 +186,26 @@ class Store:
         with queries.finding_stream(self.db, status=status, site=site, policy=policy,
                                     vendor=vendor, since=since, tier=tier) as rows:
             yield rows
+
+    @contextmanager
+    def device_stream(self, *, status: list[str] | None = None, site: str | None = None,
+                      policy: str | None = None, vendor: str | None = None,
+                      since: datetime | None = None,
+                      tier: list[str] | None = None) -> Iterator[FindingStream]:
+        """The rows of `device_rows` (one per flagged device: the remediation list),
+        fetched while they are read (`devices_view.device_stream`)."""
+        with stream_devices(self.db, status=status, site=site, policy=policy,
+                            vendor=vendor, since=since, tier=tier) as rows:
+            yield rows
+
+    def device_rows(self, *, status: list[str] | None = None, site: str | None = None,
+                    policy: str | None = None, vendor: str | None = None,
+                    since: datetime | None = None,
+                    tier: list[str] | None = None) -> list[dict[str, Any]]:
+        """The remediation list: one row per device with its policies (docs/inventory.md)."""
+        with self.device_stream(status=status, site=site, policy=policy, vendor=vendor,
+                                since=since, tier=tier) as rows:
+            return list(rows)
 
     def events(self, finding_id: int) -> list[dict[str, Any]]:
         return queries.events(self.db, finding_id)

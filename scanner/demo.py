@@ -38,6 +38,7 @@ class DemoResult:
     flagged_assets: int   # assets with findings after the scan
     report: Path
     scan_exit: int
+    remediation: Path     # the remediation list as CSV: one row per flagged device
 
 
 def run_demo(out_dir: Path, console: Console, progress: Callable[[str], None],
@@ -98,14 +99,15 @@ def _show(url: str, out_dir: Path, console: Console, devices: int, scan_exit: in
     from camaudit.db.store import Store
     from camaudit.report.service import export_findings
 
-    report = out_dir / "report.html"
+    report, remediation = out_dir / "report.html", out_dir / "remediation.csv"
     with Store(url) as store:
         rows = store.finding_rows()
         export_findings(store, "html", report, title="camaudit demo: simulated lab")
+        export_findings(store, "csv", remediation)
     assets = findings_table(rows)
     console.print(assets)
     return DemoResult(devices=devices, flagged_assets=assets.row_count, report=report.resolve(),
-                      scan_exit=scan_exit)
+                      scan_exit=scan_exit, remediation=remediation.resolve())
 
 
 def findings_table(rows: list[dict[str, Any]]) -> Table:

@@ -100,20 +100,26 @@ def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: 
 @click.option("--vendor", help="Only findings of this vendor (lineage, e.g. Hikvision).")
 @click.option("--policy", help="Only findings under this policy id.")
 @TIER_OPTION
+@click.option("--by-policy", is_flag=True, help="One row per finding (device × policy) instead of per device.")
 @_json_option
 @_db_options
 def findings(status: tuple[str, ...], site: str | None, vendor: str | None, policy: str | None,
-             tiers: list[str], as_json: bool, db_url: str | None, config_path: str | None) -> None:
-    """List findings (asset × policy) with their remediation status and confidence tier.
+             tiers: list[str], by_policy: bool, as_json: bool, db_url: str | None,
+             config_path: str | None) -> None:
+    """List the flagged devices with the policies that flag them, their remediation status
+    and confidence tier (--by-policy: one row per finding, device × policy).
 
     Expired risk acceptances are reopened first, so the list never shows a lapsed one.
     """
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         store.expire_risk_acceptances()
-        rows = store.finding_rows(status=list(status) or None, site=site, vendor=vendor,
-                                  policy=policy, tier=tiers or None)
+        rows = (store.finding_rows if by_policy else store.device_rows)(
+            status=list(status) or None, site=site, vendor=vendor, policy=policy, tier=tiers or None)
     if as_json:
         _print_json(rows)
+        return
+    if not by_policy:
+        _print_devices(rows)
         return
     for r in rows:
         r["ref"], r["asset"] = f"F{r['finding_id']}", f"A{r['asset_id']}"
@@ -122,6 +128,18 @@ def findings(status: tuple[str, ...], site: str | None, vendor: str | None, poli
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
                         ("tier", "TIER"), ("policy_id", "POLICY"), ("status", "STATUS"), ("owner", "OWNER"),
                         ("due", "DUE"), ("days_open", "DAYS"), ("seen", "LAST SEEN")])
+
+
+def _print_devices(rows: list[dict[str, Any]]) -> None:
+    """The remediation list: one line per device (`D7`, the ref `remediate` takes)."""
+    for r in rows:
+        r["ref"], r["policy_list"] = f"D{r['asset_id']}", ", ".join(r["policies"])
+        r["shown_status"] = r["status"] + (" (mixed)" if r["status_detail"] else "")
+        r["seen"] = _day(r["last_seen"]) + (" (not seen since)" if r["not_seen_since"] else "")
+    _print_table(rows, [("ref", "DEVICE"), ("site", "SITE"), ("ip", "IP"), ("mac", "MAC"),
+                        ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
+                        ("tier", "TIER"), ("policy_list", "POLICIES"), ("shown_status", "STATUS"),
+                        ("owner", "OWNER"), ("due", "DUE"), ("days_open", "DAYS"), ("seen", "LAST SEEN")])
 
 
 @click.command()
@@ -133,7 +151,7 @@ def history(asset: str, site: str | None, as_json: bool, db_url: str | None,
             config_path: str | None) -> None:
     """Show one asset's sightings and its findings' event trail.
 
-    ASSET is an asset id (A7), a MAC or an IP address.
+    ASSET is a device id (D7 or A7), a MAC or an IP address.
     """
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         data = store.history(asset, site=site)
@@ -204,7 +222,7 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 
 
 @click.command()
-@click.argument("ref", metavar="ASSET|FINDING")
+@click.argument("ref", metavar="DEVICE|FINDING")
 @click.option("--status", required=True, type=click.Choice(ALL_STATUSES),
               help="New status (open reopens a finding by hand).")
 @click.option("--owner", help="Who is responsible for the fix.")
@@ -220,10 +238,12 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> da
 def remediate(ref: str, status: str, owner: str | None, due: date | None, note: str | None,
               expires: date | None, site: str | None, actor: str, as_json: bool,
               db_url: str | None, config_path: str | None) -> None:
-    """Change the remediation status of a finding (F12) or of every finding of an asset.
+    """Change the remediation status of a device: all its findings move together (or of one
+    finding, F12).
 
-    An asset is named by its id (A7), MAC or IP. Every change is appended to the finding's
-    event trail with who, when, from, to and the note.
+    A device is named by its id (D7, as `camaudit findings` lists it; A7 too), MAC or IP.
+    Every change is appended to each finding's own event trail with who, when, from, to and
+    the note, so the per-policy history stays; all findings move or none does.
     """
     change = Change(to=status, actor=actor, owner=owner, due=due, note=note, expires=expires)
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:

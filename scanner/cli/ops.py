@@ -120,7 +120,7 @@ def _lab_name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out/demo"),
-              show_default=True, help="Where the demo inventory and HTML report are written.")
+              show_default=True, help="Where the demo inventory, HTML report and remediation CSV are written.")
 @click.option("--name", "lab_name", default="cademo", show_default=True, callback=_lab_name,
               help="Lab name reserved for the demo (a leftover lab of this name is removed first).")
 def demo(out_dir: Path, lab_name: str) -> None:
@@ -145,6 +145,7 @@ def demo(out_dir: Path, lab_name: str) -> None:
         fatal("interrupted; the lab was removed", ExitCode.RUNTIME, prog="camaudit demo")
     click.echo(f"{result.flagged_assets} flagged device(s) among {result.devices} simulated devices")
     click.echo(f"HTML report: {result.report}")
+    click.echo(f"remediation list (one row per flagged device): {result.remediation}")
 
 
 def register(main: click.Group) -> None:

@@ -41,6 +41,10 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+BY_POLICY_OPTION = click.option("--by-policy", is_flag=True,
+                                help="One row per finding (device × policy) instead of per device.")
+
+
 def _filter_options(command: click.Command) -> click.Command:
     """The finding filters and database options both commands take."""
     for option in reversed([
@@ -52,6 +56,7 @@ def _filter_options(command: click.Command) -> click.Command:
         click.option("--since", callback=_since, metavar="DATE",
                      help="Only findings seen or changed since DATE (ISO 8601)."),
         TIER_OPTION,
+        BY_POLICY_OPTION,
         click.option("--db", "db_url", metavar="URL", help="Inventory database URL."),
         click.option("--config", "config_path", metavar="FILE", help="Config file (for the db URL)."),
     ]):
@@ -69,8 +74,9 @@ def _filter_options(command: click.Command) -> click.Command:
 @_filter_options
 def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str, ...],
            site: str | None, policy: str | None, vendor: str | None, since: datetime | None,
-           tiers: list[str], db_url: str | None, config_path: str | None) -> None:
-    """Export findings, one row per finding, as CSV, JSON, XLSX or a self-contained HTML report.
+           tiers: list[str], by_policy: bool, db_url: str | None, config_path: str | None) -> None:
+    """Export the remediation list, one row per flagged device (--by-policy: per finding), as
+    CSV, JSON, XLSX or a self-contained HTML report.
 
     Device-supplied text is made inert for each format: spreadsheet formulas are neutralised
     in CSV/XLSX and everything is escaped in HTML. The JSON layout is documented in
@@ -89,7 +95,8 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
                       tier=tuple(tiers))
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:
         try:
-            result = export_findings(store, fmt, output, filters=filters, stream=stdout)
+            result = export_findings(store, fmt, output, filters=filters, stream=stdout,
+                                     by_policy=by_policy)
         except OutputFileError as exc:  # the -o path: its message names the path and the fix
             fatal(str(exc), exc.exit_code)
         except OSError as exc:
@@ -97,14 +104,16 @@ def export(fmt: str | None, output: Path | None, quiet: bool, status: tuple[str,
                   "check that the directory exists and is writable (no partial file was left)",
                   ExitCode.RUNTIME)
     if output is not None and not quiet:
-        click.echo(f"wrote {result.rows} findings to {output}", err=True)
+        click.echo(f"wrote {result.rows} {'findings' if by_policy else 'devices'} to {output}", err=True)
 
 
 @click.command()
 @_filter_options
 def report(status: tuple[str, ...], site: str | None, policy: str | None, vendor: str | None,
-           since: datetime | None, tiers: list[str], db_url: str | None, config_path: str | None) -> None:
-    """Print a summary of the inventory's findings as tables on the console.
+           since: datetime | None, tiers: list[str], by_policy: bool, db_url: str | None,
+           config_path: str | None) -> None:
+    """Print a summary of the inventory's findings as tables on the console, the oldest open
+    devices (--by-policy: findings) last.
 
     Exit code 1 when open or in-progress findings of confirmed or probable devices remain
     (0 when none: `possible` ones are listed for review), like `camaudit scan`, so a cron
@@ -113,7 +122,7 @@ def report(status: tuple[str, ...], site: str | None, policy: str | None, vendor
     filters = Filters(status=status, site=site, policy=policy, vendor=vendor, since=since,
                       tier=tuple(tiers))
     with open_store(load_or_exit({"db": db_url}, config_path)) as store:
-        rows = store.finding_rows(**filters.query())
+        rows = (store.finding_rows if by_policy else store.device_rows)(**filters.query())
         series = store.scan_series(site=site)
     console = Console(file=sys.stdout, highlight=False)
     summary = print_summary(rows, series, console, today=datetime.now(timezone.utc).date())

@@ -1,7 +1,8 @@
 """The one interface every export format implements, and the columns they share.
 
-Formatters take plain finding rows (the dicts `Store.finding_rows` returns, documented in
-docs/exports.md), never the database, so each format is testable on rows a test builds and
+Formatters take plain rows, never the database: device rows (`Store.device_rows`, one per
+flagged device, the default) or finding rows (`Store.finding_rows`, one per device × policy,
+`ReportMeta.layout == BY_POLICY`), both documented in docs/exports.md, so each format is testable on rows a test builds and
 a new format touches only its own module plus the registry in `camaudit.report`.
 """
 
@@ -36,11 +37,10 @@ class Column:
     header: str
 
 
-# The columns of the tabular exports (CSV, XLSX, HTML table), in order. One row per finding:
-# a finding is one (asset, policy) pair, so policy id/title/citation are plain columns.
-COLUMNS: tuple[Column, ...] = (
-    Column("finding_id", "Finding"),
-    Column("asset_id", "Asset"),
+BY_DEVICE, BY_POLICY = "device", "policy"   # ReportMeta.layout: what one row is
+
+# Where and what the device is: the same columns in both layouts.
+IDENTITY: tuple[Column, ...] = (
     Column("site", "Site"),
     Column("ip", "IP"),
     Column("mac", "MAC"),
@@ -50,6 +50,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("firmware", "Firmware"),
     Column("serial", "Serial"),
     Column("device_type", "Device type"),
+)
+
+# The columns of the tabular exports (CSV, XLSX) by policy, in order. One row per finding:
+# a finding is one (asset, policy) pair, so policy id/title/citation are plain columns.
+COLUMNS: tuple[Column, ...] = (
+    Column("finding_id", "Finding"),
+    Column("asset_id", "Asset"),
+    *IDENTITY,
     Column("policy_id", "Policy"),
     Column("policy_title", "Policy title"),
     Column("policy_citation", "Citation"),
@@ -67,6 +75,27 @@ COLUMNS: tuple[Column, ...] = (
     Column("last_scan_id", "Last scan"),
 )
 
+# The tabular columns by device (the default): one row per flagged device, the policies that
+# flag it in one cell; its status is the least advanced of its findings (`status_detail`
+# says when they differ). The per-policy detail is in the JSON export's `findings` lists.
+DEVICE_COLUMNS: tuple[Column, ...] = (
+    Column("asset_id", "Device"),
+    *IDENTITY,
+    Column("tier", "Tier"),
+    Column("confidence", "Confidence"),
+    Column("policies", "Policies"),
+    Column("status", "Status"),
+    Column("status_detail", "Status detail"),
+    Column("owner", "Owner"),
+    Column("due", "Due"),
+    Column("days_open", "Days open"),
+    Column("first_seen", "First seen"),
+    Column("last_seen", "Last seen"),
+    Column("not_seen_since", "Not seen since"),
+    Column("evidence_summary", "Evidence"),
+    Column("finding_ids", "Findings"),
+)
+
 @dataclass(frozen=True)
 class ReportMeta:
     """What an export says about itself: when, by which version, under which filters.
@@ -80,6 +109,12 @@ class ReportMeta:
     series: Sequence[Mapping[str, Any]] = ()
     title: str = "camaudit findings"
     version: str = __version__
+    layout: str = BY_DEVICE    # BY_DEVICE: rows are device rows; BY_POLICY: finding rows
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The tabular columns of this layout."""
+        return COLUMNS if self.layout == BY_POLICY else DEVICE_COLUMNS
 
 
 class Exporter(Protocol):
@@ -94,9 +129,12 @@ class Exporter(Protocol):
 def cell(row: Row, key: str) -> Any:
     """A row value for a tabular cell: missing keys are empty, not an error.
 
-    Rows from older stores may lack newer keys; an export must still come out.
+    Rows from older stores may lack newer keys; an export must still come out. A list (a
+    device's policies or finding ids) is one cell, its items separated by ", ".
     """
     value = row.get(key)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
     return "" if value is None else value
 
 

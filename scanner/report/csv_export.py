@@ -1,4 +1,4 @@
-"""CSV export: one row per finding, safe to open in a spreadsheet."""
+"""CSV export: one row per flagged device (or per finding, by policy), safe to open in a spreadsheet."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any, BinaryIO
 
-from camaudit.report.base import COLUMNS, ReportMeta, Rows, cell
+from camaudit.report.base import ReportMeta, Rows, cell
 from camaudit.report.sanitize import neutralize_formula
 
 
@@ -24,9 +24,9 @@ class CsvExporter:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
         try:
             writer = csv.writer(text, quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(column.header for column in COLUMNS)
+            writer.writerow(column.header for column in meta.columns)
             for row in rows:
-                writer.writerow(csv_value(cell(row, column.key)) for column in COLUMNS)
+                writer.writerow(csv_value(cell(row, column.key)) for column in meta.columns)
             text.flush()
         finally:
             text.detach()  # the caller owns and closes the binary stream

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any, BinaryIO
 
@@ -19,12 +19,20 @@ import jinja2
 from markupsafe import Markup
 
 from camaudit.report import charts
-from camaudit.report.base import ReportMeta, Row, Rows, filter_text
-from camaudit.report.summary import asset_key, summarize
+from camaudit.report.base import BY_POLICY, ReportMeta, Row, Rows, filter_text
+from camaudit.report.summary import asset_key, per_finding, summarize
 from camaudit.tiers import POSSIBLE
 
 _TEMPLATES = resources.files("camaudit.report") / "templates"
-# Columns of the remediation table: the ones a person acts on (the CSV has them all).
+# Columns of the remediation table: the ones a person acts on (the CSV has them all), one
+# row per device (`DEVICE_TABLE_COLUMNS`) or, by policy, per finding (`TABLE_COLUMNS`).
+DEVICE_TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("asset_id", "Device", "number"), ("ip", "IP", "text"), ("site", "Site", "text"),
+    ("vendor", "Vendor", "text"), ("brand", "Brand", "text"), ("model", "Model", "text"),
+    ("device_type", "Type", "text"), ("tier", "Tier", "text"), ("policies", "Policies", "text"),
+    ("status", "Status", "text"), ("owner", "Owner", "text"), ("due", "Due", "text"),
+    ("days_open", "Days open", "number"), ("last_seen", "Last seen", "text"),
+)
 TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("ip", "IP", "text"), ("site", "Site", "text"), ("vendor", "Vendor", "text"),
     ("brand", "Brand", "text"), ("model", "Model", "text"), ("policy_id", "Policy", "text"),
@@ -53,7 +61,8 @@ def page(rows: Sequence[Row], meta: ReportMeta) -> Iterator[str]:
     css = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
     summary = summarize(rows, meta.generated_at.date())
-    grouped = devices(rows)
+    by_policy = meta.layout == BY_POLICY
+    grouped = devices(rows if by_policy else per_finding(rows))
     return _environment().get_template("report.html.j2").generate(
         meta=meta,
         summary=summary,
@@ -66,8 +75,9 @@ def page(rows: Sequence[Row], meta: ReportMeta) -> Iterator[str]:
             charts.bar_chart("Findings by status", summary.by_status, keep_order=True),
         ),
         burn_down=charts.burn_down(meta.series),
-        columns=TABLE_COLUMNS,
+        columns=TABLE_COLUMNS if by_policy else DEVICE_TABLE_COLUMNS,
         rows=rows,
+        row_noun="findings" if by_policy else "devices",
         statuses=list(summary.by_status),
         devices=grouped,
         review=[device for device in grouped if device["row"].get("tier") == POSSIBLE],
@@ -82,7 +92,7 @@ def content_security_policy(css: str, script: str) -> str:
             "img-src data:; base-uri 'none'; form-action 'none'")
 
 
-def devices(rows: Sequence[Row]) -> list[dict[str, Any]]:
+def devices(rows: Iterable[Row]) -> list[dict[str, Any]]:
     """Findings grouped per device, with that device's evidence listed once."""
     grouped: dict[Any, dict[str, Any]] = {}
     for row in rows:
@@ -103,7 +113,9 @@ def _sha256(text: str) -> str:
 
 
 def _blank(value: Any) -> Any:
-    """None shows as an empty cell rather than the word "None"."""
+    """None shows as an empty cell rather than the word "None"; a list is one cell."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
     return "" if value is None else value
 
 

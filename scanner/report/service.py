@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 from camaudit.report import EXPORTERS
 from camaudit.outfile import write_atomic
-from camaudit.report.base import ReportMeta, Rows
+from camaudit.report.base import BY_DEVICE, BY_POLICY, ReportMeta, Rows
 
 
 class FindingSource(Protocol):
@@ -25,6 +25,11 @@ class FindingSource(Protocol):
                        policy: str | None = None, vendor: str | None = None,
                        since: datetime | None = None,
                        tier: list[str] | None = None) -> AbstractContextManager[Rows]: ...
+
+    def device_stream(self, *, status: list[str] | None = None, site: str | None = None,
+                      policy: str | None = None, vendor: str | None = None,
+                      since: datetime | None = None,
+                      tier: list[str] | None = None) -> AbstractContextManager[Rows]: ...
 
     def scan_series(self, site: str | None = None) -> list[dict[str, Any]]: ...
 
@@ -57,8 +62,9 @@ class ExportResult:
 
 def export_findings(source: FindingSource, fmt: str, path: Path | None, *,
                     filters: Filters = Filters(), stream: BinaryIO | None = None,
-                    title: str = "camaudit findings") -> ExportResult:
-    """Write the findings matching `filters` as `fmt` to `path` (atomically) or to `stream`.
+                    title: str = "camaudit findings", by_policy: bool = False) -> ExportResult:
+    """Write the flagged devices (or, `by_policy`, the findings) matching `filters` as `fmt`
+    to `path` (atomically) or to `stream`.
 
     Raises KeyError for an unknown format, the store's errors for a database problem and
     OSError when the file cannot be written (any previous file at `path` is then intact).
@@ -67,9 +73,10 @@ def export_findings(source: FindingSource, fmt: str, path: Path | None, *,
     if path is None and stream is None:
         raise ValueError("export_findings needs a path or a stream")
     meta = ReportMeta(filters=filters.describe(), series=source.scan_series(site=filters.site),
-                      title=title)
+                      title=title, layout=BY_POLICY if by_policy else BY_DEVICE)
     # rows are fetched while the exporter writes them: an export never holds every finding
-    with source.finding_stream(**filters.query()) as rows:
+    stream_rows = source.finding_stream if by_policy else source.device_stream
+    with stream_rows(**filters.query()) as rows:
         if path is None:
             exporter.write(rows, meta, stream)
             stream.flush()

@@ -1,13 +1,14 @@
-"""Counts over finding rows, shared by the HTML report and the terminal summary.
+"""Counts over the exported rows, shared by the HTML report and the terminal summary.
 
 Counting from the rows (not from `Store.summary()`) keeps the numbers consistent with the
-rows actually exported, filters included.
+rows actually exported, filters included. Device rows count by their findings, so the
+numbers (and the exit code built on `alerting`) are the same whichever layout is shown.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -35,6 +36,7 @@ class Summary:
 
 def summarize(rows: Sequence[Row], today: date) -> Summary:
     """The headline numbers: what is flagged, where, and how far remediation has come."""
+    rows = list(per_finding(rows))
     unresolved = [row for row in rows if row.get("status") in ACTIVE]
     by_site = devices_by(rows, "site")
     return Summary(
@@ -49,6 +51,17 @@ def summarize(rows: Sequence[Row], today: date) -> Summary:
         devices_by_vendor=devices_by(rows, "vendor"),
         devices_by_site=by_site,
     )
+
+
+def per_finding(rows: Iterable[Row]) -> Iterator[Row]:
+    """Finding rows: a finding row as it is, a device row (`Store.device_rows`) as one row
+    per finding in its `findings` list, with the device's identity."""
+    for row in rows:
+        if "findings" not in row:
+            yield row
+            continue
+        for finding in row["findings"]:
+            yield {**row, **finding}
 
 
 def devices_by(rows: Sequence[Row], key: str) -> dict[str, int]:

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from camaudit.db.lifecycle import ACTIVE
-from camaudit.report.base import Row
+from camaudit.report.base import Row, cell
 from camaudit.report.sanitize import inert_text
 from camaudit.report.summary import Summary, summarize
 
@@ -24,7 +24,8 @@ OLDEST_SHOWN = 15
 
 def print_summary(rows: Sequence[Row], series: Sequence[Mapping[str, Any]], console: Console,
                   today: date) -> Summary:
-    """Print headline numbers, breakdowns, the latest scans and the oldest open findings."""
+    """Print headline numbers, breakdowns, the latest scans and the oldest open devices (or,
+    given finding rows, the oldest open findings)."""
     summary = summarize(rows, today)
     console.print(_headline(summary))
     console.print(_counts("Findings by status", "status", summary.by_status, keep_order=True))
@@ -74,23 +75,26 @@ def _scans(series: Sequence[Mapping[str, Any]]) -> Table:
 
 
 def _oldest(rows: Sequence[Row]) -> Table:
-    """One line per finding; the IP and id whole, device text cut with an ellipsis.
+    """One line per device (or finding); the IP and id whole, device text cut with an ellipsis.
 
     The site column only appears when the rows span several sites, to fit 80 columns.
     """
-    table = Table(title=f"Oldest open findings (up to {OLDEST_SHOWN})")
-    columns = [("finding_id", "id"), ("ip", "ip"), ("site", "site"), ("vendor", "vendor"),
-               ("model", "model"), ("tier", "tier"), ("policy_id", "policy"), ("status", "status"),
-               ("days_open", "days")]
+    by_device = "findings" in rows[0]
+    table = Table(title=f"Oldest open {'devices' if by_device else 'findings'} (up to {OLDEST_SHOWN})")
+    columns = [("asset_id" if by_device else "finding_id", "id"), ("ip", "ip"), ("site", "site"),
+               ("vendor", "vendor"), ("model", "model"), ("tier", "tier"),
+               ("policies" if by_device else "policy_id", "policies" if by_device else "policy"),
+               ("status", "status"), ("days_open", "days")]
     if len({row.get("site") for row in rows}) < 2:
         columns.remove(("site", "site"))
-    widths = {"finding_id": (3, None), "ip": (15, None), "days_open": (4, None),
+    widths = {"finding_id": (3, None), "asset_id": (3, None), "ip": (15, None), "days_open": (4, None),
+              "policies": (8, 30),
               "status": (6, 11), "tier": (4, 9), "site": (4, 12), "vendor": (6, 12), "model": (8, 18), "policy_id": (8, 18)}
     for key, header in columns:
         low, high = widths[key]
         table.add_column(header, no_wrap=not high, min_width=low, max_width=high)
     for row in rows:
-        table.add_row(*(_text(row.get(key), clip=widths[key][1] is not None) for key, _ in columns))
+        table.add_row(*(_text(cell(row, key), clip=widths[key][1] is not None) for key, _ in columns))
     return table
 
 

@@ -1,4 +1,4 @@
-"""XLSX export: a findings sheet plus an export-info sheet, injection-safe by construction."""
+"""XLSX export: a devices (or findings, by policy) sheet plus an export-info sheet, injection-safe by construction."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from typing import Any, BinaryIO
 
 import xlsxwriter
 
-from camaudit.report.base import COLUMNS, ReportMeta, Rows, cell, filter_text
+from camaudit.report.base import BY_POLICY, ReportMeta, Rows, cell, filter_text
 from camaudit.report.sanitize import is_formula_like, xml_safe
 
 EXCEL_CELL_LIMIT = 32_767
-_WIDTHS = {"evidence_summary": 60, "policy_citation": 40, "policy_title": 30, "note": 30}
+_WIDTHS = {"evidence_summary": 60, "policy_citation": 40, "policy_title": 30, "note": 30,
+           "policies": 40, "status_detail": 24}
 
 
 class XlsxExporter:
@@ -35,14 +36,14 @@ class XlsxExporter:
             "strings_to_numbers": False,
         })
         formats = _Formats(workbook)
-        sheet = workbook.add_worksheet("Findings")
-        for col, column in enumerate(COLUMNS):
+        sheet = workbook.add_worksheet("Findings" if meta.layout == BY_POLICY else "Devices")
+        for col, column in enumerate(meta.columns):
             sheet.write_string(0, col, column.header, formats.header)
             sheet.set_column(col, col, _WIDTHS.get(column.key, 16))
         sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, max(len(rows), 1), len(COLUMNS) - 1)
+        sheet.autofilter(0, 0, max(len(rows), 1), len(meta.columns) - 1)
         for r, row in enumerate(rows, start=1):
-            for col, column in enumerate(COLUMNS):
+            for col, column in enumerate(meta.columns):
                 _write_cell(sheet, r, col, cell(row, column.key), formats)
         _write_info(workbook.add_worksheet("Export info"), meta, formats)
         workbook.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import signal
@@ -32,6 +34,20 @@ def processes_in(lab_name: str) -> list[str]:
     return found
 
 
+def assert_one_remediation_row_per_flagged_device(path: Path, lab_name: str) -> None:
+    """The demo's remediation CSV: exactly the devices the lab's truth flags, one row each,
+    with the policies that flag it in one cell and its tier."""
+    from camaudit.lab.control import select_personas
+    from camaudit.lab.topology import plan_devices
+
+    truth = [d.truth() for d in plan_devices(lab_name, select_personas(None)).devices]
+    flagged = {d["ip"] for d in truth if d["flagged"]}
+    rows = list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"), newline="")))
+    assert len(rows) == len(flagged) and {r["IP"] for r in rows} == flagged
+    assert all(r["Policies"] and r["Tier"] in ("confirmed", "probable", "possible") for r in rows)
+    assert any(", " in r["Policies"] for r in rows)   # devices flagged by several policies: one row
+
+
 def test_demo_prints_findings_writes_report_and_leaves_nothing_running(cron, tmp_path: Path) -> None:
     name = f"dm{os.getpid() % 10**6}"
     out = tmp_path / "demo-out"
@@ -44,6 +60,7 @@ def test_demo_prints_findings_writes_report_and_leaves_nothing_running(cron, tmp
         lines = result.stdout.splitlines()
         assert any("198.18.0." in line and "Hikvision" in line for line in lines), result.stdout
         assert "flagged device(s) among" in result.stdout
+        assert_one_remediation_row_per_flagged_device(out / "remediation.csv", name)
         assert f"tearing the lab '{name}' down" in result.stderr
     finally:
         leftovers = namespaces_of(name)

@@ -13,6 +13,7 @@ import base64
 import pytest
 
 from camaudit.report import ReportMeta
+from camaudit.report.base import BY_POLICY
 from camaudit.outfile import write_atomic
 from camaudit.report.html import HtmlExporter
 
@@ -21,9 +22,9 @@ pytestmark = [pytest.mark.browser]
 
 @pytest.fixture
 def page(tmp_path, rows, series, generated_at, open_in_chromium):
-    """The report of the fixture rows (payload battery included) loaded in Chromium."""
+    """The by-policy report of the fixture rows (payload battery included) loaded in Chromium."""
     report = tmp_path / "report.html"
-    meta = ReportMeta(generated_at=generated_at, series=series)
+    meta = ReportMeta(layout=BY_POLICY, generated_at=generated_at, series=series)
     write_atomic(report, lambda out: HtmlExporter().write(rows, meta, out))
     with open_in_chromium(report, tmp_path / "profile") as browser:
         yield browser, report

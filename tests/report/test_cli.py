@@ -70,7 +70,7 @@ def run(*args: str) -> Any:
 
 def test_csv_export_to_file_is_inert_complete_and_private(db_url, tmp_path, payloads):
     out = tmp_path / "findings.csv"
-    result = run("export", "--db", db_url, "-o", str(out))
+    result = run("export", "--db", db_url, "-o", str(out), "--by-policy")
     assert result.exit_code == 0, result.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     rows = list(csv.DictReader(io.StringIO(out.read_text("utf-8-sig"), newline="")))
@@ -86,10 +86,10 @@ def test_csv_export_to_file_is_inert_complete_and_private(db_url, tmp_path, payl
 def test_filters_reach_the_store(db_url, payloads):
     result = run("export", "--db", db_url, "--format", "json", "--status", "remediated")
     doc = json.loads(result.stdout)
-    assert doc["count"] == 1 and doc["findings"][0]["status"] == "remediated"
+    assert doc["count"] == 1 and doc["devices"][0]["status"] == "remediated"
     assert doc["filters"]["status"] == ["remediated"]
     doc = json.loads(run("export", "--db", db_url, "-f", "json", "--vendor", "dahua").stdout)
-    assert [f["brand"] for f in doc["findings"]] == ["Lorex"]
+    assert [f["brand"] for f in doc["devices"]] == ["Lorex"]
     doc = json.loads(run("export", "--db", db_url, "-f", "json", "--since", "2999-01-01").stdout)
     assert doc["count"] == 0
     doc = json.loads(run("export", "--db", db_url, "-f", "json", "--since", "2000-01-01T00:00").stdout)
@@ -99,7 +99,7 @@ def test_filters_reach_the_store(db_url, payloads):
 def test_xlsx_export_read_with_openpyxl(db_url, tmp_path, payloads):
     out = tmp_path / "findings.xlsx"
     assert run("export", "--db", db_url, "-o", str(out)).exit_code == 0
-    sheet = openpyxl.load_workbook(out)["Findings"]
+    sheet = openpyxl.load_workbook(out)["Devices"]
     assert sheet.max_row == 1 + 2 + len(payloads)
     for row in sheet.iter_rows(min_row=2):
         for cell in row:

@@ -6,13 +6,14 @@ import csv
 import io
 
 from camaudit.report import COLUMNS, ReportMeta
+from camaudit.report.base import BY_POLICY
 from camaudit.report.csv_export import CsvExporter
 from camaudit.report.sanitize import is_formula_like
 
 
 def export(rows, meta=None) -> list[dict[str, str]]:
     buffer = io.BytesIO()
-    CsvExporter().write(rows, meta or ReportMeta(), buffer)
+    CsvExporter().write(rows, meta or ReportMeta(layout=BY_POLICY), buffer)   # finding rows
     raw = buffer.getvalue()
     assert raw.startswith(b"\xef\xbb\xbf"), "Excel needs the BOM to read UTF-8"
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from camaudit.report import EXPORTERS, ReportMeta
+from camaudit.report.base import BY_POLICY
 from camaudit.report.sanitize import is_formula_like
 
 EXAMPLES = int(os.environ.get("CAMAUDIT_FUZZ_EXAMPLES", "60"))
@@ -22,7 +23,7 @@ fuzz = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[Hea
 
 def write(fmt: str, rows) -> bytes:
     buffer = io.BytesIO()
-    EXPORTERS[fmt].write(rows, ReportMeta(), buffer)
+    EXPORTERS[fmt].write(rows, ReportMeta(layout=BY_POLICY), buffer)   # finding rows
     return buffer.getvalue()
 
 

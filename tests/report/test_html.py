@@ -9,6 +9,7 @@ import re
 from html.parser import HTMLParser
 
 from camaudit.report import ReportMeta
+from camaudit.report.base import BY_POLICY
 from camaudit.report.html import HtmlExporter
 
 
@@ -38,7 +39,7 @@ class Page(HTMLParser):
 
 def render(rows, series, generated_at) -> str:
     buffer = io.BytesIO()
-    HtmlExporter().write(rows, ReportMeta(generated_at=generated_at, series=series,
+    HtmlExporter().write(rows, ReportMeta(layout=BY_POLICY, generated_at=generated_at, series=series,
                                           filters={"status": ["open", "in_progress"]}), buffer)
     return buffer.getvalue().decode("utf-8")
 

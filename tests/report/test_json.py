@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 
 from camaudit.report import ReportMeta
+from camaudit.report.base import BY_POLICY
 from camaudit.report.json_export import (EVIDENCE_KEYS, FINDING_KEYS, SCHEMA, SCHEMA_VERSION, JsonExporter,
                                         finding)
 
@@ -29,9 +30,9 @@ def export(rows, meta) -> dict:
 
 def test_document_header_and_findings(rows, generated_at):
     since = datetime(2026, 11, 1)
-    doc = export(rows, ReportMeta(generated_at=generated_at, filters={"status": ["open"], "since": since}))
+    doc = export(rows, ReportMeta(layout=BY_POLICY, generated_at=generated_at, filters={"status": ["open"], "since": since}))
     assert doc["schema"] == SCHEMA == "camaudit.findings"
-    assert doc["schema_version"] == SCHEMA_VERSION == 2
+    assert doc["schema_version"] == SCHEMA_VERSION == 3 and doc["layout"] == "by_policy"
     assert doc["generated_at"] == "2026-11-28T05:00:00+00:00"
     assert doc["filters"] == {"status": ["open"], "since": "2026-11-01T00:00:00"}
     assert doc["count"] == len(rows) == len(doc["findings"])
@@ -44,27 +45,27 @@ def test_unknown_store_keys_are_not_published_and_missing_ones_are_null(row_fact
     row = row_factory(1, internal_secret="x")
     del row["owner"]
     del row["evidence"]
-    finding = export([row], ReportMeta(generated_at=generated_at))["findings"][0]
+    finding = export([row], ReportMeta(layout=BY_POLICY, generated_at=generated_at))["findings"][0]
     assert "internal_secret" not in finding
     assert finding["owner"] is None
     assert finding["evidence"] == []
 
 
 def test_payloads_round_trip_exactly(hostile, payloads, generated_at):
-    findings = export(hostile, ReportMeta(generated_at=generated_at))["findings"]
+    findings = export(hostile, ReportMeta(layout=BY_POLICY, generated_at=generated_at))["findings"]
     assert [f["model"] for f in findings] == list(payloads)  # JSON is data: no neutralising
 
 
 def whole_document(rows, meta) -> bytes:
     """The document as one json.dumps call: the published bytes the streamed export must equal."""
-    doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+    doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "layout": "by_policy",
            "generated_at": meta.generated_at.isoformat(), "camaudit_version": meta.version,
            "filters": dict(meta.filters), "count": len(rows), "findings": [finding(row) for row in rows]}
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def test_streamed_document_is_byte_for_byte_the_whole_document(rows, hostile, generated_at):
-    meta = ReportMeta(generated_at=generated_at, filters={"status": ["open"], "site": "hq"})
+    meta = ReportMeta(layout=BY_POLICY, generated_at=generated_at, filters={"status": ["open"], "site": "hq"})
     odd = [dict(hostile[0], model="line\u2028sep\x85nel\nnewline", evidence=[])]  # splitlines() would cut these
     for batch in (rows, hostile, odd, []):
         buffer = io.BytesIO()
@@ -86,7 +87,7 @@ class Stream:
 
 
 def test_rows_read_once_from_a_stream(rows, generated_at):
-    meta = ReportMeta(generated_at=generated_at)
+    meta = ReportMeta(layout=BY_POLICY, generated_at=generated_at)
     buffer = io.BytesIO()
     JsonExporter().write(Stream(rows, len(rows)), meta, buffer)
     assert buffer.getvalue() == whole_document(rows, meta)
@@ -94,4 +95,4 @@ def test_rows_read_once_from_a_stream(rows, generated_at):
 
 def test_a_count_the_rows_do_not_match_fails_the_export(rows, generated_at):
     with pytest.raises(RuntimeError, match="announced"):
-        JsonExporter().write(Stream(rows, len(rows) + 1), ReportMeta(generated_at=generated_at), io.BytesIO())
+        JsonExporter().write(Stream(rows, len(rows) + 1), ReportMeta(layout=BY_POLICY, generated_at=generated_at), io.BytesIO())

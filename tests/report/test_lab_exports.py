@@ -58,7 +58,7 @@ def export(url: str, path: Path) -> Path:
 
 def test_the_payloads_reached_the_inventory(inventory, lab):
     result = CliRunner().invoke(main, ["export", "--db", inventory, "-f", "json"])
-    findings = [f for f in json.loads(result.stdout)["findings"] if f["ip"] == hostile_ip(lab)]
+    findings = [f for f in json.loads(result.stdout)["devices"] if f["ip"] == hostile_ip(lab)]
     assert findings and {f["vendor"] for f in findings} == {"Hikvision"}
     assert {f["model"] for f in findings} == {MODEL}  # otherwise this test proves nothing
     assert {f["firmware"] for f in findings} == {FIRMWARE}
@@ -75,7 +75,7 @@ def test_csv_cells_are_inert(inventory, lab, tmp_path):
 
 def test_xlsx_cells_are_inert(inventory, lab, tmp_path):
     path = export(inventory, tmp_path / "lab.xlsx")
-    sheet = openpyxl.load_workbook(path)["Findings"]
+    sheet = openpyxl.load_workbook(path)["Devices"]
     header = [c.value for c in sheet[1]]
     hostile = [row for row in sheet.iter_rows(min_row=2) if row[header.index("IP")].value == hostile_ip(lab)]
     assert hostile

@@ -48,11 +48,11 @@ def test_csv_json_and_xlsx_carry_the_tier(inventory: str, tmp_path: Path) -> Non
     assert {r["IP"]: r["Tier"] for r in rows} == DEVICES
 
     doc = json.loads(export(inventory, tmp_path / "f.json").read_text())
-    assert doc["schema_version"] == 2
-    assert {f["ip"]: f["tier"] for f in doc["findings"]} == DEVICES
-    assert {f["ip"]: f["evidence"][0]["tier"] for f in doc["findings"]} == DEVICES
+    assert doc["schema_version"] == 3
+    assert {f["ip"]: f["tier"] for f in doc["devices"]} == DEVICES
+    assert {f["ip"]: f["evidence"][0]["tier"] for f in doc["devices"]} == DEVICES
 
-    sheet = openpyxl.load_workbook(export(inventory, tmp_path / "f.xlsx"))["Findings"]
+    sheet = openpyxl.load_workbook(export(inventory, tmp_path / "f.xlsx"))["Devices"]
     header = [c.value for c in sheet[1]]
     assert {row[header.index("IP")].value: row[header.index("Tier")].value
             for row in sheet.iter_rows(min_row=2)} == DEVICES
@@ -61,7 +61,7 @@ def test_csv_json_and_xlsx_carry_the_tier(inventory: str, tmp_path: Path) -> Non
 def test_export_tier_filter_is_recorded(inventory: str, tmp_path: Path) -> None:
     doc = json.loads(export(inventory, tmp_path / "f.json", "--tier", "possible,probable").read_text())
     assert doc["filters"]["tier"] == ["possible", "probable"]
-    assert sorted(f["ip"] for f in doc["findings"]) == ["198.18.0.11", "198.18.0.12"]
+    assert sorted(f["ip"] for f in doc["devices"]) == ["198.18.0.11", "198.18.0.12"]
 
 
 @pytest.mark.browser

@@ -95,7 +95,7 @@ def test_a_pipe_gets_the_export_unchanged(db: str, fmt: str) -> None:
     data = _piped("export", "-f", fmt, "--db", db)
     assert HOSTILE_MODEL.replace("\x1b", "\\u001b" if fmt == "json" else "\x1b") in data
     if fmt == "json":
-        assert json.loads(data)["findings"][0]["model"] == HOSTILE_MODEL
+        assert json.loads(data)["devices"][0]["model"] == HOSTILE_MODEL
 
 
 def test_terminal_writer_keeps_csv_line_ends_and_split_characters(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import zipfile
 import openpyxl
 
 from camaudit.report import COLUMNS, ReportMeta
+from camaudit.report.base import BY_POLICY
 from camaudit.report.sanitize import is_formula_like, xml_safe
 from camaudit.report.xlsx_export import EXCEL_CELL_LIMIT, XlsxExporter
 
@@ -20,7 +21,7 @@ def ooxml_unescape(text: str) -> str:
 
 def export(rows, meta=None) -> bytes:
     buffer = io.BytesIO()
-    XlsxExporter().write(rows, meta or ReportMeta(filters={"status": ["open"], "site": None}), buffer)
+    XlsxExporter().write(rows, meta or ReportMeta(layout=BY_POLICY, filters={"status": ["open"], "site": None}), buffer)
     return buffer.getvalue()
 
 

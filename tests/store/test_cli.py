@@ -47,7 +47,9 @@ def test_findings_and_assets(inventory):
     [row] = json.loads(out)
     assert (row["mac"], row["status"], row["ip"]) == (MAC, "open", "198.18.0.18")
     code, out, _ = cli(inventory, "findings", "--status", "remediated")
-    assert code == 0 and out.splitlines()[0].startswith("FINDING") and len(out.splitlines()) == 1
+    assert code == 0 and out.splitlines()[0].startswith("DEVICE") and len(out.splitlines()) == 1
+    code, out, _ = cli(inventory, "findings", "--by-policy")
+    assert code == 0 and out.splitlines()[0].startswith("FINDING") and len(out.splitlines()) == 2
     code, out, _ = cli(inventory, "assets")
     assert code == 0 and len(out.splitlines()) == 3 and "Axis" in out
     code, out, _ = cli(inventory, "assets", "--flagged", "--json")

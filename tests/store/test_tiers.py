@@ -118,7 +118,7 @@ def test_findings_command_shows_and_filters_by_tier(tmp_path: Path, flagged_hikv
                          flagged_hikvision("198.18.0.12", "c0:56:e3:00:00:12", tier="confirmed")])
     code, out = cli(url, "findings")
     assert code == 0 and "TIER" in out.splitlines()[0]
-    assert [line.split()[3:4] for line in out.splitlines()[1:]] == [["198.18.0.10"], ["198.18.0.11"], ["198.18.0.12"]]
+    assert [line.split()[2:3] for line in out.splitlines()[1:]] == [["198.18.0.10"], ["198.18.0.11"], ["198.18.0.12"]]
     assert "possible" in out and "confirmed" in out
 
     code, out = cli(url, "findings", "--tier", "possible", "--json")

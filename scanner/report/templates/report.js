@@ -42,7 +42,7 @@
       row.hidden = !visible;
       if (visible) { shown++; }
     });
-    counter.textContent = shown + " of " + body.rows.length + " findings";
+    counter.textContent = shown + " of " + body.rows.length + " " + counter.getAttribute("data-noun");
   }
 
   Array.prototype.forEach.call(headers, function (header, index) {
