@@ -19,10 +19,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from camaudit.advisories import Advisory
 from camaudit.db.engine import Database
+from camaudit.db.exposure import facts_of
 from camaudit.db.lifecycle import ACTIVE, Status
 from camaudit.db.queries import T_EVENT, T_FIND, FindingStream, event_dict, finding_rows_of, finding_select
 from camaudit.db.record import BATCH
+from camaudit.db.register import entries_for
+from camaudit.priority import assess
 
 # Least advanced first: a device shows the status of its least advanced finding, so one
 # policy still open keeps the device open however many others are remediated.
@@ -78,13 +82,14 @@ def device_rows(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
 @contextmanager
 def device_stream(db: Database, *, status: list[str] | None = None, site: str | None = None,
                   policy: str | None = None, vendor: str | None = None,
-                  since: datetime | None = None,
-                  tier: list[str] | None = None) -> Iterator[FindingStream]:
+                  since: datetime | None = None, tier: list[str] | None = None,
+                  advisories: Sequence[Advisory] = ()) -> Iterator[FindingStream]:
     """Device rows, fetched while they are read, inside the `with` block.
 
     The filters select findings (as for `finding_stream`); a device appears when one of its
-    findings matches and carries the matching ones. The count, rows and event trails come
-    from one snapshot; trails are read for `HISTORY_BATCH` devices at a time.
+    findings matches and carries the matching ones. The count, rows, event trails, removal
+    priority (against `advisories`) and asset-register entry come from one snapshot; they
+    are read for `HISTORY_BATCH` devices at a time.
     """
     stmt = finding_select(status=status, site=site, policy=policy, vendor=vendor, since=since,
                           tier=tier).order_by(None).order_by(T_FIND.c.asset_id, T_FIND.c.id)
@@ -93,16 +98,24 @@ def device_stream(db: Database, *, status: list[str] | None = None, site: str | 
         matched = stmt.order_by(None).subquery()
         count = conn.execute(select(func.count(func.distinct(matched.c.asset_id)))).scalar_one()
         result = conn.execution_options(yield_per=BATCH).execute(stmt)
-        yield FindingStream(count, _with_history(conn, device_rows(finding_rows_of(result, now))))
+        yield FindingStream(count, _completed(conn, device_rows(finding_rows_of(result, now)), advisories))
 
 
-def _with_history(conn: Connection, devices: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The devices, each finding given its event trail (oldest first)."""
+def _completed(conn: Connection, devices: Iterator[dict[str, Any]],
+               advisories: Sequence[Advisory]) -> Iterator[dict[str, Any]]:
+    """The devices, each finding given its event trail (oldest first), each device its
+    removal priority and its asset-register entry (location, asset tag, owner)."""
     while batch := [device for _, device in zip(range(HISTORY_BATCH), devices)]:
         by_id = {f["finding_id"]: f for device in batch for f in device["findings"]}
         for event in conn.execute(select(T_EVENT).where(T_EVENT.c.finding_id.in_(list(by_id)))
                                   .order_by(T_EVENT.c.id)):
             by_id[event.finding_id]["history"].append(event_dict(event))
+        facts = facts_of(conn, [device["asset_id"] for device in batch])
+        entries = entries_for(conn, [(device["mac"], device["ip"]) for device in batch])
+        for device, entry in zip(batch, entries):
+            priority = assess(facts[device["asset_id"]], advisories)
+            device.update(priority.to_dict(), location=entry and entry["location"],
+                          asset_tag=entry and entry["asset_tag"], register_owner=entry and entry["owner"])
         yield from batch
 
 

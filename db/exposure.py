@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 
 from camaudit.db.engine import Database
 from camaudit.db.models import Asset, Sighting
@@ -26,15 +26,20 @@ OPEN = frozenset({ProbeStatus.OK, ProbeStatus.PROTOCOL_ERROR, ProbeStatus.TOO_LA
 def device_facts(db: Database, asset_ids: Sequence[int] | None = None) -> dict[int, DeviceFacts]:
     """asset id → DeviceFacts (vendor, brand, model, firmware, type, tier, open ports), for
     `asset_ids` or every asset; ports come from the observations of its last sighting."""
+    with db.read() as conn:
+        return facts_of(conn, asset_ids)
+
+
+def facts_of(conn: Connection, asset_ids: Sequence[int] | None) -> dict[int, DeviceFacts]:
+    """`device_facts` on an open connection (the device rows' snapshot)."""
     stmt = select(T_ASSET.c.id, T_ASSET.c.vendor, T_ASSET.c.brand, T_ASSET.c.model,
                   T_ASSET.c.firmware, T_ASSET.c.device_type, T_ASSET.c.tier,
                   T_SIGHT.c.asset_id, T_SIGHT.c.scan_id, T_SIGHT.c.mac, T_SIGHT.c.ip).outerjoin(
         T_SIGHT, and_(T_ASSET.c.id == T_SIGHT.c.asset_id, T_ASSET.c.last_scan_id == T_SIGHT.c.scan_id))
     if asset_ids is not None:
         stmt = stmt.where(T_ASSET.c.id.in_(list(asset_ids)))
-    with db.read() as conn:
-        rows = conn.execute(stmt.order_by(T_ASSET.c.id)).all()
-        observations = _observations_of(conn, [r for r in rows if r.scan_id is not None])
+    rows = conn.execute(stmt.order_by(T_ASSET.c.id)).all()
+    observations = _observations_of(conn, [r for r in rows if r.scan_id is not None])
     return {r.id: DeviceFacts(vendor=r.vendor, brand=r.brand, model=r.model, firmware=r.firmware,
                               device_type=r.device_type, tier=r.tier,
                               open_ports=frozenset(o.port for o in observations.get(r.id, ())

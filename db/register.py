@@ -9,10 +9,10 @@ the register lacks and flagged-vendor register entries the scans no longer see.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from camaudit.db.engine import Database
 from camaudit.db.findings import iso
@@ -45,17 +45,39 @@ def _as_dict(row: Any) -> dict[str, Any]:
 
 def entry_for(db: Database, mac: str | None, ip: str | None) -> dict[str, Any] | None:
     """The register entry of a device: by MAC first, then by IP; None when it has none."""
-    try:
-        mac = normalize_mac(mac) if mac else None
-    except ValueError:
-        mac = None
     with db.read() as conn:
-        for column, value in ((T_REG.c.mac, mac), (T_REG.c.ip, ip)):
-            if value:
-                row = conn.execute(select(T_REG).where(column == value)).first()
-                if row is not None:
-                    return _as_dict(row)
-    return None
+        return entries_for(conn, [(mac, ip)])[0]
+
+
+def entries_for(conn: Connection, devices: Sequence[tuple[str | None, str | None]]
+                ) -> list[dict[str, Any] | None]:
+    """The register entry of each (mac, ip), in order (MAC first, then IP), in one query."""
+    keys = [(_mac(mac), ip) for mac, ip in devices]
+    macs = sorted({m for m, _ in keys if m})
+    ips = sorted({i for _, i in keys if i})
+    by_mac: dict[str, Any] = {}
+    by_ip: dict[str, Any] = {}
+    if macs or ips:
+        for row in conn.execute(select(T_REG).where(T_REG.c.mac.in_(macs) | T_REG.c.ip.in_(ips))
+                                .order_by(T_REG.c.id)):
+            if row.mac:
+                by_mac.setdefault(row.mac, row)
+            if row.ip:
+                by_ip.setdefault(row.ip, row)
+    out: list[dict[str, Any] | None] = []
+    for mac, ip in keys:
+        row = by_mac.get(mac) if mac else None
+        if row is None and ip:
+            row = by_ip.get(ip)
+        out.append(_as_dict(row) if row is not None else None)
+    return out
+
+
+def _mac(mac: str | None) -> str | None:
+    try:
+        return normalize_mac(mac) if mac else None
+    except ValueError:
+        return None
 
 
 def entries(db: Database) -> list[dict[str, Any]]:

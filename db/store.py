@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from camaudit.advisories import Advisory, load_advisories
 from camaudit.db import exposure, findings, queries, record
 from camaudit.db import register as asset_register
 from camaudit.db import rematch as rematching
@@ -190,22 +191,25 @@ class Store:
     @contextmanager
     def device_stream(self, *, status: list[str] | None = None, site: str | None = None,
                       policy: str | None = None, vendor: str | None = None,
-                      since: datetime | None = None,
-                      tier: list[str] | None = None) -> Iterator[FindingStream]:
-        """The rows of `device_rows` (one per flagged device: the remediation list),
-        fetched while they are read (`devices_view.device_stream`)."""
-        with stream_devices(self.db, status=status, site=site, policy=policy,
-                            vendor=vendor, since=since, tier=tier) as rows:
+                      since: datetime | None = None, tier: list[str] | None = None,
+                      advisories: Sequence[Advisory] | None = None) -> Iterator[FindingStream]:
+        """The rows of `device_rows` (one per flagged device: the remediation list), in
+        asset order, fetched while they are read (`devices_view.device_stream`); removal
+        priority against `advisories` (default: the shipped table and the user's refresh)."""
+        with stream_devices(self.db, status=status, site=site, policy=policy, vendor=vendor, since=since,
+                            tier=tier, advisories=load_advisories() if advisories is None else advisories
+                            ) as rows:
             yield rows
 
     def device_rows(self, *, status: list[str] | None = None, site: str | None = None,
                     policy: str | None = None, vendor: str | None = None,
-                    since: datetime | None = None,
-                    tier: list[str] | None = None) -> list[dict[str, Any]]:
-        """The remediation list: one row per device with its policies (docs/inventory.md)."""
+                    since: datetime | None = None, tier: list[str] | None = None,
+                    advisories: Sequence[Advisory] | None = None) -> list[dict[str, Any]]:
+        """The remediation list: one row per device with its policies (docs/inventory.md),
+        the device to remove first first (highest `priority_score`, then oldest asset)."""
         with self.device_stream(status=status, site=site, policy=policy, vendor=vendor,
-                                since=since, tier=tier) as rows:
-            return list(rows)
+                                since=since, tier=tier, advisories=advisories) as rows:
+            return sorted(rows, key=lambda r: -r["priority_score"])
 
     def events(self, finding_id: int) -> list[dict[str, Any]]:
         return queries.events(self.db, finding_id)

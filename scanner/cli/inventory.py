@@ -131,14 +131,16 @@ def findings(status: tuple[str, ...], site: str | None, vendor: str | None, poli
 
 
 def _print_devices(rows: list[dict[str, Any]]) -> None:
-    """The remediation list: one line per device (`D7`, the ref `remediate` takes)."""
+    """The remediation list: one line per device (`D7`, the ref `remediate` takes), the one to
+    remove first first, with the reason of its priority and its register location."""
     for r in rows:
         r["ref"], r["policy_list"] = f"D{r['asset_id']}", ", ".join(r["policies"])
         r["shown_status"] = r["status"] + (" (mixed)" if r["status_detail"] else "")
         r["seen"] = _day(r["last_seen"]) + (" (not seen since)" if r["not_seen_since"] else "")
     _print_table(rows, [("ref", "DEVICE"), ("site", "SITE"), ("ip", "IP"), ("mac", "MAC"),
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
-                        ("tier", "TIER"), ("policy_list", "POLICIES"), ("shown_status", "STATUS"),
+                        ("tier", "TIER"), ("policy_list", "POLICIES"), ("priority_reason", "PRIORITY"),
+                        ("location", "LOCATION"), ("shown_status", "STATUS"),
                         ("owner", "OWNER"), ("due", "DUE"), ("days_open", "DAYS"), ("seen", "LAST SEEN")])
 
 

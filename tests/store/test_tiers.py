@@ -118,15 +118,16 @@ def test_findings_command_shows_and_filters_by_tier(tmp_path: Path, flagged_hikv
                          flagged_hikvision("198.18.0.12", "c0:56:e3:00:00:12", tier="confirmed")])
     code, out = cli(url, "findings")
     assert code == 0 and "TIER" in out.splitlines()[0]
-    assert [line.split()[2:3] for line in out.splitlines()[1:]] == [["198.18.0.10"], ["198.18.0.11"], ["198.18.0.12"]]
+    # alike but for their tier, the surer one comes first in the removal priority
+    assert [line.split()[2:3] for line in out.splitlines()[1:]] == [["198.18.0.12"], ["198.18.0.11"], ["198.18.0.10"]]
     assert "possible" in out and "confirmed" in out
 
     code, out = cli(url, "findings", "--tier", "possible", "--json")
     assert code == 0 and [(r["ip"], r["tier"]) for r in json.loads(out)] == [("198.18.0.10", "possible")]
     code, out = cli(url, "findings", "--tier", "confirmed,Probable", "--json")
-    assert [r["ip"] for r in json.loads(out)] == ["198.18.0.11", "198.18.0.12"]
+    assert [r["ip"] for r in json.loads(out)] == ["198.18.0.12", "198.18.0.11"]
     code, out = cli(url, "findings", "--tier", "possible", "--tier", "confirmed", "--json")
-    assert [r["ip"] for r in json.loads(out)] == ["198.18.0.10", "198.18.0.12"]
+    assert [r["ip"] for r in json.loads(out)] == ["198.18.0.12", "198.18.0.10"]
 
     code, out = cli(url, "assets")
     assert code == 0 and "TIER" in out.splitlines()[0] and "probable" in out
