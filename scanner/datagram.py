@@ -42,12 +42,15 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
     kept_bytes = 0
 
     with ports.listen(source_ip, group, port) as (sock, inbox):
+        sent: list[float] = []   # when each datagram left
+
         async def send(dest: str) -> None:
             await token()
             try:
                 await _sendto(loop, sock, payload, (dest, port))
             except OSError:
                 pass  # an unreachable host or segment costs nothing more
+            sent.append(loop.time())
 
         async def sender() -> None:
             for attempt in range(repeat if multicast else 0):
@@ -59,8 +62,13 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
 
         send_task = asyncio.create_task(sender())
         try:
-            deadline = loop.time() + wait
+            start = loop.time()
             while True:  # read until the deadline even when full, so a flood only loses its own replies
+                # The window is timed from the first datagram sent, not from the call: a send
+                # that waited for the rate cap or a busy loop still gets its full `wait`, and
+                # the latest send at least half of it.
+                deadline = (max(sent[0] + wait, sent[-1] + wait / 2) if sent
+                            else start + wait if send_task.done() else loop.time() + wait)
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
@@ -68,7 +76,7 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
                     async with asyncio.timeout(remaining):
                         data, (src, sport) = await inbox.get()
                 except TimeoutError:
-                    break
+                    continue  # the deadline may have moved with a send meanwhile
                 key = (src, sport, hash(data))
                 if src == source_ip or key in seen:
                     continue
