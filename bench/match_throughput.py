@@ -1,6 +1,6 @@
 """Matcher throughput: observations per second through identify, on synthetic observations.
 
-Target (benchmark issue): >= 50,000 observations/s, and re-matching 1M stored observations in
+Target: >= 50,000 observations/s, and re-matching 1M stored observations in
 <= 60 s. Two numbers are printed:
 
 * `match`: Observation objects -> Matcher.add -> identifications (what `rematch` and the

@@ -1,6 +1,6 @@
 """A whole `camaudit scan` of a LAN full of hostile devices, next to two well-behaved cameras.
 
-Acceptance of issue 9: the scan completes; every hostile device is recorded with the probe
+What it checks: the scan completes; every hostile device is recorded with the probe
 status that says what it did (not a crash, not silence); the scanner's memory stays bounded
 (peak RSS measured on the scanner process); and the reference cameras are identified exactly
 as in a scan without the hostile devices. Expectations are per persona, so a persona added

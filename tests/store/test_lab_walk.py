@@ -1,4 +1,4 @@
-"""The acceptance walks of issue 5 with real scans: `camaudit scan` runs inside the lab's
+"""The inventory walks with real scans: `camaudit scan` runs inside the lab's
 scanner namespace against persona devices and writes the inventory these tests then read.
 
 Personas are removed and brought back by rebuilding the lab with another persona set; the
