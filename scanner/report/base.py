@@ -86,7 +86,7 @@ DEVICE_COLUMNS: tuple[Column, ...] = (
     Column("policies", "Policies"),
     Column("priority_score", "Priority"),
     Column("priority_reason", "Why this priority"),
-    Column("firmware_status", "Firmware"),
+    Column("firmware_status", "Firmware status"),
     Column("kev_cves", "Known exploited"),
     Column("location", "Location"),
     Column("asset_tag", "Asset tag"),
