@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, select
 
 from camaudit.db.engine import Database
 from camaudit.db.models import Asset, Sighting
-from camaudit.db.rematch import _observations_of
+from camaudit.db.rematch import observations_of
 from camaudit.observation import ProbeStatus
 from camaudit.priority import DeviceFacts
 
@@ -39,7 +39,7 @@ def facts_of(conn: Connection, asset_ids: Sequence[int] | None) -> dict[int, Dev
     if asset_ids is not None:
         stmt = stmt.where(T_ASSET.c.id.in_(list(asset_ids)))
     rows = conn.execute(stmt.order_by(T_ASSET.c.id)).all()
-    observations = _observations_of(conn, [r for r in rows if r.scan_id is not None])
+    observations = observations_of(conn, [r for r in rows if r.scan_id is not None])
     return {r.id: DeviceFacts(vendor=r.vendor, brand=r.brand, model=r.model, firmware=r.firmware,
                               device_type=r.device_type, tier=r.tier,
                               open_ports=frozenset(o.port for o in observations.get(r.id, ())

@@ -330,7 +330,7 @@ def _count_misses(conn: Connection, scan: Any, now: datetime, not_seen_after: in
                                      T_ASSET.c.last_seen).where(
         site_cond, T_ASSET.c.ip.is_not(None),
         or_(T_ASSET.c.last_scan_id.is_(None), T_ASSET.c.last_scan_id != scan.id))).all()
-    missed = [a for a in candidates if _covered(a.ip, networks)]
+    missed = [a for a in candidates if covered(a.ip, networks)]
     if not missed:
         return
     update_rows(conn, T_ASSET, [{"b_id": a.id, "missed_scans": a.missed_scans + 1} for a in missed])
@@ -340,7 +340,7 @@ def _count_misses(conn: Connection, scan: Any, now: datetime, not_seen_after: in
         mark_not_seen(conn, lost, not_seen_after, scan.id, SCAN_ACTOR, now)
 
 
-def _covered(ip: str, networks: list[Any]) -> bool:
+def covered(ip: str, networks: list[Any]) -> bool:
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, select
 from camaudit.db.engine import Database
 from camaudit.db.findings import iso
 from camaudit.db.models import Asset, RegisterEntry, Scan, fit
-from camaudit.db.record import _covered as covered
+from camaudit.db.record import covered
 from camaudit.observation import normalize_mac
 
 T_REG, T_ASSET, T_SCAN = RegisterEntry.__table__, Asset.__table__, Scan.__table__

@@ -63,7 +63,7 @@ def rematch(db: Database, identify: Identify, fingerprint_version: str | None = 
     for chunk in chunks(sightings):
         with db.write() as conn:
             now = db.clock()
-            by_asset = _observations_of(conn, chunk)
+            by_asset = observations_of(conn, chunk)
             observed = [a for a in chunk if by_asset.get(a.asset_id)]
             out.assets += len(observed)
             idents = _reidentify(identify, observed, by_asset)
@@ -81,7 +81,7 @@ def rematch(db: Database, identify: Identify, fingerprint_version: str | None = 
     return out
 
 
-def _observations_of(conn: Connection, sightings: Sequence[Any]) -> dict[int, list[Observation]]:
+def observations_of(conn: Connection, sightings: Sequence[Any]) -> dict[int, list[Observation]]:
     """Stored observations per asset: same scan as the sighting, its MAC, or its IP when
     the observation has no MAC (identify groups them the same way)."""
     by_mac = {(s.scan_id, s.mac): s.asset_id for s in sightings if s.mac}

@@ -42,15 +42,18 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
     kept_bytes = 0
 
     with ports.listen(source_ip, group, port) as (sock, inbox):
-        sent: list[float] = []   # when each datagram left
+        first_sent: float | None = None   # when the first and the latest datagram left
+        last_sent = 0.0
 
         async def send(dest: str) -> None:
+            nonlocal first_sent, last_sent
             await token()
             try:
                 await _sendto(loop, sock, payload, (dest, port))
             except OSError:
                 pass  # an unreachable host or segment costs nothing more
-            sent.append(loop.time())
+            last_sent = loop.time()
+            first_sent = last_sent if first_sent is None else first_sent
 
         async def sender() -> None:
             for attempt in range(repeat if multicast else 0):
@@ -67,7 +70,7 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
                 # The window is timed from the first datagram sent, not from the call: a send
                 # that waited for the rate cap or a busy loop still gets its full `wait`, and
                 # the latest send at least half of it.
-                deadline = (max(sent[0] + wait, sent[-1] + wait / 2) if sent
+                deadline = (max(first_sent + wait, last_sent + wait / 2) if first_sent is not None
                             else start + wait if send_task.done() else loop.time() + wait)
                 remaining = deadline - loop.time()
                 if remaining <= 0:
