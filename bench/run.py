@@ -11,6 +11,7 @@ Sections (all by default; pick with --only):
   store    store a 10,000-device scan, export it as CSV/JSON/XLSX/HTML
   rematch  `camaudit rematch` over 1M stored observations
   ingest   `camaudit ingest` of a 1M-observation file, then of the same file again
+  startup  `camaudit --version` and `camaudit scan --help` (median of 15 starts)
 
 Needs root (network namespaces). Every scan runs in a lab namespace without a default route.
 Writes bench/results/bench-<UTC time>.json and prints a table. `--quick` is for development:
@@ -33,12 +34,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `bench.*` when run as a script
 
-from bench import lab_scans, match_throughput, store_export  # noqa: E402
-from camaudit.engine import DEFAULT_PORTS  # noqa: E402
+from bench import lab_scans, match_throughput, startup, store_export  # noqa: E402
+from camaudit.model import DEFAULT_PORTS  # noqa: E402
 
-SECTIONS = ("lan24", "sparse", "live", "match", "store", "rematch", "ingest")
+SECTIONS = ("lan24", "sparse", "live", "match", "store", "rematch", "ingest", "startup")
 TARGETS = {"lan24_wall_s": 3.0, "lan24_speedup": 20.0, "sparse16_wall_s": 60.0, "sparse16_rss_mib": 250.0,
-           "match_obs_per_s": 50_000, "rematch_1m_s": 60.0}
+           "match_obs_per_s": 50_000, "rematch_1m_s": 60.0, "startup_s": startup.TARGET_S}
 
 
 def log(message: str) -> None:
@@ -112,6 +113,8 @@ def _run_section(section: str, args: argparse.Namespace, rounds: int, sizes: dic
             with lab_scans.fleet(live, dense=True) as lab:
                 rows += lab_scans.scan_series(lab, [lab_scans.DENSE_NET], args.ports, rounds, log)
         return rows
+    if section == "startup":
+        return startup.measure(15, log)
     if section == "match":
         out = match_throughput.measure(sizes["match"])
         for name, m in out.items():
@@ -176,6 +179,9 @@ def render(r: dict[str, Any]) -> str:
         m = r["rematch"]
         row(f"rematch {m['observations']:,} stored obs", m,
             _verdict(m["wall_s"] <= 60, "<= 60 s") if m["observations"] >= 1_000_000 else "(quick size)")
+    for name, m in r.get("startup", {}).items():
+        row(f"start-up: camaudit {' '.join(startup.COMMANDS[name])}", m,
+            _verdict(m["wall_s"] <= startup.TARGET_S, f"<= {startup.TARGET_S} s"))
     for section, error in r.get("failed", {}).items():
         lines.append(f"{section} FAILED: {error[:300]}")
     return "\n".join(lines)

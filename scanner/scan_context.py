@@ -33,16 +33,13 @@ from typing import TYPE_CHECKING, Any
 
 from camaudit import datagram
 from camaudit.sweep_ports import SweepPorts
-from camaudit.model import Bounds, Datagram
+from camaudit.model import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, Bounds, Datagram
 from camaudit.observation import Observation
 from camaudit.targets import TargetSet
 
 if TYPE_CHECKING:
     from camaudit.probes.snmp_usm import SnmpUser
 
-DEFAULT_RATE = 2000.0        # discovery packets/connection attempts per second, whole scan
-DEFAULT_PER_HOST = 2         # concurrent connections per device (gentle on embedded stacks)
-DEFAULT_SWEEP_WAIT = 1.0     # seconds to collect multicast discovery replies
 
 
 class ExcludedAddress(PermissionError):

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from camaudit import __version__
-from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ProgressFn
+from camaudit.engine import ProgressFn
+from camaudit.model import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
 from camaudit.exitcodes import ExitCode
 from camaudit.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
 from camaudit.tiers import counts_for_exit
