@@ -151,11 +151,12 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
     as it arises (the log's stderr handler is how a user sees it) and kept in the result.
     Raises AuditError.
     """
-    from camaudit.db.store import StoreError
+    from camaudit.db.errors import StoreError
     from camaudit.discovery.nmap import NmapError
     from camaudit.discovery.route import RouteError
     from camaudit.engine import ScanPlan
     from camaudit.engine import scan as run_plan
+    from camaudit.fingerprints.loader import prefetch_fingerprints
     from camaudit.policy import PolicyError
     from camaudit.runlock import ScanInterrupted
 
@@ -173,6 +174,7 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
             log.info("scan started", extra={"event": "scan.started", "scan_id": rec.scan_id,
                                             "site": result.site, "targets": result.targets})
             warn(plan.warnings)
+            prefetch_fingerprints()  # identification's data loads while the scan waits on the network
             outcome = run_plan(ScanPlan(
                 targets=plan.targets, ports=tuple(config.get("ports") or DEFAULT_PORTS),
                 rate=float(config.get("rate") or DEFAULT_RATE), per_host=plan.per_host,
