@@ -40,6 +40,7 @@ from camaudit.targets import TargetSet
 if TYPE_CHECKING:
     from camaudit.probes.snmp_usm import SnmpUser
 
+MAX_VERDICTS = 1 << 18  # addresses whose permits() answer is remembered (a /16 of targets, and then some)
 
 
 class ExcludedAddress(PermissionError):
@@ -156,6 +157,9 @@ class ScanContext:
         self.warnings = [] if warnings is None else warnings  # the scan's, in words for the user
         self._spent: Counter[tuple[str, str]] = Counter()  # (budget, ip) -> units taken
         self.sweep_ports = SweepPorts()  # shared with unicast_only copies; closed by close()
+        # permits() answers by address text: every connection, datagram and observation asks,
+        # and parsing the text each time was a tenth of a /24 audit's CPU. Shared by copies.
+        self._verdicts: dict[str | int, bool] = {}
 
     def close(self) -> None:
         """End the scan's network use: the sweep sockets, kept bound until now (sweep_ports)."""
@@ -167,16 +171,21 @@ class ScanContext:
 
     # -- the one target/exclude rule ---------------------------------------------------
     def permits(self, ip: str | int) -> bool:
-        return self.targets.permits(ip)
+        verdict = self._verdicts.get(ip)
+        if verdict is None:
+            verdict = self.targets.permits(ip)
+            if len(self._verdicts) < MAX_VERDICTS:  # stray senders cannot grow it without end
+                self._verdicts[ip] = verdict
+        return verdict
 
     def require(self, ip: str) -> None:
         """Raise ExcludedAddress unless `ip` is a permitted target. Every sender calls this."""
-        if not self.targets.permits(ip):
+        if not self.permits(ip):
             raise ExcludedAddress(f"{ip} is excluded or not among the scan's targets")
 
     def admit(self, obs: Observation) -> bool:
         """Keep an observation only if it is about a permitted target (drops stray replies)."""
-        if obs.ip is not None and self.targets.permits(obs.ip):
+        if obs.ip is not None and self.permits(obs.ip):
             return True
         self.dropped += 1
         return False
@@ -227,15 +236,19 @@ class ScanContext:
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
                                   token=self.rate.acquire)
 
-    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float) -> Datagram | None:
+    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float,
+                       resend_after: float | None = None) -> Datagram | None:
         """One UDP request to a permitted target and its first reply (None: no answer within
-        `wait`), size-capped. The request takes a rate token (discovery found no UDP port
-        open) and holds one of the host's slots, so UDP and TCP probes share the per-host cap."""
+        `wait`), size-capped; with `resend_after`, sent once more if unanswered by then
+        (`datagram.exchange`). Each send takes a rate token (discovery found no UDP port
+        open); the request holds one of the host's slots, so UDP and TCP probes share the
+        per-host cap."""
         self.require(ip)
         release = await self.hosts.acquire(ip)
         try:
             await self.rate.acquire()
-            return await datagram.exchange(ip, port, payload, wait=wait, cap=self.bounds.max_datagram_bytes)
+            return await datagram.exchange(ip, port, payload, wait=wait, cap=self.bounds.max_datagram_bytes,
+                                           resend_after=resend_after, before_resend=self.rate.acquire)
         finally:
             release()
 
