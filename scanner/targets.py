@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from camaudit.addresses import ip_sort_key
+from camaudit.addresses import canonical, ip_sort_key
 from camaudit.boundedio import TooLarge, read_capped
 
 DEFAULT_MAX_TARGETS = 65_536  # a /16; more needs --force (or --max-targets)
@@ -362,7 +362,7 @@ def drop_own_addresses(targets: TargetSet, own: Iterable[str]) -> tuple[TargetSe
     The scanner never probes itself, but a target the user named must not vanish silently:
     the message names what was dropped and why (empty list when nothing was).
     """
-    dropped = sorted({a for a in own if targets.permits(a)}, key=ip_sort_key)
+    dropped = sorted({canonical(a) or a for a in own if targets.permits(a)}, key=ip_sort_key)
     if not dropped:
         return targets, []
     shown = ", ".join(dropped[:SHOWN_DROPPED])
