@@ -191,7 +191,9 @@ def address_key(ip: str | int) -> tuple[str, int] | None:
     if len(ip) > MAX_SPEC_CHARS:
         return None
     try:
-        addr = ipaddress.ip_address(ip)
+        if ":" not in ip:  # the common case first: every reply and connection asks
+            return V4, int(ipaddress.IPv4Address(ip))
+        addr = ipaddress.IPv6Address(ip)
     except ValueError:
         return None
     space, (value, _) = _unmap(_space(addr), (int(addr), int(addr)))
