@@ -228,12 +228,15 @@ class ScanContext:
     async def ask(self, payload: bytes, *, group: str, port: int, unicast_to: Iterable[str] = (),
                   wait: float | None = None, repeat: int = 2) -> list[Datagram]:
         """Multicast `payload` on the scan's segment (`repeat` times: lost datagrams are normal
-        on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram)."""
+        on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram).
+
+        The sweep sockets are IPv4 (camaudit.sweep_ports): IPv6 hosts are left out here rather
+        than each costing a rate token for a send that cannot happen."""
         if self.source_ip is None:
             raise RuntimeError("ask() needs the scan's source address")
+        ipv4 = [c for c in map(canonical, unicast_to) if c is not None and ":" not in c and self.permits(c)]
         return await datagram.ask(payload, ports=self.sweep_ports, source_ip=self.source_ip, group=group,
-                                  multicast=self.on_link, port=port,
-                                  unicast_to=[ip for ip in unicast_to if self.permits(ip)],
+                                  multicast=self.on_link, port=port, unicast_to=ipv4,
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
                                   token=self.rate.acquire)
