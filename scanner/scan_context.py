@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
 import ssl as ssl_module
 import time
 from collections import Counter
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from camaudit import datagram
+from camaudit.addresses import canonical
 from camaudit.sweep_ports import SweepPorts
 from camaudit.model import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, Bounds, Datagram
 from camaudit.observation import Observation
@@ -195,7 +197,12 @@ class ScanContext:
                               server_hostname: str | None = None
                               ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to a permitted target under the per-host cap, and under the rate cap unless
-        discovery already found the port open (see module docstring)."""
+        discovery already found the port open (see module docstring).
+
+        The address is spelled one way first (`canonical`), so `FDCA::10` and `fdca::10` share
+        one host's slots; the socket family follows the address, a link-local zone picks the
+        interface, and no name is ever resolved (AI_NUMERICHOST)."""
+        ip = canonical(ip) or ip
         self.require(ip)
         release = await self.hosts.acquire(ip)
         try:
@@ -209,7 +216,8 @@ class ScanContext:
                 kwargs = {"ssl": ssl, "server_hostname": server_hostname or "",
                           "ssl_handshake_timeout": self.bounds.connect_timeout}
             async with asyncio.timeout(self.bounds.connect_timeout * (2 if ssl else 1)):
-                transport, _ = await loop.create_connection(lambda: protocol, ip, port, **kwargs)
+                transport, _ = await loop.create_connection(lambda: protocol, ip, port,
+                                                            flags=socket.AI_NUMERICHOST, **kwargs)
             return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
         except BaseException:
             release()
@@ -226,12 +234,15 @@ class ScanContext:
     async def ask(self, payload: bytes, *, group: str, port: int, unicast_to: Iterable[str] = (),
                   wait: float | None = None, repeat: int = 2) -> list[Datagram]:
         """Multicast `payload` on the scan's segment (`repeat` times: lost datagrams are normal
-        on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram)."""
+        on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram).
+
+        The sweep sockets are IPv4 (camaudit.sweep_ports): IPv6 hosts are left out here rather
+        than each costing a rate token for a send that cannot happen."""
         if self.source_ip is None:
             raise RuntimeError("ask() needs the scan's source address")
+        ipv4 = [c for c in map(canonical, unicast_to) if c is not None and ":" not in c and self.permits(c)]
         return await datagram.ask(payload, ports=self.sweep_ports, source_ip=self.source_ip, group=group,
-                                  multicast=self.on_link, port=port,
-                                  unicast_to=[ip for ip in unicast_to if self.permits(ip)],
+                                  multicast=self.on_link, port=port, unicast_to=ipv4,
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
                                   token=self.rate.acquire)
@@ -243,6 +254,7 @@ class ScanContext:
         (`datagram.exchange`). Each send takes a rate token (discovery found no UDP port
         open); the request holds one of the host's slots, so UDP and TCP probes share the
         per-host cap."""
+        ip = canonical(ip) or ip
         self.require(ip)
         release = await self.hosts.acquire(ip)
         try:
