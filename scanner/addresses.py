@@ -1,4 +1,5 @@
-"""Addresses as people read them: one spelling per address, ordered numerically, IPv4 first."""
+"""Addresses as people read them: one spelling per address, ordered numerically, IPv4 first;
+and the MAC an IPv6 interface identifier was derived from (modified EUI-64)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,42 @@ def same_address(literal: str | None, ip: str) -> bool:
     mine_addr, mine_zone = mine.partition("%")[::2]
     their_addr, their_zone = theirs.partition("%")[::2]
     return mine_addr == their_addr and (not mine_zone or not their_zone or mine_zone == their_zone)
+
+
+def is_ipv6(ip: str | None) -> bool:
+    """Whether `ip` is IPv6 text (an IPv4-mapped one counts as IPv6 here: see `canonical`)."""
+    if not ip or ":" not in ip:
+        return False
+    try:
+        ipaddress.IPv6Address(ip)
+    except ValueError:
+        return False
+    return True
+
+
+def eui64_mac(ip: str) -> str | None:
+    """The MAC an IPv6 address's interface identifier was formed from, or None.
+
+    A modified EUI-64 identifier (RFC 4291 appendix A) is the MAC with `ff:fe` inserted in the
+    middle and the universal/local bit inverted; the last 64 bits of the address are that
+    identifier whatever the prefix, so a routed device's global address still names its own
+    MAC (unlike IPv4 behind a router, where a MAC is the router's). Temporary and stable
+    random identifiers (RFC 8981, RFC 7217) have no `ff:fe` there and give None, as do
+    addresses whose low bits are not an interface identifier (IPv4-mapped or -compatible,
+    multicast, unspecified, loopback). A random identifier that happens to hold `ff:fe`
+    (one in 65,536) cannot be told apart.
+    """
+    if len(ip) > MAX_ADDRESS_CHARS:
+        return None
+    try:
+        address = ipaddress.IPv6Address(ip)
+    except ValueError:
+        return None
+    if (address.ipv4_mapped is not None or address.is_multicast or address.is_unspecified
+            or address.is_loopback or int(address) >> 64 == 0):
+        return None
+    iid = (int(address) & ((1 << 64) - 1)).to_bytes(8, "big")
+    if iid[3:5] != b"\xff\xfe":
+        return None
+    mac = bytes((iid[0] ^ 0x02, iid[1], iid[2], iid[5], iid[6], iid[7]))
+    return ":".join(f"{b:02x}" for b in mac)
