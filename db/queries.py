@@ -8,7 +8,6 @@ docs/inventory.md), so callers never hold rows bound to a connection.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -105,12 +104,8 @@ def _resolve_assets(conn: Connection, ref: str, site: str | None) -> list[int]:
 def _address_condition(ref: str) -> Any:
     """`WHERE` for an asset named by MAC or IP (IPv4, or one of its IPv6 addresses), or a
     StoreError saying what is accepted."""
-    try:
-        ipaddress.ip_address(ref)
-    except ValueError:
-        pass
-    else:
-        address = (canonical(ref) or ref)
+    address = canonical(ref)
+    if address is not None:
         if is_ipv6(address):   # an item of the JSON list, quoted as JSON text writes it
             return cast(T_ASSET.c.ipv6, Text).contains(f'"{address}"', autoescape=True)
         return T_ASSET.c.ip == address

@@ -39,6 +39,11 @@ def test_no_mac_from_identifiers_not_derived_from_one(address: str) -> None:
     assert eui64_mac(address) is None
 
 
+def test_overlong_address_text_is_not_parsed() -> None:
+    hostile = f"FE80::{HIK_EUI64}%" + "x" * 100_000
+    assert eui64_mac(hostile) is None
+
+
 def test_dual_stack_device_with_one_mac_is_one_identification(fset: FingerprintSet) -> None:
     ident = one(fset, obs("arp", ip="198.18.0.10", mac=HIK_MAC),
                 obs("sadp", SADP, ip="2001:db8:5::10", mac=HIK_MAC, port=37020),
