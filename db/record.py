@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from camaudit.addresses import canonical
 from camaudit.db.bulk import among, insert_rows, update_rows
 from camaudit.db.device import ASSET_FIELDS, Device, IdentificationLike, asset_values, clean, sighting_values
 from camaudit.db.engine import Database
@@ -142,7 +143,7 @@ def add_observations(db: Database, scan_id: int,
     rows = []
     for obs in observations:
         d = obs.to_dict() if isinstance(obs, Observation) else Observation.from_dict(obs).to_dict()
-        rows.append({"scan_id": scan_id, "ip": d["ip"], "mac": d["mac"],
+        rows.append({"scan_id": scan_id, "ip": _stored_ip(d["ip"]), "mac": d["mac"],
                      "source": d["source"], "port": d["port"], "status": d["status"], "raw": d})
     for chunk in chunks(rows, BATCH * 4):
         with db.write() as conn:
@@ -150,6 +151,14 @@ def add_observations(db: Database, scan_id: int,
             conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
                 observation_count=T_SCAN.c.observation_count + len(chunk)))
     return len(rows)
+
+
+def _stored_ip(ip: str | None) -> str | None:
+    """An observation's address in the `ip` column rematch looks it up by: an IPv6 one in the
+    canonical spelling identify groups by and sightings keep (a tool's uncompressed, zoned
+    spelling can pass the column's 45 characters), text that is no address cut to fit; the
+    raw record keeps it as written."""
+    return fit(T_OBS.c.ip, (canonical(ip) or ip) if ip and ":" in ip else ip)
 
 
 def record_identifications(db: Database, scan_id: int, identifications: Iterable[IdentificationLike],

@@ -173,3 +173,17 @@ def test_hostile_address_lists_are_bounded_and_cannot_fail_a_device() -> None:
     assert clean(Identification(ip=long_zone, mac=None)).ip == long_zone[:44] + "…"   # not an address
     only = clean(Identification(ip="FE80::1%eth0", mac=None, ipv6=["fe80::1%eth0"]))
     assert (only.ip, only.ipv6, only.address) == (None, ["fe80::1%eth0"], "fe80::1%eth0")
+
+
+def test_observation_at_a_long_spelt_link_local_address_is_stored_and_rematched(store) -> None:
+    """53 characters as a tool may spell it (uncompressed, with its zone): past the column's 45."""
+    spelt = "fe80:0000:0000:0000:c256:e3ff:fe00:0020%veth-ca-cam20"
+    obs = [Observation(source="http", ip=spelt, port=80,
+                       data={"path": "/", "status": 200, "headers": {"Server": "DNVRS-Webs"}})]
+    sid = store.begin_scan(["fe80::/64"], "hq", ["us-ndaa-889"], "test", "fp")
+    assert store.add_observations(sid, obs) == 1
+    store.record_identifications(sid, identify(obs), ["fe80::/64"])
+    store.finish_scan(sid)
+    [asset] = store.assets()
+    assert (asset["mac"], asset["ipv6"]) == (HIK_MAC, ["fe80::c256:e3ff:fe00:20%veth-ca-cam20"])
+    assert store.rematch(identify).assets == 1     # its observation found through the address
