@@ -146,6 +146,12 @@ def cell(row: Row, key: str) -> Any:
     return "" if value is None else value
 
 
+def address(row: Row) -> str | None:
+    """The address that names a device in a one-address column: its IPv4 address, else its
+    first IPv6 address (a device seen only over IPv6, as identify names it)."""
+    return row.get("ip") or next(iter(row.get("ipv6") or ()), None)
+
+
 def filter_text(value: Any) -> str | None:
     """A filter value as people read it in an export header; None when it does not filter."""
     if value in (None, "", [], ()):

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from camaudit.addresses import ip_sort_key
+from camaudit.report.base import address
 from camaudit.report.sanitize import inert_text
 from camaudit.tiers import POSSIBLE
 
@@ -46,11 +47,9 @@ def from_identifications(identifications: Iterable[Any]) -> list[FlaggedDevice]:
 def from_findings(rows: Iterable[Mapping[str, Any]]) -> list[FlaggedDevice]:
     """One device per asset of the finding rows (`Store.finding_rows`), policies merged, by address."""
     per_asset: dict[Any, tuple[Mapping[str, Any], set[str]]] = {}
-    for row in sorted(rows, key=lambda r: ip_sort_key(r.get("ip"))):
+    for row in sorted(rows, key=lambda r: ip_sort_key(address(r))):
         per_asset.setdefault(row["asset_id"], (row, set()))[1].add(row["policy_id"])
-    # a device seen only over IPv6 is named by its first IPv6 address, as identify names it
-    return [FlaggedDevice(r.get("ip") or next(iter(r.get("ipv6") or ()), None), r.get("mac"),
-                          r.get("vendor"), r.get("brand"), r.get("model"),
+    return [FlaggedDevice(address(r), r.get("mac"), r.get("vendor"), r.get("brand"), r.get("model"),
                           tuple(sorted(policies)), tuple(r.get("evidence") or ()), r.get("tier"))
             for r, policies in per_asset.values()]
 

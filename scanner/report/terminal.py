@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from camaudit.db.lifecycle import ACTIVE
-from camaudit.report.base import Row, cell
+from camaudit.report.base import Row, address, cell
 from camaudit.report.sanitize import inert_text
 from camaudit.report.summary import Summary, summarize
 
@@ -94,7 +94,8 @@ def _oldest(rows: Sequence[Row]) -> Table:
         low, high = widths[key]
         table.add_column(header, no_wrap=not high, min_width=low, max_width=high)
     for row in rows:
-        table.add_row(*(_text(cell(row, key), clip=widths[key][1] is not None) for key, _ in columns))
+        table.add_row(*(_text(address(row) if key == "ip" else cell(row, key), clip=widths[key][1] is not None)
+                        for key, _ in columns))
     return table
 
 

@@ -7,16 +7,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from camaudit.cli import main
 from camaudit.db.store import Store
 from camaudit.identify import Identification
+from camaudit.report.flagged import from_findings
+from camaudit.report.terminal import print_summary
 
 DUAL_V4, DUAL_V6 = "198.18.0.30", ["fdca:a0d1:0:1::30", "fe80::c256:e3ff:fe00:30%veth-ca-cam30"]
 ONLY_V6 = "fdca:a0d1:0:1::31"
@@ -76,3 +80,12 @@ def test_html_table_and_device_summary_show_both_families(inventory: str, tmp_pa
     dual = next(s for s in dom["summaries"] if DUAL_V4 in s)
     assert all(address in dual for address in DUAL_V6)
     assert any(ONLY_V6 in s for s in dom["summaries"])
+
+
+def test_terminal_summary_and_flagged_list_name_an_ipv6_only_device_by_its_address(inventory: str) -> None:
+    with Store(inventory) as store:
+        devices, findings = store.device_rows(), store.finding_rows()
+    console = Console(file=io.StringIO(), width=200)
+    print_summary(devices, [], console, today=date(2026, 11, 28))
+    assert ONLY_V6 in console.file.getvalue() and DUAL_V4 in console.file.getvalue()
+    assert {d.ip for d in from_findings(findings)} == {DUAL_V4, ONLY_V6}
