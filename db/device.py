@@ -82,11 +82,10 @@ class Device:
         """The address that names the device: IPv4, else its first IPv6 address."""
         return self.ip or (self.ipv6[0] if self.ipv6 else None)
 
-    def joined(self, earlier: Device) -> Device:
-        """This answer with the addresses of an earlier answer about the same asset in the
-        same scan (its IPv4 and IPv6 sides identified apart, e.g. only by one serial)."""
-        ipv6 = _ipv6([*(earlier.ipv6 or ()), *(self.ipv6 or ())])
-        return replace(self, ip=self.ip or earlier.ip, ipv6=ipv6)
+    def joined(self, other: Device) -> Device:
+        """This answer with the addresses of another answer about the same asset in the same
+        scan (its IPv4 and IPv6 sides identified apart, e.g. only by one serial)."""
+        return replace(self, ip=self.ip or other.ip, ipv6=_ipv6([*(other.ipv6 or ()), *(self.ipv6 or ())]))
 
 
 def _tier(value: Any) -> str | None:

@@ -8,6 +8,7 @@ writer (db/record.py) looked up; keeping them here lets them be read and tested 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -61,6 +62,26 @@ def match(key: str, device: Device, by_mac: Mapping[str, Any], by_identity: Mapp
         if candidate is not None and candidate.mac is None:
             row = candidate
     return row
+
+
+def fold_by_serial(devices: list[Device]) -> list[Device]:
+    """The devices of one scan with each MAC-less one folded into the one device that carries
+    its vendor and serial and a MAC (its addresses joined): the same camera answering over IPv4
+    on the local segment and over IPv6 from a temporary address, which identify could not
+    group, is one asset from its first scan on. A serial several MACs carry (burnt into a
+    model line) folds nothing."""
+    with_mac: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+    for i, device in enumerate(devices):
+        if device.mac and device.serial:
+            with_mac[serial_match(device.vendor, device.serial)].append(i)
+    out = list(devices)
+    folded = set()
+    for i, device in enumerate(devices):
+        owners = with_mac.get(serial_match(device.vendor, device.serial)) if device.serial and not device.mac else None
+        if owners and len(owners) == 1:
+            out[owners[0]] = out[owners[0]].joined(device)
+            folded.add(i)
+    return [device for i, device in enumerate(out) if i not in folded]
 
 
 def needs_serial_lookup(device: Device) -> bool:

@@ -23,7 +23,7 @@ from camaudit.db.device import ASSET_FIELDS, Device, IdentificationLike, asset_v
 from camaudit.db.engine import Database
 from camaudit.db.errors import NoSuchScan, ScanFinished, StoreError
 from camaudit.db.findings import apply_flags, expire_risk_acceptances, findings_of, mark_not_seen, upsert_policies
-from camaudit.db.identity import identity_key, lookup_keys, match, needs_serial_lookup, serial_match
+from camaudit.db.identity import fold_by_serial, identity_key, lookup_keys, match, needs_serial_lookup, serial_match
 from camaudit.db.lifecycle import gone
 from camaudit.db.models import Asset, Scan, Sighting, StoredObservation, fit
 from camaudit.observation import Observation
@@ -164,7 +164,8 @@ def _stored_ip(ip: str | None) -> str | None:
 def record_identifications(db: Database, scan_id: int, identifications: Iterable[IdentificationLike],
                            covered: Sequence[str] = ()) -> ScanResultSummary:
     """Create/update assets, sightings and findings for what this scan identified."""
-    devices = [clean(i) for i in identifications if i.mac or i.ip or i.serial or getattr(i, "ipv6", None)]
+    devices = fold_by_serial([clean(i) for i in identifications
+                              if i.mac or i.ip or i.serial or getattr(i, "ipv6", None)])
     with db.write() as conn:
         scan = scan_row(db, conn, scan_id, running=True)
         merged = list(dict.fromkeys([*scan.covered, *covered]))

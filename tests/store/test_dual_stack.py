@@ -187,3 +187,22 @@ def test_observation_at_a_long_spelt_link_local_address_is_stored_and_rematched(
     [asset] = store.assets()
     assert (asset["mac"], asset["ipv6"]) == (HIK_MAC, ["fe80::c256:e3ff:fe00:20%veth-ca-cam20"])
     assert store.rematch(identify).assets == 1     # its observation found through the address
+
+
+def test_macless_privacy_address_side_of_a_device_seen_with_its_mac_is_one_asset_from_the_first_scan(
+        store, run_scan, flagged_hikvision) -> None:
+    """Over IPv4 on the segment with its MAC; over IPv6 from a temporary address (no MAC, no
+    EUI-64), identify could not group them, but they carry one vendor and serial."""
+    privacy = "fdca:a0d1:0:1:a8c1:27d4:9b3e:10f2"
+    scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC, **SERIAL), flagged_hikvision(privacy, None, ipv6=[privacy], **SERIAL),
+                           flagged_hikvision("198.18.0.21", "c0:56:e3:00:00:21", serial="other", vendor="Hikvision")])
+    assert sorted((a["ip"], tuple(a["ipv6"]), a["mac"]) for a in store.assets()) == [
+        (V4, (privacy,), HIK_MAC), ("198.18.0.21", (), "c0:56:e3:00:00:21")]
+    scan(store, run_scan, [flagged_hikvision(privacy, None, ipv6=[privacy], **SERIAL)])
+    assert len(store.assets()) == 2 and store.diff()["new"] == []
+
+
+def test_a_serial_several_macs_carry_folds_nothing(store, run_scan, flagged_hikvision) -> None:
+    scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC, **SERIAL), flagged_hikvision("198.18.0.21", "c0:56:e3:00:00:21", **SERIAL),
+                           flagged_hikvision(V6, None, ipv6=[V6], **SERIAL)])
+    assert len(store.assets()) == 3
