@@ -75,9 +75,11 @@ def fold_by_serial(devices: list[Device]) -> list[Device]:
         if device.mac and device.serial:
             with_mac[serial_match(device.vendor, device.serial)].append(i)
     out = list(devices)
-    folded = set()
+    folded: set[int] = set()
     for i, device in enumerate(devices):
-        owners = with_mac.get(serial_match(device.vendor, device.serial)) if device.serial and not device.mac else None
+        if device.mac or not device.serial:
+            continue
+        owners = with_mac.get(serial_match(device.vendor, device.serial))
         if owners and len(owners) == 1:
             out[owners[0]] = out[owners[0]].joined(device)
             folded.add(i)
