@@ -83,7 +83,7 @@ class FrameDecoder:
                     if wanted == ():
                         stats.parsed += 1
                         return []
-                    if wanted and proto == 17:
+                    if proto == 17:   # the same hash whether or not the wanted decoders are known yet
                         repeat = hash((frame[6:12], frame[26:30], frame[34:]))
                         if repeat in self._heard:
                             stats.parsed += 1
