@@ -21,7 +21,7 @@ from camaudit.cli.common import ExitCodeGroup
 # help lists it, so `camaudit --version` and `camaudit scan --help` start in a fraction of the
 # time. tests/ops/test_cli_commands.py checks this table against what the modules register.
 COMMAND_MODULES = {
-    "scan": "scan", "import": "scan",
+    "scan": "scan", "import": "imports",
     "ingest": "ingest",
     "match": "match", "fingerprints": "match", "oui": "match",
     "assets": "inventory", "findings": "inventory", "history": "inventory", "diff": "inventory",

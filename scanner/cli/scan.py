@@ -171,38 +171,6 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     sys.exit(result.exit_code)
 
 
-@click.group("import")
-def import_group() -> None:
-    """Turn other tools' output into camaudit observations."""
-
-
-@import_group.command("nmap")
-@click.argument("xml_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
-              show_default=True, help="Where to write the observations (JSON Lines).")
-def import_nmap(xml_file: str, output: str) -> None:
-    """Read nmap XML (`nmap -n -sV -oX FILE`, MACs when run on the local segment) as observations.
-
-    Pipe the result into `camaudit match` to identify the devices.
-    """
-    from itertools import chain
-
-    from camaudit.imports.nmap_xml import NmapXmlError, read_file
-
-    observations = read_file(xml_file)  # a generator: written as the file is read
-    try:
-        first = next(observations, None)  # a file that is not nmap XML fails before any output
-        with (stdout_text() if output == "-" else output_text(output)) as out:
-            count = write_jsonl(chain([first] if first is not None else [], observations), out,
-                                f"camaudit {__version__} import nmap")
-    except NmapXmlError as exc:
-        fatal(f"cannot import {xml_file}: {exc}", ExitCode.USAGE)
-    except OutputFileError as exc:
-        fatal(str(exc), exc.exit_code)
-    click.echo(f"{count} observations from {xml_file}", err=True)
-
-
 def register(main: click.Group) -> None:
     """Attach this module's commands to the top-level group."""
     main.add_command(scan)
-    main.add_command(import_group)
