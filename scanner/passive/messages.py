@@ -93,7 +93,11 @@ def read_answers(data: bytes, start: int, index: int, requests: list[Request], *
                 return out, start, index, False     # the head is still arriving
             return out, start, index, True          # not HTTP/RTSP (or garbage after the answers)
         used = stream.taken - stream.buffered
-        ready = final or status is not ProbeStatus.OK or start + used < len(data) or (
+        # A body longer than the cap is known from its Content-Length or chunk size at once;
+        # the answer is read when the cap's worth of it has come.
+        cut_early = (status is ProbeStatus.TOO_LARGE and len(resp.body) < BOUNDS.max_bytes
+                     and _HEAD_END.search(data, start, start + BOUNDS.max_header_bytes) is not None)
+        ready = final or (status is not ProbeStatus.OK and not cut_early) or start + used < len(data) or (
             resp.complete and _framed(resp, data[start:start + used], request))
         if not ready:
             return out, start, index, False
@@ -137,7 +141,10 @@ class ExchangeDecoder(StreamDecoder):
 
     def read(self, flow: Flow, final: bool) -> tuple[list[Observation], bool]:
         start, index = flow.state if isinstance(flow.state, tuple) else (0, 0)
-        answers, start, index, through = read_answers(flow.server.prefix(), start, index,
+        server = flow.server.prefix()
+        if not final and _HEAD_END.search(server, start) is None and len(server) - start < BOUNDS.max_header_bytes:
+            return [], False                  # no answer can be complete before its head is
+        answers, start, index, through = read_answers(server, start, index,
                                                requests_of(flow.client.prefix()), final=final,
                                                body_without_length=self.body_without_length)
         if through and not answers and start == 0:

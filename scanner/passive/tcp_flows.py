@@ -111,9 +111,12 @@ class Stream:
         if not gaps:
             return                            # a pure retransmission
         merged.append((lo, hi))
-        if len(merged) > MAX_HOLES:
-            return                            # too many holes already: this segment waits for a retransmission
         merged.sort()
+        if len(merged) > MAX_HOLES:
+            # Too many holes: the range furthest from the start is forgotten (its bytes come
+            # again when the sender retransmits); nearer bytes are what decoders read first.
+            if merged.pop() == (lo, hi):
+                return
         if len(self.data) < end:
             self.data.extend(bytes(end - len(self.data)))
         for a, b in gaps:                     # first copy wins: only bytes not held yet are written
@@ -220,7 +223,8 @@ class FlowTable:
 
     def done(self, flow: Flow) -> None:
         """The decoder has read this flow: keep a small tombstone so later packets are ignored."""
-        self.held -= flow.held()
+        if self.flows.get(flow.key) is flow:    # an evicted flow's bytes are no longer counted
+            self.held -= flow.held()
         flow.server.release()
         flow.client.release()
         flow.done = True
