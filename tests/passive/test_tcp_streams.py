@@ -32,10 +32,10 @@ from camaudit.passive.decoders.http_stream import HttpStreamDecoder
 from camaudit.passive.decoders.rtsp_stream import RtspStreamDecoder
 from camaudit.passive.decoders.ssh_stream import SshStreamDecoder
 from camaudit.passive.decoders.tls_stream import TlsStreamDecoder
-from camaudit.passive.tcp_decoder import StreamDecoder
 from camaudit.passive.importer import import_captures
 from camaudit.passive.messages import STREAM_CAP
 from camaudit.passive.packet import Packet
+from camaudit.passive.tcp_decoder import StreamDecoder
 from camaudit.passive.tcp_flows import ACK, FIN, MAX_BYTES, MAX_FLOWS, MAX_HOLES, RST, SYN, FlowTable, Stream
 from camaudit.probes._io import text
 from camaudit.probes.banner import DVRIP_QUERY
