@@ -348,6 +348,20 @@ def test_answer_cut_by_the_end_of_the_capture_is_a_timeout_with_what_came() -> N
     assert obs.status is ProbeStatus.TIMEOUT and obs.data["headers"]["Server"] == "App-webs/"
 
 
+def test_endless_headers_are_cut_at_the_probes_header_cap() -> None:
+    endless = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n" * 5000
+    decoder = HttpStreamDecoder()
+    [obs] = run(decoder, Conn().exchange(get(), endless))
+    assert obs.status is ProbeStatus.TOO_LARGE and obs.data["status"] == 200
+    assert decoder.table.held == 0
+
+
+def test_interim_answer_does_not_take_the_requests_place() -> None:
+    answers = b"HTTP/1.1 100 Continue\r\n\r\n" + ANSWER
+    [obs] = run(HttpStreamDecoder(), Conn().exchange(get("/upload"), answers))
+    assert (obs.data["path"], obs.data["status"]) == ("/upload", 200)
+
+
 # --- RTSP ---------------------------------------------------------------------------------
 
 def rtsp_request(method: str, cseq: int) -> bytes:
