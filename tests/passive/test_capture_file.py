@@ -38,21 +38,6 @@ def pcap_bytes(frames: list[bytes], endian: str = "<", nanos: bool = False, link
     return out
 
 
-def pcapng_bytes(frames: list[bytes], endian: str = "<", tsresol: int | None = None) -> bytes:
-    def block(kind: int, body: bytes) -> bytes:
-        body += b"\x00" * (-len(body) % 4)
-        return struct.pack(endian + "II", kind, len(body) + 12) + body + struct.pack(endian + "I", len(body) + 12)
-    shb = block(0x0A0D0D0A, struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1))
-    options = b"" if tsresol is None else struct.pack(endian + "HH", 9, 1) + bytes([tsresol, 0, 0, 0]) + b"\x00" * 4
-    idb = block(1, struct.pack(endian + "HHI", 1, 0, 262144) + options)
-    tick = 1e-6 if tsresol is None else 10.0 ** -tsresol
-    out = shb + idb
-    for i, frame in enumerate(frames):
-        ts = round((1_700_000_000 + i) / tick)
-        out += block(6, struct.pack(endian + "IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(frame), len(frame)) + frame)
-    return out
-
-
 @pytest.mark.parametrize("endian", ["<", ">"])
 @pytest.mark.parametrize("nanos", [False, True])
 def test_pcap_both_byte_orders_and_resolutions(tmp_path: Path, endian: str, nanos: bool) -> None:
@@ -65,9 +50,9 @@ def test_pcap_both_byte_orders_and_resolutions(tmp_path: Path, endian: str, nano
 
 @pytest.mark.parametrize("endian", ["<", ">"])
 @pytest.mark.parametrize("tsresol", [None, 9])
-def test_pcapng_hand_written_and_from_scapy(tmp_path: Path, endian: str, tsresol: int | None) -> None:
+def test_pcapng_hand_written_and_from_scapy(tmp_path: Path, pcapng, endian: str, tsresol: int | None) -> None:
     path = tmp_path / "c.pcapng"
-    path.write_bytes(pcapng_bytes(FRAMES, endian, tsresol))
+    path.write_bytes(pcapng(FRAMES, endian, tsresol))
     records, cap = read(path)
     assert cap.format == "pcapng" and [r[2] for r in records] == FRAMES and cap.damage is None
     assert records[2][0] == pytest.approx(1_700_000_002)
@@ -75,9 +60,9 @@ def test_pcapng_hand_written_and_from_scapy(tmp_path: Path, endian: str, tsresol
     assert [r[2] for r in read(tmp_path / "s.pcapng")[0]] == FRAMES
 
 
-def test_gzip_is_told_by_content_not_name(tmp_path: Path) -> None:
+def test_gzip_is_told_by_content_not_name(tmp_path: Path, pcapng) -> None:
     path = tmp_path / "capture.bin"   # no .gz, no .pcap
-    path.write_bytes(gzip.compress(pcapng_bytes(FRAMES)))
+    path.write_bytes(gzip.compress(pcapng(FRAMES)))
     records, cap = read(path)
     assert cap.compressed and cap.format == "pcapng" and len(records) == len(FRAMES)
 
@@ -103,28 +88,28 @@ def test_a_truncated_file_keeps_what_was_read(tmp_path: Path) -> None:
     assert cap.damage is not None and 0 < len(records) < len(FRAMES)
 
 
-def test_absurd_lengths_stop_the_file(tmp_path: Path) -> None:
+def test_absurd_lengths_stop_the_file(tmp_path: Path, pcapng) -> None:
     data = pcap_bytes(FRAMES[:3]) + struct.pack("<IIII", 1, 0, 0x7FFFFFFF, 0x7FFFFFFF) + b"x" * 100
     path = tmp_path / "absurd.pcap"
     path.write_bytes(data)
     records, cap = read(path)
     assert len(records) == 3 and str(MAX_RECORD_BYTES) in (cap.damage or "")
-    ng = pcapng_bytes(FRAMES[:2]) + struct.pack("<II", 6, 0x7FFFFFF0) + b"x" * 100
+    ng = pcapng(FRAMES[:2]) + struct.pack("<II", 6, 0x7FFFFFF0) + b"x" * 100
     path.write_bytes(ng)
     records, cap = read(path)
     assert len(records) == 2 and "claims" in (cap.damage or "")
-    odd = pcapng_bytes(FRAMES[:2]) + struct.pack("<II", 6, 13) + b"x" * 20   # not a multiple of 4
+    odd = pcapng(FRAMES[:2]) + struct.pack("<II", 6, 13) + b"x" * 20   # not a multiple of 4
     path.write_bytes(odd)
     assert len(read(path)[0]) == 2
 
 
-def test_zero_length_records_and_unknown_interfaces_are_skipped(tmp_path: Path) -> None:
+def test_zero_length_records_and_unknown_interfaces_are_skipped(tmp_path: Path, pcapng) -> None:
     data = pcap_bytes(FRAMES[:1]) + struct.pack("<IIII", 1, 0, 0, 0) * 5 + pcap_bytes(FRAMES[1:2])[24:]
     path = tmp_path / "zero.pcap"
     path.write_bytes(data)
     records, cap = read(path)
     assert len(records) == 2 and cap.damage is None
-    ng = pcapng_bytes(FRAMES[:1])
+    ng = pcapng(FRAMES[:1])
     ng += struct.pack("<II", 6, 32 + 12) + struct.pack("<IIIII", 5, 0, 0, 12, 12) + bytes(12) + struct.pack("<I", 44)
     path.write_bytes(ng)
     records, cap = read(path)
