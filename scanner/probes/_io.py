@@ -187,6 +187,11 @@ class ByteStream:
                 del self._buf[:limit]
                 return out, False
 
+    @property
+    def buffered(self) -> int:
+        """Bytes taken from the peer and not yet consumed (the start of a next message)."""
+        return len(self._buf)
+
     async def peek(self, n: int) -> bytes:
         """The first `n` buffered bytes (fewer at EOF), without consuming them."""
         while len(self._buf) < n and await self._fill():
@@ -264,6 +269,14 @@ async def read_response(reader: asyncio.StreamReader, bounds: Bounds, resp: Resp
     given; RTSP (RFC 2326) means "no body" in that case.
     """
     stream = ByteStream(reader, bounds.max_header_bytes + bounds.max_bytes + 1)
+    await read_message(stream, bounds, resp, body_without_length=body_without_length,
+                       head_request=head_request)
+
+
+async def read_message(stream: ByteStream, bounds: Bounds, resp: Response, *,
+                       body_without_length: bool = True, head_request: bool = False) -> None:
+    """`read_response` on a stream that may carry more than one answer: what follows this
+    one stays in `stream` for the next call (passive decoding walks a connection's answers)."""
     # Garbage that never sends a blank line would otherwise hold us to the deadline: decide
     # from the first bytes whether this is HTTP/RTSP at all.
     start = (await stream.peek(8)).lstrip()

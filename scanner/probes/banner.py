@@ -27,20 +27,26 @@ DVRIP_HEADER = 32
 QUERIES: dict[int, tuple[str, bytes]] = {37777: ("dvrip", DVRIP_QUERY)}
 
 
-def complete_message(data: bytes | bytearray) -> bool:
-    """True when `data` is one whole message of a framing we know, so waiting for more
-    (the LINGER pause) would only add latency to every device.
+def message_lengths(data: bytes | bytearray) -> tuple[int, ...]:
+    """The lengths `data` would have as one whole message of a framing we know:
 
     * Hikvision SDK greeting: a big-endian total length first (`00 00 00 10` = 16 bytes);
     * DVRIP reply (`b1`…): a 32-byte header whose bytes 4-7 are the little-endian length
       of what follows it.
-    Anything else, or a length that does not add up, falls back to the pause.
     """
-    if len(data) >= 4 and int.from_bytes(data[:4], "big") == len(data):
-        return True
+    out: tuple[int, ...] = ()
+    if len(data) >= 4:
+        out += (int.from_bytes(data[:4], "big"),)
     if len(data) >= DVRIP_HEADER and data[0] == 0xB1:
-        return len(data) == DVRIP_HEADER + int.from_bytes(data[4:8], "little")
-    return False
+        out += (DVRIP_HEADER + int.from_bytes(data[4:8], "little"),)
+    return out
+
+
+def complete_message(data: bytes | bytearray) -> bool:
+    """True when `data` is one whole message of a framing we know (`message_lengths`), so
+    waiting for more (the LINGER pause) would only add latency to every device. Anything
+    else, or a length that does not add up, falls back to the pause."""
+    return len(data) in message_lengths(data)
 
 
 async def read_banner(reader: asyncio.StreamReader, budget: float) -> bytes:

@@ -141,6 +141,21 @@ def same_host_redirect(resp: Response, ip: str, port: int, scheme: str) -> str |
     return target if _REQUEST_TARGET.fullmatch(target) else None
 
 
+def answer_data(resp: Response, status: ProbeStatus, path: str | None, method: str = "GET") -> dict[str, Any]:
+    """The `data` of one answer (docs/observations.md). `path` None: the request is unknown
+    (a capture that missed it), so the keys that depend on it (`path`, favicon hashes) are left out."""
+    data: dict[str, Any] = {} if path is None else {"path": path}
+    data.update(status=resp.status, headers=resp.headers)
+    if path == FAVICON:
+        if resp.status == 200 and resp.body and status is ProbeStatus.OK:
+            data.update(favicon_hashes(resp.body))
+    else:
+        data.update(title=title_of(resp.body), body=text(resp.body)[:BODY_KEEP_CHARS])
+    if method != "GET":
+        data["method"] = method
+    return data
+
+
 class HttpProbe(HostProbe):
     """HTTP banner and vendor paths on plain-text web ports."""
 
@@ -214,15 +229,7 @@ class _Run:
             self.dead = len(self.observations) == 1 or status in _MUTE
             return None
         self.dahua_hint = self.dahua_hint or looks_dahua(path, resp)
-        data: dict[str, Any] = {"path": path, "status": resp.status, "headers": resp.headers}
-        if path == FAVICON:
-            if resp.status == 200 and resp.body and status is ProbeStatus.OK:
-                data.update(favicon_hashes(resp.body))
-        else:
-            data.update(title=title_of(resp.body), body=text(resp.body)[:BODY_KEEP_CHARS])
-        if method != "GET":
-            data["method"] = method
-        self.record(data, status, error)
+        self.record(answer_data(resp, status, path, method), status, error)
         if status is ProbeStatus.TIMEOUT or (status is ProbeStatus.TOO_LARGE and not resp.body):
             # headers came, then the device stalled, or its headers never ended: no more requests
             self.dead = True

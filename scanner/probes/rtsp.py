@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from camaudit.addresses import authority
 from camaudit.model import Host
 from camaudit.observation import Observation, ProbeStatus
-from camaudit.probes._io import exchange, text
+from camaudit.probes._io import Response, exchange, text
 from camaudit.probes.base import HostProbe, ProbeContext
 from camaudit.probes.http import USER_AGENT
 
@@ -26,6 +26,17 @@ def request_bytes(method: str, url: str, cseq: int) -> bytes:
     if method == "DESCRIBE":
         lines.append("Accept: application/sdp")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def answer_data(resp: Response) -> dict[str, Any]:
+    """status, headers, the split `Public` list and the SDP body of one answer (docs/observations.md)."""
+    data: dict[str, Any] = {"status": resp.status, "headers": resp.headers}
+    public = resp.header("Public")
+    if public:
+        data["public"] = [m.strip() for m in public.split(",") if m.strip()]
+    if resp.body:
+        data["body"] = text(resp.body)[:SDP_KEEP_CHARS]
+    return data
 
 
 class RtspProbe(HostProbe):
@@ -42,14 +53,9 @@ class RtspProbe(HostProbe):
                                                  body_without_length=False)
             data: dict[str, Any] = {"method": method}
             if resp.status:
-                data.update(status=resp.status, headers=resp.headers)
+                data.update(answer_data(resp))
                 if not resp.protocol.startswith("RTSP"):
                     status, error = ProbeStatus.PROTOCOL_ERROR, f"answered {resp.protocol}, not RTSP"
-                public = resp.header("Public")
-                if public:
-                    data["public"] = [m.strip() for m in public.split(",") if m.strip()]
-                if resp.body:
-                    data["body"] = text(resp.body)[:SDP_KEEP_CHARS]
             out.append(Observation(source=self.name, ip=host.ip, mac=host.mac, port=port, data=data,
                                    status=status, error=error and f"{url} {method}: {error}"))
             if not resp.status:
