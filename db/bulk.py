@@ -16,7 +16,7 @@ UnicodeError of text no encoding holds).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Connection, Table, any_, bindparam, column, select, table, update
@@ -99,7 +99,8 @@ def _stage(conn: Connection, target: Table, names: list[str], rows: Sequence[Map
 def _copy(conn: Connection, target: Table, names: list[str], rows: Sequence[Mapping[str, Any]],
           into: str) -> None:
     dialect = conn.dialect
-    processors = [(n, target.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in names]
+    processors = [(n, _repeating(target.c[n].type.dialect_impl(dialect).bind_processor(dialect)))
+                  for n in names]
     quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
     statement = f"COPY {into} ({quoted}) FROM STDIN"
     cursor = conn.connection.cursor()
@@ -111,3 +112,21 @@ def _copy(conn: Connection, target: Table, names: list[str], rows: Sequence[Mapp
         raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
     finally:
         cursor.close()
+
+
+_NOTHING = object()
+
+
+def _repeating(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A column's bind processing, run once for a run of rows that hold the same value: the
+    batch's timestamp repeats in every row of it, and converting one timestamp to naive UTC
+    for each of a scan's 100,000 rows is work for nothing."""
+    if process is None:
+        return None
+    last: list[Any] = [_NOTHING, None]
+
+    def cached(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+    return cached

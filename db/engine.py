@@ -49,6 +49,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+SQLITE_BATCH, POSTGRES_BATCH = 500, 2500
+
+
 class Database:
     """One opened inventory: its engine, the clock rows are stamped with, and transactions."""
 
@@ -87,6 +90,14 @@ class Database:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
+
+    @property
+    def batch(self) -> int:
+        """Devices a scan writes per transaction. SQLite runs a batch in process: 500 keep a
+        writer's lock short at no cost. On PostgreSQL each batch is a dozen statements, a few
+        temporary tables and their round trips whatever its size, so larger batches store a
+        10,000-device scan faster (2,500: 4 batches instead of 20)."""
+        return POSTGRES_BATCH if self.engine.dialect.name == "postgresql" else SQLITE_BATCH
 
     def insert(self, table: Any) -> Any:
         """An INSERT that supports ON CONFLICT on both dialects we ship for."""
