@@ -19,7 +19,8 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, any_, bindparam, column, select, table, update
+from sqlalchemy import (Column, ColumnElement, Connection, Table, any_, bindparam, column, func, insert, literal,
+                        select, table, update)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
@@ -66,6 +67,25 @@ def insert_rows(db: Database, conn: Connection, target: Table, rows: Sequence[Ma
         return list(conn.execute(stmt.returning(*returning)))
     conn.execute(stmt)
     return []
+
+
+def insert_counted(db: Database, conn: Connection, target: Table, rows: Sequence[Mapping[str, Any]], *,
+                   conflict: Sequence[str], child: Table, key: str, values: Mapping[str, Any]) -> int:
+    """`insert_rows` with `conflict`, and for each row inserted one `child` row of `values`
+    whose `key` is the new row's id; returns how many rows were inserted. On PostgreSQL the
+    child rows are written by the same statement, so the new ids never travel to the client
+    and back (a scan opening 22,500 findings writes 22,500 events)."""
+    if not _postgres(conn) or not rows:
+        inserted = insert_rows(db, conn, target, rows, conflict=conflict, returning=[target.c.id])
+        insert_rows(db, conn, child, [{**values, key: r.id} for r in inserted])
+        return len(inserted)
+    names = list(rows[0])
+    stage = _stage(conn, target, names, rows)
+    new = (db.insert(target).from_select(names, select(*(stage.c[n] for n in names)))
+           .on_conflict_do_nothing(index_elements=list(conflict)).returning(target.c.id).cte("inserted"))
+    children = insert(child).from_select(
+        [key, *values], select(new.c.id, *(literal(v, child.c[n].type) for n, v in values.items()))).cte("children")
+    return int(conn.execute(select(func.count()).select_from(new).add_cte(children)).scalar_one())
 
 
 def update_rows(conn: Connection, target: Table, rows: Sequence[Mapping[str, Any]], key: str = "b_id") -> None:
