@@ -4,7 +4,8 @@ Kept apart from what the store writes and reads because it is where the two dial
 SQLite gets a private file (0600), WAL, a busy timeout and `BEGIN IMMEDIATE` for writers, and
 is refused before the engine touches it when it is not an inventory this camaudit can use
 (random bytes, another application's tables, a newer schema); PostgreSQL gets a pre-pinged
-pool. Everything else in db/ goes through `Database` and never asks which dialect it runs on.
+pool whose sessions compress large values with lz4 when the server can, and larger batches.
+Everything else in db/ goes through `Database` and never asks which dialect it runs on.
 """
 
 from __future__ import annotations
