@@ -200,7 +200,8 @@ def render(r: dict[str, Any]) -> str:
     if "store" in r:
         s = r["store"]
         lines.append(f"{'store ' + format(s['devices'], ',') + ' devices (' + format(s['observations'], ',') + ' obs)':44} "
-                     f"{s['store_s']:8.2f}")
+                     f"{s['store_s']:8.2f}  (begin_scan to finish_scan; {s['identify_and_store_s']:.2f} with "
+                     f"identify and opening the database)")
         for fmt, m in s["export"].items():
             row(f"  export {fmt} ({m['file_mib']} MiB)", m)
     if "ingest" in r:

@@ -43,14 +43,17 @@ def _device_index(ip: str) -> int:
 
 
 def store_scan(url: str, observations: list[Observation]) -> dict[str, float]:
-    """Identify and store one scan's observations the way `camaudit scan` does; seconds per step."""
+    """Identify and store one scan's observations the way `camaudit scan` does; seconds per
+    step. `store_s` is storing the scan: `begin_scan` to `finish_scan`, what a site scanner
+    makes the central database do; identifying (the matcher, timed by the match section)
+    and creating the empty database's schema come before it."""
     fingerprints, policies = load_fingerprints(), load_policies()
     timings: dict[str, float] = {}
     t = time.perf_counter()
     idents = identify(observations, fingerprints, policies)
     timings["identify_s"] = time.perf_counter() - t
     with Store(url) as store:
-        t = time.perf_counter()
+        t = start = time.perf_counter()
         scan_id = store.begin_scan(["198.18.0.0/15"], "bench", list(policies), __version__, None)
         store.add_observations(scan_id, observations)
         timings["add_observations_s"] = time.perf_counter() - t
@@ -58,6 +61,7 @@ def store_scan(url: str, observations: list[Observation]) -> dict[str, float]:
         summary = store.record_identifications(scan_id, idents, covered=["198.18.0.0/15"])
         store.finish_scan(scan_id, "complete")
         timings["record_identifications_s"] = time.perf_counter() - t
+        timings["store_s"] = time.perf_counter() - start
     timings["devices"] = len(idents)
     timings["flagged"] = sum(1 for i in idents if i.flagged)
     timings["findings_opened"] = summary.to_dict().get("findings_opened", 0)
@@ -72,12 +76,14 @@ def store_and_export(devices: int, workdir: Path, log, url: str | None = None) -
     observations = [Observation.from_dict(d) for d in device_observations(devices)]
     t = time.perf_counter()
     steps = store_scan(url, observations)
-    stored = time.perf_counter() - t
-    log(f"  stored {devices:,} devices ({len(observations):,} observations) in {stored:.2f} s "
-        f"(identify {steps['identify_s']:.2f}, observations {steps['add_observations_s']:.2f}, "
-        f"assets/findings {steps['record_identifications_s']:.2f})")
+    total = time.perf_counter() - t
+    log(f"  stored {devices:,} devices ({len(observations):,} observations) in {steps['store_s']:.2f} s "
+        f"(observations {steps['add_observations_s']:.2f}, assets/findings "
+        f"{steps['record_identifications_s']:.2f}); with identify {steps['identify_s']:.2f} "
+        f"and opening the database {total:.2f} s")
     result: dict[str, Any] = {"devices": devices, "observations": len(observations),
-                              "store_s": round(stored, 2), **{k: round(v, 2) for k, v in steps.items()},
+                              **{k: round(v, 2) for k, v in steps.items()},
+                              "identify_and_store_s": round(total, 2),
                               "db": url.split(":", 1)[0], "export": {}}
     if db.exists():
         result["db_mib"] = round(db.stat().st_size / 2 ** 20, 1)

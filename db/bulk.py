@@ -16,10 +16,11 @@ UnicodeError of text no encoding holds).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, any_, bindparam, column, select, table, update
+from sqlalchemy import (Column, ColumnElement, Connection, Table, any_, bindparam, column, func, insert, literal,
+                        select, table, update)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
@@ -68,6 +69,25 @@ def insert_rows(db: Database, conn: Connection, target: Table, rows: Sequence[Ma
     return []
 
 
+def insert_counted(db: Database, conn: Connection, target: Table, rows: Sequence[Mapping[str, Any]], *,
+                   conflict: Sequence[str], child: Table, key: str, values: Mapping[str, Any]) -> int:
+    """`insert_rows` with `conflict`, and for each row inserted one `child` row of `values`
+    whose `key` is the new row's id; returns how many rows were inserted. On PostgreSQL the
+    child rows are written by the same statement, so the new ids never travel to the client
+    and back (a scan opening 22,500 findings writes 22,500 events)."""
+    if not _postgres(conn) or not rows:
+        inserted = insert_rows(db, conn, target, rows, conflict=conflict, returning=[target.c.id])
+        insert_rows(db, conn, child, [{**values, key: r.id} for r in inserted])
+        return len(inserted)
+    names = list(rows[0])
+    stage = _stage(conn, target, names, rows)
+    new = (db.insert(target).from_select(names, select(*(stage.c[n] for n in names)))
+           .on_conflict_do_nothing(index_elements=list(conflict)).returning(target.c.id).cte("inserted"))
+    children = insert(child).from_select(
+        [key, *values], select(new.c.id, *(literal(v, child.c[n].type) for n, v in values.items()))).cte("children")
+    return int(conn.execute(select(func.count()).select_from(new).add_cte(children)).scalar_one())
+
+
 def update_rows(conn: Connection, target: Table, rows: Sequence[Mapping[str, Any]], key: str = "b_id") -> None:
     """UPDATE the rows of `target` whose id is each row's `key` with that row's other values
     (all rows with the same keys). A row updated twice takes its last values, as in an
@@ -99,7 +119,8 @@ def _stage(conn: Connection, target: Table, names: list[str], rows: Sequence[Map
 def _copy(conn: Connection, target: Table, names: list[str], rows: Sequence[Mapping[str, Any]],
           into: str) -> None:
     dialect = conn.dialect
-    processors = [(n, target.c[n].type.dialect_impl(dialect).bind_processor(dialect)) for n in names]
+    processors = [(n, _repeating(target.c[n].type.dialect_impl(dialect).bind_processor(dialect)))
+                  for n in names]
     quoted = ", ".join(dialect.identifier_preparer.quote(n) for n in names)
     statement = f"COPY {into} ({quoted}) FROM STDIN"
     cursor = conn.connection.cursor()
@@ -111,3 +132,21 @@ def _copy(conn: Connection, target: Table, names: list[str], rows: Sequence[Mapp
         raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
     finally:
         cursor.close()
+
+
+_NOTHING = object()
+
+
+def _repeating(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """A column's bind processing, run once for a run of rows that hold the same value: the
+    batch's timestamp repeats in every row of it, and converting one timestamp to naive UTC
+    for each of a scan's 100,000 rows is work for nothing."""
+    if process is None:
+        return None
+    last: list[Any] = [_NOTHING, None]
+
+    def cached(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+    return cached

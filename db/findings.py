@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from camaudit.db.bulk import among, insert_rows, update_rows
+from camaudit.db.bulk import among, insert_counted, insert_rows, update_rows
 from camaudit.db.device import Device
 from camaudit.db.engine import Database
 from camaudit.db.errors import NoSuchFinding
@@ -113,14 +113,11 @@ def apply_flags(db: Database, conn: Connection, flagged: Mapping[int, Device],
                             "status_changed_at": now if to != row.status else row.status_changed_at})
             if move:
                 events.append(event(row.id, now, actor, row.status, to, move.note, scan_id))
-    opened = 0
-    if new_rows:
-        # a concurrent site scanner may open the same finding first: count what we inserted
-        for r in insert_rows(db, conn, T_FIND, new_rows, conflict=["asset_id", "policy_id"],
-                             returning=[T_FIND.c.id]):
-            opened += 1
-            events.append(event(r.id, now, actor, None, Status.OPEN,
-                                f"first flagged in {seen_by}", scan_id))
+    # a concurrent site scanner may open the same finding first: count what we inserted
+    opening = event(0, now, actor, None, Status.OPEN, f"first flagged in {seen_by}", scan_id)
+    opened = insert_counted(db, conn, T_FIND, new_rows, conflict=["asset_id", "policy_id"],
+                            child=T_EVENT, key="finding_id",
+                            values={k: v for k, v in opening.items() if k != "finding_id"})
     update_rows(conn, T_FIND, refresh)
     insert_rows(db, conn, T_EVENT, events)
     return opened, reopened

@@ -1,9 +1,9 @@
 """Writing one scan: its row, raw observations, the assets and sightings of what it
 identified, their findings, and at its end the misses that mark devices "not seen since".
 
-Writes go in batches (`BATCH` rows per transaction, executemany inserts), so a 10,000-device
-scan is stored quickly and a scan killed midway leaves earlier batches and scans intact; a
-batch the database refuses is split until the one refused device is found (`DeviceFailure`).
+Writes go in batches (`Database.batch` devices per transaction, a few statements each), so a
+10,000-device scan is stored quickly and a scan killed midway leaves earlier batches and scans
+intact; a batch the database refuses is split until the one refused device is found (`DeviceFailure`).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def add_observations(db: Database, scan_id: int,
         d = obs.to_dict() if isinstance(obs, Observation) else Observation.from_dict(obs).to_dict()
         rows.append({"scan_id": scan_id, "ip": _stored_ip(d["ip"]), "mac": d["mac"],
                      "source": d["source"], "port": d["port"], "status": d["status"], "raw": d})
-    for chunk in chunks(rows, BATCH * 4):
+    for chunk in chunks(rows, db.batch * 4):
         with db.write() as conn:
             insert_rows(db, conn, T_OBS, chunk)
             conn.execute(update(T_SCAN).where(T_SCAN.c.id == scan_id).values(
@@ -174,7 +174,7 @@ def record_identifications(db: Database, scan_id: int, identifications: Iterable
     total = ScanResultSummary()
     # sort by identity so concurrent writers lock rows in the same order (no deadlocks)
     devices.sort(key=lambda d: identity_key(d, scan.site))
-    for chunk in chunks(devices):
+    for chunk in chunks(devices, db.batch):
         _record_isolating(db, scan_id, scan.site, chunk, total)
     return total
 
@@ -185,7 +185,7 @@ def _record_isolating(db: Database, scan_id: int, site: str | None, devices: Seq
     again, down to the single device it refuses, which is added to `total.failures`.
 
     So one device's text the database rejects costs only that device, and finding it
-    takes about 2·log2(BATCH) small transactions instead of one per device of the batch
+    takes about 2·log2(batch) small transactions instead of one per device of the batch
     (storing a 500-device batch device by device took 2.6 s on SQLite).
     """
     try:
@@ -234,19 +234,21 @@ def _record_batch(db: Database, conn: Connection, scan_id: int, site: str | None
     new_rows = [dict(asset_values(ident), identity=key, site=site, first_seen=now,
                      last_seen=now, first_scan_id=scan_id, last_scan_id=scan_id, missed_scans=0)
                 for key, ident in by_identity.items() if key not in found]
-    created: set[str] = set()
+    created: dict[str, int] = {}
     if new_rows:
-        created = {r.identity for r in insert_rows(db, conn, T_ASSET, new_rows, conflict=["identity"],
-                                                   returning=[T_ASSET.c.identity, T_ASSET.c.id])}
-        # rows another site scanner inserted a moment ago are "known", not lost
-        found.update(find_assets(conn, {k: by_identity[k] for k in
-                                        {r["identity"] for r in new_rows}}))
+        created = {r.identity: r.id for r in insert_rows(db, conn, T_ASSET, new_rows, conflict=["identity"],
+                                                         returning=[T_ASSET.c.identity, T_ASSET.c.id])}
+        # rows another site scanner inserted a moment ago are "known", not lost; the rows
+        # inserted here are not read back (their ids came with the insert)
+        raced = {r["identity"] for r in new_rows} - created.keys()
+        if raced:
+            found.update(find_assets(conn, {k: by_identity[k] for k in raced}))
     updates = []
     for key, ident in by_identity.items():
-        asset = found[key]
         if key in created:
             out.new_assets += 1
             continue
+        asset = found[key]
         out.known_assets += 1
         values = asset_values(ident)
         if ident.ip and asset.ip and ident.ip != asset.ip:
@@ -259,7 +261,7 @@ def _record_batch(db: Database, conn: Connection, scan_id: int, site: str | None
                             **{name: values[name] for name in _VERDICT},
                             last_seen=now, last_scan_id=scan_id, missed_scans=0))
     update_rows(conn, T_ASSET, updates)
-    asset_ids = {key: found[key].id for key in by_identity}
+    asset_ids = {key: created[key] if key in created else found[key].id for key in by_identity}
     insert_rows(db, conn, T_SIGHT, [
         dict(sighting_values(ident), scan_id=scan_id, asset_id=asset_ids[key], seen_at=now)
         for key, ident in by_identity.items()], conflict=["scan_id", "asset_id"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from camaudit.db import migrate
+from camaudit.db import migrate, record
 from camaudit.db.store import Store
 
 
@@ -176,3 +176,27 @@ def test_scanners_opening_a_new_sqlite_inventory_at_once_both_succeed(tmp_path):
         for t in threads:
             t.join()
         assert errors == [], f"round {round_}"
+
+
+def test_an_asset_another_writer_inserted_after_the_lookup_is_known_and_sighted(store, flagged_hikvision,
+                                                                               run_scan, monkeypatch):
+    """Between a batch's asset lookup and its insert another site scanner may insert the same
+    device: the insert skips it, and the batch must look it up again (only it: the assets it
+    inserted itself come with their ids), count it as known and record its sighting."""
+    camera = flagged_hikvision(ip="198.18.0.7", mac="c0:56:e3:00:00:07")
+    newcomer = flagged_hikvision(ip="198.18.0.8", mac="c0:56:e3:00:00:08")
+    run_scan(store, [camera])
+    real, lookups = record.find_assets, []
+
+    def lookup_before_the_other_writer_committed(conn, by_identity):
+        lookups.append(sorted(by_identity))
+        return {} if len(lookups) == 1 else real(conn, by_identity)
+    monkeypatch.setattr(record, "find_assets", lookup_before_the_other_writer_committed)
+    sid = store.begin_scan(["198.18.0.0/24"], "hq", ["us-ndaa-889"], "test", "fp-test")
+    summary = store.record_identifications(sid, [camera, newcomer], ["198.18.0.0/24"])
+    store.finish_scan(sid, "complete")
+    assert (summary.new_assets, summary.known_assets) == (1, 1)
+    assert lookups[1:] == [["mac:c0:56:e3:00:00:07"]]
+    assert len(store.assets()) == 2
+    assert store.scans(site="hq")[0]["devices"] == 2
+    assert [s["scan_id"] for s in store.history("198.18.0.7")["sightings"]] == [1, sid]

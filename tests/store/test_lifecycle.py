@@ -238,7 +238,7 @@ def test_a_serial_many_devices_share_keeps_them_apart(store, flagged_hikvision, 
     """A serial burnt into a whole model line: each MAC stays its own asset across batches and
     scans, and a routed (MAC-less) device with that serial joins the oldest of them."""
     chunks = camaudit.db.record.chunks
-    monkeypatch.setattr(camaudit.db.record, "chunks", lambda seq: chunks(seq, 4))    # several batches
+    monkeypatch.setattr(camaudit.db.record, "chunks", lambda seq, size: chunks(seq, 4))    # several batches
     shared = "DS-2CD2032-I20200101AAWR000"
     fleet = [flagged_hikvision(ip=f"198.18.0.{n}", mac=f"c0:56:e3:00:01:{n:02x}", serial=shared)
              for n in range(10, 21)]
