@@ -25,6 +25,7 @@ LAYERS: tuple[tuple[str, int], ...] = (
     ("camaudit.imports", 0),
     ("camaudit.scan_context", 2),
     ("camaudit.datagram", 2),
+    ("camaudit.passive", 2),   # decoders reuse the probes' parsers
     ("camaudit.sweep_ports", 2),
     ("camaudit.engine", 3),
     ("camaudit.identify", 3),

@@ -1,0 +1,60 @@
+"""CLI wiring for `camaudit import pcap`: capture files → observations (JSON Lines).
+
+The observations are what the decoders of `camaudit.passive` heard (docs/passive.md); feed
+the file to `camaudit ingest` or `camaudit match` like any other observation file.
+"""
+
+from __future__ import annotations
+
+import click
+
+from camaudit import __version__
+from camaudit.cli.common import fatal, stdout_text
+from camaudit.cli.scan import import_group
+from camaudit.exitcodes import ExitCode
+from camaudit.outfile import OutputFileError, output_text
+
+
+@click.command("pcap")
+@click.argument("capture_files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              show_default=True, help="Where to write the observations (JSON Lines).")
+def import_pcap(capture_files: tuple[str, ...], output: str) -> None:
+    """Read pcap or pcapng captures (gzip-compressed too; told by content, not name) and write
+    what devices said in them as observations, sending nothing.
+
+    A file that is not a capture is reported and skipped (exit 2); a damaged file keeps what
+    was read before the damage (exit 3). Then: `camaudit ingest OUT.jsonl`.
+    """
+    from camaudit.passive.importer import FileResult, import_captures
+
+    def report(done: FileResult) -> None:
+        if done.unusable:
+            click.echo(f"camaudit: {done.path}: {done.unusable}", err=True)
+            return
+        click.echo(f"{done.path}: {done.format}, {done.packets} packets"
+                   + (f", {done.skipped} without a usable interface" if done.skipped else ""), err=True)
+        if done.damage:
+            click.echo(f"camaudit: {done.path}: stopped reading: {done.damage}; "
+                       "the packets before it were used", err=True)
+
+    try:
+        with (stdout_text() if output == "-" else output_text(output)) as out:
+            result = import_captures(capture_files, out, f"camaudit {__version__} import pcap", on_file=report)
+    except OutputFileError as exc:
+        fatal(str(exc), exc.exit_code)
+    stats = result.stats
+    dropped = ", ".join(f"{n} {reason}" for reason, n in stats.dropped.most_common())
+    click.echo(f"{result.written} observations from {stats.frames} frames"
+               + (f" (not decoded: {dropped})" if dropped else ""), err=True)
+    for name, count in stats.errors.items():
+        click.echo(f"camaudit: decoder {name} failed on {count} packets (a bug: please report it)", err=True)
+    if any(f.unusable for f in result.files):
+        raise SystemExit(ExitCode.USAGE)
+    if any(f.damage for f in result.files):
+        raise SystemExit(ExitCode.RUNTIME)
+
+
+def register(main: click.Group) -> None:
+    """Attach `pcap` to the `import` group (made by camaudit.cli.scan)."""
+    import_group.add_command(import_pcap)

@@ -1,0 +1,138 @@
+"""Frames in, observations out: `parse_frame` → every decoder that wants the packet → dedup.
+
+Shared by `camaudit import pcap` (offline) and live listening. Every structure here is bounded:
+the per-key decoder choice, the set of observations already written, the MAC→IP table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from camaudit.observation import Observation, dumps_json
+from camaudit.passive.decoders import all_decoders
+from camaudit.passive.decoders.base import Decoder
+from camaudit.passive.packet import Packet, parse_frame
+
+MAX_WANT_KEYS = 1 << 16   # (ethertype, proto, sport, dport) combinations remembered
+MAX_SEEN = 1 << 18        # observation hashes remembered for de-duplication (~20 MiB at most)
+MAX_MACS = 1 << 16        # source MACs whose IPs are counted
+ROUTER_IPS = 8            # a MAC seen sending from more IPs than this is a router's
+
+
+@dataclass(slots=True)
+class DecodeStats:
+    """Counts for the import summary: frames read, parsed, dropped (by reason), observations
+    written and repeats suppressed, observations per decoder, decoder failures."""
+
+    frames: int = 0
+    parsed: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    observations: int = 0
+    duplicates: int = 0
+    decoders: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+def _at(ts: float) -> str | None:
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):   # a capture's absurd timestamp
+        return None
+
+
+class FrameDecoder:
+    """Frames in, observations out: parse_frame → every decoder that wants the packet → dedup."""
+
+    def __init__(self, decoders: list[Decoder] | None = None) -> None:
+        self.decoders = all_decoders() if decoders is None else decoders
+        self.stats = DecodeStats()
+        self._wants: dict[tuple[int, int, int | None, int | None], tuple[Decoder, ...]] = {}
+        self._seen: set[int] = set()
+        self._macs: dict[str, set[str]] = {}
+
+    def feed(self, ts: float, frame: bytes, linktype: int) -> list[Observation]:
+        stats = self.stats
+        stats.frames += 1
+        pkt = parse_frame(ts, frame, linktype, stats.dropped)
+        if pkt is None:
+            return []
+        stats.parsed += 1
+        if pkt.src_ip is not None and pkt.src_mac is not None:
+            self._note_source(pkt.src_mac, pkt.src_ip)
+        key = (pkt.ethertype, pkt.proto, pkt.sport, pkt.dport)
+        wanted = self._wants.get(key)
+        if wanted is None:
+            wanted = self._choose(key, pkt)
+        if not wanted:
+            return []
+        out: list[Observation] = []
+        for decoder in wanted:
+            try:
+                found = list(decoder.feed(pkt))
+            except Exception:  # noqa: BLE001 - a decoder bug costs its own packet, not the capture
+                stats.errors[decoder.name] += 1
+                continue
+            for obs in found:
+                self._emit(obs, decoder.name, pkt, out)
+        return out
+
+    def finish(self) -> list[Observation]:
+        out: list[Observation] = []
+        for decoder in self.decoders:
+            try:
+                found = list(decoder.finish())
+            except Exception:  # noqa: BLE001 - as in feed
+                self.stats.errors[decoder.name] += 1
+                continue
+            for obs in found:
+                self._emit(obs, decoder.name, None, out)
+        return out
+
+    def _choose(self, key: tuple[int, int, int | None, int | None], pkt: Packet) -> tuple[Decoder, ...]:
+        wanted = []
+        for decoder in self.decoders:
+            try:
+                if decoder.wants(pkt):
+                    wanted.append(decoder)
+            except Exception:  # noqa: BLE001 - as in feed
+                self.stats.errors[decoder.name] += 1
+        if len(self._wants) >= MAX_WANT_KEYS:
+            self._wants.clear()
+        chosen = self._wants[key] = tuple(wanted)
+        return chosen
+
+    def _note_source(self, mac: str, ip: str) -> None:
+        ips = self._macs.get(mac)
+        if ips is None:
+            if len(self._macs) >= MAX_MACS:
+                return
+            ips = self._macs[mac] = set()
+        if len(ips) <= ROUTER_IPS:
+            ips.add(ip)
+
+    def _emit(self, obs: Observation, name: str, pkt: Packet | None, out: list[Observation]) -> None:
+        if pkt is not None:
+            if (obs.mac is None and obs.ip is not None and obs.ip == pkt.src_ip
+                    and pkt.src_mac is not None and _unicast(pkt.src_mac)
+                    and len(self._macs.get(pkt.src_mac, ())) <= ROUTER_IPS):
+                obs.mac = pkt.src_mac
+            if obs.at is None:
+                obs.at = _at(pkt.ts)
+        digest = hash((obs.source, obs.ip, obs.mac, obs.port, str(obs.status), obs.error,
+                       dumps_json(obs.data)))
+        if digest in self._seen:
+            self.stats.duplicates += 1
+            return
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()   # a repeat after this is written again: harmless, and memory stays bounded
+        self._seen.add(digest)
+        self.stats.observations += 1
+        self.stats.decoders[name] += 1
+        out.append(obs)
+
+
+def _unicast(mac: str) -> bool:
+    """False for group addresses (I/G bit set): never a device's own source address."""
+    return not int(mac[1], 16) & 1
