@@ -13,7 +13,7 @@ import sys
 import click
 
 from camaudit import __version__
-from camaudit.cli import capture, ingest, inventory, lab, match, ops, register, reports, scan
+from camaudit.cli import capture, ingest, inventory, lab, listen, match, ops, register, reports, scan
 from camaudit.cli.common import ExitCodeGroup
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     """
 
 
-for _module in (scan, capture, ingest, match, inventory, register, reports, ops, lab):
+for _module in (scan, capture, listen, ingest, match, inventory, register, reports, ops, lab):
     _module.register(main)
 
 
