@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 from camaudit.observation import Observation, dumps_json
 from camaudit.passive.decoders import all_decoders
 from camaudit.passive.decoders.base import Decoder
+from camaudit.passive.defrag import Defragmenter
 from camaudit.passive.packet import Packet, parse_frame
 
 MAX_WANT_KEYS = 1 << 16   # (ethertype, proto, sport, dport) combinations remembered
 MAX_SEEN = 1 << 18        # observation hashes remembered for de-duplication (~20 MiB at most)
-MAX_MACS = 1 << 16        # source MACs whose IPs are counted
+MAX_MACS = 1 << 16        # source MACs whose IPs are counted (and, apart, MACs ARP bound)
 ROUTER_IPS = 8            # a MAC seen sending from more IPs than this is a router's
 
 
@@ -51,11 +52,13 @@ class FrameDecoder:
         self._wants: dict[tuple[int, int, int | None, int | None], tuple[Decoder, ...]] = {}
         self._seen: set[int] = set()
         self._macs: dict[str, set[str]] = {}
+        self._arp: dict[str, set[str]] = {}    # MAC -> IPv4 addresses ARP bound to it
+        self._defrag = Defragmenter()
 
     def feed(self, ts: float, frame: bytes, linktype: int) -> list[Observation]:
         stats = self.stats
         stats.frames += 1
-        pkt = parse_frame(ts, frame, linktype, stats.dropped)
+        pkt = parse_frame(ts, frame, linktype, stats.dropped, self._defrag)
         if pkt is None:
             return []
         stats.parsed += 1
@@ -112,14 +115,31 @@ class FrameDecoder:
         if len(ips) <= ROUTER_IPS:
             ips.add(ip)
 
+    def _note_binding(self, mac: str, ip: str) -> None:
+        ips = self._arp.get(mac)
+        if ips is None:
+            if len(self._arp) >= MAX_MACS:
+                return
+            ips = self._arp[mac] = set()
+        if len(ips) <= ROUTER_IPS:
+            ips.add(ip)
+
     def _emit(self, obs: Observation, name: str, pkt: Packet | None, out: list[Observation]) -> None:
         if pkt is not None:
-            if (obs.mac is None and obs.ip is not None and obs.ip == pkt.src_ip
-                    and pkt.src_mac is not None and _unicast(pkt.src_mac)
-                    and len(self._macs.get(pkt.src_mac, ())) <= ROUTER_IPS):
-                obs.mac = pkt.src_mac
+            # As in a scan, the MAC the frame came from wins over one a reply claims in its
+            # payload (SADP/DHIP), so a device cannot file its answers under another's
+            # identity; the claimed MAC stays in `data`. A router's MAC speaks for many IPs.
+            # ARP tells a router's MAC too: a MAC that ARP bound to other IPv4 addresses only
+            # forwarded this packet.
+            mac = pkt.src_mac
+            if (obs.ip is not None and obs.ip == pkt.src_ip and mac is not None and _unicast(mac)
+                    and len(self._macs.get(mac, ())) <= ROUTER_IPS
+                    and (mac not in self._arp or obs.ip in self._arp[mac] or ":" in obs.ip)):
+                obs.mac = mac
             if obs.at is None:
                 obs.at = _at(pkt.ts)
+        if obs.source == "arp" and obs.mac is not None and obs.ip is not None:
+            self._note_binding(obs.mac, obs.ip)
         digest = hash((obs.source, obs.ip, obs.mac, obs.port, str(obs.status), obs.error,
                        dumps_json(obs.data)))
         if digest in self._seen:

@@ -17,6 +17,8 @@ import struct
 from collections import Counter
 from dataclasses import dataclass
 
+from camaudit.passive.defrag import Defragmenter
+
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_RAW_OLD = 0, 1, 101, 12
 LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_SLL, LINKTYPE_SLL2 = 228, 229, 113, 276
 ETH_IPV4, ETH_IPV6, ETH_ARP, ETH_LLDP = 0x0800, 0x86DD, 0x0806, 0x88CC
@@ -25,12 +27,12 @@ MAX_VLAN_TAGS = 2
 MAX_IPV6_EXTENSIONS = 4   # extension headers walked before the frame is given up
 _IPV6_EXTENSIONS = (0, 43, 60)   # hop-by-hop, routing, destination options (fragment: 44)
 
-_IPV4 = struct.Struct("!BxHxxHxB2x4s4s")   # ver/ihl, total length, flags/offset, proto, src, dst
+_IPV4 = struct.Struct("!BxHHHxB2x4s4s")    # ver/ihl, total length, id, flags/offset, proto, src, dst
 _IPV6 = struct.Struct("!4xHBx16s16s")      # payload length, next header, src, dst
 _TCP = struct.Struct("!HHI4xBB")           # ports, seq, (ack), data offset (high nibble), flags
 _UDP = struct.Struct("!HHH")               # ports, length
 _PORTS = struct.Struct("!HH")
-_U16 = struct.Struct("!H")
+_FRAG6 = struct.Struct("!HI")             # offset/M bit, identification
 _inet_ntoa = socket.inet_ntoa
 
 
@@ -63,9 +65,14 @@ def _drop(drops: Counter[str] | None, reason: str) -> None:
         drops[reason] += 1
 
 
-def parse_frame(ts: float, frame: bytes, linktype: int, drops: Counter[str] | None = None) -> Packet | None:
+def parse_frame(ts: float, frame: bytes, linktype: int, drops: Counter[str] | None = None,
+                defrag: Defragmenter | None = None) -> Packet | None:
     """None for anything it cannot or need not parse (never raises on bad bytes); the reason
-    goes to `drops` (e.g. "fragment", "truncated", "linktype")."""
+    goes to `drops` (e.g. "fragment", "truncated", "linktype").
+
+    IP fragments: without `defrag`, a first fragment is parsed as far as it goes and the others
+    are dropped; with it, fragments are held until their datagram is whole, which is then
+    parsed as one packet (on the frame of its last fragment)."""
     src_mac = dst_mac = None
     n = len(frame)
     if linktype == LINKTYPE_ETHERNET:
@@ -121,47 +128,65 @@ def parse_frame(ts: float, frame: bytes, linktype: int, drops: Counter[str] | No
     else:
         return _drop(drops, "linktype")
     if ethertype == ETH_IPV4:
-        return _ipv4(ts, frame, offset, src_mac, dst_mac, drops)
+        return _ipv4(ts, frame, offset, src_mac, dst_mac, drops, defrag)
     if ethertype == ETH_IPV6:
-        return _ipv6(ts, frame, offset, src_mac, dst_mac, drops)
+        return _ipv6(ts, frame, offset, src_mac, dst_mac, drops, defrag)
     if ethertype == 0:
         return _drop(drops, "linktype")
     return Packet(ts, src_mac, dst_mac, ethertype, None, None, 0, None, None, frame[offset:])
 
 
 def _ipv4(ts: float, frame: bytes, offset: int, src_mac: str | None, dst_mac: str | None,
-          drops: Counter[str] | None) -> Packet | None:
+          drops: Counter[str] | None, defrag: Defragmenter | None) -> Packet | None:
     if len(frame) < offset + 20:
         return _drop(drops, "truncated")
-    vihl, total, frag, proto, src, dst = _IPV4.unpack_from(frame, offset)
+    vihl, total, ident, frag, proto, src, dst = _IPV4.unpack_from(frame, offset)
     ihl = (vihl & 0x0F) * 4
     if vihl >> 4 != 4 or ihl < 20 or total < ihl:
         return _drop(drops, "bad-ip")
-    if frag & 0x1FFF:
-        return _drop(drops, "fragment")   # only the first fragment carries the port header
     ttl = frame[offset + 8]
     # Ethernet pads short frames: the IP total length, not the frame, ends the datagram
     end = min(len(frame), offset + total)
     start = offset + ihl
-    return _transport(ts, frame, start, end, src_mac, dst_mac, ETH_IPV4, proto,
-                      _inet_ntoa(src), _inet_ntoa(dst), ttl, drops)
+    src_ip, dst_ip = _inet_ntoa(src), _inet_ntoa(dst)
+    if frag & 0x3FFF:   # more-fragments set or a non-zero offset
+        if defrag is None:
+            if frag & 0x1FFF:
+                return _drop(drops, "fragment")   # only the first fragment carries the port header
+        else:
+            whole = defrag.add((src_ip, dst_ip, ident, proto), ts, (frag & 0x1FFF) * 8, bool(frag & 0x2000),
+                               frame[start:end], drops)
+            if whole is None:
+                return _drop(drops, "fragment-held")
+            frame, start, end = whole, 0, len(whole)
+    return _transport(ts, frame, start, end, src_mac, dst_mac, ETH_IPV4, proto, src_ip, dst_ip, ttl, drops)
 
 
 def _ipv6(ts: float, frame: bytes, offset: int, src_mac: str | None, dst_mac: str | None,
-          drops: Counter[str] | None) -> Packet | None:
+          drops: Counter[str] | None, defrag: Defragmenter | None) -> Packet | None:
     if len(frame) < offset + 40:
         return _drop(drops, "truncated")
     length, proto, src, dst = _IPV6.unpack_from(frame, offset)
     hops = frame[offset + 7]
     end = min(len(frame), offset + 40 + length)
     start = offset + 40
+    src_ip, dst_ip = _inet6_ntoa(src), _inet6_ntoa(dst)
     for _ in range(MAX_IPV6_EXTENSIONS):
-        if proto == 44:   # fragment header: 8 bytes, offset in the upper 13 bits of bytes 2-3
+        if proto == 44:   # fragment header: 8 bytes, offset in the upper 13 bits of bytes 2-3, M bit, id
             if end < start + 8:
                 return _drop(drops, "truncated")
-            if _U16.unpack_from(frame, start + 2)[0] & 0xFFF8:
-                return _drop(drops, "fragment")
+            place, ident = _FRAG6.unpack_from(frame, start + 2)
             proto, start = frame[start], start + 8
+            if defrag is None:
+                if place & 0xFFF8:
+                    return _drop(drops, "fragment")
+                continue
+            whole = defrag.add((src_ip, dst_ip, ident, proto), ts, place & 0xFFF8, bool(place & 1),
+                               frame[start:end], drops)
+            if whole is None:
+                return _drop(drops, "fragment-held")
+            frame, start, end = whole, 0, len(whole)
+            break
         elif proto in _IPV6_EXTENSIONS:
             if end < start + 8:
                 return _drop(drops, "truncated")
@@ -170,8 +195,7 @@ def _ipv6(ts: float, frame: bytes, offset: int, src_mac: str | None, dst_mac: st
             break
     else:
         return _drop(drops, "ipv6-extensions")
-    return _transport(ts, frame, start, end, src_mac, dst_mac, ETH_IPV6, proto,
-                      _inet6_ntoa(src), _inet6_ntoa(dst), hops, drops)
+    return _transport(ts, frame, start, end, src_mac, dst_mac, ETH_IPV6, proto, src_ip, dst_ip, hops, drops)
 
 
 def _transport(ts: float, frame: bytes, start: int, end: int, src_mac: str | None, dst_mac: str | None,

@@ -8,10 +8,11 @@ fingerprints apply to what was heard as they do to what was asked.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
-from camaudit.observation import Observation
+from camaudit.model import Datagram
+from camaudit.observation import Observation, ProbeStatus
 from camaudit.passive.packet import Packet
 
 
@@ -25,6 +26,7 @@ class Decoder(ABC):
     """
 
     name: ClassVar[str]                       # e.g. "sadp", "dhcp", "http-stream"
+    unreadable: int = 0                       # packets it wanted but could not read (for the summary)
 
     @abstractmethod
     def wants(self, pkt: Packet) -> bool:
@@ -37,3 +39,34 @@ class Decoder(ABC):
     def finish(self) -> Iterable[Observation]:
         """End of capture: flush buffered state."""
         return ()
+
+
+class UdpPortDecoder(Decoder):
+    """A decoder of one UDP protocol, told by its port on either side of the datagram."""
+
+    ports: ClassVar[frozenset[int]]
+
+    def wants(self, pkt: Packet) -> bool:
+        return pkt.proto == 17 and (pkt.sport in self.ports or pkt.dport in self.ports)
+
+
+def datagram(pkt: Packet) -> Datagram:
+    """The packet as the active probes' parsers take a reply (sender address and port, payload)."""
+    return Datagram(pkt.src_ip or "", pkt.sport or 0, pkt.payload)
+
+
+class AnswerDecoder(UdpPortDecoder):
+    """Datagrams read by an active probe's reply parser (`parse`); what it does not read as an
+    ok observation (another client's search, garbage) is counted in `unreadable`, not kept:
+    a search says nothing about its sender."""
+
+    parse: ClassVar[Callable[[Datagram], Observation]]
+
+    def feed(self, pkt: Packet) -> Iterable[Observation]:
+        if pkt.src_ip is None:
+            return ()
+        obs = type(self).parse(datagram(pkt))
+        if obs.status is not ProbeStatus.OK:
+            self.unreadable += 1
+            return ()
+        return (obs,)
