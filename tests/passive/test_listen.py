@@ -136,10 +136,12 @@ def test_hostile_chatter_costs_nothing_else(lab_factory, tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
     summary = json.loads(done.stdout)
     assert summary["frames"] > 2000                       # the flood did arrive
-    hostile_ips = {r["ip"] for r in truth if r["persona"] in HOSTILE}
-    assert not any(d.get("flagged") for d in summary["devices"] if d.get("ip") in hostile_ips)
+    junk_ips = {r["ip"] for r in truth if r["persona"] in HOSTILE and not r["flagged"]}
+    assert not any(d.get("flagged") for d in summary["devices"] if d.get("ip") in junk_ips)
     assert summary["observations"] <= MAX_PER_DEVICE * len(truth)
+    # every chattering device, the flooding one included, is what its truth says
     assert not _misidentified(truth, summary["devices"]), "\n".join(_misidentified(truth, summary["devices"]))
+    assert {r["persona"] for r in truth if r["chatter"]} == set(CHATTERING) | {"hostile-chatter-flood"}
 
 
 def test_a_device_flooding_distinct_announcements_keeps_only_its_cap() -> None:
