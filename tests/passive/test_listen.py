@@ -26,6 +26,9 @@ CHATTERING = ["hikvision-camera", "dahua-camera", "huawei-ont", "hikvision-mdns"
 QUIET = ["axis-camera"]          # answers probes, announces nothing: must not be heard as a device
 HOSTILE = ["hostile-chatter-flood", "hostile-chatter-oversize", "hostile-chatter-malformed"]
 LISTEN_SECONDS = "5"
+# the observation source each chatter kind is decoded into (the active probes' sources)
+SOURCE_OF_KIND = {"sadp": "sadp", "dhip": "dhip", "wsd": "onvif", "ssdp": "upnp", "mdns": "mdns",
+                  "dhcp": "dhcp", "lldp": "lldp"}
 
 
 def _listen(lab: Any, tmp_path: Path, *args: str) -> list[str]:
@@ -78,7 +81,8 @@ def test_listen_identifies_every_chattering_persona_and_sends_nothing(lab_factor
     assert {r["persona"] for r in truth if r["chatter"]} == set(CHATTERING)
     mac = _scanner_mac(lab)
     with lab.capture() as cap:
-        done = subprocess.run(_listen(lab, tmp_path, "--duration", LISTEN_SECONDS, "--json"),
+        done = subprocess.run(_listen(lab, tmp_path, "--duration", LISTEN_SECONDS, "--json",
+                                      "--observations-out", str(tmp_path / "heard.jsonl")),
                               capture_output=True, text=True, env=_env(tmp_path), timeout=120)
     assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stderr
@@ -89,6 +93,11 @@ def test_listen_identifies_every_chattering_persona_and_sends_nothing(lab_factor
     assert summary["stopped_by"] == "duration" and summary["frames"] > 10
     assert summary["own_frames"] == 0
     assert not _misidentified(truth, summary["devices"]), "\n".join(_misidentified(truth, summary["devices"]))
+    # every kind was decoded on its own, not only the device identified by another kind or its OUI
+    heard = {(o["mac"], o["source"]) for o in map(json.loads, (tmp_path / "heard.jsonl").read_text().splitlines())}
+    missing = [f"{r['persona']}: {kind}" for r in truth for kind in r["chatter"]
+               if (r["mac"], SOURCE_OF_KIND[kind]) not in heard]
+    assert not missing, f"chatter kinds not heard: {missing}"
     quiet_ip = next(r["ip"] for r in truth if r["persona"] == "axis-camera")
     assert quiet_ip not in {d.get("ip") for d in summary["devices"]}
 

@@ -10,7 +10,7 @@ and repeat every `interval` seconds ±10 %.
 
 What is sent (docs/lab.md "Chatter"):
 
-* `sadp` — the persona's `<ProbeMatch>` with a fresh Uuid to 239.255.255.250:37020 (the
+* `sadp` — the persona's `<ProbeMatch>` (Uuid: the device's own) to 239.255.255.250:37020 (the
   document Hikvision devices multicast, answered or not; julienblitte/UniversalScanner
   `Hikvision.cs`);
 * `dhip` — `client.notifyDevInfo` without a request id to 239.255.255.251:37810;
@@ -157,8 +157,8 @@ class Chatterbox:
         p, v, host = self.persona, self.values, self.host
         one: Callable[[], list[udp.Reply]]
         if kind == "sadp":
-            one = lambda: [(vendor.sadp_match(f"{self.rng.getrandbits(128):032X}", p.sadp.fields, v),  # type: ignore[union-attr]
-                            (vendor.SADP_GROUP, vendor.SADP_PORT))]
+            sadp = vendor.sadp_match(v["uuid"].upper(), p.sadp.fields, v)  # type: ignore[union-attr]
+            one = lambda: [(sadp, (vendor.SADP_GROUP, vendor.SADP_PORT))]
         elif kind == "dhip":
             one = lambda: [(vendor.dhip_notify(p.dhip.fields, v), (vendor.DHIP_GROUP, vendor.DHIP_PORT))]  # type: ignore[union-attr]
         elif kind == "wsd":
