@@ -161,3 +161,29 @@ def test_a_device_flooding_distinct_announcements_keeps_only_its_cap() -> None:
     kept = list(heard.kept(flood + other))
     assert len(kept) == MAX_PER_DEVICE + 1 and kept[-1].ip == "198.18.0.10"
     assert result.capped == 2 * MAX_PER_DEVICE and result.observations == MAX_PER_DEVICE + 1
+
+
+@pytest.mark.lab
+def test_without_cap_net_raw_it_says_so_and_stores_nothing(lab_factory, tmp_path: Path) -> None:
+    lab = lab_factory(only=["hikvision-camera"], chatter=True)
+    argv = _listen(lab, tmp_path, "--duration", "1")
+    at = argv.index(sys.executable)
+    # root without CAP_NET_RAW: the bounding set drops it before python starts
+    done = subprocess.run([*argv[:at], "setpriv", "--bounding-set=-net_raw", *argv[at:]],
+                          capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "CAP_NET_RAW" in done.stderr
+    with sqlite3.connect(tmp_path / "inv.db") as db:
+        assert db.execute("SELECT count(*) FROM scans").fetchone()[0] == 0
+
+
+@pytest.mark.lab
+def test_an_interface_that_is_not_there_is_named_and_nothing_is_picked_instead(lab_factory, tmp_path: Path) -> None:
+    lab = lab_factory(only=["hikvision-camera"], chatter=True)
+    argv = _listen(lab, tmp_path, "--duration", "1", "--no-store")
+    argv[argv.index(lab.scanner_iface)] = "eth9"
+    done = subprocess.run(argv, capture_output=True, text=True, env=_env(tmp_path), timeout=60)
+    assert done.returncode == 2 and "'eth9'" in done.stderr and "Traceback" not in done.stderr
+    missing = subprocess.run(argv[:argv.index("--interface")] + ["--no-store"], capture_output=True, text=True,
+                             env=_env(tmp_path), timeout=60)
+    assert missing.returncode == 2 and "--interface" in missing.stderr
