@@ -114,7 +114,7 @@ class FleetServer:
         if p.snmp and p.snmp.behaviour.name != "silent":
             self._responder(loop, h, snmp.PORT, None, udp.misbehaving(p.snmp.behaviour, snmp.agent(p.snmp)))
         if h.chatter and p.chatter:
-            self.chatterboxes.append(chatter.Chatterbox(loop, h, p, values))
+            self.chatterboxes.append(chatter.Chatterbox(loop, h.ifname, p, values))
         return pending
 
     def _track(self, sock: socket.socket) -> socket.socket:

@@ -33,14 +33,10 @@ import random
 import socket
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from camaudit.lab.persona import Persona
 from camaudit.lab.persona_chatter import DhcpClient, LldpAgent
 from camaudit.lab.server import mdns, onvif, ssdp, udp, vendor
-
-if TYPE_CHECKING:
-    from camaudit.lab.server.app import HostSpec
 
 log = logging.getLogger("camaudit.lab.server")
 
@@ -139,14 +135,16 @@ class Chatterbox:
     """One device's schedule: builds each round's announcements, applies the persona's
     chatter behaviour (flood/raw, as `udp.misbehaving` does for replies) and sends frames."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, host: HostSpec, persona: Persona,
+    def __init__(self, loop: asyncio.AbstractEventLoop, ifname: str, persona: Persona,
                  values: dict[str, str]) -> None:
+        """Opens the socket: call inside the device's namespace. `values`: its `device_vars`."""
         assert persona.chatter is not None
-        self.loop, self.host, self.chatter = loop, host, persona.chatter
+        self.loop, self.chatter = loop, persona.chatter
         self.values, self.persona = values, persona
-        self.ifindex = socket.if_nametoindex(host.ifname)
+        self.ip, self.mac = values["ip"], values["mac"]
+        self.ifindex = socket.if_nametoindex(ifname)
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)   # protocol 0: send only
-        self.sock.bind((host.ifname, 0))
+        self.sock.bind((ifname, 0))
         self.sock.setblocking(False)
         self.seq = itertools.count(1)
         self.rng = random.Random()
@@ -154,7 +152,7 @@ class Chatterbox:
         self.timer = loop.call_later(self.rng.uniform(*FIRST_ROUND), self._round)
 
     def _builder(self, kind: str) -> Announce:
-        p, v, host = self.persona, self.values, self.host
+        p, v = self.persona, self.values
         one: Callable[[], list[udp.Reply]]
         if kind == "sadp":
             sadp = vendor.sadp_match(v["uuid"].upper(), p.sadp.fields, v)  # type: ignore[union-attr]
@@ -171,10 +169,10 @@ class Chatterbox:
             one = lambda: [(records.announcement(), (mdns.GROUP, mdns.PORT))]
         elif kind == "dhcp":
             client = self.chatter.dhcp
-            one = lambda: [(dhcp_message(client, host.mac, host.ip, request, self.rng.getrandbits(32)),  # type: ignore[arg-type]
+            one = lambda: [(dhcp_message(client, self.mac, self.ip, request, self.rng.getrandbits(32)),  # type: ignore[arg-type]
                             (BROADCAST, 67)) for request in (False, True)]
         else:
-            payload = lldpdu(self.chatter.lldp, host.mac, host.ip, self.ifindex)  # type: ignore[arg-type]
+            payload = lldpdu(self.chatter.lldp, self.mac, self.ip, self.ifindex)  # type: ignore[arg-type]
             one = lambda: [(payload, LLDP_DEST)]
         return lambda data, sender: one()
 
@@ -184,22 +182,22 @@ class Chatterbox:
                 for payload, dest in announce(b"", ("", 0)):
                     self._send(kind, payload, dest)
             except Exception:  # one bad announcement must never stop the fleet
-                log.exception("chatter %s of %s failed", kind, self.host.ip)
+                log.exception("chatter %s of %s failed", kind, self.ip)
         interval = self.chatter.interval * self.rng.uniform(1 - JITTER, 1 + JITTER)
         self.timer = self.loop.call_later(interval, self._round)
 
     def _send(self, kind: str, payload: bytes, dest: tuple[str, int]) -> None:
         if dest == LLDP_DEST:
-            frame = lldp_frame(self.host.mac, payload[:MAX_PAYLOAD["lldp"]])
+            frame = lldp_frame(self.mac, payload[:MAX_PAYLOAD["lldp"]])
         else:
-            src_ip = "0.0.0.0" if kind == "dhcp" else self.host.ip
-            frame = udp_frame(self.host.mac, src_ip, SOURCE_PORT[kind], dest, payload[:MAX_PAYLOAD["udp"]])
+            src_ip = "0.0.0.0" if kind == "dhcp" else self.ip
+            frame = udp_frame(self.mac, src_ip, SOURCE_PORT[kind], dest, payload[:MAX_PAYLOAD["udp"]])
         try:
             self.sock.send(frame)
         except (BlockingIOError, InterruptedError):
             pass                                    # a full queue drops, as a busy device's NIC would
         except OSError as exc:
-            log.warning("chatter %s of %s not sent: %s", kind, self.host.ip, exc)
+            log.warning("chatter %s of %s not sent: %s", kind, self.ip, exc)
 
     def close(self) -> None:
         self.timer.cancel()
