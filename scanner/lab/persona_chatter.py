@@ -77,10 +77,11 @@ def chatter_section(r: Table, behaviour: Behaviour, sections: dict[str, Any]) ->
     if behaviour.name not in BEHAVIOURS:
         raise r.fail("behaviour", f"expected one of {sorted(BEHAVIOURS)} for chatter")
     interval = r.get("interval", (int, float), 2.0)
-    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+    if isinstance(interval, bool) or not MIN_INTERVAL <= interval <= MAX_INTERVAL:
         raise r.fail("interval", f"expected {MIN_INTERVAL}-{MAX_INTERVAL} seconds")
     kinds = r.get("kinds", list, required=True)
-    if not kinds or len(set(kinds)) != len(kinds) or any(k not in KINDS for k in kinds):
+    if (not kinds or not all(isinstance(k, str) and k in KINDS for k in kinds)
+            or len(set(kinds)) != len(kinds)):
         raise r.fail("kinds", f"expected distinct kinds of {', '.join(KINDS)}, got {kinds!r:.80}")
     for kind in kinds:
         needed = KINDS[kind]
@@ -101,7 +102,8 @@ def _required(r: Table, key: str) -> Table:
 
 def _dhcp(r: Table) -> DhcpClient:
     request_list = r.get("request_list", list, required=True)
-    if not 0 < len(request_list) <= MAX_TEXT or not all(isinstance(o, int) and 0 < o < 255 for o in request_list):
+    if not 0 < len(request_list) <= MAX_TEXT or not all(
+            isinstance(o, int) and not isinstance(o, bool) and 0 < o < 255 for o in request_list):
         raise r.fail("request_list", "expected DHCP option codes 1-254")
     client = DhcpClient(_text(r, "hostname"), _text(r, "vendor_class"), tuple(request_list))
     r.done()
