@@ -49,7 +49,9 @@ class _Stream:
     """Exact-size reads over a binary stream, one chunk buffered; counts the bytes consumed."""
 
     def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
+        # read1: one decompression step at a time, so a gzip stream cut short loses only the
+        # step that hit the cut (read() would drop everything decompressed in the same call)
+        self.read = getattr(raw, "read1", raw.read)
         self.buf = b""
         self.pos = 0
         self.offset = 0   # bytes consumed before `buf`
@@ -60,7 +62,7 @@ class _Stream:
     def fill(self, need: int) -> bool:
         """Make `need` bytes available at `pos`; False when the data ends first (none left: EOF)."""
         while len(self.buf) - self.pos < need:
-            more = self.raw.read(max(CHUNK, need))
+            more = self.read(max(CHUNK, need))
             if not more:
                 return False
             self.offset += self.pos
@@ -91,9 +93,9 @@ class Capture:
         head = raw.read(2)
         self.compressed = head == GZIP_MAGIC
         if self.compressed:
-            raw = gzip.GzipFile(fileobj=_Prefixed(head, raw), mode="rb")   # type: ignore[arg-type]
-            head = b""
-        self._in = _Stream(_Prefixed(head, raw))   # type: ignore[arg-type]
+            self._in = _Stream(gzip.GzipFile(fileobj=_Prefixed(head, raw), mode="rb"))   # type: ignore[arg-type]
+        else:
+            self._in = _Stream(_Prefixed(head, raw))   # type: ignore[arg-type]
         self.packets = 0
         self.skipped = 0
         self.damage: str | None = None
@@ -129,20 +131,36 @@ class Capture:
         linktype &= 0x0FFFFFFF   # the upper bits hold the FCS length (pcap-savefile(5))
         record = struct.Struct(self._endian + "IIII")
         unit, stream, empty = self._unit, self._in, 0
-        while not stream.at_end():
-            sec, frac, incl, _orig = record.unpack(stream.take(16))
+        unpack = record.unpack_from
+        while True:
+            # the hot loop of an import: records are sliced straight out of the chunk buffer,
+            # and the stream is asked for more only when a record crosses the chunk's end
+            buf, pos = stream.buf, stream.pos
+            if len(buf) - pos < 16:
+                if stream.at_end():
+                    return
+                if not stream.fill(16):
+                    raise _Truncated   # a record header cut by the end of the file
+                buf, pos = stream.buf, stream.pos
+            sec, frac, incl, _orig = unpack(buf, pos)
             if incl > MAX_RECORD_BYTES:
-                stream.pos -= 16
                 self._damaged(f"a record claims {incl} bytes (no capture holds more than {MAX_RECORD_BYTES})")
                 return
             if not incl:
+                stream.pos = pos + 16
                 empty += 1
                 if empty >= MAX_EMPTY_RUN:
                     self._damaged(f"{MAX_EMPTY_RUN} empty records in a row (zero-filled space, not packets)")
                     return
                 continue
             empty = 0
-            frame = stream.take(incl)
+            end = pos + 16 + incl
+            if end <= len(buf):
+                frame = buf[pos + 16:end]
+                stream.pos = end
+            else:
+                stream.pos = pos + 16
+                frame = stream.take(incl)
             self.packets += 1
             yield sec + frac * unit, linktype, frame
 

@@ -6,6 +6,7 @@ the per-key decoder choice, the set of observations already written, the MAC→I
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,12 +15,14 @@ from camaudit.observation import Observation, dumps_json
 from camaudit.passive.decoders import all_decoders
 from camaudit.passive.decoders.base import Decoder
 from camaudit.passive.defrag import Defragmenter
-from camaudit.passive.packet import Packet, parse_frame
+from camaudit.passive.packet import LINKTYPE_ETHERNET, Packet, parse_frame
 
 MAX_WANT_KEYS = 1 << 16   # (ethertype, proto, sport, dport) combinations remembered
 MAX_SEEN = 1 << 18        # observation hashes remembered for de-duplication (~20 MiB at most)
+MAX_HEARD = 1 << 16       # datagram hashes remembered to skip repeats (multicast announcements, retries)
 MAX_MACS = 1 << 16        # source MACs whose IPs are counted (and, apart, MACs ARP bound)
 ROUTER_IPS = 8            # a MAC seen sending from more IPs than this is a router's
+_PORTS = struct.Struct("!HH")
 
 
 @dataclass(slots=True)
@@ -32,6 +35,7 @@ class DecodeStats:
     dropped: Counter[str] = field(default_factory=Counter)
     observations: int = 0
     duplicates: int = 0
+    repeats: int = 0   # datagrams identical to one already decoded (not decoded again)
     decoders: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -44,32 +48,68 @@ def _at(ts: float) -> str | None:
 
 
 class FrameDecoder:
-    """Frames in, observations out: parse_frame → every decoder that wants the packet → dedup."""
+    """Frames in, observations out: parse_frame → every decoder that wants the packet → dedup.
+
+    A datagram (anything but TCP) identical to one already decoded — same sender, ports and
+    payload, as multicast announcements and retries are — is not fed again: decoders of
+    datagrams are stateless, so it could only repeat the observations already made.
+    """
 
     def __init__(self, decoders: list[Decoder] | None = None) -> None:
         self.decoders = all_decoders() if decoders is None else decoders
         self.stats = DecodeStats()
         self._wants: dict[tuple[int, int, int | None, int | None], tuple[Decoder, ...]] = {}
         self._seen: set[int] = set()
-        self._macs: dict[str, set[str]] = {}
+        self._heard: set[int] = set()
+        self._macs: dict[bytes, set[bytes]] = {}   # Ethernet source MAC -> source IPs (raw)
         self._arp: dict[str, set[str]] = {}    # MAC -> IPv4 addresses ARP bound to it
         self._defrag = Defragmenter()
 
     def feed(self, ts: float, frame: bytes, linktype: int) -> list[Observation]:
         stats = self.stats
         stats.frames += 1
+        repeat: int | None = None
+        if linktype == LINKTYPE_ETHERNET and len(frame) >= 38:
+            ethertype = frame[12:14]
+            if ethertype == b"\x08\x00":
+                self._note_source(frame[6:12], frame[26:30])
+                # Fast path for an unfragmented IPv4 TCP/UDP packet (most of a capture): one
+                # no decoder wants, or a datagram heard before, is settled from its bytes
+                # without building a Packet.
+                proto = frame[23]
+                if frame[14] == 0x45 and not (frame[20] & 0x3F or frame[21]) and proto in (6, 17):
+                    sport, dport = _PORTS.unpack_from(frame, 34)
+                    wanted = self._wants.get((0x0800, proto, sport, dport))
+                    if wanted == ():
+                        stats.parsed += 1
+                        return []
+                    if proto == 17:   # the same hash whether or not the wanted decoders are known yet
+                        repeat = hash((frame[6:12], frame[26:30], frame[34:]))
+                        if repeat in self._heard:
+                            stats.parsed += 1
+                            stats.repeats += 1
+                            return []
+            elif ethertype == b"\x86\xdd" and len(frame) >= 54:
+                self._note_source(frame[6:12], frame[22:38])
         pkt = parse_frame(ts, frame, linktype, stats.dropped, self._defrag)
         if pkt is None:
             return []
         stats.parsed += 1
-        if pkt.src_ip is not None and pkt.src_mac is not None:
-            self._note_source(pkt.src_mac, pkt.src_ip)
         key = (pkt.ethertype, pkt.proto, pkt.sport, pkt.dport)
         wanted = self._wants.get(key)
         if wanted is None:
             wanted = self._choose(key, pkt)
         if not wanted:
             return []
+        if pkt.proto != 6:   # a datagram heard before says nothing new: decode it once
+            if repeat is None:
+                repeat = hash((pkt.src_mac, pkt.src_ip, key, pkt.payload))
+            if repeat in self._heard:
+                stats.repeats += 1
+                return []
+            if len(self._heard) >= MAX_HEARD:
+                self._heard.clear()
+            self._heard.add(repeat)
         out: list[Observation] = []
         for decoder in wanted:
             try:
@@ -106,7 +146,9 @@ class FrameDecoder:
         chosen = self._wants[key] = tuple(wanted)
         return chosen
 
-    def _note_source(self, mac: str, ip: str) -> None:
+    def _note_source(self, mac: bytes, ip: bytes) -> None:
+        """Count the source IPs of an Ethernet source MAC (from the raw header: cheaper than
+        strings, and done for every frame, decoded or not, as a router forwards all kinds)."""
         ips = self._macs.get(mac)
         if ips is None:
             if len(self._macs) >= MAX_MACS:
@@ -133,7 +175,7 @@ class FrameDecoder:
             # forwarded this packet.
             mac = pkt.src_mac
             if (obs.ip is not None and obs.ip == pkt.src_ip and mac is not None and _unicast(mac)
-                    and len(self._macs.get(mac, ())) <= ROUTER_IPS
+                    and len(self._macs.get(bytes.fromhex(mac.replace(":", "")), ())) <= ROUTER_IPS
                     and (mac not in self._arp or obs.ip in self._arp[mac] or ":" in obs.ip)):
                 obs.mac = mac
             if obs.at is None:

@@ -22,7 +22,8 @@ class Decoder(ABC):
     `wants` must look only at `ethertype`, `proto`, `sport` and `dport`: the frame decoder
     remembers its answer per such combination instead of asking again for every packet.
     `feed` never raises on bad bytes: what cannot be read is dropped or becomes an
-    observation whose status says why.
+    observation whose status says why. A decoder of datagrams (not TCP) must be stateless:
+    the frame decoder feeds a repeated identical datagram only once.
     """
 
     name: ClassVar[str]                       # e.g. "sadp", "dhcp", "http-stream"
