@@ -11,15 +11,7 @@ import pytest
 from camaudit.lab.persona import PersonaError, load
 from camaudit.lab.persona_chatter import DhcpClient, LldpAgent
 from camaudit.lab.server import chatter
-
-BASE = '''
-id = "x-device"
-[truth]
-flagged = false
-[net]
-ip = "198.18.0.99"
-mac = "02:00:00:00:00:99"
-'''
+from tests.lab.test_personas import MINIMAL as BASE
 
 
 def _load(tmp_path: Path, text: str) -> object:
