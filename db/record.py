@@ -100,11 +100,12 @@ def begin_scan(db: Database, targets: list[str], site: str | None, policies: Seq
 
 @dataclass(slots=True, frozen=True)
 class ScanSource:
-    """Where an ingested scan's observations came from: the file, its SHA-256, the tool that
-    wrote it (when the file says) and the span of its observations' times (when they carry one)."""
+    """Where an ingested or passively heard scan's observations came from: the file (or the
+    capture's interface), its SHA-256, the tool that wrote it (when the file says) and the
+    span of its observations' times (when they carry one)."""
 
     file: str
-    sha256: str
+    sha256: str | None        # None for a live capture (camaudit listen): no file to hash
     tool: str | None = None
     observed_from: datetime | None = None
     observed_to: datetime | None = None

@@ -22,7 +22,7 @@ from camaudit.cli.common import ExitCodeGroup
 # time. tests/ops/test_cli_commands.py checks this table against what the modules register.
 COMMAND_MODULES = {
     "scan": "scan", "import": "imports",
-    "ingest": "ingest",
+    "ingest": "ingest", "listen": "listen",
     "match": "match", "fingerprints": "match", "oui": "match",
     "assets": "inventory", "findings": "inventory", "history": "inventory", "diff": "inventory",
     "remediate": "inventory", "rematch": "inventory", "db": "inventory",

@@ -51,13 +51,16 @@ def lab_group() -> None:
 @click.option("--only", multiple=True, metavar="ID", help="Include only these persona ids (repeatable).")
 @click.option("--count", type=click.IntRange(1, 4000), default=None,
               help="Build a macvlan fleet of N hosts drawn from the personas on 198.19.0.0/16.")
-def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int | None) -> None:
+@click.option("--chatter", is_flag=True,
+              help="Devices also announce themselves unasked, as their persona's [chatter] says "
+                   "(for `camaudit listen`); off by default.")
+def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int | None, chatter: bool) -> None:
     """Build the lab and leave it running (its server runs in the background)."""
     from camaudit.lab import LabError, PersonaError
 
     lab = _lab(name)
     try:
-        lab.up(only=list(only) or None, extra_personas=list(extra), count=count)
+        lab.up(only=list(only) or None, extra_personas=list(extra), count=count, chatter=chatter)
     except PersonaError as exc:
         fatal(f"bad persona file: {exc}", ExitCode.USAGE, prog=PROG)
     except (LabError, ValueError) as exc:

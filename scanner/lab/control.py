@@ -45,12 +45,13 @@ class Lab:
     # ---- lifecycle ------------------------------------------------------------------
 
     def up(self, only: Sequence[str] | None = None, extra_personas: Sequence[Path] = (),
-           count: int | None = None) -> None:
+           count: int | None = None, chatter: bool = False) -> None:
         """Build the lab and start its server. On any failure, removes what it built.
 
         `only` picks persona ids (default: all shipped plus `extra_personas`); `count` builds
         a macvlan fleet of that many hosts on 198.19.0.0/16 drawn from those personas instead
-        of one namespace per persona.
+        of one namespace per persona. `chatter` turns on the personas' unsolicited
+        announcements (`[chatter]`); off, devices only ever answer.
         """
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces); run as root")
@@ -65,12 +66,12 @@ class Lab:
         state: dict[str, Any] = {"name": self.name, "namespaces": plan.namespaces, "pid": None,
                                  "fleet": plan.fleet, "scanner_ns": self.scanner_ns,
                                  "scanner_iface": self.scanner_iface,
-                                 "devices": [d.truth() for d in plan.devices]}
+                                 "chatter": chatter, "devices": [d.truth(chatter) for d in plan.devices]}
         STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._write_state(state)  # before building: a crash mid-way still leaves a way down
         try:
             topology.build(plan)
-            state["pid"] = self._start_server(plan)
+            state["pid"] = self._start_server(plan, chatter)
             state["up_seconds"] = round(time.monotonic() - started, 3)
             self._write_state(state)
         except BaseException:
@@ -175,9 +176,9 @@ class Lab:
     def log_path(self) -> Path:
         return STATE_DIR / f"{self.name}.log"
 
-    def _start_server(self, plan: topology.Plan) -> int:
+    def _start_server(self, plan: topology.Plan, chatter: bool) -> int:
         spec = {"devices": [{"persona_file": str(d.persona.source), "ip": d.ip, "mac": d.mac,
-                             "netns": d.netns, "ifname": d.ifname} for d in plan.devices]}
+                             "netns": d.netns, "ifname": d.ifname, "chatter": chatter} for d in plan.devices]}
         self.spec_path.write_text(json.dumps(spec))
         read_fd, write_fd = os.pipe()
         with self.log_path.open("ab") as log:

@@ -8,6 +8,7 @@ The schema is documented in docs/lab.md; every error names the file and the key.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import tomllib
@@ -17,6 +18,7 @@ from typing import Any
 
 from cryptography import x509
 
+from camaudit.lab.persona_chatter import Chatter, chatter_section
 from camaudit.lab.persona_mdns import Mdns, parse_hostname, parse_services
 from camaudit.lab.persona_snmp import EXTRA_BEHAVIOURS as SNMP_EXTRA_BEHAVIOURS, Snmp, snmp_section
 
@@ -157,6 +159,7 @@ class Persona:
     ssdp: Discovery | None = None   # UPnP search replies; the description is an [[http]] answer
     mdns: Mdns | None = None
     snmp: Snmp | None = None      # camaudit.lab.persona_snmp
+    chatter: Chatter | None = None  # unsolicited announcements (camaudit.lab.persona_chatter)
 
     @property
     def tcp_ports(self) -> list[int]:
@@ -449,9 +452,8 @@ def load(path: Path) -> Persona:
 
     http = tuple(_http(h) for h in r.subs("http"))
     http_ports = [h.port for h in http]
-    rtsp_r, onvif_r, sadp_r, dhip_r = r.sub("rtsp"), r.sub("onvif"), r.sub("sadp"), r.sub("dhip")
-    rtsp_r, onvif_r, sadp_r, dhip_r, ssdp_r, mdns_r, snmp_r = (
-        r.sub(k) for k in ("rtsp", "onvif", "sadp", "dhip", "ssdp", "mdns", "snmp"))
+    rtsp_r, onvif_r, sadp_r, dhip_r, ssdp_r, mdns_r, snmp_r, chatter_r = (
+        r.sub(k) for k in ("rtsp", "onvif", "sadp", "dhip", "ssdp", "mdns", "snmp", "chatter"))
     persona = Persona(
         id=pid, description=r.get("description", str, ""), source=path, truth=_truth(truth_r),
         segment=segment, ip=ip, mac=mac, oui=oui, http=http,
@@ -464,6 +466,10 @@ def load(path: Path) -> Persona:
         mdns=_mdns(mdns_r) if mdns_r else None,
         snmp=snmp_section(snmp_r, _behaviour(snmp_r, UDP_BEHAVIOURS | SNMP_EXTRA_BEHAVIOURS)) if snmp_r else None,
     )
+    if chatter_r:
+        sections = {k: getattr(persona, k) for k in ("sadp", "dhip", "onvif", "ssdp", "mdns", "snmp")}
+        chatter = chatter_section(chatter_r, _behaviour(chatter_r, UDP_BEHAVIOURS), sections)
+        persona = dataclasses.replace(persona, chatter=chatter)
     r.done()
     ports = persona.tcp_ports
     if len(ports) != len(set(ports)):

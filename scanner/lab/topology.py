@@ -59,8 +59,10 @@ class Device:
     netns: str
     ifname: str
 
-    def truth(self) -> dict:
+    def truth(self, chatter: bool = False) -> dict:
+        """The ground truth of the device; `chatter`: the lab sends personas' chatter."""
         t = self.persona.truth
+        talk = self.persona.chatter
         return {"ip": self.ip, "mac": self.mac, "persona": self.persona.id, "segment": self.segment,
                 "vendor": t.vendor, "brand": t.brand, "model": t.model, "flagged": t.flagged,
                 "device_type": t.device_type, "firmware": t.firmware, "serial": t.serial,
@@ -70,7 +72,9 @@ class Device:
                 "udp": [n for n, on in (("onvif-wsd", self._wsd("2005")), ("onvif-wsd2009", self._wsd("2009")),
                                         ("sadp", self.persona.sadp), ("dhip", self.persona.dhip),
                                         ("ssdp", self.persona.ssdp), ("mdns", self.persona.mdns))
-                        if on and on.behaviour.name in ("normal", "flood")]}
+                        if on and on.behaviour.name in ("normal", "flood")],
+                # the kinds it announces unasked with its own content (not raw bytes)
+                "chatter": list(talk.kinds) if chatter and talk and talk.behaviour.name in ("normal", "flood") else []}
 
     def _wsd(self, version: str) -> Onvif | None:
         onvif = self.persona.onvif
@@ -181,7 +185,10 @@ def build(plan: Plan) -> None:
 
     # No IGMP snooping: the bridges flood multicast like an unmanaged switch, so discovery
     # never depends on when a join was seen.
-    lan_cmds = ["link add br0 type bridge mcast_snooping 0", "link set br0 up"]
+    # LLDP's nearest-bridge address (01:80:c2:00:00:0e, bit 14 of group_fwd_mask) is
+    # forwarded too, as by the many unmanaged switches that do not speak LLDP themselves, so
+    # the scanner hears the chatter of every device on the segment, not only its neighbour's.
+    lan_cmds = ["link add br0 type bridge mcast_snooping 0 group_fwd_mask 0x4000", "link set br0 up"]
     rtr_cmds = ["link add br1 type bridge mcast_snooping 0", "link set br1 up",
                 f"addr add {ROUTER_ROUTED_IP}/24 dev br1",
                 f"addr add {ROUTER_LAN_IP}/24 dev lan0", "link set lan0 up"]

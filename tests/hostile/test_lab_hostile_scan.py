@@ -58,6 +58,10 @@ EXPECT: dict[str, dict[tuple[str, int], set[str]]] = {
     "hostile-upnp-bomb": {("upnp", 1900): {"protocol-error"}},
     "hostile-upnp-flood": {("upnp", 1900): {"protocol-error"}},
     "hostile-mdns-loop": {("mdns", 5353): {"protocol-error"}},
+    # chatter-only hostiles (tests/passive): to an active scan, an ordinary SADP camera and a 404 page
+    "hostile-chatter-flood": {("sadp", 37020): {"ok"}},
+    "hostile-chatter-oversize": {("http", 80): {"ok"}},
+    "hostile-chatter-malformed": {},
     "hostile-mdns-flood": {("mdns", 5353): {"ok"}},
     "hostile-mdns-rdlength": {("mdns", 5353): {"protocol-error"}},
     "hostile-snmp-length": {("snmp", 161): {"protocol-error"}},

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from camaudit.lab import netns, persona as persona_mod
 from camaudit.lab.persona import Discovery, Persona
-from camaudit.lab.server import mdns, onvif, snmp, ssdp, tcp, udp, vendor
+from camaudit.lab.server import chatter, mdns, onvif, snmp, ssdp, tcp, udp, vendor
+from camaudit.lab.server.onvif import WSD_GROUP, WSD_PORT
 from camaudit.lab.server.render import device_vars, fill_str
 from camaudit.lab.server.tlscert import CertFactory
-
-WSD_PORT, WSD_GROUP = 3702, "239.255.255.250"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +27,7 @@ class HostSpec:
     mac: str
     netns: str
     ifname: str
+    chatter: bool = False   # send the persona's [chatter] (a lab started with chatter on)
 
 
 def read_spec(path: Path) -> list[HostSpec]:
@@ -56,6 +56,7 @@ class FleetServer:
         self.servers: list[asyncio.base_events.Server] = []
         self.responders: list[udp.Responder] = []
         self.sockets: list[socket.socket] = []
+        self.chatterboxes: list[chatter.Chatterbox] = []
 
     async def bind(self, hosts: list[HostSpec]) -> None:
         personas: dict[str, Persona] = {}
@@ -112,6 +113,8 @@ class FleetServer:
                             udp.misbehaving(p.mdns.behaviour, mdns.MdnsAnswers(p.mdns, values).reply))
         if p.snmp and p.snmp.behaviour.name != "silent":
             self._responder(loop, h, snmp.PORT, None, udp.misbehaving(p.snmp.behaviour, snmp.agent(p.snmp)))
+        if h.chatter and p.chatter:
+            self.chatterboxes.append(chatter.Chatterbox(loop, h.ifname, p, values))
         return pending
 
     def _track(self, sock: socket.socket) -> socket.socket:
@@ -124,6 +127,8 @@ class FleetServer:
         self.responders.append(udp.Responder(loop, self._track(sock), ifindex, h.ip, handler))
 
     def close(self) -> None:
+        for box in self.chatterboxes:
+            box.close()
         for server in self.servers:
             server.close()
         for sock in self.sockets:

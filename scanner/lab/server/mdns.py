@@ -122,6 +122,15 @@ class MdnsAnswers:
         extra = [r for r in dict.fromkeys(extra) if r not in answers]
         return list(dict.fromkeys(answers)), extra
 
+    def announcement(self) -> bytes:
+        """The unsolicited response a responder multicasts on start-up and on change (RFC 6762
+        §8.3): every record it owns in the answer section, as if all its names were asked."""
+        qs = [(tuple(x.lower() for x in iname[1:]), TYPE_PTR, False) for _, iname, _ in self.services]
+        qs.append((tuple(x.lower() for x in self.host), TYPE_A, False))
+        answers, extra = self.records(qs, TTL_SHARED)
+        records = answers + extra
+        return struct.pack("!HHHHHH", 0, 0x8400, 0, len(records), 0, 0) + b"".join(records)
+
     def reply(self, data: bytes, sender: tuple[str, int]) -> list[tuple[bytes, tuple[str, int]]]:
         """The response datagram and where it goes; [] when there is nothing to say."""
         parsed = questions(data)

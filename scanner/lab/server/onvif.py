@@ -16,6 +16,7 @@ from xml.sax.saxutils import escape
 from camaudit.lab.persona import Onvif
 from camaudit.lab.server.render import fill_str
 
+WSD_PORT, WSD_GROUP = 3702, "239.255.255.250"
 _WSD = {
     "2005": ("http://schemas.xmlsoap.org/ws/2004/08/addressing",
              "http://schemas.xmlsoap.org/ws/2005/04/discovery",
@@ -45,9 +46,31 @@ def probe_match(probe: bytes, onvif: Onvif, values: Mapping[str, str], seq: int)
     if version not in onvif.wsd_versions:
         return None             # a device that speaks only the other dialect stays silent
     relates = _MESSAGE_ID.search(text)
-    wsa, wsd, anonymous = _WSD[version]
+    anonymous = _WSD[version][2]
+    return _discovery_message(onvif, values, version, seq, to=anonymous, action="ProbeMatches",
+                              relates=relates.group(1) if relates else None)
+
+
+# WS-Discovery 2005/04 §4.1 and 1.1 §4.1: a Hello goes to the discovery URN, not to a reply address
+_HELLO_TO = {"2005": "urn:schemas-xmlsoap-org:ws:2005:04:discovery",
+             "2009": "urn:docs-oasis-open-org:ws-dd:ns:discovery:2009:01"}
+
+
+def hello(onvif: Onvif, values: Mapping[str, str], version: str, seq: int) -> bytes:
+    """The Hello a device multicasts unasked (on joining the network and, in the lab's
+    chatter, on a schedule) in one WS-Discovery version: the ProbeMatch's endpoint, Types,
+    Scopes and XAddrs in a `Hello` body."""
+    return _discovery_message(onvif, values, version, seq, to=_HELLO_TO[version], action="Hello", relates=None)
+
+
+def _discovery_message(onvif: Onvif, values: Mapping[str, str], version: str, seq: int, *, to: str,
+                       action: str, relates: str | None) -> bytes:
+    """A ProbeMatches (one ProbeMatch) or Hello envelope describing this device."""
+    wsa, wsd, _ = _WSD[version]
     scopes = " ".join(fill_str(s, values) for s in onvif.scopes)
     xaddrs = " ".join(fill_str(x, values) for x in onvif.xaddrs)
+    body_open, body_close = (("<wsdd:ProbeMatches><wsdd:ProbeMatch>", "</wsdd:ProbeMatch></wsdd:ProbeMatches>")
+                             if action == "ProbeMatches" else ("<wsdd:Hello>", "</wsdd:Hello>"))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" '
@@ -56,17 +79,17 @@ def probe_match(probe: bytes, onvif: Onvif, values: Mapping[str, str], seq: int)
         'xmlns:tds="http://www.onvif.org/ver10/device/wsdl">'
         "<SOAP-ENV:Header>"
         f"<wsa:MessageID>urn:uuid:{uuid.uuid4()}</wsa:MessageID>"
-        + (f"<wsa:RelatesTo>{escape(relates.group(1))}</wsa:RelatesTo>" if relates else "")
-        + f'<wsa:To SOAP-ENV:mustUnderstand="true">{anonymous}</wsa:To>'
-        f'<wsa:Action SOAP-ENV:mustUnderstand="true">{wsd}/ProbeMatches</wsa:Action>'
+        + (f"<wsa:RelatesTo>{escape(relates)}</wsa:RelatesTo>" if relates else "")
+        + f'<wsa:To SOAP-ENV:mustUnderstand="true">{to}</wsa:To>'
+        f'<wsa:Action SOAP-ENV:mustUnderstand="true">{wsd}/{action}</wsa:Action>'
         f'<wsdd:AppSequence InstanceId="1" MessageNumber="{seq}"/>'
-        "</SOAP-ENV:Header><SOAP-ENV:Body><wsdd:ProbeMatches><wsdd:ProbeMatch>"
+        f"</SOAP-ENV:Header><SOAP-ENV:Body>{body_open}"
         f"<wsa:EndpointReference><wsa:Address>urn:uuid:{values['uuid']}</wsa:Address></wsa:EndpointReference>"
         f"<wsdd:Types>{escape(' '.join(onvif.types))}</wsdd:Types>"
         f"<wsdd:Scopes>{escape(scopes)}</wsdd:Scopes>"
         f"<wsdd:XAddrs>{escape(xaddrs)}</wsdd:XAddrs>"
         "<wsdd:MetadataVersion>1</wsdd:MetadataVersion>"
-        "</wsdd:ProbeMatch></wsdd:ProbeMatches></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+        f"{body_close}</SOAP-ENV:Body></SOAP-ENV:Envelope>"
     ).encode()
 
 

@@ -30,3 +30,21 @@ def reply(datagram: bytes, headers: Mapping[str, Any], values: Mapping[str, str]
         return None
     lines = ["HTTP/1.1 200 OK"] + [f"{name}: {fill_str(str(value), values)}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+# The header lines of a search response that a NOTIFY does not carry (UDA 1.1 §1.2.2)
+_NOT_IN_NOTIFY = frozenset({"ST", "EXT", "DATE", "CACHE-CONTROL"})
+
+
+def notify(headers: Mapping[str, Any], values: Mapping[str, str], max_age: int = 1800) -> bytes:
+    """The `ssdp:alive` NOTIFY a device multicasts unasked (UDA 1.1 §1.2.2): HOST,
+    CACHE-CONTROL, then the persona's own lines in its order with `ST` written as `NT` (the
+    notification type is the search target it answers), then NTS."""
+    lines = ["NOTIFY * HTTP/1.1", f"HOST: {GROUP}:{PORT}", f"CACHE-CONTROL: max-age={max_age}"]
+    for name, value in headers.items():
+        if name.upper() == "ST":
+            lines.append(f"NT: {fill_str(str(value), values)}")
+        elif name.upper() not in _NOT_IN_NOTIFY:
+            lines.append(f"{name}: {fill_str(str(value), values)}")
+    lines.append("NTS: ssdp:alive")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -30,7 +30,12 @@ def sadp_reply(datagram: bytes, fields: Mapping[str, Any], values: Mapping[str, 
     if not _SADP_INQUIRY.search(datagram[:8192]):
         return None
     m = _SADP_UUID.search(datagram[:8192])
-    probe_uuid = m.group(1).decode("ascii", "replace") if m else ""
+    return sadp_match(m.group(1).decode("ascii", "replace") if m else "", fields, values)
+
+
+def sadp_match(probe_uuid: str, fields: Mapping[str, Any], values: Mapping[str, str]) -> bytes:
+    """The `<ProbeMatch>` document: the reply to the inquiry `probe_uuid`, or — with a fresh
+    Uuid — the same document a device multicasts unasked (lab chatter)."""
     parts = [f"<Uuid>{escape(probe_uuid)}</Uuid>", "<Types>inquiry</Types>"]
     parts += [f"<{k}>{escape(fill_str(str(v), values))}</{k}>" for k, v in fields.items()]
     return ('<?xml version="1.0" encoding="UTF-8"?><ProbeMatch>' + "".join(parts) + "</ProbeMatch>").encode()
@@ -61,8 +66,14 @@ def dhip_reply(datagram: bytes, device_info: Mapping[str, Any], values: Mapping[
         return None
     if not isinstance(request, dict) or request.get("method") != "DHDiscover.search":
         return None
+    return dhip_notify(device_info, values, request.get("id"))
+
+
+def dhip_notify(device_info: Mapping[str, Any], values: Mapping[str, str], request_id: Any = None) -> bytes:
+    """A `client.notifyDevInfo` frame: the answer to search `request_id`, or (None) the
+    announcement a device multicasts unasked (lab chatter)."""
     body = {"mac": values["mac"], "method": "client.notifyDevInfo",
             "params": {"deviceInfo": _filled(dict(device_info), values)}}
-    if "id" in request:
-        body["id"] = request["id"]
+    if request_id is not None:
+        body["id"] = request_id
     return dhip_frame(json.dumps(body, separators=(",", ":")).encode())
