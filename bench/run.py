@@ -14,6 +14,7 @@ Sections (all by default; pick with --only):
   rematch  `camaudit rematch` over 1M stored observations
   ingest   `camaudit ingest` of a 1M-observation file, then of the same file again
   startup  `camaudit --version` and `camaudit scan --help` (median of 15 starts)
+  pcap     `camaudit import pcap` of a 1M-packet capture of lab scan traffic (bench/capture_import.py)
 
 Needs root (network namespaces). Every scan runs in a lab namespace without a default route.
 Writes bench/results/bench-<UTC time>.json and prints a table. `--quick` is for development:
@@ -36,14 +37,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # `bench.*` when run as a script
 
-from bench import lab_scans, match_throughput, startup, store_export  # noqa: E402
+from bench import capture_import, lab_scans, match_throughput, startup, store_export  # noqa: E402
 from camaudit.lab import pgcluster  # noqa: E402
 from camaudit.model import DEFAULT_PORTS  # noqa: E402
 
-SECTIONS = ("lan24", "empty", "sparse", "live", "match", "store", "rematch", "ingest", "startup")
+SECTIONS = ("lan24", "empty", "sparse", "live", "match", "store", "rematch", "ingest", "pcap", "startup")
 TARGETS = {"lan24_wall_s": 1.5, "lan24_rss_mib": 150.0, "lan24_speedup": 150.0, "lan24_pg_over_sqlite": 1.2,
            "empty24_wall_s": 1.0, "sparse16_wall_s": 20.0, "sparse16_rss_mib": 250.0,
-           "match_obs_per_s": 50_000, "rematch_1m_s": 60.0, "startup_s": startup.TARGET_S}
+           "match_obs_per_s": 50_000, "rematch_1m_s": 60.0, "pcap_packets_per_s": capture_import.TARGET_PACKETS_PER_S,
+           "startup_s": startup.TARGET_S}
 
 
 def log(message: str) -> None:
@@ -77,12 +79,13 @@ def main() -> int:
     parser.add_argument("--ingest-observations", type=int, help="observations of the ingested file (default 1M; quick 100k)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/bench-<time>.json)")
     args = parser.parse_args()
-    if os.geteuid() != 0 and set(args.only or SECTIONS) & {"lan24", "empty", "sparse", "live"}:
+    if os.geteuid() != 0 and set(args.only or SECTIONS) & {"lan24", "empty", "sparse", "live", "pcap"}:
         parser.error("the lab sections need root (network namespaces); run as root or pick --only match/store/rematch")
     rounds = 1 if args.quick else args.rounds
     sizes = {"match": 200_000, "store": 2_000, "rematch": 100_000, "ingest": 100_000} if args.quick else \
             {"match": 1_000_000, "store": 10_000, "rematch": 1_000_000, "ingest": 1_000_000}
-    for key in sizes:
+    sizes["pcap"] = 200_000 if args.quick else 1_000_000
+    for key in ("match", "store", "rematch", "ingest"):
         chosen = getattr(args, {"match": "match_observations", "store": "store_devices",
                                 "rematch": "rematch_observations", "ingest": "ingest_observations"}[key])
         sizes[key] = chosen or sizes[key]
@@ -131,6 +134,10 @@ def _run_section(section: str, args: argparse.Namespace, rounds: int, sizes: dic
         return rows
     if section == "startup":
         return startup.measure(15, log)
+    if section == "pcap":
+        out = capture_import.measure(sizes["pcap"])
+        log(f"  {out['packets_per_s']:,} packets/s, peak RSS {out['peak_rss_mib']} MiB")
+        return out
     if section == "match":
         out = match_throughput.measure(sizes["match"])
         for name, m in out.items():
@@ -211,6 +218,10 @@ def render(r: dict[str, Any]) -> str:
         m = r["rematch"]
         row(f"rematch {m['observations']:,} stored obs", m,
             _verdict(m["wall_s"] <= 60, "<= 60 s") if m["observations"] >= 1_000_000 else "(quick size)")
+    if "pcap" in r:
+        m = r["pcap"]
+        row(f"import pcap {m['packets']:,} packets: {m['packets_per_s']:,}/s", m,
+            _verdict(m["packets_per_s"] >= capture_import.TARGET_PACKETS_PER_S, ">= 200,000 packets/s"))
     for name, m in r.get("startup", {}).items():
         row(f"start-up: camaudit {' '.join(startup.COMMANDS[name])}", m,
             _verdict(m["wall_s"] <= startup.TARGET_S, f"<= {startup.TARGET_S} s"))

@@ -77,9 +77,13 @@ def import_pcap(capture_files: tuple[str, ...], output: str) -> None:
     except OutputFileError as exc:
         fatal(str(exc), exc.exit_code)
     stats = result.stats
-    dropped = ", ".join(f"{n} {reason}" for reason, n in stats.dropped.most_common())
+    # a held fragment is not lost: its datagram is decoded once whole
+    dropped = ", ".join(f"{n} {reason}" for reason, n in stats.dropped.most_common() if reason != "fragment-held")
     click.echo(f"{result.written} observations from {stats.frames} frames"
                + (f" (not decoded: {dropped})" if dropped else ""), err=True)
+    unreadable = ", ".join(f"{d.name} {d.unreadable}" for d in result.decoders if d.unreadable)
+    if unreadable:
+        click.echo(f"datagrams not read as answers (searches, garbage): {unreadable}", err=True)
     for name, count in stats.errors.items():
         click.echo(f"camaudit: decoder {name} failed on {count} packets (a bug: please report it)", err=True)
     if any(f.unusable for f in result.files):

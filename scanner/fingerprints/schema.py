@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from camaudit.fingerprints.vocabulary import Vocabulary
 
 SOURCES = frozenset({"arp", "http", "https", "tls", "rtsp", "onvif", "sadp", "dhip", "banner",
-                     "nmap", "snmp", "upnp", "mdns", "ssh", "telnet"})
+                     "nmap", "snmp", "upnp", "mdns", "ssh", "telnet", "dhcp", "lldp", "cdp"})
 CAPTURE_NAMES = frozenset({"model", "firmware", "serial", "brand", "device_type"})
 MATCH_KINDS = frozenset({"regex", "exact", "prefix"})
 _KEYS = {"id", "field", "match", "pattern", "icase", "when", "weight", "group", "generic",

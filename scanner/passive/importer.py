@@ -15,6 +15,7 @@ from typing import IO
 from camaudit.observation import write_jsonl
 from camaudit.passive.capture_file import NotACapture, open_capture
 from camaudit.passive.decode import DecodeStats, FrameDecoder
+from camaudit.passive.decoders.base import Decoder
 
 
 @dataclass(slots=True)
@@ -34,6 +35,7 @@ class ImportResult:
     files: list[FileResult] = field(default_factory=list)
     written: int = 0
     stats: DecodeStats = field(default_factory=DecodeStats)
+    decoders: list[Decoder] = field(default_factory=list)   # their `unreadable` counts
 
 
 def import_captures(paths: Sequence[str | Path], out: IO[str], tool: str | None,
@@ -41,7 +43,7 @@ def import_captures(paths: Sequence[str | Path], out: IO[str], tool: str | None,
                     on_file: Callable[[FileResult], None] | None = None) -> ImportResult:
     """Decode every file's frames and write the observations to `out` as they are found."""
     decoder = decoder or FrameDecoder()
-    result = ImportResult(stats=decoder.stats)
+    result = ImportResult(stats=decoder.stats, decoders=decoder.decoders)
     for path in paths:
         done = FileResult(str(path))
         result.files.append(done)

@@ -297,3 +297,18 @@ def test_garbage_never_raises(name: str) -> None:
         assert pkt is not None and dec.wants(pkt)
         for obs in dec.feed(pkt):
             obs.to_json()
+
+
+def test_a_heard_lldp_description_identifies_the_vendor(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from camaudit.cli import main
+    [obs] = decode(lldp_frame())
+    path = tmp_path / "heard.jsonl"
+    path.write_text(obs.to_json() + "\n")
+    result = CliRunner().invoke(main, ["match", str(path)])
+    [ident] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (ident["vendor"], ident["model"], ident["firmware"]) == ("Huawei", "S5720", "V200R011C10SPC500")
+    assert ident["flagged"] and result.exit_code == 1
