@@ -108,7 +108,7 @@ def test_down_is_idempotent_and_removes_exactly_its_own_namespaces(lab_factory, 
 
 
 class _BrokenServerLab(Lab):
-    def _start_server(self, plan):  # the server fails to start after the network was built
+    def _start_server(self, plan, chatter):  # the server fails to start after the network was built
         raise LabError("injected: server did not start")
 
 

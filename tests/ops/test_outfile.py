@@ -165,7 +165,7 @@ def test_import_to_a_bad_directory_is_a_one_line_usage_error(tmp_path, nmap_xml,
 
 KILLED_MID_WRITE = """
 import os, signal, sys
-import camaudit.cli.scan as scan_cli
+import camaudit.cli.imports as import_cli
 from camaudit.cli import main
 from camaudit.observation import write_jsonl
 
@@ -174,7 +174,7 @@ def write_half_then_die(observations, out, *args, **kwargs):
     out.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 
-scan_cli.write_jsonl = write_half_then_die
+import_cli.write_jsonl = write_half_then_die
 main(sys.argv[1:])
 """
 
