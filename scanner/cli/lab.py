@@ -51,13 +51,15 @@ def lab_group() -> None:
 @click.option("--only", multiple=True, metavar="ID", help="Include only these persona ids (repeatable).")
 @click.option("--count", type=click.IntRange(1, 4000), default=None,
               help="Build a macvlan fleet of N hosts drawn from the personas on 198.19.0.0/16.")
-def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int | None) -> None:
+@click.option("--ipv6", is_flag=True,
+              help="Add the IPv6-only and dual-stack personas and the lab's IPv6 segments (fdca:a0d1::/48).")
+def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int | None, ipv6: bool) -> None:
     """Build the lab and leave it running (its server runs in the background)."""
     from camaudit.lab import LabError, PersonaError
 
     lab = _lab(name)
     try:
-        lab.up(only=list(only) or None, extra_personas=list(extra), count=count)
+        lab.up(only=list(only) or None, extra_personas=list(extra), count=count, ipv6=ipv6)
     except PersonaError as exc:
         fatal(f"bad persona file: {exc}", ExitCode.USAGE, prog=PROG)
     except (LabError, ValueError) as exc:

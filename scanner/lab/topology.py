@@ -13,6 +13,8 @@ Address plan (all inside lab namespaces; nothing touches the host's own network)
   (`fleet_arp_ruleset`), as a switch with ARP suppression does.
 
 The scanner namespace gets routes for lab prefixes only; it never has a default route.
+A lab holding IPv6 personas adds the IPv6 plan of camaudit.lab.net6 (fdca:a0d1::/48) on the
+same links; an IPv4-only lab keeps IPv6 off everywhere.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from itertools import cycle
 from pathlib import Path
 
-from camaudit.lab import netns
+from camaudit.lab import net6, netns
 from camaudit.lab.persona import Onvif, Persona
 
 LOCAL_NET = ipaddress.IPv4Network("198.18.0.0/24")
@@ -58,10 +60,15 @@ class Device:
     segment: str   # local | routed | fleet
     netns: str
     ifname: str
+    ipv6: str | None = None   # its IPv6 address; an IPv6-only device has it as `ip` too
+
+    @property
+    def ipv4(self) -> str | None:
+        return None if ":" in self.ip else self.ip
 
     def truth(self) -> dict:
         t = self.persona.truth
-        return {"ip": self.ip, "mac": self.mac, "persona": self.persona.id, "segment": self.segment,
+        return {"ip": self.ip, "ipv6": self.ipv6, "mac": self.mac, "persona": self.persona.id, "segment": self.segment,
                 "vendor": t.vendor, "brand": t.brand, "model": t.model, "flagged": t.flagged,
                 "device_type": t.device_type, "firmware": t.firmware, "serial": t.serial,
                 "tcp_ports": self.persona.tcp_ports,
@@ -84,6 +91,11 @@ class Plan:
     name: str
     devices: tuple[Device, ...]
     fleet: bool
+
+    @property
+    def ipv6(self) -> bool:
+        """Whether the lab switches IPv6 on (only when a device has an IPv6 address)."""
+        return any(d.ipv6 for d in self.devices)
 
     @property
     def scanner_ns(self) -> str:
@@ -120,8 +132,8 @@ def _mac_for(persona: Persona, ip: str) -> str:
     """A persona given only an OUI gets a MAC derived from its address (stable across runs)."""
     if persona.mac:
         return persona.mac
-    packed = ipaddress.IPv4Address(ip).packed
-    return f"{persona.oui}:{packed[1]:02x}:{packed[2]:02x}:{packed[3]:02x}"
+    packed = ipaddress.ip_address(ip).packed
+    return f"{persona.oui}:{packed[-3]:02x}:{packed[-2]:02x}:{packed[-1]:02x}"
 
 
 def plan_devices(name: str, personas: list[Persona]) -> Plan:
@@ -132,8 +144,11 @@ def plan_devices(name: str, personas: list[Persona]) -> Plan:
             for seg, net in (("local", LOCAL_NET), ("routed", ROUTED_NET))}
     devices = []
     for i, p in enumerate(personas):
-        ip = p.ip or next(free[p.segment])
-        devices.append(Device(p, ip, _mac_for(p, ip), p.segment, f"ca-{name}-d{i}", DEVICE_IFACE))
+        ipv6 = None
+        if p.ipv6 is not None:
+            ipv6 = net6.eui64(net6.NETS6[p.segment], p.mac) if p.ipv6 == net6.EUI64 else p.ipv6
+        ip = p.ip or ipv6 or next(free[p.segment])
+        devices.append(Device(p, ip, _mac_for(p, ip), p.segment, f"ca-{name}-d{i}", DEVICE_IFACE, ipv6))
     return Plan(name, tuple(devices), fleet=False)
 
 
@@ -204,11 +219,37 @@ def build(plan: Plan) -> None:
         _build_fleet(plan)
         return
     for d in plan.devices:
+        if d.ipv4 is None:
+            netns.ip_batch([f"link set {d.ifname} up"], ns=d.netns)
+            continue
         if d.segment == "local":
             route = f"route add {ROUTED_NET} via {ROUTER_LAN_IP}"
         else:
             route = f"route add {LOCAL_NET} via {ROUTER_ROUTED_IP}"
         netns.ip_batch([f"addr add {d.ip}/24 dev {d.ifname}", f"link set {d.ifname} up", route], ns=d.netns)
+    if plan.ipv6:
+        _build_ipv6(plan)
+
+
+def _build_ipv6(plan: Plan) -> None:
+    """The IPv6 plan (camaudit.lab.net6) on the links `build` made: the scanner, the router
+    and each IPv6 device get IPv6 and their addresses; the bridge namespace stays IPv4-only
+    (a bridge forwards IPv6 frames without an IPv6 stack of its own). `nodad`: usable at once."""
+    scan, rtr = plan.scanner_ns, plan.router_ns
+    net6.enable(scan, ["lo", SCANNER_IFACE])
+    netns.ip_batch([f"addr add {net6.SCANNER_IP6}/64 dev {SCANNER_IFACE} nodad",
+                    f"route add {net6.ROUTED_NET6} via {net6.ROUTER_LAN_IP6}"], ns=scan)
+    net6.enable(rtr, ["lo", "lan0", "br1"], router=True)
+    netns.ip_batch([f"addr add {net6.ROUTER_LAN_IP6}/64 dev lan0 nodad",
+                    f"addr add {net6.ROUTER_ROUTED_IP6}/64 dev br1 nodad"], ns=rtr)
+    for d in plan.devices:
+        if d.ipv6 is None:
+            continue
+        net6.enable(d.netns, ["lo", d.ifname])
+        other, gateway = ((net6.ROUTED_NET6, net6.ROUTER_LAN_IP6) if d.segment == "local"
+                          else (net6.LOCAL_NET6, net6.ROUTER_ROUTED_IP6))
+        netns.ip_batch([f"addr add {d.ipv6}/64 dev {d.ifname} nodad",
+                        f"route add {other} via {gateway}"], ns=d.netns)
 
 
 NEIGH_SYSCTL = Path("/proc/sys/net/ipv4/neigh/default")
