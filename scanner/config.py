@@ -159,17 +159,22 @@ def _db_url(value: Any) -> str:
     return text
 
 
-def _targets(value: Any) -> list[str]:
+def _targets(value: Any, *, exclude: bool = False) -> list[str]:
     """Addresses the user names, checked by the scanner's own target parser (one grammar)."""
     from camaudit.targets import TargetError, parse_spec
 
     items = _string_list(value)
     for item in items:
         try:
-            parse_spec(item)
-        except TargetError:
-            raise _fail("a list of IPv4 addresses, CIDRs or ranges like 198.18.0.10-40", item) from None
+            parse_spec(item, exclude=exclude)
+        except TargetError as exc:
+            raise ValueError(str(exc)) from None
     return items
+
+
+def _excludes(value: Any) -> list[str]:
+    """Like targets; a link-local exclude may omit its zone (it then holds on every interface)."""
+    return _targets(value, exclude=True)
 
 
 def _policy_ids(value: Any) -> list[str]:
@@ -206,6 +211,7 @@ POSITIVE_INT = Kind(_positive_int, _int_text)
 STRING = Kind(_string, lambda text: text)
 PATH = Kind(_string, lambda text: text)
 TARGETS = Kind(_targets, _split_text)
+EXCLUDES = Kind(_excludes, _split_text)
 PORTS = Kind(_ports, _split_text)
 DB_URL = Kind(_db_url, lambda text: text)
 POLICY_IDS = Kind(_policy_ids, _split_text)
@@ -265,7 +271,7 @@ KEYS: dict[str, Key] = {k.name: k for k in [
         "addresses to scan; never guessed", option="TARGET"),
     Key("targets_file", PATH, None, 'targets_file = "/etc/camaudit/targets.txt"',
         "file with one target per line"),
-    Key("excludes", TARGETS, [], 'excludes = ["198.18.0.254"]',
+    Key("excludes", EXCLUDES, [], 'excludes = ["198.18.0.254"]',
         "addresses that receive no packet", option="--exclude"),
     Key("exclude_file", PATH, None, 'exclude_file = "/etc/camaudit/excludes.txt"',
         "file with one exclude per line"),

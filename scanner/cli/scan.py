@@ -102,7 +102,7 @@ def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
                    "Without either no SNMP packet is sent.")
 @click.option("--interface", help="Interface for ARP/multicast (default: the route to the targets).")
 @click.option("--max-targets", type=int, help=f"Refuse more addresses than this (default {DEFAULT_MAX_TARGETS}).")
-@click.option("--force", is_flag=True, help="Scan even above --max-targets.")
+@click.option("--force", is_flag=True, help="Scan even above --max-targets, or an IPv6 sweep above a /112 (never above a /96).")
 @click.option("--observations-out", type=click.Path(dir_okay=False, allow_dash=True),
               help="Also write every observation as JSON Lines here ('-' for stdout).")
 @click.option("--db", help="Inventory database URL (default: SQLite in the user data dir).")
@@ -120,7 +120,7 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
          observations_out: str | None, db: str | None, no_store: bool, site: str | None,
          policies: tuple[str, ...], as_json: bool, quiet: bool, config_path: Path | None,
          log_format: str | None, log_file: str | None, log_level: str | None) -> None:
-    """Scan the TARGETs you name (CIDR, range 198.18.0.10-40, or address) for flagged devices.
+    """Scan the TARGETs you name (CIDR, range 198.18.0.10-40, address; IPv6 too) for flagged devices.
 
     Exit 0: no open findings; 1: flagged devices with open findings; 2: usage error;
     3: runtime error; 75: another scan holds the inventory's lock.

@@ -59,7 +59,7 @@ def test_config_file_from_environment_variable(tmp_path: Path) -> None:
     ('site = "x"\nrat = 5\n', "config.toml:2: unknown key 'rat'; fix: did you mean 'rate'?"),
     ("ports = [80, 70000]\n", "key 'ports' must be a port number 1-65535 (got 70000)"),
     ('targets = "198.18.0.0/24"\n', "key 'targets' must be a list of strings"),
-    ('targets = ["198.18.0.300"]\n', "key 'targets' must be a list of IPv4 addresses, CIDRs or ranges"),
+    ('targets = ["198.18.0.300"]\n', "key 'targets' cannot use target '198.18.0.300'"),
     ('log_format = "xml"\n', "key 'log_format' must be one of 'text', 'json' (got 'xml')"),
     ('db = "not a url"\n', "key 'db' must be a database URL"),
     ("targets = [198.18.0.0/24]\n", "not valid TOML"),
