@@ -35,3 +35,34 @@ def ip_sort_key(ip: str | None) -> tuple[int, int, str]:
     address = ipaddress.ip_address(text)
     zone = address.scope_id or "" if isinstance(address, ipaddress.IPv6Address) else ""
     return (address.version, int(address), zone)
+
+
+def authority(ip: str, port: int | None = None, *, default: int | None = None, zone: bool = False) -> str:
+    """`ip[:port]` as a URL or a Host header spells it, the port left out when it is `default`.
+
+    IPv6 goes in brackets (RFC 3986 3.2.2: `[fdca:a0d1::10]:8080`). A link-local zone names
+    an interface of this machine, meaningless to the device, so it is dropped (RFC 6874
+    section 4: never in a Host header) unless `zone` asks to keep it for a message to the user.
+    """
+    text = canonical(ip) or ip
+    if ":" in text:
+        text = f"[{text if zone else text.partition('%')[0]}]"
+    return text if port is None or port == default else f"{text}:{port}"
+
+
+def same_address(literal: str | None, ip: str) -> bool:
+    """Whether the address literal a device wrote (a URL host: LOCATION, Location, XAddr) is `ip`.
+
+    Spellings differ (`FDCA:A0D1:0::10`, `::ffff:198.18.0.10`, an RFC 6874 `%25zone`), so the
+    addresses are compared, not the text. A device names itself without our interface names,
+    so a zone on one side only is no difference; two different zones are. A host name is
+    never the device (it is not looked up).
+    """
+    if not literal:
+        return False
+    mine, theirs = canonical(ip), canonical(literal.replace("%25", "%", 1))
+    if mine is None or theirs is None:
+        return False
+    mine_addr, mine_zone = mine.partition("%")[::2]
+    their_addr, their_zone = theirs.partition("%")[::2]
+    return mine_addr == their_addr and (not mine_zone or not their_zone or mine_zone == their_zone)

@@ -102,13 +102,18 @@ async def exchange(ip: str, port: int, payload: bytes, *, wait: float, cap: int)
 
     The socket is connected, so the kernel drops datagrams from any other address or port
     and an ICMP port-unreachable surfaces as ConnectionRefusedError (the caller's status).
+    IPv4 or IPv6, as `ip` is.
     """
     loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # numeric only (no name lookup); the family follows the address, a link-local zone
+    # becomes the socket address's scope id
+    family, _, _, _, address = socket.getaddrinfo(ip, port, type=socket.SOCK_DGRAM,
+                                                  flags=socket.AI_NUMERICHOST)[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
-        sock.connect((ip, port))
-        await _sendto(loop, sock, payload, (ip, port))
+        sock.connect(address)
+        await _sendto(loop, sock, payload, address)
         try:
             async with asyncio.timeout(wait):
                 data, _ = await _recvfrom(loop, sock, cap + 1)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from camaudit.addresses import ip_sort_key
+from camaudit.addresses import canonical, ip_sort_key
 from camaudit.discovery import DISCOVERERS, route
 from camaudit.discovery.base import DiscoverySettings, on_link
 from camaudit.model import Bounds, Host
@@ -215,7 +215,10 @@ class _Scan:
     def emit(self, obs: Observation) -> None:
         # The MAC that answered ARP for this address wins over one a reply claims in its payload
         # (SADP/DHIP): a device must not file its answers under another device's identity. The
-        # claimed MAC stays in the observation's data as evidence.
+        # claimed MAC stays in the observation's data as evidence. An address has one spelling
+        # (`canonical`: compressed IPv6 with its zone, IPv4-mapped as IPv4) whoever reported it.
+        if obs.ip is not None:
+            obs.ip = canonical(obs.ip) or obs.ip
         if obs.ip in self.macs:
             obs.mac = self.macs[obs.ip]
         obs.at = obs.at or utc_now()
@@ -230,6 +233,7 @@ class _Scan:
 
     def host_ready(self, host: Host) -> None:
         """A live host with its open ports: record it and start every probe that applies."""
+        host.ip = canonical(host.ip) or host.ip
         self.hosts[host.ip] = host
         self.ctx.mark_open(host.ip, host.open_ports)
         if host.mac:

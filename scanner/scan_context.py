@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import socket
 import ssl as ssl_module
 import time
 from collections import Counter
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from camaudit import datagram
+from camaudit.addresses import canonical
 from camaudit.sweep_ports import SweepPorts
 from camaudit.model import Bounds, Datagram
 from camaudit.observation import Observation
@@ -189,7 +191,12 @@ class ScanContext:
                               server_hostname: str | None = None
                               ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Connect to a permitted target under the per-host cap, and under the rate cap unless
-        discovery already found the port open (see module docstring)."""
+        discovery already found the port open (see module docstring).
+
+        The address is spelled one way first (`canonical`), so `FDCA::10` and `fdca::10` share
+        one host's slots; the socket family follows the address, a link-local zone picks the
+        interface, and no name is ever resolved (AI_NUMERICHOST)."""
+        ip = canonical(ip) or ip
         self.require(ip)
         release = await self.hosts.acquire(ip)
         try:
@@ -203,7 +210,8 @@ class ScanContext:
                 kwargs = {"ssl": ssl, "server_hostname": server_hostname or "",
                           "ssl_handshake_timeout": self.bounds.connect_timeout}
             async with asyncio.timeout(self.bounds.connect_timeout * (2 if ssl else 1)):
-                transport, _ = await loop.create_connection(lambda: protocol, ip, port, **kwargs)
+                transport, _ = await loop.create_connection(lambda: protocol, ip, port,
+                                                            flags=socket.AI_NUMERICHOST, **kwargs)
             return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
         except BaseException:
             release()
@@ -234,6 +242,7 @@ class ScanContext:
         """One UDP request to a permitted target and its first reply (None: no answer within
         `wait`), size-capped. The request takes a rate token (discovery found no UDP port
         open) and holds one of the host's slots, so UDP and TCP probes share the per-host cap."""
+        ip = canonical(ip) or ip
         self.require(ip)
         release = await self.hosts.acquire(ip)
         try:

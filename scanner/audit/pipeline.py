@@ -66,8 +66,13 @@ class AuditPlan:
 
     @property
     def covered(self) -> list[str]:
-        """The networks the audit covers, as stored with its row ("not seen since" is per network)."""
-        return [str(n) for n in self.targets.networks()]
+        """The networks the audit covers, as stored with its row ("not seen since" is per network).
+
+        Link-local IPv6 networks are left out: the same fe80:: address recurs on every segment,
+        so a scan of one interface says nothing about a device seen on another.
+        """
+        return [str(n) for n in [*self.targets.networks(), *self.targets.networks6()]
+                if not getattr(n.network_address, "scope_id", None)]
 
 
 @dataclass

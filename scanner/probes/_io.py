@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from camaudit.addresses import authority
 from camaudit.model import Bounds, Datagram, Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes.base import ProbeContext
@@ -109,7 +110,7 @@ def observation(source: str, host: Host, port: int | None, data: dict[str, Any],
                 status: ProbeStatus = ProbeStatus.OK, error: str | None = None,
                 where: str | None = None) -> Observation:
     """An observation about `host`; a non-ok `error` is prefixed with where it happened."""
-    place = where or f"{source} {host.ip}:{port}"
+    place = where or f"{source} {authority(host.ip, port, zone=True)}"
     return Observation(source=source, ip=host.ip, mac=host.mac, port=port, data=data,
                        status=status, error=error and f"{place}: {error}")
 

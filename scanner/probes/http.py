@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import mmh3
 
+from camaudit.addresses import authority, same_address
 from camaudit.model import Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes._io import Response, exchange, observation, text
@@ -133,7 +134,7 @@ def same_host_redirect(resp: Response, ip: str, port: int, scheme: str) -> str |
         return None
     if parts.netloc:
         default = 443 if scheme == "https" else 80
-        if parts.hostname != ip or (location_port or default) != port:
+        if not same_address(parts.hostname, ip) or (location_port or default) != port:
             return None
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # Only a plain printable-ASCII absolute path goes into our request line.
@@ -234,8 +235,8 @@ class _Run:
 
     def host_header(self) -> str:
         default = 443 if self.probe.tls else 80
-        return self.host.ip if self.port == default else f"{self.host.ip}:{self.port}"
+        return authority(self.host.ip, self.port, default=default)
 
     def record(self, data: dict[str, Any], status: ProbeStatus, error: str | None) -> None:
-        where = f"{self.scheme}://{self.host.ip}:{self.port}{data.get('path', '')}"
+        where = f"{self.scheme}://{authority(self.host.ip, self.port, zone=True)}{data.get('path', '')}"
         self.observations.append(observation(self.scheme, self.host, self.port, data, status, error, where))

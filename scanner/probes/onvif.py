@@ -26,6 +26,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from camaudit.addresses import authority
 from camaudit.model import Datagram, Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes._io import ProbeFailure, by_sender, exchange
@@ -226,14 +227,13 @@ class OnvifSoapProbe(HostProbe):
         except ProbeFailure as exc:
             return [Observation(source=self.name, ip=host.ip, mac=host.mac, port=port, data=data,
                                 status=exc.status,
-                                error=f"ONVIF http://{host.ip}:{port}{DEVICE_SERVICE}: {exc}")]
+                                error=f"ONVIF http://{authority(host.ip, port, zone=True)}{DEVICE_SERVICE}: {exc}")]
         return [Observation(source=self.name, ip=host.ip, mac=host.mac, port=port, data=data)]
 
     async def _call(self, host: Host, port: int, ctx: ProbeContext, operation: str,
                     data: dict[str, Any]) -> Element | None:
         """One SOAP call; None when the device says authentication is required (recorded)."""
-        host_header = host.ip if port == 80 else f"{host.ip}:{port}"
-        req = request_bytes("POST", DEVICE_SERVICE, host_header, soap_request(operation),
+        req = request_bytes("POST", DEVICE_SERVICE, authority(host.ip, port, default=80), soap_request(operation),
                             "application/soap+xml; charset=utf-8")
         resp, status, error = await exchange(ctx, host.ip, port, req)
         if status is not ProbeStatus.OK:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from camaudit.addresses import authority
 from camaudit.model import Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes._io import exchange, text
@@ -34,7 +35,7 @@ class RtspProbe(HostProbe):
     default_ports: ClassVar[frozenset[int]] = frozenset({554})
 
     async def probe(self, host: Host, port: int, ctx: ProbeContext) -> list[Observation]:
-        url = f"rtsp://{host.ip}:{port}/"
+        url = f"rtsp://{authority(host.ip, port)}/"
         out: list[Observation] = []
         for cseq, method in enumerate(METHODS, 1):
             resp, status, error = await exchange(ctx, host.ip, port, request_bytes(method, url, cseq),

@@ -19,6 +19,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from camaudit.addresses import authority
 from camaudit.model import Datagram, Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes._io import ProbeFailure, by_sender, exchange
@@ -107,10 +108,10 @@ async def fetch_description(dev: Device, ctx: ProbeContext) -> tuple[dict[str, A
         return {"description_skipped": str(exc)[:MAX_VALUE_CHARS]}, None
     if not ctx.permits(dev.ip):
         return {"description_skipped": f"{dev.ip} is excluded or not a target"}, None
-    host = dev.ip if port == 80 else f"{dev.ip}:{port}"
     bounds = replace(ctx.bounds, max_bytes=DESCRIPTION_MAX_BYTES)
-    resp, status, error = await exchange(ctx, dev.ip, port, request_bytes("GET", path, host), bounds=bounds)
-    where = f"description http://{dev.ip}:{port}{path}"
+    resp, status, error = await exchange(ctx, dev.ip, port, request_bytes("GET", path, authority(dev.ip, port, default=80)),
+                                         bounds=bounds)
+    where = f"description http://{authority(dev.ip, port, zone=True)}{path}"
     if status is not ProbeStatus.OK:
         return {}, ProbeFailure(status, f"{where}: {error}")
     if resp.status != 200:

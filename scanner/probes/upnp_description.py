@@ -19,6 +19,8 @@ from xml.etree.ElementTree import ParseError
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
+from camaudit.addresses import same_address
+
 MAX_HEADERS = 32            # SSDP replies carry about ten header lines
 MAX_VALUE_CHARS = 512       # per header value and per description field
 MAX_DEPTH = 16              # root/device/deviceList/device/… : real descriptions nest < 10
@@ -72,7 +74,7 @@ def description_target(location: str, device_ip: str) -> tuple[int, str]:
         raise ValueError(f"LOCATION scheme {parts.scheme or 'none'!r} is not http")
     if parts.username is not None or parts.password is not None:
         raise ValueError("LOCATION carries credentials")
-    if parts.hostname != device_ip:
+    if not same_address(parts.hostname, device_ip):
         raise ValueError(f"LOCATION host {str(parts.hostname)[:64]!r} is not the answering device {device_ip}")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if not 1 <= port <= 65535 or len(path) > MAX_PATH_CHARS or not _PATH.fullmatch(path):
