@@ -157,7 +157,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         raise ValueError(f"unknown discovery engine {plan.engine!r} (have: {', '.join(sorted(DISCOVERERS))})")
     discoverer = make(DiscoverySettings(
         plan.ports, plan.rate, path.segments, path.mac, plan.use_arp, plan.arp_wait,
-        progress=lambda done: scan.progress("discover", done, len(targets))))
+        progress=lambda done: scan.progress("discover", done, len(targets)), segments6=path.segments6))
 
     try:
         if ctx.on_link:  # multicast needs no host list: it runs alongside discovery

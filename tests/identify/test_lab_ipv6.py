@@ -1,0 +1,88 @@
+"""Against the lab's IPv6 segments: a scan of named IPv6 prefixes identifies every IPv6-only
+persona to its truth, finds on-link ones by neighbour solicitation (with their MAC) and the
+routed one by TCP connect, and sends no IPv6 multicast but solicited-node solicitations."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from camaudit.engine import ScanOutcome, ScanPlan
+from camaudit.engine import scan as engine_scan
+from camaudit.identify import identify
+from camaudit.lab.topology import LAB_SNMP_USERS
+from camaudit.probes.snmp_usm import parse_users
+from camaudit.targets import build_targets
+
+pytestmark = pytest.mark.lab
+
+PREFIXES = ["fdca:a0d1::/120", "fdca:a0d1:0:1::/120"]   # the IPv6-only personas live here
+ROUTER = "fdca:a0d1::fffe"   # the next hop to fdca:a0d1:0:1::/64: the kernel solicits it to get there
+EXCLUDED = "fdca:a0d1::83"
+
+
+def scan(lab: Any, specs: list[str], excludes: tuple[str, ...] = ()) -> ScanOutcome:
+    with lab.in_scanner_ns():
+        return engine_scan(ScanPlan(targets=build_targets(specs, excludes=excludes),
+                                    snmp_users=tuple(parse_users(LAB_SNMP_USERS))))
+
+
+@pytest.fixture(scope="module")
+def scanned(lab6: Any) -> tuple[list[dict[str, Any]], ScanOutcome, list[Any]]:
+    with lab6.capture("ip6") as cap:
+        outcome = scan(lab6, PREFIXES)
+    return lab6.truth(), outcome, cap.packets()
+
+
+def ipv6_only(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in truth if d["ipv6"] and d["ip"] == d["ipv6"]]
+
+
+def test_every_ipv6_only_persona_identifies_to_its_truth(scanned, fset) -> None:
+    truth, outcome, _ = scanned
+    found = {i.ip: i for i in identify(outcome.observations, fset)}
+    personas = ipv6_only(truth)
+    assert len(personas) >= 2
+    wrong = []
+    for device in personas:
+        ident = found.get(device["ipv6"])
+        got = (ident.vendor, ident.flagged) if ident else (None, False)
+        if got != (device["vendor"], device["flagged"]):
+            wrong.append(f"{device['persona']} {device['ipv6']}: got {got}, truth {device['vendor']} {device['flagged']}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_on_link_ipv6_hosts_come_with_their_mac_and_routed_ones_without(scanned) -> None:
+    truth, outcome, _ = scanned
+    hosts = {h.ip: h for h in outcome.hosts}
+    for device in ipv6_only(truth):
+        host = hosts[device["ipv6"]]
+        assert host.mac == (device["mac"] if device["segment"] == "local" else None), device["persona"]
+    assert outcome.arp_used
+
+
+def test_only_solicited_node_solicitations_go_to_ipv6_multicast(scanned, lab6) -> None:
+    from scapy.layers.inet6 import ICMPv6ND_NS, IPv6
+    from scapy.layers.l2 import Ether
+
+    _, _, packets = scanned
+    mac = lab6.exec(["cat", "/sys/class/net/lab0/address"], capture_output=True, text=True).stdout.strip()
+    sent = [p for p in packets if p[Ether].src == mac and IPv6 in p]
+    multicast = [p for p in sent if ipaddress.IPv6Address(p[IPv6].dst).is_multicast]
+    assert multicast, "the capture saw no solicitation at all"
+    for p in multicast:
+        assert ICMPv6ND_NS in p, p.summary()
+        target = ipaddress.IPv6Address(p[ICMPv6ND_NS].tgt)
+        assert target == ipaddress.IPv6Address(ROUTER) or any(
+            target in ipaddress.IPv6Network(prefix) for prefix in PREFIXES), p.summary()
+        assert p[IPv6].dst == str(ipaddress.IPv6Address(int(ipaddress.IPv6Address("ff02::1:ff00:0")) | (int(target) & 0xFFFFFF)))
+
+
+def test_an_excluded_ipv6_address_receives_no_packet(lab6) -> None:
+    with lab6.capture("ip6") as cap:
+        outcome = scan(lab6, PREFIXES[:1], excludes=(EXCLUDED,))
+    assert EXCLUDED not in {h.ip for h in outcome.hosts}
+    assert cap.involving(EXCLUDED) == []
+    assert cap.involving("fdca:a0d1::10"), "positive control: the neighbour of the excluded one was solicited"
