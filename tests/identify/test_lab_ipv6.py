@@ -86,3 +86,50 @@ def test_an_excluded_ipv6_address_receives_no_packet(lab6) -> None:
     assert EXCLUDED not in {h.ip for h in outcome.hosts}
     assert cap.involving(EXCLUDED) == []
     assert cap.involving("fdca:a0d1::10"), "positive control: the neighbour of the excluded one was solicited"
+
+
+@pytest.fixture(scope="module")
+def discovered(lab6: Any) -> tuple[ScanOutcome, list[Any]]:
+    """--discover-ipv6 on lab0, naming only an empty corner of the segment."""
+    with lab6.capture("ip6") as cap, lab6.in_scanner_ns():
+        outcome = engine_scan(ScanPlan(targets=build_targets([UNUSED]), interface="lab0", discover_ipv6=True,
+                                       snmp_users=tuple(parse_users(LAB_SNMP_USERS))))
+    return outcome, cap.packets()
+
+
+UNUSED = "fdca:a0d1::ff00/120"   # named so the scan has a target; no persona lives there
+
+
+def test_discover_ipv6_finds_unnamed_on_link_personas_and_identifies_them(lab6, discovered, fset) -> None:
+    outcome, _ = discovered
+    found = {i.ip: i for i in identify(outcome.observations, fset)}
+    on_link = [d for d in lab6.truth() if d["ipv6"] and d["segment"] == "local"]
+    assert {d["persona"] for d in on_link} >= {"hikvision-camera-v6", "huawei-ar-router-v6"}
+    for device in on_link:
+        ident = found.get(device["ipv6"])
+        assert ident is not None, f"{device['persona']} {device['ipv6']} not found"
+        assert (ident.vendor, ident.flagged) == (device["vendor"], device["flagged"]), device["persona"]
+    # link-local answers are kept with their zone
+    hosts = {h.ip: h for h in outcome.hosts}
+    hik = next(d for d in on_link if d["persona"] == "hikvision-camera-v6")
+    link_local = [ip for ip, h in hosts.items() if ip.startswith("fe80:") and h.mac == hik["mac"]]
+    assert link_local and all(ip.endswith("%lab0") for ip in link_local), sorted(hosts)
+    # the routed segment is not on the link: nothing there is found without being named
+    assert not [ip for ip in hosts if ip.startswith("fdca:a0d1:0:1:")]
+
+
+def test_discover_ipv6_sends_exactly_the_documented_multicast(lab6, discovered) -> None:
+    from scapy.layers.inet import UDP
+    from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6ND_NS, IPv6
+    from scapy.layers.l2 import Ether
+
+    _, packets = discovered
+    mac = lab6.exec(["cat", "/sys/class/net/lab0/address"], capture_output=True, text=True).stdout.strip()
+    multicast = [p for p in packets if p[Ether].src == mac and IPv6 in p
+                 and ipaddress.IPv6Address(p[IPv6].dst).is_multicast and ICMPv6ND_NS not in p]
+    echoes = [p for p in multicast if ICMPv6EchoRequest in p]
+    assert {p[IPv6].dst for p in echoes} == {"ff02::1"} and len(echoes) == 2   # from fe80:: and from fdca:a0d1::1
+    udp = sorted((p[IPv6].dst, p[UDP].dport) for p in multicast if UDP in p)
+    assert udp == [("ff02::c", 1900), ("ff02::c", 3702), ("ff02::fb", 5353)]
+    assert len(multicast) == 5, [p.summary() for p in multicast]
+    assert all(p[IPv6].hlim in (1, 255) for p in multicast)
