@@ -5,6 +5,8 @@ routed one by TCP connect, and sends no IPv6 multicast but solicited-node solici
 from __future__ import annotations
 
 import ipaddress
+import json
+import socket
 from typing import Any
 
 import pytest
@@ -133,3 +135,27 @@ def test_discover_ipv6_sends_exactly_the_documented_multicast(lab6, discovered) 
     assert udp == [("ff02::c", 1900), ("ff02::c", 3702), ("ff02::fb", 5353)]
     assert len(multicast) == 5, [p.summary() for p in multicast]
     assert all(p[IPv6].hlim in (1, 255) for p in multicast)
+
+
+def test_neighbour_cache_alone_reports_unnamed_neighbours_and_sends_them_nothing(lab6) -> None:
+    hik = "fdca:a0d1::10"
+    with lab6.in_scanner_ns():
+        socket.create_connection((hik, 80), timeout=3).close()   # the kernel now knows its MAC
+    with lab6.capture("ip6") as cap, lab6.in_scanner_ns():
+        outcome = engine_scan(ScanPlan(targets=build_targets([UNUSED]), interface="lab0", neighbour_cache=True))
+    assert [w for w in outcome.warnings if "IPv6 neighbours on lab0 are not among the targets" in w]
+    assert hik not in {h.ip for h in outcome.hosts}
+    assert not [p for p in cap.involving(hik)], "a neighbour from the cache is not a target"
+
+
+def test_cli_scan_with_discover_ipv6(lab6) -> None:
+    from click.testing import CliRunner
+
+    from camaudit.cli import main
+
+    with lab6.in_scanner_ns():
+        res = CliRunner().invoke(main, ["scan", "--no-store", "--json", "--interface", "lab0",
+                                        "--discover-ipv6", UNUSED])
+    assert res.exit_code == 1, res.output   # flagged devices found
+    devices = {d["ip"] for d in json.loads(res.stdout)["devices"]}
+    assert "fdca:a0d1::10" in devices
