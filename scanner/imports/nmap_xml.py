@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from defusedxml import ElementTree as SafeET
 
+from camaudit.addresses import canonical
 from camaudit.boundedio import CappedStream, TooLarge
 from camaudit.observation import Observation, normalize_mac
 
@@ -110,8 +111,9 @@ def _host(elem: Any) -> NmapHost | None:
     ip = mac = None
     for addr in elem.findall("address"):
         kind = addr.get("addrtype")
-        if kind == "ipv4" and ip is None:
-            ip = _cap(addr.get("addr"))
+        if kind in ("ipv4", "ipv6") and ip is None:  # `nmap -6` writes addrtype="ipv6"
+            raw = addr.get("addr") or ""
+            ip = canonical(raw) or _cap(raw)
         elif kind == "mac" and mac is None:
             mac = _cap(addr.get("addr"))
     if ip is None and mac is None:

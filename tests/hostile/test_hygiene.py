@@ -102,7 +102,8 @@ def test_scan_with_a_password_url_keeps_it_out_of_output(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("cidr", [c for c, _ in OUT_OF_SCOPE])
 def test_targets_reaching_out_of_scope_ranges_are_refused(cidr: str) -> None:
-    wide = {"0.0.0.0/8": "0.0.0.0/6", "224.0.0.0/4": "192.0.0.0/2", "240.0.0.0/4": "255.255.255.255"}[cidr]
+    wide = {"0.0.0.0/8": "0.0.0.0/6", "224.0.0.0/4": "192.0.0.0/2", "240.0.0.0/4": "255.255.255.255",
+            "::/128": "::/120", "ff00::/8": "feff:ffff:ffff:ffff:ffff:ffff:ffff:ff00-ff00::ff"}[cidr]
     r = camaudit("scan", wide, "--no-store", "--force", isolated=True)
     assert r.returncode == 2, r.stderr
     assert cidr in r.stderr and f"--exclude {cidr}" in r.stderr

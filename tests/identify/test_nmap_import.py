@@ -66,3 +66,13 @@ def test_other_makers_cpes_and_lower_os_guesses_flag_nothing(by_ip: dict[str, Id
 def test_an_oem_label_alone_names_the_label_not_a_lineage(by_ip: dict[str, Identification]) -> None:
     ident = by_ip["198.18.0.69"]
     assert (ident.vendor, ident.brand, ident.flagged) == (None, "Amcrest", False)
+
+
+def test_an_ipv6_host_from_nmap_dash_6_keeps_its_address_in_one_spelling() -> None:
+    from camaudit.imports.nmap_xml import read_bytes
+
+    xml = b"""<?xml version="1.0"?><nmaprun><host><status state="up"/>
+<address addr="FDCA:A0D1:0:0::10" addrtype="ipv6"/><ports><port protocol="tcp" portid="80">
+<state state="open"/><service name="http"/></port></ports></host>
+<host><status state="up"/><address addr="fe80::0001%lab0" addrtype="ipv6"/></host></nmaprun>"""
+    assert [h.ip for h in read_bytes(xml)] == ["fdca:a0d1::10", "fe80::1%lab0"]

@@ -1,4 +1,4 @@
-"""Loopback helpers for the probe tests: tiny servers on 127.0.0.1 and a real ScanContext.
+"""Loopback helpers for the probe tests: tiny servers on 127.0.0.1 (or ::1) and a real ScanContext.
 
 Edge cases the lab does not ship (drip, oversized, RST, garbage, XML bombs) are served here
 from 127.0.0.1 only; the lab personas are tested in test_lab_personas.py. pytest runs with
@@ -32,22 +32,22 @@ class Loopback:
     def __init__(self) -> None:
         self.requests: list[bytes] = []   # every request head (+ body) the servers received
 
-    @staticmethod
-    def ctx(**bounds: Any) -> ScanContext:
-        """A real engine context whose only permitted target is 127.0.0.1 (short budgets)."""
+    @classmethod
+    def ctx(cls, **bounds: Any) -> ScanContext:
+        """A real engine context whose only permitted target is the loopback address (short budgets)."""
         values: dict[str, Any] = {"connect_timeout": 1.0, "read_timeout": 1.0}
         values.update(bounds)
-        return ScanContext(build_targets([LOOPBACK]), bounds=Bounds(**values), rate=10_000)
+        return ScanContext(build_targets([cls.ip]), bounds=Bounds(**values), rate=10_000)
 
-    @staticmethod
-    def host() -> Host:
-        return Host(LOOPBACK)
+    @classmethod
+    def host(cls) -> Host:
+        return Host(cls.ip)
 
     def request_lines(self) -> list[str]:
         return [r.split(b"\r\n", 1)[0].decode() for r in self.requests]
 
     def run(self, handler: Handler, work: Callable[[int], Awaitable[Any]]) -> Any:
-        """asyncio.run `work(port)` while `handler` serves 127.0.0.1:<port>."""
+        """asyncio.run `work(port)` while `handler` serves the loopback address's <port>."""
         async def quiet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 await handler(reader, writer)
@@ -55,7 +55,7 @@ class Loopback:
                 pass  # the test ended or the probe hung up: both are normal here
 
         async def main() -> Any:
-            server = await asyncio.start_server(quiet, LOOPBACK, 0)
+            server = await asyncio.start_server(quiet, self.ip, 0)
             port = server.sockets[0].getsockname()[1]
             try:
                 return await work(port)
@@ -92,11 +92,11 @@ class Loopback:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()
 
-    @staticmethod
-    def closed_port() -> int:
+    @classmethod
+    def closed_port(cls) -> int:
         """A loopback port with nothing listening (bound, then released)."""
-        with socket.socket() as s:
-            s.bind((LOOPBACK, 0))
+        with socket.socket(socket.AF_INET6 if ":" in cls.ip else socket.AF_INET) as s:
+            s.bind((cls.ip, 0))
             return s.getsockname()[1]
 
 
@@ -109,9 +109,20 @@ def http_answer(status: str, headers: list[tuple[str, str]], body: bytes = b"", 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+class Loopback6(Loopback):
+    """The same servers and context on the IPv6 loopback address."""
+
+    ip = "::1"
+
+
 @pytest.fixture
 def lb() -> Loopback:
     return Loopback()
+
+
+@pytest.fixture
+def lb6() -> Loopback:
+    return Loopback6()
 
 
 @pytest.fixture
