@@ -10,15 +10,18 @@ table, so a field added here reaches both tables without another list to keep in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
+from camaudit.addresses import canonical_ip, ip_sort_key, is_ipv6
 from camaudit.db.models import Asset, Sighting, fit
 from camaudit.observation import normalize_mac
 from camaudit.tiers import TIERS
 
 MAX_EVIDENCE_VALUE = 1000     # characters of one evidence value (it has no column of its own)
+MAX_IPV6 = 16                 # IPv6 addresses kept per device (global, link-local, temporary…)
+MAX_IPV6_CHARS = 64           # 45 for the longest address, a zone (an interface name) after it
 
 T_ASSET, T_SIGHT = Asset.__table__, Sighting.__table__
 
@@ -52,6 +55,8 @@ class IdentificationLike(Protocol):
     def evidence(self) -> Sequence[dict[str, Any]]: ...
     @property
     def tier(self) -> str | None: ...
+    @property
+    def ipv6(self) -> Sequence[str] | None: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,6 +76,18 @@ class Device:
     confidence: float
     evidence: list[dict[str, Any]]
     tier: str | None = None
+    ipv6: list[str] | None = None   # `ip` is never IPv6; None: no IPv6 address seen
+
+    @property
+    def address(self) -> str | None:
+        """The address that names the device: IPv4, else its first IPv6 address."""
+        return self.ip or (self.ipv6[0] if self.ipv6 else None)
+
+    def joined(self, earlier: Device) -> Device:
+        """This answer with the addresses of an earlier answer about the same asset in the
+        same scan (its IPv4 and IPv6 sides identified apart, e.g. only by one serial)."""
+        ipv6 = _ipv6([*(earlier.ipv6 or ()), *(self.ipv6 or ())])
+        return replace(self, ip=self.ip or earlier.ip, ipv6=ipv6)
 
 
 def _tier(value: Any) -> str | None:
@@ -86,12 +103,23 @@ def _text(value: Any, column: Any = None) -> str | None:
     return cleaned or None
 
 
+def _ipv6(addresses: Iterable[Any]) -> list[str] | None:
+    """The IPv6 addresses among `addresses`, canonical, unique, in address order, at most
+    MAX_IPV6; None when there is none."""
+    found = {canonical_ip(a) for a in addresses if isinstance(a, str) and len(a) <= MAX_IPV6_CHARS}
+    return sorted((a for a in found if is_ipv6(a)), key=ip_sort_key)[:MAX_IPV6] or None
+
+
 def clean(ident: IdentificationLike) -> Device:
-    """The Device of an identification: text cleaned and cut, MAC normalised, policies unique."""
+    """The Device of an identification: text cleaned and cut, MAC normalised, policies unique,
+    its IPv6 addresses (an IPv6 `ip` among them) apart from its IPv4 one."""
     evidence = [{k: (_text(v) if isinstance(v, str) else v) for k, v in e.items()}
                 for e in (ident.evidence or []) if isinstance(e, dict)]
     c = T_ASSET.c
-    return Device(ip=_text(ident.ip, c.ip), mac=normalize_mac(ident.mac) if ident.mac else None,
+    ip = canonical_ip(ident.ip) if isinstance(ident.ip, str) and len(ident.ip) <= MAX_IPV6_CHARS else ident.ip
+    ipv6 = _ipv6([ip, *(getattr(ident, "ipv6", None) or ())])
+    return Device(ip=None if isinstance(ip, str) and is_ipv6(ip) else _text(ip, c.ip),
+                  ipv6=ipv6, mac=normalize_mac(ident.mac) if ident.mac else None,
                   vendor=_text(ident.vendor, c.vendor), brand=_text(ident.brand, c.brand),
                   model=_text(ident.model, c.model), firmware=_text(ident.firmware, c.firmware),
                   serial=_text(ident.serial, c.serial),

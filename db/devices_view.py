@@ -32,7 +32,7 @@ from camaudit.priority import assess
 # policy still open keeps the device open however many others are remediated.
 PROGRESS: tuple[str, ...] = (Status.OPEN, Status.IN_PROGRESS, Status.RISK_ACCEPTED,
                              Status.REMEDIATED, Status.FALSE_POSITIVE)
-DEVICE_KEYS: tuple[str, ...] = ("asset_id", "site", "ip", "mac", "vendor", "brand", "model",
+DEVICE_KEYS: tuple[str, ...] = ("asset_id", "site", "ip", "ipv6", "mac", "vendor", "brand", "model",
                                 "firmware", "serial", "device_type", "confidence", "tier")
 FINDING_KEYS: tuple[str, ...] = ("finding_id", "policy_id", "policy_title", "policy_citation",
                                  "status", "owner", "due", "note", "first_seen", "last_seen",
@@ -111,7 +111,7 @@ def _completed(conn: Connection, devices: Iterator[dict[str, Any]],
                                   .order_by(T_EVENT.c.id)):
             by_id[event.finding_id]["history"].append(event_dict(event))
         facts = facts_of(conn, [device["asset_id"] for device in batch])
-        entries = entries_for(conn, [(device["mac"], device["ip"]) for device in batch])
+        entries = entries_for(conn, [(device["mac"], [device["ip"], *device["ipv6"]]) for device in batch])
         for device, entry in zip(batch, entries):
             priority = assess(facts[device["asset_id"]], advisories)
             device.update(priority.to_dict(), location=entry and entry["location"],

@@ -34,7 +34,8 @@ def facts_of(conn: Connection, asset_ids: Sequence[int] | None) -> dict[int, Dev
     """`device_facts` on an open connection (the device rows' snapshot)."""
     stmt = select(T_ASSET.c.id, T_ASSET.c.vendor, T_ASSET.c.brand, T_ASSET.c.model,
                   T_ASSET.c.firmware, T_ASSET.c.device_type, T_ASSET.c.tier,
-                  T_SIGHT.c.asset_id, T_SIGHT.c.scan_id, T_SIGHT.c.mac, T_SIGHT.c.ip).outerjoin(
+                  T_SIGHT.c.asset_id, T_SIGHT.c.scan_id, T_SIGHT.c.mac, T_SIGHT.c.ip,
+                  T_SIGHT.c.ipv6).outerjoin(
         T_SIGHT, and_(T_ASSET.c.id == T_SIGHT.c.asset_id, T_ASSET.c.last_scan_id == T_SIGHT.c.scan_id))
     if asset_ids is not None:
         stmt = stmt.where(T_ASSET.c.id.in_(list(asset_ids)))

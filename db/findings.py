@@ -137,7 +137,7 @@ def mark_not_seen(conn: Connection, gone: Mapping[int, tuple[Any, int]], thresho
     for r in rows:
         asset, misses = gone[r.asset_id]
         move = on_missed(r.status, misses=misses, threshold=threshold,
-                         last_seen=asset.last_seen.date(), ip=asset.ip)
+                         last_seen=asset.last_seen.date(), ip=asset.ip or next(iter(asset.ipv6 or ()), None))
         if move:
             moves.append((r, move))
     if not moves:

@@ -15,12 +15,13 @@ from camaudit.db.device import Device
 
 
 def identity_key(device: Device, site: str | None) -> str:
-    """The asset identity of a device: `mac:…`, else `serial:<vendor>:<serial>`, else `ip:<site>:<ip>`."""
+    """The asset identity of a device: `mac:…`, else `serial:<vendor>:<serial>`, else
+    `ip:<site>:<address>` (its IPv4 address, else its first IPv6 one)."""
     if device.mac:
         return f"mac:{device.mac}"
     if device.serial:
         return serial_key(device)
-    return f"ip:{site or ''}:{device.ip}"
+    return f"ip:{site or ''}:{device.address}"
 
 
 def serial_key(device: Device) -> str:

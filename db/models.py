@@ -7,6 +7,9 @@ Tables and why each exists:
                    and for an ingested observation file its name, SHA-256, tool and time span.
 * ``assets``       one row per physical device, keyed by a stable identity (MAC, else serial,
                    else site+IP) so a DHCP re-address updates the row instead of creating one.
+                   Its IPv4 address is `ip`, its IPv6 addresses the list `ipv6`: a dual-stack
+                   device is one asset with both (a link-local address with its zone does not
+                   fit a 45-character column, and a device has several IPv6 addresses).
 * ``sightings``    asset × scan: what the device looked like in that scan (IP, firmware, vendor…).
                    ``diff`` and ``history`` read it; it is the only per-scan copy of identity.
 * ``observations`` the raw probe answers of each scan, kept so ``rematch`` can re-identify
@@ -111,7 +114,9 @@ class Asset(Base):
     # scanners inserting the same device meet at one row (INSERT … ON CONFLICT DO NOTHING).
     identity: Mapped[str] = mapped_column(String(400), unique=True)
     site: Mapped[str | None] = mapped_column(String(200), index=True)
-    ip: Mapped[str | None] = mapped_column(String(45), index=True)
+    ip: Mapped[str | None] = mapped_column(String(45), index=True)      # IPv4
+    # IPv6 addresses of the latest scan that saw any (camaudit.db.device.MAX_IPV6); NULL: none seen
+    ipv6: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     mac: Mapped[str | None] = mapped_column(String(17), index=True)
     serial: Mapped[str | None] = mapped_column(String(200), index=True)
     vendor: Mapped[str | None] = mapped_column(String(100), index=True)
@@ -140,7 +145,8 @@ class Sighting(Base):
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
     seen_at: Mapped[datetime]
-    ip: Mapped[str | None] = mapped_column(String(45))
+    ip: Mapped[str | None] = mapped_column(String(45))                  # IPv4
+    ipv6: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     mac: Mapped[str | None] = mapped_column(String(17))
     vendor: Mapped[str | None] = mapped_column(String(100))
     brand: Mapped[str | None] = mapped_column(String(100))

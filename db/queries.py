@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, false, func, or_, select
+from sqlalchemy import Connection, Select, Text, cast, false, func, or_, select
 
+from camaudit.addresses import canonical_ip, is_ipv6
 from camaudit.db.engine import Database
 from camaudit.db.errors import AmbiguousAsset, NoSuchAsset, NoSuchFinding, NotEnoughScans, StoreError
 from camaudit.db.findings import iso
@@ -102,11 +103,17 @@ def _resolve_assets(conn: Connection, ref: str, site: str | None) -> list[int]:
 
 
 def _address_condition(ref: str) -> Any:
-    """`WHERE` for an asset named by MAC or IP, or a StoreError saying what is accepted."""
+    """`WHERE` for an asset named by MAC or IP (IPv4, or one of its IPv6 addresses), or a
+    StoreError saying what is accepted."""
     try:
-        return T_ASSET.c.ip == str(ipaddress.ip_address(ref))
+        ipaddress.ip_address(ref)
     except ValueError:
         pass
+    else:
+        address = canonical_ip(ref)
+        if is_ipv6(address):   # an item of the JSON list, quoted as JSON text writes it
+            return cast(T_ASSET.c.ipv6, Text).contains(f'"{address}"', autoescape=True)
+        return T_ASSET.c.ip == address
     try:
         return T_ASSET.c.mac == normalize_mac(ref)
     except ValueError:
@@ -162,7 +169,7 @@ def finding_select(*, status: list[str] | None = None, site: str | None = None,
                    since: datetime | None = None, tier: list[str] | None = None) -> Select[Any]:
     """The query of the finding rows under these filters, in finding id order (the filters
     of `finding_stream`, shared with the per-device rows of `camaudit.db.devices_view`)."""
-    stmt = (select(T_FIND, T_ASSET.c.site, T_ASSET.c.ip, T_ASSET.c.mac, T_ASSET.c.vendor,
+    stmt = (select(T_FIND, T_ASSET.c.site, T_ASSET.c.ip, T_ASSET.c.ipv6, T_ASSET.c.mac, T_ASSET.c.vendor,
                    T_ASSET.c.brand, T_ASSET.c.model, T_ASSET.c.firmware, T_ASSET.c.serial,
                    T_ASSET.c.device_type, T_ASSET.c.confidence, T_ASSET.c.tier, T_ASSET.c.evidence,
                    T_POLICY.c.title.label("policy_title"),
@@ -218,7 +225,9 @@ def diff(db: Database, scan_a: int | None = None, scan_b: int | None = None,
          site: str | None = None) -> dict[str, Any]:
     """Assets new in B, gone since A, and changed (IP, firmware, vendor) between two scans.
 
-    A field counts as changed only when both scans learnt a value and the values differ.
+    A field counts as changed only when both scans learnt a value and the values differ: a
+    dual-stack asset seen at its IPv4 address in one scan and only over IPv6 in the other is
+    one asset, neither new nor gone, and its `ip` did not change.
 
     Without ids: the last two complete scans (of `site`, when given).
     """
@@ -316,7 +325,8 @@ def _scan_dict(r: Any) -> dict[str, Any]:
 
 
 def _asset_dict(r: Any) -> dict[str, Any]:
-    return {"asset_id": r.id, "identity": r.identity, "site": r.site, "ip": r.ip, "mac": r.mac,
+    return {"asset_id": r.id, "identity": r.identity, "site": r.site, "ip": r.ip,
+            "ipv6": list(r.ipv6 or ()), "mac": r.mac,
             "serial": r.serial, "vendor": r.vendor, "brand": r.brand, "model": r.model,
             "firmware": r.firmware, "device_type": r.device_type, "flagged": r.flagged,
             "confidence": r.confidence, "tier": r.tier, "first_seen": iso(r.first_seen),
@@ -326,7 +336,7 @@ def _asset_dict(r: Any) -> dict[str, Any]:
 
 def _sighting_dict(r: Any) -> dict[str, Any]:
     return {"asset_id": r.asset_id, "scan_id": r.scan_id, "seen_at": iso(r.seen_at), "ip": r.ip,
-            "mac": r.mac, "vendor": r.vendor, "brand": r.brand, "model": r.model,
+            "ipv6": list(r.ipv6 or ()), "mac": r.mac, "vendor": r.vendor, "brand": r.brand, "model": r.model,
             "firmware": r.firmware, "serial": r.serial, "flagged": r.flagged,
             "policies": r.policies, "confidence": r.confidence, "tier": r.tier}
 
@@ -357,7 +367,8 @@ def finding_rows_of(result: Iterable[Any], now: datetime) -> Iterator[dict[str, 
 
 def _finding_row(r: Any, now: datetime, evidence: list[dict[str, Any]], summary_text: str) -> dict[str, Any]:
     end = now if r.status in ACTIVE else r.status_changed_at
-    return {"finding_id": r.id, "asset_id": r.asset_id, "site": r.site, "ip": r.ip, "mac": r.mac,
+    return {"finding_id": r.id, "asset_id": r.asset_id, "site": r.site, "ip": r.ip,
+            "ipv6": list(r.ipv6 or ()), "mac": r.mac,
             "vendor": r.vendor, "brand": r.brand, "model": r.model, "firmware": r.firmware,
             "serial": r.serial, "device_type": r.device_type, "policy_id": r.policy_id,
             "policy_title": r.policy_title, "policy_citation": r.policy_citation,

@@ -155,7 +155,7 @@ def add_observations(db: Database, scan_id: int,
 def record_identifications(db: Database, scan_id: int, identifications: Iterable[IdentificationLike],
                            covered: Sequence[str] = ()) -> ScanResultSummary:
     """Create/update assets, sightings and findings for what this scan identified."""
-    devices = [clean(i) for i in identifications if i.mac or i.ip or i.serial]
+    devices = [clean(i) for i in identifications if i.mac or i.ip or i.serial or getattr(i, "ipv6", None)]
     with db.write() as conn:
         scan = scan_row(db, conn, scan_id, running=True)
         merged = list(dict.fromkeys([*scan.covered, *covered]))
@@ -184,7 +184,7 @@ def _record_isolating(db: Database, scan_id: int, site: str | None, devices: Seq
         raise              # the database, not a device, failed: the scan fails
     except (SQLAlchemyError, UnicodeError, ValueError) as exc:
         if len(devices) == 1:
-            total.failures.append(DeviceFailure(devices[0].ip, devices[0].mac, _reason(exc)))
+            total.failures.append(DeviceFailure(devices[0].address, devices[0].mac, _reason(exc)))
             return
         half = len(devices) // 2
         _record_isolating(db, scan_id, site, devices[:half], total)
@@ -217,8 +217,9 @@ def _record_batch(db: Database, conn: Connection, scan_id: int, site: str | None
     now = db.clock()
     out = ScanResultSummary()
     by_identity: dict[str, Device] = {}
-    for device in devices:             # one device twice in a batch: the later answer wins
-        by_identity[identity_key(device, site)] = device
+    for device in devices:             # one device twice in a batch: the later answer wins,
+        key = identity_key(device, site)   # with the addresses of both
+        by_identity[key] = device.joined(by_identity[key]) if key in by_identity else device
     found = find_assets(conn, by_identity)
     new_rows = [dict(asset_values(ident), identity=key, site=site, first_seen=now,
                      last_seen=now, first_scan_id=scan_id, last_scan_id=scan_id, missed_scans=0)
@@ -326,11 +327,11 @@ def _count_misses(conn: Connection, scan: Any, now: datetime, not_seen_after: in
     if not networks:
         return
     site_cond = T_ASSET.c.site.is_(None) if scan.site is None else T_ASSET.c.site == scan.site
-    candidates = conn.execute(select(T_ASSET.c.id, T_ASSET.c.ip, T_ASSET.c.missed_scans,
+    candidates = conn.execute(select(T_ASSET.c.id, T_ASSET.c.ip, T_ASSET.c.ipv6, T_ASSET.c.missed_scans,
                                      T_ASSET.c.last_seen).where(
-        site_cond, T_ASSET.c.ip.is_not(None),
+        site_cond, or_(T_ASSET.c.ip.is_not(None), T_ASSET.c.ipv6.is_not(None)),
         or_(T_ASSET.c.last_scan_id.is_(None), T_ASSET.c.last_scan_id != scan.id))).all()
-    missed = [a for a in candidates if covered(a.ip, networks)]
+    missed = [a for a in candidates if any(covered(ip, networks) for ip in [a.ip, *(a.ipv6 or ())] if ip)]
     if not missed:
         return
     update_rows(conn, T_ASSET, [{"b_id": a.id, "missed_scans": a.missed_scans + 1} for a in missed])

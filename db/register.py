@@ -2,7 +2,8 @@
 
 `replace` swaps the stored register for new rows in one transaction: a reader sees the old
 register or the new one, never a mix. `entry_for` is what device rows call for location and
-owner (a MAC match wins over an IP match, since DHCP moves IPs). `gaps` lists flagged devices
+owner (a MAC match wins over an IP match, since DHCP moves IPs; the IP is the device's IPv4
+address or any of its IPv6 addresses). `gaps` lists flagged devices
 the register lacks and flagged-vendor register entries the scans no longer see.
 """
 
@@ -46,15 +47,16 @@ def _as_dict(row: Any) -> dict[str, Any]:
 def entry_for(db: Database, mac: str | None, ip: str | None) -> dict[str, Any] | None:
     """The register entry of a device: by MAC first, then by IP; None when it has none."""
     with db.read() as conn:
-        return entries_for(conn, [(mac, ip)])[0]
+        return entries_for(conn, [(mac, [ip] if ip else [])])[0]
 
 
-def entries_for(conn: Connection, devices: Sequence[tuple[str | None, str | None]]
+def entries_for(conn: Connection, devices: Sequence[tuple[str | None, Sequence[str]]]
                 ) -> list[dict[str, Any] | None]:
-    """The register entry of each (mac, ip), in order (MAC first, then IP), in one query."""
-    keys = [(_mac(mac), ip) for mac, ip in devices]
+    """The register entry of each (mac, addresses), in order (MAC first, then each address:
+    IPv4, then IPv6), in one query."""
+    keys = [(_mac(mac), [_ip(ip) for ip in addresses if ip]) for mac, addresses in devices]
     macs = sorted({m for m, _ in keys if m})
-    ips = sorted({i for _, i in keys if i})
+    ips = sorted({i for _, addresses in keys for i in addresses})
     by_mac: dict[str, Any] = {}
     by_ip: dict[str, Any] = {}
     if macs or ips:
@@ -65,12 +67,20 @@ def entries_for(conn: Connection, devices: Sequence[tuple[str | None, str | None
             if row.ip:
                 by_ip.setdefault(row.ip, row)
     out: list[dict[str, Any] | None] = []
-    for mac, ip in keys:
+    for mac, addresses in keys:
         row = by_mac.get(mac) if mac else None
-        if row is None and ip:
-            row = by_ip.get(ip)
+        if row is None:
+            row = next((by_ip[ip] for ip in addresses if ip in by_ip), None)
         out.append(_as_dict(row) if row is not None else None)
     return out
+
+
+def _ip(ip: str) -> str:
+    """An address as the register stores it (camaudit.register_csv: `ipaddress` text)."""
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return ip
 
 
 def _mac(mac: str | None) -> str | None:
@@ -78,6 +88,11 @@ def _mac(mac: str | None) -> str | None:
         return normalize_mac(mac) if mac else None
     except ValueError:
         return None
+
+
+def _addresses(asset: Any) -> set[str]:
+    """An asset row's addresses, IPv4 and IPv6."""
+    return {ip for ip in (asset.ip, *(asset.ipv6 or ())) if ip}
 
 
 def entries(db: Database) -> list[dict[str, Any]]:
@@ -108,16 +123,16 @@ def gaps(db: Database, flagged_vendor: FlaggedVendor) -> dict[str, list[dict[str
         by_ip = {r.ip: r for r in register if r.ip}
         flagged = conn.execute(select(T_ASSET).where(T_ASSET.c.flagged.is_(True))
                                .order_by(T_ASSET.c.id)).all()
-        unregistered = [{"asset_id": a.id, "ip": a.ip, "mac": a.mac, "vendor": a.vendor,
-                         "model": a.model, "site": a.site, "last_seen": iso(a.last_seen)}
-                        for a in flagged if a.mac not in by_mac and a.ip not in by_ip]
+        unregistered = [{"asset_id": a.id, "ip": a.ip, "ipv6": list(a.ipv6 or ()), "mac": a.mac,
+                         "vendor": a.vendor, "model": a.model, "site": a.site, "last_seen": iso(a.last_seen)}
+                        for a in flagged if a.mac not in by_mac and not by_ip.keys() & _addresses(a)]
         scans = [(s, _networks(s)) for s in conn.execute(
             select(T_SCAN).where(T_SCAN.c.status == "complete").order_by(T_SCAN.c.started_at.desc()))]
         # one read of every asset's address and last sighting, not one query per entry
-        assets = conn.execute(select(T_ASSET.c.id, T_ASSET.c.mac, T_ASSET.c.ip, T_ASSET.c.last_seen)
-                              .order_by(T_ASSET.c.last_seen)).all()
+        assets = conn.execute(select(T_ASSET.c.id, T_ASSET.c.mac, T_ASSET.c.ip, T_ASSET.c.ipv6,
+                                     T_ASSET.c.last_seen).order_by(T_ASSET.c.last_seen)).all()
     asset_by_mac = {a.mac: a for a in assets if a.mac}     # the latest seen wins
-    asset_by_ip = {a.ip: a for a in assets if a.ip}
+    asset_by_ip = {ip: a for a in assets for ip in _addresses(a)}
     unseen = []
     for entry in register:
         vendor = flagged_vendor(entry.mac, entry.vendor)
@@ -130,8 +145,8 @@ def gaps(db: Database, flagged_vendor: FlaggedVendor) -> dict[str, list[dict[str
         if asset is None:
             unseen.append({**item, "state": "never seen"})
             continue
-        address = asset.ip or entry.ip
-        latest = next((s for s, nets in scans if address and covered(address, nets)), None)
+        latest = next((s for s, nets in scans
+                       if any(covered(ip, nets) for ip in _addresses(asset) or {entry.ip} if ip)), None)
         if latest is not None and asset.last_seen < latest.started_at:
             unseen.append({**item, "state": "not seen since", "missed_scan_id": latest.id})
     return {"unregistered": unregistered, "unseen": unseen}

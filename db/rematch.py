@@ -30,7 +30,7 @@ T_ASSET, T_SIGHT, T_OBS = Asset.__table__, Sighting.__table__, StoredObservation
 T_FIND, T_EVENT = Finding.__table__, FindingEvent.__table__
 # what rematch rewrites of an asset (its evidence too, compared apart: never its addresses
 # or serial, which the observations of one sighting cannot change)
-_REMATCHED = tuple(name for name in ASSET_FIELDS if name not in ("ip", "mac", "serial", "evidence"))
+_REMATCHED = tuple(name for name in ASSET_FIELDS if name not in ("ip", "ipv6", "mac", "serial", "evidence"))
 
 Identify = Callable[[list[Observation]], Sequence[IdentificationLike]]
 
@@ -57,7 +57,7 @@ def rematch(db: Database, identify: Identify, fingerprint_version: str | None = 
     with db.read() as conn:
         # each asset's last sighting says which scan, MAC and IP its observations carry
         sightings = conn.execute(select(T_SIGHT.c.asset_id, T_SIGHT.c.scan_id, T_SIGHT.c.mac,
-                                        T_SIGHT.c.ip).join(T_ASSET, and_(
+                                        T_SIGHT.c.ip, T_SIGHT.c.ipv6).join(T_ASSET, and_(
             T_ASSET.c.id == T_SIGHT.c.asset_id, T_ASSET.c.last_scan_id == T_SIGHT.c.scan_id))
             .order_by(T_SIGHT.c.asset_id)).all()
     for chunk in chunks(sightings):
@@ -82,15 +82,16 @@ def rematch(db: Database, identify: Identify, fingerprint_version: str | None = 
 
 
 def observations_of(conn: Connection, sightings: Sequence[Any]) -> dict[int, list[Observation]]:
-    """Stored observations per asset: same scan as the sighting, its MAC, or its IP when
-    the observation has no MAC (identify groups them the same way)."""
+    """Stored observations per asset: same scan as the sighting, its MAC, or one of its IPs
+    (IPv4 or IPv6) when the observation has no MAC (identify groups them the same way; a
+    MAC derived from an IPv6 address is on no observation)."""
     by_mac = {(s.scan_id, s.mac): s.asset_id for s in sightings if s.mac}
-    by_ip = {(s.scan_id, s.ip): s.asset_id for s in sightings if s.ip}
+    by_ip = {(s.scan_id, ip): s.asset_id for s in sightings for ip in (s.ip, *(s.ipv6 or ())) if ip}
     # Two queries, each served by its (scan_id, mac) / (scan_id, ip) index: one OR of both
     # made SQLite walk every observation of the scan per chunk (quadratic in scan size).
     scans = list({s.scan_id for s in sightings})
     columns = select(T_OBS.c.id, T_OBS.c.scan_id, T_OBS.c.mac, T_OBS.c.ip, T_OBS.c.raw)
-    macs, ips = list({s.mac for s in sightings if s.mac}), list({s.ip for s in sightings if s.ip})
+    macs, ips = list({s.mac for s in sightings if s.mac}), list({ip for _, ip in by_ip})
     rows = []
     if macs:
         rows += conn.execute(columns.where(T_OBS.c.scan_id.in_(scans), T_OBS.c.mac.in_(macs))).all()

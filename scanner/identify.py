@@ -3,12 +3,18 @@
 Rules (docs/fingerprints.md):
 
 * Devices group by MAC when known, else IP; an IP-only observation joins the MAC group
-  that another observation tied to the same IP.
+  that another observation tied to the same IP, and a MAC-less IPv6 observation whose
+  interface identifier is a modified EUI-64 (camaudit.addresses.eui64_mac) joins the group
+  of that MAC, or makes one: a dual-stack device is one device with both addresses. An
+  IPv4-mapped IPv6 address is the IPv4 address it maps.
 * Each fingerprint hit is a signal for a vendor (lineage) and/or a brand (label). Signals
   of one `group` are one signal (strongest weight); independent groups combine as
   ``1 - Π(1 - w)``. Generic signals (`generic = true`) count only when the same vendor has
   a non-generic signal too.
-* The OUI is a weak signal (`OUI_WEIGHT`); a locally administered MAC gives none.
+* The OUI is a weak signal (`OUI_WEIGHT`); a locally administered MAC gives none. A MAC
+  derived from EUI-64 gives it too (its evidence's source is `eui64`, and a note says which
+  address it came from); a MAC-less device whose IPv6 interface identifiers are not
+  MAC-derived (privacy or random addresses) gets a note saying it has no OUI.
 * The vendor with the highest combined confidence wins; the others are recorded in
   `conflicts`. Brand is the strongest brand signal consistent with the vendor (else the
   vendor itself); model/firmware/serial/device type come from the strongest consistent
@@ -30,6 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from camaudit.addresses import canonical_ip, eui64_mac, ip_sort_key, is_ipv6
 from camaudit.fingerprints.fingerprint import Hit
 from camaudit.fingerprints.loader import load_fingerprints
 from camaudit.fingerprints.matcher import FingerprintSet
@@ -50,7 +57,12 @@ GENERAL_SERVERS = re.compile(r"(?i)(?:nginx|openresty|apache|microsoft-iis)(?![\
 
 @dataclass(slots=True)
 class Identification:
-    """What camaudit concluded about one device, with the evidence behind it."""
+    """What camaudit concluded about one device, with the evidence behind it.
+
+    `ip` names the device: its IPv4 address when it has one, else its first IPv6 address;
+    `ipv6` lists every IPv6 address its observations came from. `notes` say what could not be
+    concluded or where a value came from (a MAC derived from an IPv6 address).
+    """
 
     ip: str | None
     mac: str | None
@@ -68,6 +80,8 @@ class Identification:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
+    ipv6: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ip": self.ip, "mac": self.mac, "vendor": self.vendor, "brand": self.brand,
@@ -75,7 +89,8 @@ class Identification:
                 "device_type": self.device_type, "organization": self.organization,
                 "flagged": self.flagged, "policies": list(self.policies),
                 "confidence": self.confidence, "tier": self.tier, "evidence": list(self.evidence),
-                "conflicts": list(self.conflicts), "statuses": dict(self.statuses)}
+                "conflicts": list(self.conflicts), "statuses": dict(self.statuses),
+                "ipv6": list(self.ipv6), "notes": list(self.notes)}
 
     def to_json(self) -> str:
         return dumps_json(self.to_dict())
@@ -96,7 +111,7 @@ class _Signal:
     vendor: str | None
     brand: str | None
     captures: dict[str, str]
-    tier: str
+    tier: str | None
 
     def evidence(self) -> dict[str, Any]:
         out = {"source": self.source, "port": self.port, "fingerprint": self.fingerprint,
@@ -111,6 +126,9 @@ class _Signal:
 class _Device:
     ip: str | None = None
     mac: str | None = None
+    # addresses beyond `ip` in the order seen (a dual-stack device's other family; rare: None)
+    more: dict[str, None] | None = None
+    eui64: str | None = None    # the IPv6 address `mac` was derived from, when none was observed
     # one signal per distinct (fingerprint, source, port, value); signal objects are shared
     # between devices (Matcher._signal) and never changed
     hits: dict[tuple[int, str, int | None, str], _Signal] = field(default_factory=dict)
@@ -118,8 +136,20 @@ class _Device:
     # "http:80" -> Server header of a general-purpose web server answering there (rare: None)
     servers: dict[str, str] | None = None
 
+    def add_ip(self, ip: str) -> None:
+        if self.ip is None:
+            self.ip = ip
+        elif ip != self.ip:
+            if self.more is None:
+                self.more = {}
+            self.more[ip] = None
+
+    def addresses(self) -> list[str]:
+        return ([self.ip] if self.ip else []) + list(self.more or ())
+
     def merge(self, other: _Device) -> None:
-        self.ip = self.ip or other.ip
+        for ip in other.addresses():
+            self.add_ip(ip)
         if other.servers:
             self.servers = {**other.servers, **(self.servers or {})}
         for key, value in other.hits.items():
@@ -150,18 +180,21 @@ class Matcher:
 
     def add(self, obs: Observation) -> None:
         self.observations += 1
+        ip = obs.ip
+        if ip and ":" in ip:
+            ip = canonical_ip(ip)    # one spelling per IPv6 address; IPv4-mapped is IPv4
         if obs.mac:
             dev = self.by_mac.get(obs.mac)
             if dev is None:
-                dev = self.by_mac[obs.mac] = _Device(ip=obs.ip, mac=obs.mac)
-            elif not dev.ip:
-                dev.ip = obs.ip
-            if obs.ip:
-                self.ip_to_mac.setdefault(obs.ip, obs.mac)
+                dev = self.by_mac[obs.mac] = _Device(ip=ip, mac=obs.mac)
+            elif ip and ip != dev.ip:
+                dev.add_ip(ip)
+            if ip:
+                self.ip_to_mac.setdefault(ip, obs.mac)
         else:
-            dev = self.by_ip.get(obs.ip)  # type: ignore[arg-type]
+            dev = self.by_ip.get(ip)  # type: ignore[arg-type]
             if dev is None:
-                dev = self.by_ip[obs.ip] = _Device(ip=obs.ip)  # type: ignore[index]
+                dev = self.by_ip[ip] = _Device(ip=ip)  # type: ignore[index]
         source, port = obs.source, obs.port
         dev.status((source, port), obs.status)
         if source == "http" or source == "https":
@@ -190,20 +223,27 @@ class Matcher:
     def identifications(self) -> Iterator[Identification]:
         """One Identification per device, each concluded when it is reached: `camaudit match`
         writes and drops them one by one instead of holding a million-line file's worth."""
+        joined = set()
         for ip, dev in self.by_ip.items():
             mac = self.ip_to_mac.get(ip)
+            if mac is None and ":" in ip and (mac := eui64_mac(ip)) is not None \
+                    and mac not in self.by_mac:
+                self.by_mac[mac] = _Device(mac=mac, eui64=ip)
             if mac is not None:
                 self.by_mac[mac].merge(dev)
+                joined.add(ip)
         for dev in self.by_mac.values():
             yield self._conclude(dev)
         for ip, dev in self.by_ip.items():
-            if ip not in self.ip_to_mac:
+            if ip not in joined:
                 yield self._conclude(dev)
 
     def _conclude(self, dev: _Device) -> Identification:
         statuses = {(f"{src}:{port}" if port is not None else src): str(status)
                     for (src, port), status in dev.statuses.items()}
         ident = Identification(ip=dev.ip, mac=dev.mac, statuses=dict(sorted(statuses.items())))
+        if dev.more is not None or (dev.ip and ":" in dev.ip):
+            _addresses(ident, dev)
         signals = list(dev.hits.values())
         if dev.mac:
             oui = self.fps.oui.lookup(dev.mac)
@@ -212,8 +252,9 @@ class Matcher:
                 brand = self.fps.vocabulary.brand_of_org(oui.organization)
                 vendor = self.fps.vocabulary.lineage(brand)
                 if brand or vendor:
-                    signals.append(_Signal("mac", None, "oui", "mac.oui",
-                                           f"{oui.prefix}/{oui.bits} {oui.organization}",
+                    value = f"{oui.prefix}/{oui.bits} {oui.organization}"
+                    signals.append(_Signal("eui64" if dev.eui64 else "mac", None, "oui", "mac.oui",
+                                           f"{value} (EUI-64 of {dev.eui64})" if dev.eui64 else value,
                                            OUI_WEIGHT, "oui", False, vendor, brand, {}, PROBABLE))
         _decide(ident, signals)
         _grade(ident, signals, dev.servers or {})
@@ -230,6 +271,20 @@ def identify(observations: Iterable[Observation], fingerprints: FingerprintSet |
     for obs in observations:
         matcher.add(obs)
     return list(matcher.identifications())
+
+
+def _addresses(ident: Identification, dev: _Device) -> None:
+    """`ip` (IPv4 first), `ipv6` and the notes on where the MAC came from, of a device seen
+    at an IPv6 address or at more than one address (a few in a scan: not the hot path)."""
+    addresses = dev.addresses()
+    ident.ipv6 = sorted({ip for ip in addresses if is_ipv6(ip)}, key=ip_sort_key)
+    ident.ip = next((ip for ip in addresses if ip not in ident.ipv6), addresses[0])
+    if dev.eui64:
+        ident.notes.append(f"MAC {dev.mac} derived from the EUI-64 interface identifier of {dev.eui64} "
+                           "(RFC 4291 appendix A); no frame with it was observed")
+    elif not dev.mac and ident.ipv6:
+        ident.notes.append(f"IPv6 interface identifier of {', '.join(ident.ipv6)} is not MAC-derived "
+                           "(a temporary or stable random address, RFC 8981, RFC 7217); no MAC, no OUI")
 
 
 def _from_hit(hit: Hit, source: str, port: int | None) -> _Signal:
@@ -331,7 +386,7 @@ def _grade(ident: Identification, signals: list[_Signal], servers: dict[str, str
             continue
         theirs = [s for s in signals if s.vendor == conflict["value"]]
         # another vendor's registration, or its firmware answering: not a weak look-alike
-        if any(s.source == "mac" or s.tier == CONFIRMED for s in theirs):
+        if any(s.source in ("mac", "eui64") or s.tier == CONFIRMED for s in theirs):
             conflict["lowers_tier"] = contrary = True
     for where, server in sorted(servers.items()):
         ident.conflicts.append({"field": "server", "value": server, "where": where, "lowers_tier": True})

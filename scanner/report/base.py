@@ -42,7 +42,8 @@ BY_DEVICE, BY_POLICY = "device", "policy"   # ReportMeta.layout: what one row is
 # Where and what the device is: the same columns in both layouts.
 IDENTITY: tuple[Column, ...] = (
     Column("site", "Site"),
-    Column("ip", "IP"),
+    Column("ip", "IP"),       # IPv4
+    Column("ipv6", "IPv6"),   # every IPv6 address, one cell: a dual-stack device is one row
     Column("mac", "MAC"),
     Column("vendor", "Vendor"),
     Column("brand", "Brand"),

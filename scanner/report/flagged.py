@@ -48,7 +48,9 @@ def from_findings(rows: Iterable[Mapping[str, Any]]) -> list[FlaggedDevice]:
     per_asset: dict[Any, tuple[Mapping[str, Any], set[str]]] = {}
     for row in sorted(rows, key=lambda r: ip_sort_key(r.get("ip"))):
         per_asset.setdefault(row["asset_id"], (row, set()))[1].add(row["policy_id"])
-    return [FlaggedDevice(r.get("ip"), r.get("mac"), r.get("vendor"), r.get("brand"), r.get("model"),
+    # a device seen only over IPv6 is named by its first IPv6 address, as identify names it
+    return [FlaggedDevice(r.get("ip") or next(iter(r.get("ipv6") or ()), None), r.get("mac"),
+                          r.get("vendor"), r.get("brand"), r.get("model"),
                           tuple(sorted(policies)), tuple(r.get("evidence") or ()), r.get("tier"))
             for r, policies in per_asset.values()]
 

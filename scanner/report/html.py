@@ -27,14 +27,14 @@ _TEMPLATES = resources.files("camaudit.report") / "templates"
 # Columns of the remediation table: the ones a person acts on (the CSV has them all), one
 # row per device (`DEVICE_TABLE_COLUMNS`) or, by policy, per finding (`TABLE_COLUMNS`).
 DEVICE_TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("asset_id", "Device", "number"), ("ip", "IP", "text"), ("site", "Site", "text"),
+    ("asset_id", "Device", "number"), ("ip", "IP", "text"), ("ipv6", "IPv6", "text"), ("site", "Site", "text"),
     ("vendor", "Vendor", "text"), ("brand", "Brand", "text"), ("model", "Model", "text"),
     ("device_type", "Type", "text"), ("tier", "Tier", "text"), ("policies", "Policies", "text"),
     ("status", "Status", "text"), ("owner", "Owner", "text"), ("due", "Due", "text"),
     ("days_open", "Days open", "number"), ("last_seen", "Last seen", "text"),
 )
 TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("ip", "IP", "text"), ("site", "Site", "text"), ("vendor", "Vendor", "text"),
+    ("ip", "IP", "text"), ("ipv6", "IPv6", "text"), ("site", "Site", "text"), ("vendor", "Vendor", "text"),
     ("brand", "Brand", "text"), ("model", "Model", "text"), ("policy_id", "Policy", "text"),
     ("confidence", "Confidence", "number"), ("tier", "Tier", "text"), ("status", "Status", "text"),
     ("owner", "Owner", "text"), ("due", "Due", "text"), ("days_open", "Days open", "number"),

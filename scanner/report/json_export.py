@@ -15,8 +15,9 @@ from camaudit.report.base import BY_POLICY, COLUMNS, DEVICE_COLUMNS, ReportMeta,
 
 SCHEMA = "camaudit.findings"
 # 2: `tier` on findings and evidence items; 3: `layout`, and by default a `devices` list
-# (one object per flagged device, its per-policy findings nested) instead of `findings`
-SCHEMA_VERSION = 3
+# (one object per flagged device, its per-policy findings nested) instead of `findings`;
+# 4: `ipv6` (a list) beside `ip`, which holds only IPv4
+SCHEMA_VERSION = 4
 FINDING_KEYS: tuple[str, ...] = tuple(column.key for column in COLUMNS) + ("evidence",)
 DEVICE_KEYS: tuple[str, ...] = tuple(column.key for column in DEVICE_COLUMNS) + ("evidence", "findings")
 DEVICE_FINDING_KEYS: tuple[str, ...] = ("finding_id", "policy_id", "policy_title", "policy_citation",
@@ -72,6 +73,7 @@ def header(meta: ReportMeta, count: int) -> dict[str, Any]:
 def finding(row: Row) -> dict[str, Any]:
     """One finding with exactly the published keys; missing values are null."""
     out = {key: row.get(key) for key in FINDING_KEYS}
+    out["ipv6"] = list(row.get("ipv6") or ())
     out["evidence"] = [_evidence(item) for item in row.get("evidence") or ()]
     return out
 
@@ -79,6 +81,7 @@ def finding(row: Row) -> dict[str, Any]:
 def device(row: Row) -> dict[str, Any]:
     """One device with exactly the published keys, each of its findings with its history."""
     out = {key: row.get(key) for key in DEVICE_KEYS}
+    out["ipv6"] = list(row.get("ipv6") or ())
     out["policies"] = list(row.get("policies") or ())
     out["finding_ids"] = list(row.get("finding_ids") or ())
     out["evidence"] = [_evidence(item) for item in row.get("evidence") or ()]

@@ -89,7 +89,7 @@ def test_csv_has_one_row_per_device_with_a_policies_cell(inventory, tmp_path):
 
 def test_json_v3_devices_keep_each_policy_finding_and_its_history(inventory):
     doc = json.loads(run("export", "--db", inventory["url"], "-f", "json").stdout)
-    assert (doc["schema_version"], doc["layout"]) == (3, "by_device") and "findings" not in doc
+    assert (doc["schema_version"], doc["layout"]) == (4, "by_device") and "findings" not in doc
     assert doc["count"] == len(doc["devices"]) == inventory["devices"]
     assert all(list(device) == list(DEVICE_KEYS) for device in doc["devices"])
     hik = next(d for d in doc["devices"] if d["ip"] == HIK_IP)

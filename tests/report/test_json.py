@@ -15,7 +15,7 @@ from camaudit.report.json_export import (EVIDENCE_KEYS, FINDING_KEYS, SCHEMA, SC
 
 # The published key set. Changing it is a schema change: bump SCHEMA_VERSION and document it.
 PUBLISHED_FINDING_KEYS = [
-    "finding_id", "asset_id", "site", "ip", "mac", "vendor", "brand", "model", "firmware", "serial",
+    "finding_id", "asset_id", "site", "ip", "ipv6", "mac", "vendor", "brand", "model", "firmware", "serial",
     "device_type", "policy_id", "policy_title", "policy_citation", "confidence", "tier", "evidence_summary",
     "status", "owner", "due", "note", "first_seen", "last_seen", "days_open", "not_seen_since",
     "last_scan_id", "evidence",
@@ -32,7 +32,7 @@ def test_document_header_and_findings(rows, generated_at):
     since = datetime(2026, 11, 1)
     doc = export(rows, ReportMeta(layout=BY_POLICY, generated_at=generated_at, filters={"status": ["open"], "since": since}))
     assert doc["schema"] == SCHEMA == "camaudit.findings"
-    assert doc["schema_version"] == SCHEMA_VERSION == 3 and doc["layout"] == "by_policy"
+    assert doc["schema_version"] == SCHEMA_VERSION == 4 and doc["layout"] == "by_policy"
     assert doc["generated_at"] == "2026-11-28T05:00:00+00:00"
     assert doc["filters"] == {"status": ["open"], "since": "2026-11-01T00:00:00"}
     assert doc["count"] == len(rows) == len(doc["findings"])

@@ -48,7 +48,7 @@ def test_csv_json_and_xlsx_carry_the_tier(inventory: str, tmp_path: Path) -> Non
     assert {r["IP"]: r["Tier"] for r in rows} == DEVICES
 
     doc = json.loads(export(inventory, tmp_path / "f.json").read_text())
-    assert doc["schema_version"] == 3
+    assert doc["schema_version"] == 4
     assert {f["ip"]: f["tier"] for f in doc["devices"]} == DEVICES
     assert {f["ip"]: f["evidence"][0]["tier"] for f in doc["devices"]} == DEVICES
 

@@ -9,7 +9,7 @@ import pytest
 from camaudit.db.lifecycle import Change
 from camaudit.db.store import StoreError
 
-FINDING_KEYS = {"finding_id", "asset_id", "site", "ip", "mac", "vendor", "brand", "model",
+FINDING_KEYS = {"finding_id", "asset_id", "site", "ip", "ipv6", "mac", "vendor", "brand", "model",
                 "firmware", "serial", "device_type", "policy_id", "policy_title",
                 "policy_citation", "confidence", "tier", "evidence_summary", "evidence", "status",
                 "owner", "due", "note", "first_seen", "last_seen", "days_open", "last_scan_id",

@@ -1,0 +1,143 @@
+"""One device, one asset: a dual-stack device is one asset with its IPv4 address and its IPv6
+addresses, on SQLite and PostgreSQL, whichever family a scan saw it on."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from alembic import command
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from camaudit.cli import main
+from camaudit.db import migrate
+from camaudit.db.store import Store
+from camaudit.exitcodes import ExitCode
+from camaudit.identify import identify
+from camaudit.observation import Observation
+from camaudit.register_csv import parse_register
+
+HIK_MAC = "c0:56:e3:00:00:20"
+V4, V6 = "198.18.0.20", "fdca:a0d1:0:1::20"
+LINK_LOCAL = "fe80::c256:e3ff:fe00:20%veth-ca-cam20"    # EUI-64 of HIK_MAC, with a zone: 39 characters
+COVERED = ("198.18.0.0/24", "fdca:a0d1:0:1::/64")
+SERIAL = {"serial": "DS-2CD2032-I20190101AAWR7", "vendor": "Hikvision"}
+
+
+def scan(store: Store, run_scan, idents) -> int:
+    return run_scan(store, idents, covered=COVERED)
+
+
+def test_dual_stack_device_is_one_asset_with_both_addresses(store, run_scan, flagged_hikvision) -> None:
+    sid = scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC, ipv6=[V6, LINK_LOCAL])])
+    [asset] = store.assets()
+    assert (asset["ip"], asset["ipv6"], asset["mac"]) == (V4, [V6, LINK_LOCAL], HIK_MAC)
+    [sighting] = store.history(V4)["sightings"]
+    assert (sighting["scan_id"], sighting["ip"], sighting["ipv6"]) == (sid, V4, [V6, LINK_LOCAL])
+    # named by any of its addresses
+    assert store.history(V6)["asset"]["asset_id"] == store.history(LINK_LOCAL)["asset"]["asset_id"] == asset["asset_id"]
+    [row] = store.device_rows()
+    assert (row["ip"], row["ipv6"]) == (V4, [V6, LINK_LOCAL])
+
+
+def test_a_scan_over_ipv6_only_updates_the_same_asset_and_diff_sees_no_change(
+        store, run_scan, flagged_hikvision) -> None:
+    scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC)])
+    # identify names a device seen only over IPv6 by its first IPv6 address
+    scan(store, run_scan, [flagged_hikvision(V6, HIK_MAC, ipv6=[V6])])
+    [asset] = store.assets()
+    assert (asset["ip"], asset["ipv6"], asset["missed_scans"]) == (V4, [V6], 0)
+    delta = store.diff()
+    assert (delta["new"], delta["gone"], delta["changed"]) == ([], [], [])
+    scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC, ipv6=[V6])])
+    assert len(store.assets()) == 1
+    assert (store.diff()["new"], store.diff()["gone"], store.diff()["changed"]) == ([], [], [])
+
+
+def test_macless_ipv6_only_device_joins_the_asset_of_its_serial(store, run_scan, flagged_hikvision) -> None:
+    scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC, **SERIAL)])
+    scan(store, run_scan, [flagged_hikvision(V6, None, ipv6=[V6], **SERIAL)])
+    [asset] = store.assets()
+    assert (asset["ip"], asset["ipv6"], asset["mac"]) == (V4, [V6], HIK_MAC)
+    assert store.diff()["new"] == [] and store.diff()["gone"] == []
+
+
+def test_both_families_of_a_macless_device_in_one_scan_are_one_asset(store, run_scan, flagged_hikvision) -> None:
+    """Its IPv4 and IPv6 answers could not be grouped (no MAC), but carry one serial."""
+    scan(store, run_scan, [flagged_hikvision(V4, None, **SERIAL), flagged_hikvision(V6, None, ipv6=[V6], **SERIAL)])
+    [asset] = store.assets()
+    assert (asset["ip"], asset["ipv6"]) == (V4, [V6])
+    [sighting] = store.history(V6)["sightings"]
+    assert (sighting["ip"], sighting["ipv6"]) == (V4, [V6])
+
+
+def test_ipv6_only_asset_is_missed_by_scans_covering_its_address(store, run_scan, flagged_hikvision) -> None:
+    scan(store, run_scan, [flagged_hikvision(V6, None, ipv6=[V6])])
+    for _ in range(2):
+        scan(store, run_scan, [])
+    [asset] = store.assets()
+    assert (asset["ip"], asset["ipv6"], asset["missed_scans"]) == (None, [V6], 2)
+    assert store.finding_rows()[0]["not_seen_since"] is not None
+
+
+def test_register_entry_found_by_an_ipv6_address(store, run_scan, flagged_hikvision) -> None:
+    scan(store, run_scan, [flagged_hikvision(V4, None, ipv6=[V6])])
+    store.load_register(parse_register("IP address,Room\n198.18.0.99,Lobby\nFDCA:A0D1:0:1:0:0:0:20,B-7\n"), "reg.csv")
+    [row] = store.device_rows()
+    assert row["location"] == "B-7"
+    assert store.register_entry(None, V6)["location"] == "B-7"
+    assert store.register_gaps(lambda mac, vendor: None)["unregistered"] == []
+
+
+def test_migration_moves_ipv6_addresses_out_of_the_ipv4_column(db_url: str, run_scan, flagged_hikvision) -> None:
+    """An inventory written before 0005 kept an IPv6-only device's address in `ip`."""
+    t = datetime(2026, 11, 1)
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        command.upgrade(migrate._config(conn), "0004")
+        scan_id = conn.execute(text(
+            "INSERT INTO scans (site, targets, covered, policies, started_at, status, observation_count,"
+            " device_count, flagged_count, new_assets, findings_opened, findings_reopened)"
+            " VALUES ('hq', '[]', '[]', '[]', :t, 'complete', 0, 3, 0, 3, 0, 0) RETURNING id"), {"t": t}).scalar_one()
+        for ip in (V6, V4, "::ffff:198.18.0.21"):
+            asset_id = conn.execute(text(
+                "INSERT INTO assets (identity, site, ip, flagged, confidence, evidence, first_seen,"
+                " last_seen, first_scan_id, last_scan_id, missed_scans)"
+                " VALUES (:identity, 'hq', :ip, false, 0.0, '[]', :t, :t, :scan, :scan, 0) RETURNING id"),
+                {"identity": f"ip:hq:{ip}", "ip": ip, "t": t, "scan": scan_id}).scalar_one()
+            conn.execute(text(
+                "INSERT INTO sightings (scan_id, asset_id, seen_at, ip, flagged, policies, confidence)"
+                " VALUES (:scan, :id, :t, :ip, false, '[]', 0.0)"),
+                {"scan": scan_id, "id": asset_id, "ip": ip, "t": t})
+    engine.dispose()
+    with Store(db_url) as store:
+        assert [(a["ip"], a["ipv6"]) for a in store.assets()] == [(None, [V6]), (V4, []), ("198.18.0.21", [])]
+        assert [(s["ip"], s["ipv6"]) for s in store.history(V6)["sightings"]] == [(None, [V6])]
+        # the next scan seeing the MAC-less IPv6-only device finds the asset by its identity
+        run_scan(store, [flagged_hikvision(V6, None, ipv6=[V6])], covered=COVERED)
+        assert len(store.assets()) == 3
+        assert store.diff()["new"] == []
+        with store.db.engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.head_revision() == "0005"
+
+
+def test_ingest_of_a_dual_stack_and_a_routed_eui64_observation_is_one_asset(db_url: str, tmp_path: Path) -> None:
+    """The scan's ARP line has the MAC; a routed IPv6 answer carries none, but its EUI-64
+    interface identifier names it: one asset with both addresses."""
+    routed = "2001:db8:5:0:c256:e3ff:fe00:20"
+    obs = [Observation(source="arp", ip=V4, mac=HIK_MAC),
+           Observation(source="http", ip=routed, port=80,
+                       data={"path": "/", "status": 200, "headers": {"Server": "DNVRS-Webs"}})]
+    f = tmp_path / "dual.jsonl"
+    f.write_text("".join(json.dumps(o.to_dict()) + "\n" for o in obs))
+    result = CliRunner().invoke(main, ["ingest", str(f), "--site", "hq", "--db", db_url, "--config", "/dev/null"])
+    assert result.exit_code == ExitCode.FLAGGED, result.output
+    with Store(db_url) as store:
+        [asset] = store.assets()
+        assert (asset["ip"], asset["ipv6"], asset["mac"], asset["vendor"]) == (V4, [routed], HIK_MAC, "Hikvision")
+        # rematch finds the MAC-less routed observation through the asset's IPv6 address
+        store.rematch(identify)
+        [row] = store.device_rows()
+        assert {e["source"] for e in row["evidence"]} == {"http", "mac"}
