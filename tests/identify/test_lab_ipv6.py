@@ -159,3 +159,27 @@ def test_cli_scan_with_discover_ipv6(lab6) -> None:
     assert res.exit_code == 1, res.output   # flagged devices found
     devices = {d["ip"] for d in json.loads(res.stdout)["devices"]}
     assert "fdca:a0d1::10" in devices
+
+
+def test_a_dual_stack_persona_scanned_on_both_families_is_one_asset_with_both_addresses(lab6, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from camaudit.cli import main
+    from camaudit.db.store import Store
+
+    dual = [d for d in lab6.truth() if d["ipv6"] and d["ip"] != d["ipv6"]]
+    assert {d["persona"] for d in dual} == {"hikvision-nvr-dual", "axis-camera-dual"}
+    url = f"sqlite:///{tmp_path / 'inventory.db'}"
+    with lab6.in_scanner_ns():
+        res = CliRunner().invoke(main, ["scan", "--db", url, "--quiet",
+                                        *[a for d in dual for a in (d["ip"], d["ipv6"])]])
+    assert res.exit_code == 1, res.output   # the Hikvision NVR is flagged
+    store = Store(url)
+    try:
+        assets = {a["mac"]: a for a in store.assets()}
+    finally:
+        store.close()
+    for device in dual:
+        asset = assets[device["mac"]]
+        assert (asset["ip"], asset["ipv6"]) == (device["ip"], [device["ipv6"]]), device["persona"]
+    assert len(assets) == len(dual), "each dual-stack device is one asset, not one per family"
