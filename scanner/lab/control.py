@@ -51,7 +51,8 @@ class Lab:
         `only` picks persona ids (default: all shipped plus `extra_personas`); `count` builds
         a macvlan fleet of that many hosts on 198.19.0.0/16 drawn from those personas instead
         of one namespace per persona. `ipv6` adds the IPv6 personas (personas/ipv6/) and with
-        them the lab's IPv6 segments (docs/lab.md).
+        them the lab's IPv6 segments (docs/lab.md); with `count`, the fleet is IPv6-only on
+        fdca:a0d1:0:2::/64.
         """
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces); run as root")
@@ -59,7 +60,7 @@ class Lab:
             raise LabError(f"lab {self.name!r} is already up (or left over): "
                            f"run `camaudit lab down --name {self.name}` first")
         personas = select_personas(only, extra_personas, ipv6)
-        plan = (topology.plan_fleet(self.name, personas, count) if count
+        plan = (topology.plan_fleet(self.name, personas, count, ipv6) if count
                 else topology.plan_devices(self.name, personas))
         _check_fd_budget(plan)
         started = time.monotonic()

@@ -72,10 +72,11 @@ class Device:
                 "vendor": t.vendor, "brand": t.brand, "model": t.model, "flagged": t.flagged,
                 "device_type": t.device_type, "firmware": t.firmware, "serial": t.serial,
                 "tcp_ports": self.persona.tcp_ports,
-                # responders that answer with the persona's own reply (not silent, not raw bytes);
+                # responders that answer with the persona's own reply (not silent, not raw bytes;
+                # SADP and DHIP only over IPv4);
                 # "onvif-wsd" answers WS-Discovery 2005/04 Probes, "onvif-wsd2009" 2009/01 ones
                 "udp": [n for n, on in (("onvif-wsd", self._wsd("2005")), ("onvif-wsd2009", self._wsd("2009")),
-                                        ("sadp", self.persona.sadp), ("dhip", self.persona.dhip),
+                                        ("sadp", self.ipv4 and self.persona.sadp), ("dhip", self.ipv4 and self.persona.dhip),
                                         ("ssdp", self.persona.ssdp), ("mdns", self.persona.mdns))
                         if on and on.behaviour.name in ("normal", "flood")]}
 
@@ -158,11 +159,12 @@ def fleet_address(index: int, count: int) -> str:
     return str(FLEET_NET.network_address + 2 + index * step)
 
 
-def plan_fleet(name: str, personas: list[Persona], count: int) -> Plan:
+def plan_fleet(name: str, personas: list[Persona], count: int, ipv6: bool = False) -> Plan:
     """`count` macvlan hosts drawn round-robin from `personas`, with MACs of their OUIs.
 
     Fleet MACs set the top bit of the fourth octet (`oui:8x:xx:xx`), which the shipped
-    personas never use, so a fleet MAC never collides with a shipped one.
+    personas never use, so a fleet MAC never collides with a shipped one. With `ipv6` the
+    hosts are IPv6-only, one after another from fdca:a0d1:0:2::2 (a /120 holds 254 of them).
     """
     check_name(name)
     if not 1 <= count <= MAX_FLEET:
@@ -170,7 +172,8 @@ def plan_fleet(name: str, personas: list[Persona], count: int) -> Plan:
     devices = []
     for i, p in zip(range(count), cycle(personas)):
         mac = f"{p.oui}:{0x80 | (i >> 16):02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
-        devices.append(Device(p, fleet_address(i, count), mac, "fleet", f"ca-{name}-fleet", f"m{i}"))
+        ip6 = str(net6.FLEET_NET6.network_address + 2 + i) if ipv6 else None
+        devices.append(Device(p, ip6 or fleet_address(i, count), mac, "fleet", f"ca-{name}-fleet", f"m{i}", ip6))
     return Plan(name, tuple(devices), fleet=True)
 
 
@@ -216,7 +219,7 @@ def build(plan: Plan) -> None:
     netns.ip_batch(scan_cmds, ns=scan)
 
     if plan.fleet:
-        _build_fleet(plan)
+        (_build_fleet6 if plan.ipv6 else _build_fleet)(plan)
         return
     for d in plan.devices:
         if d.ipv4 is None:
@@ -291,6 +294,25 @@ def _build_fleet(plan: Plan) -> None:
                  f"rule add from {d.ip} table {table}"]
     netns.ip_batch(cmds, ns=ns)
     netns.nft(fleet_arp_ruleset(plan), ns)
+
+
+def _build_fleet6(plan: Plan) -> None:
+    """The IPv6 fleet: macvlan hosts with one /128 each on fdca:a0d1:0:2::/64, replying from
+    their own interface (policy routes), the scanner on fdca:a0d1:0:2::1/64. Neighbour
+    solicitations need no ARP-style help: each goes to its address's solicited-node group,
+    which only the owner joins, and macvlan hands multicast only to hosts that joined it."""
+    net6.enable(plan.scanner_ns, ["lo", SCANNER_IFACE])
+    netns.ip_batch([f"addr add {net6.SCANNER_FLEET_IP6}/64 dev {SCANNER_IFACE} nodad"], ns=plan.scanner_ns)
+    ns = plan.fleet_ns
+    netns.ip_batch([f"link set {SCANNER_IFACE} up"] + [
+        f"link add {d.ifname} link {SCANNER_IFACE} address {d.mac} type macvlan mode bridge" for d in plan.devices], ns=ns)
+    net6.enable(ns, ["lo"] + [d.ifname for d in plan.devices])
+    cmds = []
+    for i, d in enumerate(plan.devices):
+        cmds += [f"addr add {d.ipv6}/128 dev {d.ifname} nodad", f"link set {d.ifname} up",
+                 f"route add {net6.FLEET_NET6} dev {d.ifname} src {d.ipv6} table {1000 + i}",
+                 f"rule add from {d.ipv6} table {1000 + i}"]
+    netns.ip_batch(cmds, ns=ns, family="-6")
 
 
 def fleet_arp_ruleset(plan: Plan) -> str:

@@ -148,3 +148,21 @@ def test_replugging_an_ipv6_device_sends_no_router_solicitation_or_dad(lab6) -> 
     assert any(IPv6 in p and p[IPv6].dst == "ff02::c" for p in packets), "the capture saw nothing"
     assert not [p for p in packets if ICMPv6ND_RS in p]
     assert not [p for p in packets if ICMPv6ND_NS in p and p[IPv6].src == "::"], "DAD probe seen"
+
+
+def test_an_ipv6_fleet_answers_each_host_from_its_own_mac(lab_factory) -> None:
+    lab = lab_factory(only=["hikvision-camera", "axis-camera"], count=6, ipv6=True)
+    truth = lab.truth()
+    assert [d["ip"] for d in truth] == [f"fdca:a0d1:0:2::{i}" for i in range(2, 8)]
+    assert all(d["ipv6"] == d["ip"] and "sadp" not in d["udp"] for d in truth)
+    for device in truth:
+        with lab.in_scanner_ns():
+            sock = socket.create_connection((device["ip"], 80), timeout=3)
+        with sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert sock.recv(12).startswith(b"HTTP/1.")
+    neigh = json.loads(lab.exec(["ip", "-j", "-6", "neigh", "show", "dev", "lab0"], capture_output=True,
+                                text=True, check=True).stdout)
+    macs = {n["dst"]: n.get("lladdr") for n in neigh}
+    assert {d["ip"]: d["mac"] for d in truth} == {ip: macs.get(ip) for ip in (d["ip"] for d in truth)}
+    assert not [r for r in routes(lab, "-6") if r["dst"] == "default"]
