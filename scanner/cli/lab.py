@@ -155,15 +155,16 @@ def lab_exec(name: str, argv: tuple[str, ...]) -> None:
 @lab_group.command("personas")
 @click.option("--personas", "extra", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also validate these persona files.")
-def lab_personas(extra: tuple[Path, ...]) -> None:
+@click.option("--ipv6", is_flag=True, help="Include the IPv6-only and dual-stack personas.")
+def lab_personas(extra: tuple[Path, ...], ipv6: bool) -> None:
     """Validate and list the personas (id, address, truth) as JSON."""
     from camaudit.lab import PersonaError, select_personas
 
     try:
-        personas = select_personas(None, list(extra))
+        personas = select_personas(None, list(extra), ipv6)
     except PersonaError as exc:
         fatal(f"bad persona file: {exc}", ExitCode.USAGE, prog=PROG)
-    _print_json([{"id": p.id, "ip": p.ip, "mac": p.mac or f"{p.oui}:…", "segment": p.segment,
+    _print_json([{"id": p.id, "ip": p.ip, "ipv6": p.ipv6, "mac": p.mac or f"{p.oui}:…", "segment": p.segment,
                   "vendor": p.truth.vendor, "brand": p.truth.brand, "model": p.truth.model,
                   "flagged": p.truth.flagged, "tcp_ports": p.tcp_ports, "file": str(p.source)}
                  for p in personas])
