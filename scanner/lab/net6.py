@@ -31,9 +31,11 @@ ROUTER_ROUTED_IP6 = "fdca:a0d1:0:1::fffe"
 EUI64 = "eui64"   # a persona's `ipv6 = "eui64"`: the segment's /64 plus the MAC's modified EUI-64
 
 # Set per interface in this order; disable_ipv6 last, so the link-local address it creates
-# is born without DAD and no router solicitation ever leaves.
+# is born without DAD and no router solicitation ever leaves. keep_addr_on_down: Linux drops
+# an interface's IPv6 addresses when its link goes down, and `lab unplug`/`plug` must bring a
+# device back with the same addresses, as for IPv4.
 QUIET = (("accept_dad", "0"), ("dad_transmits", "0"), ("router_solicitations", "0"),
-         ("accept_ra", "0"), ("autoconf", "0"), ("disable_ipv6", "0"))
+         ("accept_ra", "0"), ("autoconf", "0"), ("keep_addr_on_down", "1"), ("disable_ipv6", "0"))
 
 
 def eui64(network: ipaddress.IPv6Network, mac: str) -> str:

@@ -148,6 +148,10 @@ def test_replugging_an_ipv6_device_sends_no_router_solicitation_or_dad(lab6) -> 
     assert any(IPv6 in p and p[IPv6].dst == "ff02::c" for p in packets), "the capture saw nothing"
     assert not [p for p in packets if ICMPv6ND_RS in p]
     assert not [p for p in packets if ICMPv6ND_NS in p and p[IPv6].src == "::"], "DAD probe seen"
+    # and the replugged devices are back on the same IPv6 addresses
+    for ip in (HIK6, AXIS[1]):
+        with lab6.in_scanner_ns():
+            socket.create_connection((ip, 80), timeout=3).close()
 
 
 def test_an_ipv6_fleet_answers_each_host_from_its_own_mac(lab_factory) -> None:
