@@ -34,7 +34,7 @@ from typing import Any
 from unittest import mock
 
 from bench.measure import Cost, in_namespace, median_of, run
-from camaudit.lab import Lab, select_personas, topology
+from camaudit.lab import Lab, pgcluster, select_personas, topology
 
 CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
 # the nmap counterpart of each camaudit probe: -sV for banners (SSH, Telnet, SDK ports),
@@ -44,6 +44,7 @@ NMAP_SCRIPTS = ("http-title,rtsp-methods,ssl-cert,broadcast-wsdd-discover,broadc
                 "broadcast-dns-service-discovery,snmp-sysdescr")
 DENSE_NET = "198.19.0.0/24"
 IPV6_NET = "fdca:a0d1:0:2::/120"
+EMPTY_NET = "198.19.200.0/24"  # on the fleet's segment, empty in a small dense fleet (hosts from .0.2 up)
 
 
 def realistic_personas() -> list[str]:
@@ -95,25 +96,31 @@ def score(truth: list[dict[str, Any]], devices: list[dict[str, Any]]) -> Score:
     return Score(seen, len(known), identified, len(flagged), found)
 
 
-def camaudit_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: int) -> tuple[Cost, list[dict]]:
-    """One full audit as a user runs it: discovery, every probe, identify, store (fresh SQLite)."""
-    db = workdir / f"scan-{lab.name}-{round_no}.sqlite"
+def camaudit_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: int,
+                  db_url: str | None = None) -> tuple[Cost, list[dict]]:
+    """One full audit as a user runs it: discovery, every probe, identify, store (a fresh
+    SQLite file, or the fresh database `db_url` names)."""
+    db_url = db_url or f"sqlite:///{workdir / f'scan-{lab.name}-{round_no}.sqlite'}"
     cost = run(in_namespace(lab.scanner_ns, [CAMAUDIT, "scan", target, "--ports", ports, "--json",
                                              "--snmp-community", topology.LAB_SNMP_COMMUNITY,
-                                             "--db", f"sqlite:///{db}"]))
+                                             "--db", db_url]))
     if cost.returncode not in (0, 1):
         raise RuntimeError(f"camaudit scan {target} in lab {lab.name} exited {cost.returncode}: {cost.stderr[-2000:]}")
     return cost, json.loads(cost.stdout)["devices"]
 
 
-def nmap_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: int) -> tuple[Cost, list[dict]]:
+def nmap_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: int,
+              light: bool = False) -> tuple[Cost, list[dict]]:
     """The nmap equivalent; its XML is identified afterwards by camaudit's own import + match
-    (untimed), so both tools are scored by the same fingerprints."""
+    (untimed), so both tools are scored by the same fingerprints.
+
+    The full form asks what camaudit asks (-sV, the scripts above, UDP 161); `light` is
+    `nmap -T4 -sV --version-light` on the same TCP ports, nmap's quick service scan."""
     xml = workdir / f"nmap-{lab.name}-{round_no}.xml"
-    cost = run(in_namespace(lab.scanner_ns, ["nmap", "-n", "-sS", "-sU", "-sV", "-p", f"T:{ports},U:161",
-                                             "--script", NMAP_SCRIPTS, "--script-args",
-                                             f"snmpcommunity={topology.LAB_SNMP_COMMUNITY}",
-                                             "-e", lab.scanner_iface, "-oX", str(xml), target]))
+    how = (["-T4", "-sV", "--version-light", "-p", ports] if light else
+           ["-sS", "-sU", "-sV", "-p", f"T:{ports},U:161", "--script", NMAP_SCRIPTS, "--script-args",
+            f"snmpcommunity={topology.LAB_SNMP_COMMUNITY}"])
+    cost = run(in_namespace(lab.scanner_ns, ["nmap", "-n", *how, "-e", lab.scanner_iface, "-oX", str(xml), target]))
     if cost.returncode != 0:
         raise RuntimeError(f"nmap {target} in lab {lab.name} exited {cost.returncode}: {cost.stderr[-2000:]}")
     observations = subprocess.run([CAMAUDIT, "import", "nmap", str(xml)], capture_output=True, text=True).stdout
@@ -121,24 +128,39 @@ def nmap_scan(lab: Lab, target: str, ports: str, workdir: Path, round_no: int) -
     return cost, [json.loads(line) for line in matched.splitlines() if line.strip()]
 
 
-def compare_with_nmap(count: int, ports: str, rounds: int, log, nmap_rounds: int | None = None) -> dict[str, Any]:
+def compare_with_nmap(count: int, ports: str, rounds: int, log, nmap_rounds: int | None = None,
+                      nmap_light: bool = True, postgres: pgcluster.Cluster | None = None) -> dict[str, Any]:
     """camaudit and nmap alternately (A B A B …) on one dense /24 of `count` live devices.
 
     `nmap_rounds` (default `rounds`) can be lower: one nmap -sV round of 250 hosts takes many
-    minutes, so camaudit may get more rounds than nmap (0 = camaudit only, no ratio)."""
+    minutes, so camaudit may get more rounds than nmap (0 = camaudit only, no ratio).
+    `nmap_light` picks `nmap -T4 -sV --version-light` over the full equivalent. With
+    `postgres`, each round also stores the same audit into a fresh database of that cluster
+    (`camaudit_pg`), reached over its Unix socket from inside the lab."""
     nmap_rounds = rounds if nmap_rounds is None else nmap_rounds
+
+    def into_postgres(lab: Lab, target: str, ports: str, workdir: Path, r: int) -> tuple[Cost, list[dict]]:
+        assert postgres is not None
+        return camaudit_scan(lab, target, ports, workdir, r, postgres.socket_url(postgres.new_database("bench")))
+
+    def nmap(lab: Lab, target: str, ports: str, workdir: Path, r: int) -> tuple[Cost, list[dict]]:
+        return nmap_scan(lab, target, ports, workdir, r, light=nmap_light)
+
     with fleet(count, dense=True) as lab, tempfile.TemporaryDirectory(prefix="ca-bench-") as tmp:
         truth = lab.truth()
-        runs: dict[str, list[Cost]] = {"camaudit": [], "nmap": []}
+        runs: dict[str, list[Cost]] = {"camaudit": [], "camaudit_pg": [], "nmap": []}
         scores: dict[str, Score] = {}
         for r in range(rounds):
-            for tool, fn in (("camaudit", camaudit_scan), ("nmap", nmap_scan))[:2 if r < nmap_rounds else 1]:
+            tools = [("camaudit", camaudit_scan)] + ([("camaudit_pg", into_postgres)] if postgres else [])
+            tools += [("nmap", nmap)] if r < nmap_rounds else []
+            for tool, fn in tools:
                 cost, devices = fn(lab, DENSE_NET, ports, Path(tmp), r)
                 runs[tool].append(cost)
                 scores[tool] = score(truth, devices)
                 log(f"  round {r + 1}/{rounds} {tool:8} {cost.wall:7.2f} s wall, {cost.cpu:6.2f} s CPU, "
                     f"{cost.peak_rss_mib:6.1f} MiB, {scores[tool].identified}/{scores[tool].vendor_known} identified")
-    result: dict[str, Any] = {"target": DENSE_NET, "live": count, "ports": ports, "nmap_scripts": NMAP_SCRIPTS}
+    result: dict[str, Any] = {"target": DENSE_NET, "live": count, "ports": ports,
+                              "nmap_args": "-T4 -sV --version-light" if nmap_light else f"-sV --script {NMAP_SCRIPTS}"}
     for tool in scores:
         result[tool] = {**median_of(runs[tool]), **scores[tool].as_dict()}
     if "nmap" not in scores:
@@ -146,6 +168,14 @@ def compare_with_nmap(count: int, ports: str, rounds: int, log, nmap_rounds: int
     result["speedup_wall"] = round(result["nmap"]["wall_s"] / result["camaudit"]["wall_s"], 1)
     result["speedup_cpu"] = round(result["nmap"]["cpu_s"] / max(result["camaudit"]["cpu_s"], 1e-3), 1)
     return result
+
+
+def empty_segment(ports: str, rounds: int, log) -> dict[str, Any]:
+    """A /24 with nothing alive on the scanner's own segment: what a cron scan of an empty VLAN
+    costs (ARP to 254 silent addresses, the multicast sweeps' windows, a fresh SQLite)."""
+    with fleet(3, dense=True) as lab:
+        rows = scan_series(lab, [EMPTY_NET], ports, rounds, log)
+    return rows[0]
 
 
 def scan_series(lab: Lab, targets: list[str], ports: str, rounds: int, log) -> list[dict[str, Any]]:

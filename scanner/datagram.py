@@ -96,9 +96,18 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
     return replies
 
 
-async def exchange(ip: str, port: int, payload: bytes, *, wait: float, cap: int) -> Datagram | None:
-    """Send `payload` to one host and return its first reply within `wait` seconds, cut at
-    `cap` bytes (None when nothing came back).
+async def exchange(ip: str, port: int, payload: bytes, *, wait: float, cap: int,
+                   resend_after: float | None = None,
+                   before_resend: Callable[[], Awaitable[None]] | None = None) -> Datagram | None:
+    """Send `payload` to one host and return its first reply, cut at `cap` bytes (None when
+    nothing came back).
+
+    Without `resend_after` the reply is awaited `wait` seconds. With it, a request not answered
+    within `resend_after` seconds is sent once more (after `before_resend`, the caller's rate
+    token) and the socket is read until `wait` seconds after that resend. Both sends are the
+    same datagram on the same socket, so a late answer to the first one still counts: every
+    request gets the full `wait` to be answered, and a lost datagram costs `resend_after`
+    rather than a whole second wait.
 
     The socket is connected, so the kernel drops datagrams from any other address or port
     and an ICMP port-unreachable surfaces as ConnectionRefusedError (the caller's status).
@@ -114,8 +123,20 @@ async def exchange(ip: str, port: int, payload: bytes, *, wait: float, cap: int)
         sock.setblocking(False)
         sock.connect(address)
         await _sendto(loop, sock, payload, address)
+        deadline = loop.time() + wait
         try:
-            async with asyncio.timeout(wait):
+            if resend_after is not None:
+                try:
+                    async with asyncio.timeout(resend_after):
+                        data, _ = await _recvfrom(loop, sock, cap + 1)
+                    return Datagram(ip, port, data[:cap], len(data) > cap)
+                except TimeoutError:
+                    pass
+                if before_resend is not None:
+                    await before_resend()
+                await _sendto(loop, sock, payload, address)
+                deadline = loop.time() + wait
+            async with asyncio.timeout_at(deadline):
                 data, _ = await _recvfrom(loop, sock, cap + 1)
         except TimeoutError:
             return None

@@ -25,16 +25,15 @@ from typing import TYPE_CHECKING, Any
 from camaudit.addresses import canonical, ip_sort_key
 from camaudit.discovery import DISCOVERERS, multicast6, route
 from camaudit.discovery.base import DiscoverySettings, on_link
-from camaudit.model import Bounds, Host
+from camaudit.model import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, Bounds, Host
 from camaudit.observation import Observation, ProbeStatus, utc_now
 from camaudit.probes.base import HostProbe, SweepProbe, UnicastProbe
-from camaudit.scan_context import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, RateLimiter, ScanContext
+from camaudit.scan_context import RateLimiter, ScanContext
 from camaudit.targets import TargetSet, drop_own_addresses
 
 if TYPE_CHECKING:
     from camaudit.probes.snmp_usm import SnmpUser
 
-DEFAULT_PORTS: tuple[int, ...] = (22, 23, 80, 443, 554, 8000, 8080, 8443, 37777)
 DEFAULT_ARP_WAIT = 0.5       # seconds to wait for ARP replies after the last request
 UNCOVERED_SHOWN = 5          # addresses named per uncovered-port warning
 MAX_IN_FLIGHT = 512          # concurrent connect attempts / probes (file descriptors, memory)

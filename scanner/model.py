@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# A scan's defaults, here so the CLI can show them in --help without importing the engine.
+DEFAULT_PORTS: tuple[int, ...] = (22, 23, 80, 443, 554, 8000, 8080, 8443, 37777)
+DEFAULT_RATE = 2000.0        # discovery packets/connection attempts per second, whole scan
+DEFAULT_PER_HOST = 2         # concurrent connections per device (gentle on embedded stacks)
+DEFAULT_SWEEP_WAIT = 1.0     # seconds to collect multicast discovery replies
+
 
 @dataclass(slots=True)
 class Host:

@@ -35,16 +35,14 @@ from typing import TYPE_CHECKING, Any
 from camaudit import datagram
 from camaudit.addresses import canonical
 from camaudit.sweep_ports import SweepPorts
-from camaudit.model import Bounds, Datagram
+from camaudit.model import DEFAULT_PER_HOST, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, Bounds, Datagram
 from camaudit.observation import Observation
 from camaudit.targets import TargetSet
 
 if TYPE_CHECKING:
     from camaudit.probes.snmp_usm import SnmpUser
 
-DEFAULT_RATE = 2000.0        # discovery packets/connection attempts per second, whole scan
-DEFAULT_PER_HOST = 2         # concurrent connections per device (gentle on embedded stacks)
-DEFAULT_SWEEP_WAIT = 1.0     # seconds to collect multicast discovery replies
+MAX_VERDICTS = 1 << 18  # addresses whose permits() answer is remembered (a /16 of targets, and then some)
 
 
 class ExcludedAddress(PermissionError):
@@ -161,6 +159,9 @@ class ScanContext:
         self.warnings = [] if warnings is None else warnings  # the scan's, in words for the user
         self._spent: Counter[tuple[str, str]] = Counter()  # (budget, ip) -> units taken
         self.sweep_ports = SweepPorts()  # shared with unicast_only copies; closed by close()
+        # permits() answers by address text: every connection, datagram and observation asks,
+        # and parsing the text each time was a tenth of a /24 audit's CPU. Shared by copies.
+        self._verdicts: dict[str | int, bool] = {}
 
     def close(self) -> None:
         """End the scan's network use: the sweep sockets, kept bound until now (sweep_ports)."""
@@ -172,16 +173,21 @@ class ScanContext:
 
     # -- the one target/exclude rule ---------------------------------------------------
     def permits(self, ip: str | int) -> bool:
-        return self.targets.permits(ip)
+        verdict = self._verdicts.get(ip)
+        if verdict is None:
+            verdict = self.targets.permits(ip)
+            if len(self._verdicts) < MAX_VERDICTS:  # stray senders cannot grow it without end
+                self._verdicts[ip] = verdict
+        return verdict
 
     def require(self, ip: str) -> None:
         """Raise ExcludedAddress unless `ip` is a permitted target. Every sender calls this."""
-        if not self.targets.permits(ip):
+        if not self.permits(ip):
             raise ExcludedAddress(f"{ip} is excluded or not among the scan's targets")
 
     def admit(self, obs: Observation) -> bool:
         """Keep an observation only if it is about a permitted target (drops stray replies)."""
-        if obs.ip is not None and self.targets.permits(obs.ip):
+        if obs.ip is not None and self.permits(obs.ip):
             return True
         self.dropped += 1
         return False
@@ -228,26 +234,33 @@ class ScanContext:
     async def ask(self, payload: bytes, *, group: str, port: int, unicast_to: Iterable[str] = (),
                   wait: float | None = None, repeat: int = 2) -> list[Datagram]:
         """Multicast `payload` on the scan's segment (`repeat` times: lost datagrams are normal
-        on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram)."""
+        on busy LANs) and unicast it to permitted hosts; collect replies (camaudit.datagram).
+
+        The sweep sockets are IPv4 (camaudit.sweep_ports): IPv6 hosts are left out here rather
+        than each costing a rate token for a send that cannot happen."""
         if self.source_ip is None:
             raise RuntimeError("ask() needs the scan's source address")
+        ipv4 = [c for c in map(canonical, unicast_to) if c is not None and ":" not in c and self.permits(c)]
         return await datagram.ask(payload, ports=self.sweep_ports, source_ip=self.source_ip, group=group,
-                                  multicast=self.on_link, port=port,
-                                  unicast_to=[ip for ip in unicast_to if self.permits(ip)],
+                                  multicast=self.on_link, port=port, unicast_to=ipv4,
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
                                   token=self.rate.acquire)
 
-    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float) -> Datagram | None:
+    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float,
+                       resend_after: float | None = None) -> Datagram | None:
         """One UDP request to a permitted target and its first reply (None: no answer within
-        `wait`), size-capped. The request takes a rate token (discovery found no UDP port
-        open) and holds one of the host's slots, so UDP and TCP probes share the per-host cap."""
+        `wait`), size-capped; with `resend_after`, sent once more if unanswered by then
+        (`datagram.exchange`). Each send takes a rate token (discovery found no UDP port
+        open); the request holds one of the host's slots, so UDP and TCP probes share the
+        per-host cap."""
         ip = canonical(ip) or ip
         self.require(ip)
         release = await self.hosts.acquire(ip)
         try:
             await self.rate.acquire()
-            return await datagram.exchange(ip, port, payload, wait=wait, cap=self.bounds.max_datagram_bytes)
+            return await datagram.exchange(ip, port, payload, wait=wait, cap=self.bounds.max_datagram_bytes,
+                                           resend_after=resend_after, before_resend=self.rate.acquire)
         finally:
             release()
 

@@ -191,7 +191,9 @@ def address_key(ip: str | int) -> tuple[str, int] | None:
     if len(ip) > MAX_SPEC_CHARS:
         return None
     try:
-        addr = ipaddress.ip_address(ip)
+        if ":" not in ip:  # the common case first: every reply and connection asks
+            return V4, int(ipaddress.IPv4Address(ip))
+        addr = ipaddress.IPv6Address(ip)
     except ValueError:
         return None
     space, (value, _) = _unmap(_space(addr), (int(addr), int(addr)))
@@ -332,7 +334,8 @@ class TargetSet:
                     TargetSet(outside, self.excluded, _count(outside), self.allowed6, self.excluded6))
         zone = network.network_address.scope_id or ""
         groups = _by_space(_unflatten6(self.allowed6))
-        inside6, groups[zone] = _cut(groups.get(zone, []), net)
+        inside6, rest = _cut(groups.get(zone, []), net)
+        groups[zone] = list(rest)
         outside6 = _flatten6(groups)
         return (TargetSet((), self.excluded, _count(inside6), _flatten6({zone: list(inside6)}), self.excluded6),
                 TargetSet(self.allowed, self.excluded, _count(self.allowed) + _count6(outside6),

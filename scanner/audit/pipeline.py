@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from camaudit import __version__
-from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, ProgressFn
+from camaudit.engine import ProgressFn
+from camaudit.model import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
 from camaudit.exitcodes import ExitCode
 from camaudit.targets import DEFAULT_MAX_TARGETS, TargetError, TargetSet, build_targets, drop_own_addresses
 from camaudit.tiers import counts_for_exit
@@ -158,11 +159,12 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
     as it arises (the log's stderr handler is how a user sees it) and kept in the result.
     Raises AuditError.
     """
-    from camaudit.db.store import StoreError
+    from camaudit.db.errors import StoreError
     from camaudit.discovery.nmap import NmapError
     from camaudit.discovery.route import RouteError
     from camaudit.engine import ScanPlan
     from camaudit.engine import scan as run_plan
+    from camaudit.fingerprints.loader import prefetch_fingerprints
     from camaudit.policy import PolicyError
     from camaudit.runlock import ScanInterrupted
 
@@ -180,6 +182,7 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
             log.info("scan started", extra={"event": "scan.started", "scan_id": rec.scan_id,
                                             "site": result.site, "targets": result.targets})
             warn(plan.warnings)
+            prefetch_fingerprints()  # identification's data loads while the scan waits on the network
             outcome = run_plan(ScanPlan(
                 targets=plan.targets, ports=tuple(config.get("ports") or DEFAULT_PORTS),
                 rate=float(config.get("rate") or DEFAULT_RATE), per_host=plan.per_host,

@@ -7,17 +7,45 @@ calls one service function and maps the outcome to an exit code (`camaudit.exitc
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import sys
 
 import click
 
 from camaudit import __version__
-from camaudit.cli import ingest, inventory, lab, match, ops, register, reports, scan
 from camaudit.cli.common import ExitCodeGroup
 
+# Command name → the module of this package that registers it. A command's module (and what it
+# imports: the engine, SQLAlchemy, scapy, jinja2) is loaded only when that command runs or
+# help lists it, so `camaudit --version` and `camaudit scan --help` start in a fraction of the
+# time. tests/ops/test_cli_commands.py checks this table against what the modules register.
+COMMAND_MODULES = {
+    "scan": "scan", "import": "scan",
+    "ingest": "ingest",
+    "match": "match", "fingerprints": "match", "oui": "match",
+    "assets": "inventory", "findings": "inventory", "history": "inventory", "diff": "inventory",
+    "remediate": "inventory", "rematch": "inventory", "db": "inventory",
+    "register": "register", "advisories": "register",
+    "export": "reports", "report": "reports",
+    "config": "ops", "doctor": "ops", "demo": "ops",
+    "lab": "lab",
+}
 
-@click.group(cls=ExitCodeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(ExitCodeGroup):
+    """The top-level group, loading each command's module the first time the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"camaudit.cli.{COMMAND_MODULES[cmd_name]}").register(self)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="camaudit")
 def main() -> None:
     """Find equipment of flagged vendors (Hikvision, Dahua, Huawei, ZTE, Hytera and their OEMs)
@@ -26,10 +54,6 @@ def main() -> None:
     camaudit never picks targets by itself: every address it probes comes from the targets
     you give it, minus your excludes.
     """
-
-
-for _module in (scan, ingest, match, inventory, register, reports, ops, lab):
-    _module.register(main)
 
 
 def console() -> None:

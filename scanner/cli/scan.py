@@ -24,7 +24,7 @@ import click
 from camaudit import __version__
 from camaudit.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging,
                                  stdout_text, store_failure)
-from camaudit.engine import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
+from camaudit.model import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
 from camaudit.exitcodes import ExitCode
 from camaudit.observation import write_jsonl
 from camaudit.outfile import OutputFileError, output_text

@@ -60,9 +60,11 @@ class ProbeContext(Protocol):
         """Multicast `payload` on the scan's segment and unicast it to the permitted
         `unicast_to`, each send taking a rate token; the replies of `wait` seconds, size-capped."""
 
-    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float) -> Datagram | None:
+    async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float,
+                       resend_after: float | None = None) -> Datagram | None:
         """Send one UDP datagram to a permitted target (a rate token, a host slot) and return
-        its first reply within `wait` seconds, size-capped; None when none came."""
+        its first reply within `wait` seconds, size-capped; None when none came. With
+        `resend_after`, the datagram is sent again once if unanswered by then."""
 
     def spend(self, budget: str, ip: str, allowance: int = 1) -> bool:
         """Take one unit of this scan's `budget` for `ip` (e.g. one RPC2 login challenge per

@@ -26,11 +26,12 @@ from camaudit.model import Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes._io import classify, observation
 from camaudit.probes.base import ProbeContext, UnicastProbe
-from camaudit.probes.snmp_ber import (ATTEMPTS, ENTITY, ENTITY_ROWS, GET, GET_BULK, PORT, SYSTEM, BerError,
-                                      _request_ids, parse_response, request)
+from camaudit.probes.snmp_ber import (ENTITY, ENTITY_ROWS, GET, GET_BULK, PORT, SYSTEM, BerError, _request_ids,
+                                      parse_response, request)
 from camaudit.probes.snmp_usm import MAX_USERS, Session
 
-MAX_COMMUNITIES = 4        # tried per device; each costs up to ATTEMPTS waits when unanswered
+MAX_COMMUNITIES = 4        # tried per device; each costs up to RESEND_AFTER + connect_timeout when unanswered
+RESEND_AFTER = 0.25        # seconds before an unanswered request is sent again (a LAN agent answers in ms)
 
 # asks one credential's GET or GETBULK: the varbinds, or (status, reason)
 Ask = Callable[..., Awaitable["list[tuple[str, str | None]] | tuple[ProbeStatus, str]"]]
@@ -94,22 +95,25 @@ class SnmpProbe(UnicastProbe):
 
     async def _ask(self, host: Host, ctx: ProbeContext, community: str, pdu: int, oids: list[str],
                    max_repetitions: int = 0) -> list[tuple[str, str | None]] | tuple[ProbeStatus, str]:
-        """The varbinds of the first well-formed answer, or (status, reason) after ATTEMPTS tries."""
-        failure: tuple[ProbeStatus, str] = (ProbeStatus.TIMEOUT, "no answer")
-        for _ in range(ATTEMPTS):
-            request_id = next(_request_ids) & 0x7FFFFFFF
-            reply = await ctx.exchange(host.ip, PORT, request(community, pdu, oids, request_id,
-                                                              max_repetitions=max_repetitions),
-                                       wait=ctx.bounds.connect_timeout)
-            if reply is None:
-                continue
-            if reply.truncated:
-                return ProbeStatus.TOO_LARGE, f"reply larger than {len(reply.data)} bytes"
-            try:
-                error_status, varbinds = parse_response(reply.data, request_id)
-            except BerError as exc:
-                return ProbeStatus.PROTOCOL_ERROR, f"unreadable SNMP reply: {exc}"
-            if error_status:
-                return ProbeStatus.PROTOCOL_ERROR, f"agent answered error-status {error_status}"
-            return varbinds
-        return failure
+        """The varbinds of the well-formed answer, or (status, reason).
+
+        The request is sent, and sent again with the same request-id if unanswered after
+        RESEND_AFTER (RFC 3416 §4.1 lets a manager retransmit a request unchanged), so a
+        lost datagram costs a quarter second and a slow agent's answer to either copy counts.
+        A silent host costs RESEND_AFTER + connect_timeout instead of two full waits.
+        """
+        request_id = next(_request_ids) & 0x7FFFFFFF
+        reply = await ctx.exchange(host.ip, PORT, request(community, pdu, oids, request_id,
+                                                          max_repetitions=max_repetitions),
+                                   wait=ctx.bounds.connect_timeout, resend_after=RESEND_AFTER)
+        if reply is None:
+            return ProbeStatus.TIMEOUT, "no answer"
+        if reply.truncated:
+            return ProbeStatus.TOO_LARGE, f"reply larger than {len(reply.data)} bytes"
+        try:
+            error_status, varbinds = parse_response(reply.data, request_id)
+        except BerError as exc:
+            return ProbeStatus.PROTOCOL_ERROR, f"unreadable SNMP reply: {exc}"
+        if error_status:
+            return ProbeStatus.PROTOCOL_ERROR, f"agent answered error-status {error_status}"
+        return varbinds

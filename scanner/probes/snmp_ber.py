@@ -14,7 +14,7 @@ import itertools
 from collections.abc import Iterator
 
 PORT = 161
-ATTEMPTS = 2               # a lost datagram is normal: one retry per community
+ATTEMPTS = 2               # a lost datagram is normal: one retry per SNMPv3 request
 MAX_VARBINDS = 32
 MAX_VALUE_CHARS = 512
 MAX_OID_ARCS = 128

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any, ClassVar
 
-from cryptography import x509
-
 from camaudit.model import Host
 from camaudit.observation import Observation, ProbeStatus
 from camaudit.probes._io import classify, connection, observation
@@ -23,6 +21,10 @@ MAX_CERT_BYTES = 64 * 1024  # a larger leaf certificate is not a device default 
 
 def describe_certificate(der: bytes) -> dict[str, Any]:
     """subject/issuer as RFC 4514 strings plus the facts useful for matching and reports."""
+    # imported at the first certificate, not when the engine loads the probes: cryptography's
+    # x509 module costs ~0.1 s, paid before the scan's first packet otherwise
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     out: dict[str, Any] = {
         "subject": cert.subject.rfc4514_string(),

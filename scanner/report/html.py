@@ -13,10 +13,10 @@ import hashlib
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import jinja2
-from markupsafe import Markup
+if TYPE_CHECKING:
+    import jinja2
 
 from camaudit.report import charts
 from camaudit.report.base import BY_POLICY, ReportMeta, Row, Rows, filter_text
@@ -58,6 +58,8 @@ class HtmlExporter:
 
 def page(rows: Sequence[Row], meta: ReportMeta) -> Iterator[str]:
     """The report page as pieces of text, in order."""
+    from markupsafe import Markup  # imported when a report is written: start-up stays short
+
     css = (_TEMPLATES / "report.css").read_text(encoding="utf-8")
     script = (_TEMPLATES / "report.js").read_text(encoding="utf-8")
     summary = summarize(rows, meta.generated_at.date())
@@ -130,6 +132,8 @@ def _minute(value: Any) -> Any:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # imported when a report is written: every command would otherwise pay ~30 ms
+
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: (_TEMPLATES / name).read_text(encoding="utf-8")),
         autoescape=True,

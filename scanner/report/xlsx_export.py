@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import xlsxwriter
+if TYPE_CHECKING:
+    import xlsxwriter
 
 from camaudit.report.base import BY_POLICY, ReportMeta, Rows, cell, filter_text
 from camaudit.report.sanitize import is_formula_like, xml_safe
@@ -27,6 +28,8 @@ class XlsxExporter:
     suffix = ".xlsx"
 
     def write(self, rows: Rows, meta: ReportMeta, stream: BinaryIO) -> None:
+        import xlsxwriter  # imported when a workbook is written: start-up stays short
+
         # constant_memory: each row goes to a temp file once the next begins, strings inline,
         # instead of the whole sheet and a shared-string table held until close
         workbook = xlsxwriter.Workbook(stream, {

@@ -38,7 +38,7 @@ def test_routed_personas_are_found_without_macs(elab, scan) -> None:
 
 
 def out_ports() -> tuple[int, ...]:
-    from camaudit.engine import DEFAULT_PORTS
+    from camaudit.model import DEFAULT_PORTS
     return DEFAULT_PORTS
 
 

@@ -220,3 +220,26 @@ def test_unknown_xml_encoding_is_a_protocol_error_for_that_sender_only() -> None
         [Datagram("198.18.0.220", 3702, bad), Datagram("198.18.0.10", 3702, good)])}
     assert got["198.18.0.220"].status is ProbeStatus.PROTOCOL_ERROR
     assert got["198.18.0.10"].status is ProbeStatus.OK and got["198.18.0.10"].data["types"]
+
+
+def test_arp_request_frame_equals_scapys_byte_for_byte() -> None:
+    """The hand-packed who-has frame is exactly what scapy builds for the same fields."""
+    from scapy.layers.l2 import ARP, Ether
+
+    from camaudit.discovery.arp import request_template
+
+    for mac, ip in (("02:00:5e:00:00:01", "198.18.0.1"), ("AA-BB-CC-DD-EE-FF", "198.19.0.1")):
+        want = bytes(Ether(src=mac.replace("-", ":").lower(), dst="ff:ff:ff:ff:ff:ff", type=0x0806)
+                     / ARP(op=1, hwsrc=mac.replace("-", ":").lower(), psrc=ip,
+                           hwdst="00:00:00:00:00:00", pdst="0.0.0.0"))
+        assert request_template(mac, ip) == want
+
+
+def test_arp_request_frame_refuses_a_malformed_mac() -> None:
+    import pytest
+
+    from camaudit.discovery.arp import request_template
+
+    for bad in ("02:00:5e:00:00", "02:00:5e:00:00:01:02", "zz:00:5e:00:00:01"):
+        with pytest.raises(ValueError):
+            request_template(bad, "198.18.0.1")

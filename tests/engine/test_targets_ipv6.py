@@ -177,3 +177,20 @@ def test_config_accepts_ipv6_and_zoneless_link_local_excludes(tmp_path) -> None:
     path.write_text('targets = ["fe80::1"]\n')
     with pytest.raises(ConfigError, match="add %interface"):
         load_config(config_path=path, env={})
+
+
+ADDRESS_ALPHABET = "0123456789abcdefABCDEF:.%/-fe80ffff lab\u0660\u00b2"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=ADDRESS_ALPHABET, max_size=80) | st.text(max_size=40))
+def test_any_text_is_a_target_error_or_a_target_never_a_crash(spec: str) -> None:
+    t = build_targets(["fdca:a0d1::/120", "fe80::%lab/126", "198.18.0.0/24"])
+    assert t.permits(spec) in (True, False)
+    try:
+        space, (first, last) = parse_spec(spec, exclude=True)
+    except TargetError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 600
+        return
+    assert 0 <= first <= last < (2**32 if space == "ipv4" else 2**128)
+    assert space == "ipv4" or space == "" or space in spec

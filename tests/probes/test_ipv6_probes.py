@@ -288,3 +288,27 @@ def test_udp_exchange_picks_the_socket_family_from_the_address() -> None:
             transport.close()
     reply = asyncio.run(main())
     assert reply is not None and reply.data == b"?6v" and reply.ip == "::1"
+
+
+def test_ipv4_sweeps_spend_no_rate_token_on_ipv6_hosts() -> None:
+    """The sweep sockets are IPv4: an IPv6 host in `unicast_to` is skipped, not a failed send."""
+    async def main() -> tuple[int, list[str]]:
+        heard: list[str] = []
+        echo = type("Echo", (asyncio.DatagramProtocol,), {
+            "connection_made": lambda self, t: setattr(self, "t", t),
+            "datagram_received": lambda self, data, addr: (heard.append(addr[0]), self.t.sendto(b"ok", addr))})
+        loop = asyncio.get_running_loop()
+        v4, _ = await loop.create_datagram_endpoint(echo, local_addr=("127.0.0.2", 0))
+        port = v4.get_extra_info("sockname")[1]
+        v6, _ = await loop.create_datagram_endpoint(echo, local_addr=("::1", port), family=socket.AF_INET6)
+        ctx = ScanContext(build_targets(["127.0.0.2", "::1"]), source_ip="127.0.0.1")
+        try:
+            replies = await ctx.ask(b"probe", group="239.255.255.250", port=port,
+                                    unicast_to=["::1", "::ffff:127.0.0.2"], wait=0.3, repeat=1)
+        finally:
+            ctx.close()
+            v4.close()
+            v6.close()
+        return ctx.rate.taken, heard + [r.ip for r in replies]
+    taken, seen = asyncio.run(main())
+    assert taken == 1 and seen == ["127.0.0.1", "127.0.0.2"]

@@ -3,12 +3,6 @@ fixture parametrized over SQLite and that PostgreSQL so every store test runs on
 
 from __future__ import annotations
 
-import itertools
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,55 +11,24 @@ from typing import Any
 import pytest
 
 from camaudit.db.store import Store
+from camaudit.lab import pgcluster
+from camaudit.lab.pgcluster import Cluster
 from camaudit.identify import Identification
-
-PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-               if (p / "initdb").exists()), None) if Path("/usr/lib/postgresql").exists() else None
-_db_counter = itertools.count()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
-                          capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A PostgreSQL cluster on 127.0.0.1 only, in a temp dir; yields the server URL prefix."""
-    if PG_BIN is None:
-        pytest.skip("PostgreSQL server binaries are absent (make test installs the Debian package)")
-    if os.geteuid() != 0:
-        pytest.skip("starting a throwaway PostgreSQL cluster needs root (to run it as user postgres)")
-    tmp = Path(tempfile.mkdtemp(prefix="ca-pg-"))
-    shutil.chown(tmp, "postgres", "postgres")
-    data, port = tmp / "data", _free_port()
-    _as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                  "--no-sync", "-E", "UTF8"])
-    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(tmp / "log"), "-w", "-o",
-                  f"-k {tmp} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c max_connections=100", "start"])
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
-    finally:
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
-        shutil.rmtree(tmp, ignore_errors=True)
+def pg_server() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the session (scanner/lab/pgcluster.py)."""
+    reason = pgcluster.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with pgcluster.throwaway_cluster() as cluster:
+        yield cluster
 
 
-def new_pg_database(server: str) -> str:
+def new_pg_database(server: Cluster) -> str:
     """A fresh, empty database on the session cluster; returns its URL."""
-    import psycopg
-
-    name = f"camaudit_test_{os.getpid()}_{next(_db_counter)}"
-    with psycopg.connect(server.replace("postgresql+psycopg", "postgresql") + "/postgres",
-                         autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{server}/{name}"
+    return f"{server.url}/{server.new_database()}"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

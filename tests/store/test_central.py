@@ -76,14 +76,16 @@ def test_sqlite_file_is_private_wal_and_migrated(tmp_path: Path):
 
 def test_migration_failure_leaves_no_half_schema(tmp_path: Path, monkeypatch):
     """A migration that dies midway rolls back whole: no tables, no version row."""
+    import alembic.command
+
     path = tmp_path / "inventory.sqlite3"
-    real = migrate.command.upgrade
+    real = alembic.command.upgrade
 
     def dying_upgrade(cfg, rev):
         real(cfg, rev)                       # all DDL has run inside the transaction…
         raise KeyboardInterrupt              # …and the process is interrupted before commit
 
-    monkeypatch.setattr(migrate.command, "upgrade", dying_upgrade)
+    monkeypatch.setattr(alembic.command, "upgrade", dying_upgrade)
     try:
         Store(f"sqlite:///{path}")
     except KeyboardInterrupt:
