@@ -141,3 +141,18 @@ def test_ingest_of_a_dual_stack_and_a_routed_eui64_observation_is_one_asset(db_u
         store.rematch(identify)
         [row] = store.device_rows()
         assert {e["source"] for e in row["evidence"]} == {"http", "mac"}
+
+
+def test_cli_lists_both_families_and_diff_reports_no_family_change(db_url: str, run_scan, flagged_hikvision) -> None:
+    with Store(db_url) as store:
+        scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC)])
+        scan(store, run_scan, [flagged_hikvision(V6, HIK_MAC, ipv6=[V6, LINK_LOCAL])])
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(main, [*args, "--db", db_url, "--config", "/dev/null"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert f"{V4}  {V6}, {LINK_LOCAL}  {HIK_MAC}" in cli("assets")
+    assert f"{V4}  {V6}, {LINK_LOCAL}  {HIK_MAC}" in cli("findings")
+    assert cli("diff").splitlines() == ["scan 1 → scan 2: 0 new, 0 gone, 0 changed"]
