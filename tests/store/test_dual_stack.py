@@ -156,3 +156,20 @@ def test_cli_lists_both_families_and_diff_reports_no_family_change(db_url: str, 
     assert f"{V4}  {V6}, {LINK_LOCAL}  {HIK_MAC}" in cli("assets")
     assert f"{V4}  {V6}, {LINK_LOCAL}  {HIK_MAC}" in cli("findings")
     assert cli("diff").splitlines() == ["scan 1 → scan 2: 0 new, 0 gone, 0 changed"]
+
+
+def test_hostile_address_lists_are_bounded_and_cannot_fail_a_device() -> None:
+    """Addresses come from the network (observation files, other tools' identifications)."""
+    from camaudit.db.device import MAX_IPV6, clean
+    from camaudit.identify import Identification
+
+    many = [f"2001:db8::{n:x}" for n in range(100)]
+    device = clean(Identification(ip=V4, mac=None, ipv6=[*many, "nonsense", 7, None, "fe80::1%" + "x" * 5000,
+                                                       "FE80::1%eth0", "::ffff:198.18.0.9"]))
+    assert device.ip == V4 and len(device.ipv6) == MAX_IPV6 and device.ipv6[0] == "2001:db8::"
+    assert all(len(a) <= 64 for a in device.ipv6)
+    assert clean(Identification(ip=V4, mac=None, ipv6=12)).ipv6 is None         # not a list: ignored
+    long_zone = "fe80::1%" + "x" * 100
+    assert clean(Identification(ip=long_zone, mac=None)).ip == long_zone[:44] + "…"   # not an address
+    only = clean(Identification(ip="FE80::1%eth0", mac=None, ipv6=["fe80::1%eth0"]))
+    assert (only.ip, only.ipv6, only.address) == (None, ["fe80::1%eth0"], "fe80::1%eth0")
