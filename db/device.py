@@ -14,14 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
-from camaudit.addresses import canonical_ip, ip_sort_key, is_ipv6
+from camaudit.addresses import MAX_ADDRESS_CHARS, canonical_ip, ip_sort_key, is_ipv6
 from camaudit.db.models import Asset, Sighting, fit
 from camaudit.observation import normalize_mac
 from camaudit.tiers import TIERS
 
 MAX_EVIDENCE_VALUE = 1000     # characters of one evidence value (it has no column of its own)
 MAX_IPV6 = 16                 # IPv6 addresses kept per device (global, link-local, temporary…)
-MAX_IPV6_CHARS = 64           # 45 for the longest address, a zone (an interface name) after it
 
 T_ASSET, T_SIGHT = Asset.__table__, Sighting.__table__
 
@@ -106,7 +105,7 @@ def _text(value: Any, column: Any = None) -> str | None:
 def _ipv6(addresses: Iterable[Any]) -> list[str] | None:
     """The IPv6 addresses among `addresses`, canonical, unique, in address order, at most
     MAX_IPV6; None when there is none."""
-    found = {canonical_ip(a) for a in addresses if isinstance(a, str) and len(a) <= MAX_IPV6_CHARS}
+    found = {canonical_ip(a) for a in addresses if isinstance(a, str) and len(a) <= MAX_ADDRESS_CHARS}
     return sorted((a for a in found if is_ipv6(a)), key=ip_sort_key)[:MAX_IPV6] or None
 
 
@@ -116,9 +115,12 @@ def clean(ident: IdentificationLike) -> Device:
     evidence = [{k: (_text(v) if isinstance(v, str) else v) for k, v in e.items()}
                 for e in (ident.evidence or []) if isinstance(e, dict)]
     c = T_ASSET.c
-    ip = canonical_ip(ident.ip) if isinstance(ident.ip, str) and len(ident.ip) <= MAX_IPV6_CHARS else ident.ip
-    ipv6 = _ipv6([ip, *(getattr(ident, "ipv6", None) or ())])
-    return Device(ip=None if isinstance(ip, str) and is_ipv6(ip) else _text(ip, c.ip),
+    ip = canonical_ip(ident.ip) if isinstance(ident.ip, str) else ident.ip
+    more = getattr(ident, "ipv6", None)
+    ipv6 = _ipv6([ip, *(more if isinstance(more, (list, tuple)) else ())])
+    # an IPv6 `ip` is among `ipv6`; text too long to be an address stays where it was, cut
+    v6_ip = isinstance(ip, str) and len(ip) <= MAX_ADDRESS_CHARS and is_ipv6(ip)
+    return Device(ip=None if v6_ip else _text(ip, c.ip),
                   ipv6=ipv6, mac=normalize_mac(ident.mac) if ident.mac else None,
                   vendor=_text(ident.vendor, c.vendor), brand=_text(ident.brand, c.brand),
                   model=_text(ident.model, c.model), firmware=_text(ident.firmware, c.firmware),

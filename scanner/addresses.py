@@ -7,7 +7,9 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-MAX_ADDRESS_CHARS = 64  # the longest IPv6 text (45) plus a zone (15) and '%'
+# the longest address text (45, IPv4-embedded IPv6) and a zone, an interface name, after it;
+# longer text is no address a device has and is neither parsed nor cached
+MAX_ADDRESS_CHARS = 64
 
 
 def canonical(ip: str) -> str | None:
@@ -71,13 +73,18 @@ def same_address(literal: str | None, ip: str) -> bool:
     return mine_addr == their_addr and (not mine_zone or not their_zone or mine_zone == their_zone)
 
 
-@lru_cache(maxsize=1 << 14)
 def canonical_ip(ip: str) -> str:
     """One text per address, so one device's observations group however a tool spelt it:
     IPv6 compressed and lower-case (a zone `%eth0` kept as written, RFC 4007 section 11), an
     IPv4-mapped IPv6 address (`::ffff:198.18.0.5`, what a dual-stack socket reports for an
     IPv4 peer, RFC 4291 section 2.5.5.2) as the IPv4 address it is. Text that is not an
-    address is returned unchanged. Cached: a fleet's observations repeat their addresses."""
+    address (or longer than MAX_ADDRESS_CHARS) is returned unchanged."""
+    return ip if len(ip) > MAX_ADDRESS_CHARS else _canonical(ip)
+
+
+@lru_cache(maxsize=1 << 14)
+def _canonical(ip: str) -> str:
+    """`canonical_ip`, cached: a fleet's observations repeat their addresses."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

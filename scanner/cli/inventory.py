@@ -56,6 +56,8 @@ def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, st
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, list):      # a device's IPv6 addresses
+        value = ", ".join(map(str, value))
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
@@ -87,7 +89,7 @@ def assets(site: str | None, vendor: str | None, flagged: bool | None, as_json: 
         return
     for r in rows:
         r["ref"], r["last"] = f"A{r['asset_id']}", _day(r["last_seen"])
-    _print_table(rows, [("ref", "ASSET"), ("site", "SITE"), ("ip", "IP"), ("mac", "MAC"),
+    _print_table(rows, [("ref", "ASSET"), ("site", "SITE"), ("ip", "IP"), ("ipv6", "IPV6"), ("mac", "MAC"),
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
                         ("firmware", "FIRMWARE"), ("flagged", "FLAGGED"), ("tier", "TIER"),
                         ("last", "LAST SEEN")])
@@ -124,7 +126,7 @@ def findings(status: tuple[str, ...], site: str | None, vendor: str | None, poli
     for r in rows:
         r["ref"], r["asset"] = f"F{r['finding_id']}", f"A{r['asset_id']}"
         r["seen"] = _day(r["last_seen"]) + (" (not seen since)" if r["not_seen_since"] else "")
-    _print_table(rows, [("ref", "FINDING"), ("asset", "ASSET"), ("site", "SITE"), ("ip", "IP"),
+    _print_table(rows, [("ref", "FINDING"), ("asset", "ASSET"), ("site", "SITE"), ("ip", "IP"), ("ipv6", "IPV6"),
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
                         ("tier", "TIER"), ("policy_id", "POLICY"), ("status", "STATUS"), ("owner", "OWNER"),
                         ("due", "DUE"), ("days_open", "DAYS"), ("seen", "LAST SEEN")])
@@ -137,7 +139,7 @@ def _print_devices(rows: list[dict[str, Any]]) -> None:
         r["ref"], r["policy_list"] = f"D{r['asset_id']}", ", ".join(r["policies"])
         r["shown_status"] = r["status"] + (" (mixed)" if r["status_detail"] else "")
         r["seen"] = _day(r["last_seen"]) + (" (not seen since)" if r["not_seen_since"] else "")
-    _print_table(rows, [("ref", "DEVICE"), ("site", "SITE"), ("ip", "IP"), ("mac", "MAC"),
+    _print_table(rows, [("ref", "DEVICE"), ("site", "SITE"), ("ip", "IP"), ("ipv6", "IPV6"), ("mac", "MAC"),
                         ("vendor", "VENDOR"), ("brand", "BRAND"), ("model", "MODEL"),
                         ("tier", "TIER"), ("policy_list", "POLICIES"), ("priority_reason", "PRIORITY"),
                         ("location", "LOCATION"), ("shown_status", "STATUS"),
@@ -165,7 +167,7 @@ def history(asset: str, site: str | None, as_json: bool, db_url: str | None,
     click.echo(f"A{a['asset_id']}  {_cell(a['vendor'] or 'unknown vendor')} {_cell(a['model'])}  "
                f"mac {_cell(a['mac'])}  serial {_cell(a['serial'])}  site {_cell(a['site'])}")
     click.echo("\nSightings")
-    _print_table(data["sightings"], [("scan_id", "SCAN"), ("seen_at", "SEEN"), ("ip", "IP"),
+    _print_table(data["sightings"], [("scan_id", "SCAN"), ("seen_at", "SEEN"), ("ip", "IP"), ("ipv6", "IPV6"),
                                      ("vendor", "VENDOR"), ("firmware", "FIRMWARE"),
                                      ("flagged", "FLAGGED")])
     for f in data["findings"]:
@@ -207,11 +209,11 @@ def diff(scan_a: int | None, scan_b: int | None, site: str | None, list_scans: b
                f"{len(data['gone'])} gone, {len(data['changed'])} changed")
     for kind in ("new", "gone"):
         for r in data[kind]:
-            click.echo(f"{'+' if kind == 'new' else '-'} A{r['asset_id']}  {_cell(r['ip'])}  "
+            click.echo(f"{'+' if kind == 'new' else '-'} A{r['asset_id']}  {_cell(r['ip'] or r['ipv6'])}  "
                        f"{_cell(r['mac'])}  {_cell(r['vendor'])} {_cell(r['model'])}")
     for r in data["changed"]:
         changes = ", ".join(f"{k} {_cell(v['from'])} → {_cell(v['to'])}" for k, v in r["changes"].items())
-        click.echo(f"~ A{r['asset_id']}  {_cell(r['mac'] or r['ip'])}  {changes}")
+        click.echo(f"~ A{r['asset_id']}  {_cell(r['mac'] or r['ip'] or r['ipv6'])}  {changes}")
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:

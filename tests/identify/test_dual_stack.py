@@ -43,6 +43,8 @@ def test_ipv4_mapped_address_is_the_ipv4_address() -> None:
     assert canonical_ip("::ffff:198.18.0.5") == "198.18.0.5"
     assert canonical_ip("2001:DB8:0:0::1") == "2001:db8::1"
     assert canonical_ip("FE80::1%eth0") == "fe80::1%eth0"
+    hostile = "FE80::1%" + "x" * 100_000      # neither parsed nor cached
+    assert canonical_ip(hostile) is hostile and eui64_mac(hostile) is None
 
 
 def test_dual_stack_device_with_one_mac_is_one_identification(fset: FingerprintSet) -> None:

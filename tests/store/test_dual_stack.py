@@ -141,3 +141,35 @@ def test_ingest_of_a_dual_stack_and_a_routed_eui64_observation_is_one_asset(db_u
         store.rematch(identify)
         [row] = store.device_rows()
         assert {e["source"] for e in row["evidence"]} == {"http", "mac"}
+
+
+def test_cli_lists_both_families_and_diff_reports_no_family_change(db_url: str, run_scan, flagged_hikvision) -> None:
+    with Store(db_url) as store:
+        scan(store, run_scan, [flagged_hikvision(V4, HIK_MAC)])
+        scan(store, run_scan, [flagged_hikvision(V6, HIK_MAC, ipv6=[V6, LINK_LOCAL])])
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(main, [*args, "--db", db_url, "--config", "/dev/null"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert f"{V4}  {V6}, {LINK_LOCAL}  {HIK_MAC}" in cli("assets")
+    assert f"{V4}  {V6}, {LINK_LOCAL}  {HIK_MAC}" in cli("findings")
+    assert cli("diff").splitlines() == ["scan 1 → scan 2: 0 new, 0 gone, 0 changed"]
+
+
+def test_hostile_address_lists_are_bounded_and_cannot_fail_a_device() -> None:
+    """Addresses come from the network (observation files, other tools' identifications)."""
+    from camaudit.db.device import MAX_IPV6, clean
+    from camaudit.identify import Identification
+
+    many = [f"2001:db8::{n:x}" for n in range(100)]
+    device = clean(Identification(ip=V4, mac=None, ipv6=[*many, "nonsense", 7, None, "fe80::1%" + "x" * 5000,
+                                                       "FE80::1%eth0", "::ffff:198.18.0.9"]))
+    assert device.ip == V4 and len(device.ipv6) == MAX_IPV6 and device.ipv6[0] == "2001:db8::"
+    assert all(len(a) <= 64 for a in device.ipv6)
+    assert clean(Identification(ip=V4, mac=None, ipv6=12)).ipv6 is None         # not a list: ignored
+    long_zone = "fe80::1%" + "x" * 100
+    assert clean(Identification(ip=long_zone, mac=None)).ip == long_zone[:44] + "…"   # not an address
+    only = clean(Identification(ip="FE80::1%eth0", mac=None, ipv6=["fe80::1%eth0"]))
+    assert (only.ip, only.ipv6, only.address) == (None, ["fe80::1%eth0"], "fe80::1%eth0")
