@@ -11,6 +11,9 @@ Two fleet layouts, both macvlan fleets on 198.19.0.0/16 (docs/lab.md):
   function while the plan is made (the lab's own code, nothing else, builds it);
 * sparse — the lab's own layout: N hosts evenly over the /16 (a /24 holds N/256 of them).
 
+An IPv6 fleet (`ipv6=True`) is IPv6-only, its hosts one after another from fdca:a0d1:0:2::2,
+so N ≤ 254 share the /120 `IPV6_NET`: the IPv6 twin of the dense /24.
+
 Fleets use the shipped personas that answer like real devices (the hostile ones exist to
 test robustness and would measure their own timeouts, not the scanner).
 """
@@ -40,6 +43,7 @@ CAMAUDIT = str(Path(sys.executable).with_name("camaudit"))
 NMAP_SCRIPTS = ("http-title,rtsp-methods,ssl-cert,broadcast-wsdd-discover,broadcast-upnp-info,"
                 "broadcast-dns-service-discovery,snmp-sysdescr")
 DENSE_NET = "198.19.0.0/24"
+IPV6_NET = "fdca:a0d1:0:2::/120"
 EMPTY_NET = "198.19.200.0/24"  # on the fleet's segment, empty in a small dense fleet (hosts from .0.2 up)
 
 
@@ -52,15 +56,15 @@ def _dense_address(index: int, count: int) -> str:
 
 
 @contextmanager
-def fleet(count: int, *, dense: bool) -> Iterator[Lab]:
+def fleet(count: int, *, dense: bool, ipv6: bool = False) -> Iterator[Lab]:
     """A fleet lab of `count` realistic devices, torn down on every exit (its own unique name)."""
-    lab = Lab(f"bn{os.getpid() % 100000}{'d' if dense else 's'}{count}"[:12])
+    lab = Lab(f"bn{os.getpid() % 100000}{'v' if ipv6 else 'd' if dense else 's'}{count}"[:12])
     if dense and count > 253:
         raise ValueError(f"a dense fleet fits 253 devices in {DENSE_NET}, not {count}")
     layout = mock.patch.object(topology, "fleet_address", _dense_address) if dense else nullcontext()
     try:
         with layout:
-            lab.up(only=realistic_personas(), count=count)
+            lab.up(only=realistic_personas(), count=count, ipv6=ipv6)
         yield lab
     finally:
         lab.down()
@@ -192,9 +196,19 @@ def scan_series(lab: Lab, targets: list[str], ports: str, rounds: int, log) -> l
     return rows
 
 
+def ipv6_beside_ipv4(count: int, ports: str, rounds: int, log) -> list[dict[str, Any]]:
+    """The same `count` devices as a dense IPv4 /24 fleet and as an IPv6-only /120 fleet,
+    camaudit on each (same personas, ports and rounds): what IPv6 costs, side by side."""
+    rows = []
+    for ipv6, target in ((False, DENSE_NET), (True, IPV6_NET)):
+        with fleet(count, dense=True, ipv6=ipv6) as lab:
+            rows += scan_series(lab, [target], ports, rounds, log)
+    return rows
+
+
 def _inside(ip: str, target: str) -> bool:
-    return ipaddress.IPv4Address(ip) in ipaddress.IPv4Network(target)
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(target)
 
 
 def _size(target: str) -> int:
-    return ipaddress.IPv4Network(target).num_addresses
+    return ipaddress.ip_network(target).num_addresses

@@ -9,6 +9,8 @@ Sections (all by default; pick with --only):
   sparse   one fleet of --sparse-live devices spread over 198.19.0.0/16; camaudit on a /24,
            /22, /20 and the whole /16 of it (cost as addresses grow)
   live     dense /24s with fewer live devices (cost as live devices grow; 250 comes from lan24)
+  ipv6     --lan-live devices as a dense IPv4 /24 and as an IPv6-only fdca:a0d1:0:2::/120, camaudit
+           on each (what IPv6 costs beside the IPv4 figure)
   match    `camaudit match` throughput (bench/match_throughput.py)
   store    store a 10,000-device scan, export it as CSV/JSON/XLSX/HTML
   rematch  `camaudit rematch` over 1M stored observations
@@ -41,7 +43,8 @@ from bench import capture_import, lab_scans, match_throughput, startup, store_ex
 from camaudit.lab import pgcluster  # noqa: E402
 from camaudit.model import DEFAULT_PORTS  # noqa: E402
 
-SECTIONS = ("lan24", "empty", "sparse", "live", "match", "store", "rematch", "ingest", "pcap", "startup")
+SECTIONS = ("lan24", "empty", "sparse", "live", "ipv6", "match", "store", "rematch", "ingest", "pcap",
+            "startup")
 TARGETS = {"lan24_wall_s": 1.5, "lan24_rss_mib": 150.0, "lan24_speedup": 150.0, "lan24_pg_over_sqlite": 1.2,
            "empty24_wall_s": 1.0, "sparse16_wall_s": 20.0, "sparse16_rss_mib": 250.0,
            "match_obs_per_s": 50_000, "rematch_1m_s": 60.0, "pcap_packets_per_s": capture_import.TARGET_PACKETS_PER_S,
@@ -79,7 +82,7 @@ def main() -> int:
     parser.add_argument("--ingest-observations", type=int, help="observations of the ingested file (default 1M; quick 100k)")
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/bench-<time>.json)")
     args = parser.parse_args()
-    if os.geteuid() != 0 and set(args.only or SECTIONS) & {"lan24", "empty", "sparse", "live", "pcap"}:
+    if os.geteuid() != 0 and set(args.only or SECTIONS) & {"lan24", "empty", "sparse", "live", "ipv6", "pcap"}:
         parser.error("the lab sections need root (network namespaces); run as root or pick --only match/store/rematch")
     rounds = 1 if args.quick else args.rounds
     sizes = {"match": 200_000, "store": 2_000, "rematch": 100_000, "ingest": 100_000} if args.quick else \
@@ -132,6 +135,8 @@ def _run_section(section: str, args: argparse.Namespace, rounds: int, sizes: dic
             with lab_scans.fleet(live, dense=True) as lab:
                 rows += lab_scans.scan_series(lab, [lab_scans.DENSE_NET], args.ports, rounds, log)
         return rows
+    if section == "ipv6":
+        return lab_scans.ipv6_beside_ipv4(args.lan_live, args.ports, rounds, log)
     if section == "startup":
         return startup.measure(15, log)
     if section == "pcap":
@@ -190,7 +195,7 @@ def render(r: dict[str, Any]) -> str:
         m = r["empty"]
         row(f"camaudit scan {m['target']} (nothing alive)", m,
             _verdict(m["wall_s"] <= t["empty24_wall_s"], f"<= {t['empty24_wall_s']} s"))
-    for key in ("live", "sparse"):
+    for key in ("live", "sparse", "ipv6"):
         for m in r.get(key, []):
             target = ""
             if m["addresses"] == 65536:

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from camaudit.addresses import canonical, ip_sort_key
-from camaudit.discovery import DISCOVERERS, route
+from camaudit.discovery import DISCOVERERS, multicast6, route
 from camaudit.discovery.base import DiscoverySettings, on_link
 from camaudit.model import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE, DEFAULT_SWEEP_WAIT, Bounds, Host
 from camaudit.observation import Observation, ProbeStatus, utc_now
 from camaudit.probes.base import HostProbe, SweepProbe, UnicastProbe
-from camaudit.scan_context import ScanContext
+from camaudit.scan_context import RateLimiter, ScanContext
 from camaudit.targets import TargetSet, drop_own_addresses
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ class ScanPlan:
     sweep_wait: float = DEFAULT_SWEEP_WAIT
     arp_wait: float = DEFAULT_ARP_WAIT
     use_arp: bool | None = None            # None = when privileged and targets are on-link
+    discover_ipv6: bool = False            # learn IPv6 hosts on the interface by multicast (multicast6)
+    neighbour_cache: bool = False          # read the host's IPv6 neighbour table (multicast6)
     snmp_communities: tuple[str, ...] = ()  # SNMPv2c communities (secrets); none: no SNMP packet
     snmp_users: tuple[SnmpUser, ...] = ()   # SNMPv3 users (secrets); none: no SNMPv3 packet
     progress: ProgressFn | None = None
@@ -136,6 +138,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     # The scanner never probes its own interfaces, even inside a CIDR (the CLI drops and
     # reports them before the scan; this keeps library callers just as safe).
     targets, dropped = drop_own_addresses(plan.targets, path.own_addresses)
+    targets = await _learn_ipv6(plan, path, targets, dropped)
     outcome = ScanOutcome([], [], path.interface, path.source_ip, False, len(targets), started=started)
     outcome.warnings.extend(dropped)
     ctx = ScanContext(targets, bounds=plan.bounds, rate=plan.rate, per_host=plan.per_host,
@@ -156,7 +159,7 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         raise ValueError(f"unknown discovery engine {plan.engine!r} (have: {', '.join(sorted(DISCOVERERS))})")
     discoverer = make(DiscoverySettings(
         plan.ports, plan.rate, path.segments, path.mac, plan.use_arp, plan.arp_wait,
-        progress=lambda done: scan.progress("discover", done, len(targets))))
+        progress=lambda done: scan.progress("discover", done, len(targets)), segments6=path.segments6))
 
     try:
         if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
@@ -180,6 +183,30 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
     outcome.dropped = ctx.dropped
     outcome.finished = time.time()
     return outcome
+
+
+async def _learn_ipv6(plan: ScanPlan, path: route.Route, targets: TargetSet, warnings: list[str]) -> TargetSet:
+    """With --discover-ipv6, the IPv6 hosts that answer on the interface join the targets;
+    neighbours from the cache alone only say how many were left out (docs/scanning.md)."""
+    if not (plan.discover_ipv6 or plan.neighbour_cache):
+        return targets
+    learned: list[str] = []
+    if plan.discover_ipv6:
+        sources = [ip for _, ip in path.segments6]
+        if not sources:
+            warnings.append(f"--discover-ipv6: {path.interface} has no IPv6 address; nothing was sent")
+        else:
+            learned += await multicast6.learn(path.interface, sources, path.own_addresses,
+                                              RateLimiter(plan.rate), plan.sweep_wait, warnings)
+    if plan.neighbour_cache:
+        learned += multicast6.neighbour_cache(path.interface, path.own_addresses)
+    if plan.discover_ipv6:
+        return multicast6.extend(targets, learned)
+    left = sorted({a for a in learned if not targets.permits(a)})
+    if left:
+        warnings.append(f"{len(left)} IPv6 neighbours on {path.interface} are not among the targets and were "
+                        f"not scanned (e.g. {left[0]}); add --discover-ipv6 to scan them")
+    return targets
 
 
 class _Scan:

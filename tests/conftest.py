@@ -2,6 +2,8 @@
 
 * `lab` — one session-wide lab of every shipped persona, named `t<pid>` so parallel runs
   never collide. Torn down at session end, also when tests fail.
+* `lab6` — one session-wide dual-stack lab: the IPv6 personas (personas/ipv6/) and the
+  IPv4 reference camera, with the IPv6 plan of docs/lab.md.
 * `lab_factory` — for tests that need their own lab (other personas, a fleet, removal):
   `lab_factory(only=[...], count=N, extra_personas=[...])` returns an up `Lab`; every lab it
   made is torn down when the test ends.
@@ -71,6 +73,21 @@ def lab() -> Iterator[Any]:
     shared = Lab(f"t{os.getpid()}")
     try:
         yield _up(shared)
+    finally:
+        _teardown(shared)
+
+
+@pytest.fixture(scope="session")
+def lab6() -> Iterator[Any]:
+    """The shared dual-stack lab (scanner also at fdca:a0d1::1): the IPv6 personas and hikvision-camera."""
+    _require_root()
+    from camaudit.lab import Lab
+    from camaudit.lab.persona import load_many, shipped_paths
+
+    ids = [p.id for p in load_many(shipped_paths(ipv6=True)) if p.ipv6] + ["hikvision-camera"]
+    shared = Lab(f"s{os.getpid()}")
+    try:
+        yield _up(shared, only=ids, ipv6=True)
     finally:
         _teardown(shared)
 

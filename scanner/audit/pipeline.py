@@ -64,6 +64,8 @@ class AuditPlan:
     policies: PolicySet
     per_host: int = DEFAULT_PER_HOST
     warnings: list[str] = field(default_factory=list)  # found while planning; reported first
+    discover_ipv6: bool = False     # --discover-ipv6 (camaudit.discovery.multicast6)
+    neighbour_cache: bool = False   # --use-neighbour-cache
 
     @property
     def covered(self) -> list[str]:
@@ -139,13 +141,14 @@ def audit_targets(config: Config, *, force: bool = False) -> tuple[TargetSet, li
     return targets, dropped
 
 
-def plan_audit(config: Config, *, force: bool = False, per_host: int = DEFAULT_PER_HOST) -> AuditPlan:
+def plan_audit(config: Config, *, force: bool = False, per_host: int = DEFAULT_PER_HOST,
+               discover_ipv6: bool = False, neighbour_cache: bool = False) -> AuditPlan:
     """Targets, then the active policies. Raises TargetError or RouteError, then PolicyError."""
     from camaudit.policy import load_policies
 
     targets, dropped = audit_targets(config, force=force)
     return AuditPlan(config, targets, load_policies(list(config.get("policies") or []) or None), per_host,
-                     warnings=dropped)
+                     warnings=dropped, discover_ipv6=discover_ipv6, neighbour_cache=neighbour_cache)
 
 
 def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | None = None,
@@ -186,6 +189,7 @@ def run_audit(plan: AuditPlan, store: Store | None, *, progress: ProgressFn | No
                 interface=config.get("interface"), engine=config.get("engine") or "native",
                 snmp_communities=tuple(config.get("snmp.communities") or ()),
                 snmp_users=tuple(config.get("snmp.users") or ()),
+                discover_ipv6=plan.discover_ipv6, neighbour_cache=plan.neighbour_cache,
                 progress=progress, on_observation=on_observation))
             result.hosts, result.observations = outcome.hosts, len(outcome.observations)
             result.started, result.finished = outcome.started, outcome.finished

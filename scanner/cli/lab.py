@@ -51,16 +51,19 @@ def lab_group() -> None:
 @click.option("--only", multiple=True, metavar="ID", help="Include only these persona ids (repeatable).")
 @click.option("--count", type=click.IntRange(1, 4000), default=None,
               help="Build a macvlan fleet of N hosts drawn from the personas on 198.19.0.0/16.")
+@click.option("--ipv6", is_flag=True,
+              help="Add the IPv6-only and dual-stack personas and the lab's IPv6 segments (fdca:a0d1::/48).")
 @click.option("--chatter", is_flag=True,
               help="Devices also announce themselves unasked, as their persona's [chatter] says "
                    "(for `camaudit listen`); off by default.")
-def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int | None, chatter: bool) -> None:
+def lab_up(name: str, extra: tuple[Path, ...], only: tuple[str, ...], count: int | None, ipv6: bool,
+           chatter: bool) -> None:
     """Build the lab and leave it running (its server runs in the background)."""
     from camaudit.lab import LabError, PersonaError
 
     lab = _lab(name)
     try:
-        lab.up(only=list(only) or None, extra_personas=list(extra), count=count, chatter=chatter)
+        lab.up(only=list(only) or None, extra_personas=list(extra), count=count, ipv6=ipv6, chatter=chatter)
     except PersonaError as exc:
         fatal(f"bad persona file: {exc}", ExitCode.USAGE, prog=PROG)
     except (LabError, ValueError) as exc:
@@ -156,15 +159,16 @@ def lab_exec(name: str, argv: tuple[str, ...]) -> None:
 @lab_group.command("personas")
 @click.option("--personas", "extra", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also validate these persona files.")
-def lab_personas(extra: tuple[Path, ...]) -> None:
+@click.option("--ipv6", is_flag=True, help="Include the IPv6-only and dual-stack personas.")
+def lab_personas(extra: tuple[Path, ...], ipv6: bool) -> None:
     """Validate and list the personas (id, address, truth) as JSON."""
     from camaudit.lab import PersonaError, select_personas
 
     try:
-        personas = select_personas(None, list(extra))
+        personas = select_personas(None, list(extra), ipv6)
     except PersonaError as exc:
         fatal(f"bad persona file: {exc}", ExitCode.USAGE, prog=PROG)
-    _print_json([{"id": p.id, "ip": p.ip, "mac": p.mac or f"{p.oui}:…", "segment": p.segment,
+    _print_json([{"id": p.id, "ip": p.ip, "ipv6": p.ipv6, "mac": p.mac or f"{p.oui}:…", "segment": p.segment,
                   "vendor": p.truth.vendor, "brand": p.truth.brand, "model": p.truth.model,
                   "flagged": p.truth.flagged, "tcp_ports": p.tcp_ports, "file": str(p.source)}
                  for p in personas])

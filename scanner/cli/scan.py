@@ -101,6 +101,12 @@ def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
                    "the config file). SNMPv3 users are set in the config file only ([[snmp.users]]). "
                    "Without either no SNMP packet is sent.")
 @click.option("--interface", help="Interface for ARP/multicast (default: the route to the targets).")
+@click.option("--discover-ipv6", is_flag=True,
+              help="Also find IPv6 hosts on the interface by multicast (echo to ff02::1, WS-Discovery, "
+                   "mDNS, SSDP) and scan them; without it IPv6 multicast is only the neighbour "
+                   "solicitation of named on-link targets.")
+@click.option("--use-neighbour-cache", "neighbour_cache", is_flag=True,
+              help="Read this host's IPv6 neighbour table for the interface (sends nothing).")
 @click.option("--max-targets", type=int, help=f"Refuse more addresses than this (default {DEFAULT_MAX_TARGETS}).")
 @click.option("--force", is_flag=True, help="Scan even above --max-targets, or an IPv6 sweep above a /112 (never above a /96).")
 @click.option("--observations-out", type=click.Path(dir_okay=False, allow_dash=True),
@@ -116,7 +122,7 @@ def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
 def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str, ...],
          exclude_file: str | None, ports: str | None, rate: int | None, per_host: int,
          engine: str | None, snmp_communities: tuple[str, ...], interface: str | None,
-         max_targets: int | None, force: bool,
+         discover_ipv6: bool, neighbour_cache: bool, max_targets: int | None, force: bool,
          observations_out: str | None, db: str | None, no_store: bool, site: str | None,
          policies: tuple[str, ...], as_json: bool, quiet: bool, config_path: Path | None,
          log_format: str | None, log_file: str | None, log_level: str | None) -> None:
@@ -138,7 +144,8 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                            "log_file": log_file, "log_level": log_level}, config_path)
     start_logging(config, quiet)
     try:
-        plan = plan_audit(config, force=force, per_host=per_host)
+        plan = plan_audit(config, force=force, per_host=per_host, discover_ipv6=discover_ipv6,
+                          neighbour_cache=neighbour_cache)
     except (TargetError, RouteError) as exc:  # before the scan has a row: nothing to log
         fatal(str(exc), ExitCode.USAGE)
     except PolicyError as exc:  # a bad --policy: exit 2 before any file, lock or packet

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
+from camaudit.addresses import ip_sort_key
 from camaudit.discovery import tcp
 from camaudit.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
 from camaudit.model import Host
@@ -80,22 +80,20 @@ async def _send(loop: asyncio.AbstractEventLoop, sock: socket.socket, frame: byt
     return False
 
 
-async def sweep(targets: TargetSet, ctx: DiscoveryContext, interface: str, mac: str, source_ip: str, *, wait: float,
-                progress: Callable[[int], None] | None = None,
-                on_found: Callable[[str, str], None] | None = None,
-                warnings: list[str] | None = None) -> dict[str, str]:
-    """ARP every permitted address of `targets` on `interface`, asking as `source_ip`/`mac`.
-
-    Returns ip -> MAC of each answer; `on_found(ip, mac)` is called as each first answer
-    arrives, so the caller can start on that host while the sweep goes on.
-    """
-    template = bytearray(request_template(mac, source_ip))
-    our_ip = socket.inet_aton(source_ip)
+async def link_sweep(frames: Iterable[bytes], ctx: DiscoveryContext, interface: str, ethertype: int,
+                     parse: Callable[[bytes], tuple[str, str] | None], *, wait: float, what: str,
+                     progress: Callable[[int], None] | None = None,
+                     on_found: Callable[[str, str], None] | None = None,
+                     warnings: list[str] | None = None) -> dict[str, str]:
+    """Send each of `frames` (built only for permitted addresses) at the rate cap on an
+    AF_PACKET socket bound to `ethertype`, and collect what `parse` makes of the frames
+    coming back: (ip, MAC) of an answer to us, or None. Answers from addresses the context
+    does not permit are dropped. Used by ARP and by IPv6 neighbour discovery (ndp)."""
     found: dict[str, str] = {}
     loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
     try:
-        sock.bind((interface, ETH_P_ARP))
+        sock.bind((interface, ethertype))
         sock.setblocking(False)
 
         def drain() -> None:
@@ -108,7 +106,7 @@ async def sweep(targets: TargetSet, ctx: DiscoveryContext, interface: str, mac: 
                     return
                 if addr[2] == PACKET_OUTGOING:
                     continue
-                reply = parse_reply(frame, our_ip)
+                reply = parse(frame)
                 if reply and reply[0] not in found and ctx.permits(reply[0]):
                     found[reply[0]] = reply[1]
                     if on_found:
@@ -117,38 +115,59 @@ async def sweep(targets: TargetSet, ctx: DiscoveryContext, interface: str, mac: 
         loop.add_reader(sock.fileno(), drain)
         try:
             sent = unsent = 0
-            for first, last in targets.allowed:
-                for value in range(first, last + 1):
-                    if not ctx.permits(value):  # the one exclude rule, per packet
-                        continue
-                    await ctx.rate.acquire()
-                    template[TPA_OFFSET:TPA_OFFSET + 4] = value.to_bytes(4, "big")
-                    if not await _send(loop, sock, bytes(template)):
-                        unsent += 1
-                    sent += 1
-                    if progress and sent % PROGRESS_EVERY == 0:
-                        progress(sent)
+            for frame in frames:
+                await ctx.rate.acquire()
+                if not await _send(loop, sock, frame):
+                    unsent += 1
+                sent += 1
+                if progress and sent % PROGRESS_EVERY == 0:
+                    progress(sent)
             await asyncio.sleep(wait)
         finally:
             loop.remove_reader(sock.fileno())
     finally:
         sock.close()
     if unsent and warnings is not None:
-        warnings.append(f"{unsent} ARP requests on {interface} could not be sent (the interface's "
+        warnings.append(f"{unsent} {what} on {interface} could not be sent (the interface's "
                         "queue stayed full); those addresses may be missing: lower --rate")
-    return dict(sorted(found.items(), key=lambda kv: int(ipaddress.IPv4Address(kv[0]))))
+    return dict(sorted(found.items(), key=lambda kv: ip_sort_key(kv[0])))
+
+
+async def sweep(targets: TargetSet, ctx: DiscoveryContext, interface: str, mac: str, source_ip: str, *, wait: float,
+                progress: Callable[[int], None] | None = None,
+                on_found: Callable[[str, str], None] | None = None,
+                warnings: list[str] | None = None) -> dict[str, str]:
+    """ARP every permitted address of `targets` on `interface`, asking as `source_ip`/`mac`.
+
+    Returns ip -> MAC of each answer; `on_found(ip, mac)` is called as each first answer
+    arrives, so the caller can start on that host while the sweep goes on.
+    """
+    template = bytearray(request_template(mac, source_ip))
+    our_ip = socket.inet_aton(source_ip)
+
+    def frames() -> Iterator[bytes]:
+        for first, last in targets.allowed:
+            for value in range(first, last + 1):
+                if ctx.permits(value):  # the one exclude rule, per packet
+                    template[TPA_OFFSET:TPA_OFFSET + 4] = value.to_bytes(4, "big")
+                    yield bytes(template)
+
+    return await link_sweep(frames(), ctx, interface, ETH_P_ARP, lambda frame: parse_reply(frame, our_ip),
+                            wait=wait, what="ARP requests", progress=progress, on_found=on_found,
+                            warnings=warnings)
 
 
 def usable(settings: DiscoverySettings, targets: TargetSet, warnings: list[str]) -> bool:
-    """Whether ARP can run: targets on the interface's segments, a MAC, and the privilege
-    (its absence is a warning: MACs and OUI vendors will be unknown)."""
-    if not on_link(targets, settings.segments)[0] or settings.mac is None:
+    """Whether ARP (and IPv6 neighbour solicitation, which needs the same) can run: targets
+    on the interface's segments of either family, a MAC, and the privilege (its absence is
+    a warning: MACs and OUI vendors will be unknown)."""
+    if not (on_link(targets, settings.segments)[0] or on_link(targets, settings.segments6)[0]) or settings.mac is None:
         return False
     if available():
         return True
-    warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP discovery is "
-                    "off, so MAC addresses and OUI vendors are unknown and local hosts are found "
-                    "by TCP connect only")
+    warnings.append("no raw-socket privilege (run as root or grant CAP_NET_RAW): ARP and neighbour "
+                    "discovery are off, so MAC addresses and OUI vendors are unknown and local "
+                    "hosts are found by TCP connect only")
     return False
 
 
@@ -158,13 +177,19 @@ class ArpDiscovery:
     Targets off those segments are not ARP's (the native backend gives them to TCP).
     """
 
+    sweep = staticmethod(sweep)  # the link-layer sweep of one on-link part (ndp: neighbour solicitations)
+
     def __init__(self, settings: DiscoverySettings) -> None:
         self.settings = settings
         self.arp_used = False
 
+    def on_link(self, targets: TargetSet) -> list[tuple[TargetSet, str]]:
+        """The parts of `targets` this sweep reaches, each with our address on that segment."""
+        return on_link(targets, self.settings.segments)[0]
+
     async def discover(self, targets: TargetSet, ctx: DiscoveryContext, on_host: OnHost) -> None:
         settings, interface, mac = self.settings, ctx.interface, self.settings.mac
-        parts = on_link(targets, settings.segments)[0]
+        parts = self.on_link(targets)
         if not parts or interface is None or mac is None:
             return
         self.arp_used = True
@@ -184,7 +209,7 @@ class ArpDiscovery:
             def report(done: int, base: int = swept) -> None:
                 if settings.progress:
                     settings.progress(base + done)
-            await sweep(part, ctx, interface, mac, source_ip,
+            await self.sweep(part, ctx, interface, mac, source_ip,
                         wait=settings.arp_wait, progress=report, on_found=answered,
                         warnings=ctx.warnings)
             swept += len(part)

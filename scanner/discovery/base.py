@@ -23,6 +23,7 @@ from camaudit.targets import TargetSet
 
 OnHost = Callable[[Host], None]
 Segment = tuple[ipaddress.IPv4Network, str]  # an on-link subnet of the interface and our address in it
+Segment6 = tuple[ipaddress.IPv6Network, str]  # likewise for IPv6 (link-local: zoned, fe80::%lab0/64)
 
 
 class RateToken(Protocol):
@@ -52,6 +53,7 @@ class DiscoverySettings:
     use_arp: bool | None = None          # None: when privileged and targets are on-link
     arp_wait: float = 0.5                # seconds to wait for ARP replies after the last request
     progress: Callable[[int], None] | None = None  # addresses swept so far (ARP)
+    segments6: tuple[Segment6, ...] = ()  # the interface's IPv6 subnets (neighbour solicitation reaches these)
 
 
 class Discoverer(Protocol):
@@ -63,7 +65,7 @@ class Discoverer(Protocol):
         """Call `on_host` for every live host among `targets`; return when done."""
 
 
-def on_link(targets: TargetSet, segments: tuple[Segment, ...]) -> tuple[list[tuple[TargetSet, str]], TargetSet]:
+def on_link(targets: TargetSet, segments: tuple[Segment, ...] | tuple[Segment6, ...]) -> tuple[list[tuple[TargetSet, str]], TargetSet]:
     """Split `targets` into the parts on each segment (with our address there) and the routed rest."""
     parts, routed = [], targets
     for network, source_ip in segments:

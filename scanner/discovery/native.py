@@ -1,7 +1,8 @@
-"""The native discovery backend (`--engine native`, the default): ARP where it can see, TCP
-connect elsewhere, both at once.
+"""The native discovery backend (`--engine native`, the default): ARP and IPv6 neighbour
+solicitation where it can see, TCP connect elsewhere, all at once.
 
-ARP covers the targets on the scan interface's own segments when the process may open raw
+ARP covers the IPv4 targets on the scan interface's own segments and neighbour
+solicitation (camaudit.discovery.ndp) the IPv6 ones, when the process may open raw
 sockets; every other target (routed, or all of them without the privilege or with
 `use_arp` off) is connect-scanned port-major.
 """
@@ -10,18 +11,19 @@ from __future__ import annotations
 
 import asyncio
 
-from camaudit.discovery import arp
+from camaudit.discovery import arp, ndp
 from camaudit.discovery.base import DiscoveryContext, DiscoverySettings, OnHost, on_link
 from camaudit.discovery.tcp import TcpDiscovery
 from camaudit.targets import TargetSet
 
 
 class NativeDiscovery:
-    """ARP the local segments and connect-scan the rest, concurrently."""
+    """ARP/solicit the local segments and connect-scan the rest, concurrently."""
 
     def __init__(self, settings: DiscoverySettings) -> None:
         self.settings = settings
         self.arp = arp.ArpDiscovery(settings)
+        self.ndp = ndp.NdpDiscovery(settings)
         self.tcp = TcpDiscovery(settings)
         self.arp_used = False
 
@@ -32,7 +34,7 @@ class NativeDiscovery:
         if not use_arp:
             await self.tcp.discover(targets, ctx, on_host)
             return
-        routed = on_link(targets, self.settings.segments)[1]
-        await asyncio.gather(self.arp.discover(targets, ctx, on_host),
+        routed = on_link(on_link(targets, self.settings.segments)[1], self.settings.segments6)[1]
+        await asyncio.gather(self.arp.discover(targets, ctx, on_host), self.ndp.discover(targets, ctx, on_host),
                              self.tcp.discover(routed, ctx, on_host))
-        self.arp_used = self.arp.arp_used
+        self.arp_used = self.arp.arp_used or self.ndp.arp_used

@@ -46,6 +46,7 @@ class Capture:
         """All captured frames as scapy packets (read once, when the capture stops)."""
         if self._packets is None:
             import scapy.layers.inet  # noqa: F401  (registers Ethernet/IP/ARP so frames decode)
+            import scapy.layers.inet6  # noqa: F401  (and IPv6 with ICMPv6)
             from scapy.utils import rdpcap
             try:
                 self._packets = list(rdpcap(str(self.path))) if self.path.stat().st_size > 24 else []
@@ -55,13 +56,21 @@ class Capture:
         return self._packets
 
     def involving(self, address: str) -> list[Any]:
-        """Captured IP packets to or from `address`, and ARP frames asking for it."""
+        """Captured IP/IPv6 packets to or from `address`, ARP frames asking for it and
+        neighbour solicitations/advertisements about it (IPv6 compared in canonical form)."""
+        import ipaddress
+
         from scapy.layers.inet import IP
+        from scapy.layers.inet6 import IPv6, ICMPv6ND_NA, ICMPv6ND_NS
         from scapy.layers.l2 import ARP
+        address = str(ipaddress.ip_address(address))
         out = []
         for pkt in self.packets():
             if IP in pkt and address in (pkt[IP].src, pkt[IP].dst):
                 out.append(pkt)
             elif ARP in pkt and address in (pkt[ARP].pdst, pkt[ARP].psrc):
+                out.append(pkt)
+            elif IPv6 in pkt and address in {str(ipaddress.ip_address(a)) for a in (
+                    pkt[IPv6].src, pkt[IPv6].dst, *(pkt[layer].tgt for layer in (ICMPv6ND_NS, ICMPv6ND_NA) if layer in pkt))}:
                 out.append(pkt)
         return out

@@ -45,21 +45,23 @@ class Lab:
     # ---- lifecycle ------------------------------------------------------------------
 
     def up(self, only: Sequence[str] | None = None, extra_personas: Sequence[Path] = (),
-           count: int | None = None, chatter: bool = False) -> None:
+           count: int | None = None, ipv6: bool = False, chatter: bool = False) -> None:
         """Build the lab and start its server. On any failure, removes what it built.
 
         `only` picks persona ids (default: all shipped plus `extra_personas`); `count` builds
         a macvlan fleet of that many hosts on 198.19.0.0/16 drawn from those personas instead
-        of one namespace per persona. `chatter` turns on the personas' unsolicited
-        announcements (`[chatter]`); off, devices only ever answer.
+        of one namespace per persona. `ipv6` adds the IPv6 personas (personas/ipv6/) and with
+        them the lab's IPv6 segments (docs/lab.md); with `count`, the fleet is IPv6-only on
+        fdca:a0d1:0:2::/64. `chatter` turns on the personas' unsolicited announcements
+        (`[chatter]`); off, devices only ever answer.
         """
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces); run as root")
         if self.state_path.exists() or netns.exists(self.scanner_ns):
             raise LabError(f"lab {self.name!r} is already up (or left over): "
                            f"run `camaudit lab down --name {self.name}` first")
-        personas = select_personas(only, extra_personas)
-        plan = (topology.plan_fleet(self.name, personas, count) if count
+        personas = select_personas(only, extra_personas, ipv6)
+        plan = (topology.plan_fleet(self.name, personas, count, ipv6) if count
                 else topology.plan_devices(self.name, personas))
         _check_fd_budget(plan)
         started = time.monotonic()
@@ -177,7 +179,7 @@ class Lab:
         return STATE_DIR / f"{self.name}.log"
 
     def _start_server(self, plan: topology.Plan, chatter: bool) -> int:
-        spec = {"devices": [{"persona_file": str(d.persona.source), "ip": d.ip, "mac": d.mac,
+        spec = {"devices": [{"persona_file": str(d.persona.source), "ip": d.ip, "ipv6": d.ipv6, "mac": d.mac,
                              "netns": d.netns, "ifname": d.ifname, "chatter": chatter} for d in plan.devices]}
         self.spec_path.write_text(json.dumps(spec))
         read_fd, write_fd = os.pipe()
@@ -210,9 +212,10 @@ class Lab:
             raise LabError(f"{self.state_path} is corrupt ({exc}); remove it and the lab's namespaces by hand") from None
 
 
-def select_personas(only: Sequence[str] | None, extra: Sequence[Path] = ()) -> list[Persona]:
-    """Shipped personas plus extra files, filtered to `only` (unknown ids are an error)."""
-    personas = persona_mod.load_many(persona_mod.shipped_paths() + [Path(p) for p in extra])
+def select_personas(only: Sequence[str] | None, extra: Sequence[Path] = (), ipv6: bool = False) -> list[Persona]:
+    """Shipped personas (with `ipv6`, the IPv6 ones too) plus extra files, filtered to `only`
+    (unknown ids are an error)."""
+    personas = persona_mod.load_many(persona_mod.shipped_paths(ipv6) + [Path(p) for p in extra])
     if only is None:
         return personas
     by_id = {p.id: p for p in personas}

@@ -19,6 +19,7 @@ from typing import Any
 from cryptography import x509
 
 from camaudit.lab.persona_chatter import Chatter, chatter_section
+from camaudit.lab import net6
 from camaudit.lab.persona_mdns import Mdns, parse_hostname, parse_services
 from camaudit.lab.persona_snmp import EXTRA_BEHAVIOURS as SNMP_EXTRA_BEHAVIOURS, Snmp, snmp_section
 
@@ -160,6 +161,7 @@ class Persona:
     mdns: Mdns | None = None
     snmp: Snmp | None = None      # camaudit.lab.persona_snmp
     chatter: Chatter | None = None  # unsolicited announcements (camaudit.lab.persona_chatter)
+    ipv6: str | None = None       # fixed IPv6 address or "eui64" (camaudit.lab.net6); with no `ip`: IPv6 only
 
     @property
     def tcp_ports(self) -> list[int]:
@@ -350,7 +352,7 @@ def _onvif(r: _Reader, http_ports: list[int]) -> Onvif:
     o = Onvif(
         types=_strs(r, "types", ["dn:NetworkVideoTransmitter", "tds:Device"]),
         scopes=_strs(r, "scopes"),
-        xaddrs=_strs(r, "xaddrs", ["http://{ip}/onvif/device_service"]),
+        xaddrs=_strs(r, "xaddrs", ["http://{host}/onvif/device_service"]),
         manufacturer=r.get("manufacturer", str, required=True),
         model=r.get("model", str, required=True),
         firmware=r.get("firmware", str, ""),
@@ -448,6 +450,14 @@ def load(path: Path) -> Persona:
             raise net_r.fail("oui", f"{oui!r}: expected a unicast prefix aa:bb:cc")
     else:
         raise net_r.fail("mac", "give mac or oui")
+    ipv6 = net_r.get("ipv6", str, None)
+    if ipv6 is not None:
+        try:
+            ipv6 = net6.persona_address(ipv6, segment)
+        except ValueError as exc:
+            raise net_r.fail("ipv6", str(exc)) from None
+        if ipv6 == net6.EUI64 and mac is None:
+            raise net_r.fail("ipv6", "an EUI-64 address needs a full `mac`")
     net_r.done()
 
     http = tuple(_http(h) for h in r.subs("http"))
@@ -456,7 +466,7 @@ def load(path: Path) -> Persona:
         r.sub(k) for k in ("rtsp", "onvif", "sadp", "dhip", "ssdp", "mdns", "snmp", "chatter"))
     persona = Persona(
         id=pid, description=r.get("description", str, ""), source=path, truth=_truth(truth_r),
-        segment=segment, ip=ip, mac=mac, oui=oui, http=http,
+        segment=segment, ip=ip, mac=mac, oui=oui, http=http, ipv6=ipv6,
         rtsp=_rtsp(rtsp_r) if rtsp_r else None,
         tcp=tuple(_tcp(t) for t in r.subs("tcp")),
         onvif=_onvif(onvif_r, http_ports) if onvif_r else None,
@@ -482,7 +492,7 @@ def load_many(paths: list[Path]) -> list[Persona]:
     personas = [load(p) for p in paths]
     seen: dict[str, Path] = {}
     for p in personas:
-        for key in (p.id, p.ip, p.mac):
+        for key in (p.id, p.ip, p.mac, p.ipv6 if p.ipv6 != net6.EUI64 else None):
             if key is None:
                 continue
             if key in seen:
@@ -491,5 +501,7 @@ def load_many(paths: list[Path]) -> list[Persona]:
     return personas
 
 
-def shipped_paths() -> list[Path]:
-    return sorted(SHIPPED_DIR.glob("*.toml"))
+def shipped_paths(ipv6: bool = False) -> list[Path]:
+    """The shipped persona files; the IPv6 ones (personas/ipv6/) only when asked, so the
+    IPv4 lab stays exactly as it was."""
+    return sorted(SHIPPED_DIR.glob("*.toml")) + (sorted((SHIPPED_DIR / "ipv6").glob("*.toml")) if ipv6 else [])

@@ -13,6 +13,8 @@ Address plan (all inside lab namespaces; nothing touches the host's own network)
   (`fleet_arp_ruleset`), as a switch with ARP suppression does.
 
 The scanner namespace gets routes for lab prefixes only; it never has a default route.
+A lab holding IPv6 personas adds the IPv6 plan of camaudit.lab.net6 (fdca:a0d1::/48) on the
+same links; an IPv4-only lab keeps IPv6 off everywhere.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from itertools import cycle
 from pathlib import Path
 
-from camaudit.lab import netns
+from camaudit.lab import net6, netns
 from camaudit.lab.persona import Onvif, Persona
 
 LOCAL_NET = ipaddress.IPv4Network("198.18.0.0/24")
@@ -58,19 +60,25 @@ class Device:
     segment: str   # local | routed | fleet
     netns: str
     ifname: str
+    ipv6: str | None = None   # its IPv6 address; an IPv6-only device has it as `ip` too
+
+    @property
+    def ipv4(self) -> str | None:
+        return None if ":" in self.ip else self.ip
 
     def truth(self, chatter: bool = False) -> dict:
         """The ground truth of the device; `chatter`: the lab sends personas' chatter."""
         t = self.persona.truth
         talk = self.persona.chatter
-        return {"ip": self.ip, "mac": self.mac, "persona": self.persona.id, "segment": self.segment,
+        return {"ip": self.ip, "ipv6": self.ipv6, "mac": self.mac, "persona": self.persona.id, "segment": self.segment,
                 "vendor": t.vendor, "brand": t.brand, "model": t.model, "flagged": t.flagged,
                 "device_type": t.device_type, "firmware": t.firmware, "serial": t.serial,
                 "tcp_ports": self.persona.tcp_ports,
-                # responders that answer with the persona's own reply (not silent, not raw bytes);
+                # responders that answer with the persona's own reply (not silent, not raw bytes;
+                # SADP and DHIP only over IPv4);
                 # "onvif-wsd" answers WS-Discovery 2005/04 Probes, "onvif-wsd2009" 2009/01 ones
                 "udp": [n for n, on in (("onvif-wsd", self._wsd("2005")), ("onvif-wsd2009", self._wsd("2009")),
-                                        ("sadp", self.persona.sadp), ("dhip", self.persona.dhip),
+                                        ("sadp", self.ipv4 and self.persona.sadp), ("dhip", self.ipv4 and self.persona.dhip),
                                         ("ssdp", self.persona.ssdp), ("mdns", self.persona.mdns))
                         if on and on.behaviour.name in ("normal", "flood")],
                 # the kinds it announces unasked with its own content (not raw bytes)
@@ -88,6 +96,11 @@ class Plan:
     name: str
     devices: tuple[Device, ...]
     fleet: bool
+
+    @property
+    def ipv6(self) -> bool:
+        """Whether the lab switches IPv6 on (only when a device has an IPv6 address)."""
+        return any(d.ipv6 for d in self.devices)
 
     @property
     def scanner_ns(self) -> str:
@@ -124,8 +137,8 @@ def _mac_for(persona: Persona, ip: str) -> str:
     """A persona given only an OUI gets a MAC derived from its address (stable across runs)."""
     if persona.mac:
         return persona.mac
-    packed = ipaddress.IPv4Address(ip).packed
-    return f"{persona.oui}:{packed[1]:02x}:{packed[2]:02x}:{packed[3]:02x}"
+    packed = ipaddress.ip_address(ip).packed
+    return f"{persona.oui}:{packed[-3]:02x}:{packed[-2]:02x}:{packed[-1]:02x}"
 
 
 def plan_devices(name: str, personas: list[Persona]) -> Plan:
@@ -136,8 +149,11 @@ def plan_devices(name: str, personas: list[Persona]) -> Plan:
             for seg, net in (("local", LOCAL_NET), ("routed", ROUTED_NET))}
     devices = []
     for i, p in enumerate(personas):
-        ip = p.ip or next(free[p.segment])
-        devices.append(Device(p, ip, _mac_for(p, ip), p.segment, f"ca-{name}-d{i}", DEVICE_IFACE))
+        ipv6 = None
+        if p.ipv6 is not None:
+            ipv6 = net6.eui64(net6.NETS6[p.segment], p.mac) if p.ipv6 == net6.EUI64 else p.ipv6
+        ip = p.ip or ipv6 or next(free[p.segment])
+        devices.append(Device(p, ip, _mac_for(p, ip), p.segment, f"ca-{name}-d{i}", DEVICE_IFACE, ipv6))
     return Plan(name, tuple(devices), fleet=False)
 
 
@@ -147,11 +163,12 @@ def fleet_address(index: int, count: int) -> str:
     return str(FLEET_NET.network_address + 2 + index * step)
 
 
-def plan_fleet(name: str, personas: list[Persona], count: int) -> Plan:
+def plan_fleet(name: str, personas: list[Persona], count: int, ipv6: bool = False) -> Plan:
     """`count` macvlan hosts drawn round-robin from `personas`, with MACs of their OUIs.
 
     Fleet MACs set the top bit of the fourth octet (`oui:8x:xx:xx`), which the shipped
-    personas never use, so a fleet MAC never collides with a shipped one.
+    personas never use, so a fleet MAC never collides with a shipped one. With `ipv6` the
+    hosts are IPv6-only, one after another from fdca:a0d1:0:2::2 (a /120 holds 254 of them).
     """
     check_name(name)
     if not 1 <= count <= MAX_FLEET:
@@ -159,7 +176,8 @@ def plan_fleet(name: str, personas: list[Persona], count: int) -> Plan:
     devices = []
     for i, p in zip(range(count), cycle(personas)):
         mac = f"{p.oui}:{0x80 | (i >> 16):02x}:{(i >> 8) & 0xFF:02x}:{i & 0xFF:02x}"
-        devices.append(Device(p, fleet_address(i, count), mac, "fleet", f"ca-{name}-fleet", f"m{i}"))
+        ip6 = str(net6.FLEET_NET6.network_address + 2 + i) if ipv6 else None
+        devices.append(Device(p, ip6 or fleet_address(i, count), mac, "fleet", f"ca-{name}-fleet", f"m{i}", ip6))
     return Plan(name, tuple(devices), fleet=True)
 
 
@@ -208,14 +226,40 @@ def build(plan: Plan) -> None:
     netns.ip_batch(scan_cmds, ns=scan)
 
     if plan.fleet:
-        _build_fleet(plan)
+        (_build_fleet6 if plan.ipv6 else _build_fleet)(plan)
         return
     for d in plan.devices:
+        if d.ipv4 is None:
+            netns.ip_batch([f"link set {d.ifname} up"], ns=d.netns)
+            continue
         if d.segment == "local":
             route = f"route add {ROUTED_NET} via {ROUTER_LAN_IP}"
         else:
             route = f"route add {LOCAL_NET} via {ROUTER_ROUTED_IP}"
         netns.ip_batch([f"addr add {d.ip}/24 dev {d.ifname}", f"link set {d.ifname} up", route], ns=d.netns)
+    if plan.ipv6:
+        _build_ipv6(plan)
+
+
+def _build_ipv6(plan: Plan) -> None:
+    """The IPv6 plan (camaudit.lab.net6) on the links `build` made: the scanner, the router
+    and each IPv6 device get IPv6 and their addresses; the bridge namespace stays IPv4-only
+    (a bridge forwards IPv6 frames without an IPv6 stack of its own). `nodad`: usable at once."""
+    scan, rtr = plan.scanner_ns, plan.router_ns
+    net6.enable(scan, ["lo", SCANNER_IFACE])
+    netns.ip_batch([f"addr add {net6.SCANNER_IP6}/64 dev {SCANNER_IFACE} nodad",
+                    f"route add {net6.ROUTED_NET6} via {net6.ROUTER_LAN_IP6}"], ns=scan)
+    net6.enable(rtr, ["lo", "lan0", "br1"], router=True)
+    netns.ip_batch([f"addr add {net6.ROUTER_LAN_IP6}/64 dev lan0 nodad",
+                    f"addr add {net6.ROUTER_ROUTED_IP6}/64 dev br1 nodad"], ns=rtr)
+    for d in plan.devices:
+        if d.ipv6 is None:
+            continue
+        net6.enable(d.netns, ["lo", d.ifname])
+        other, gateway = ((net6.ROUTED_NET6, net6.ROUTER_LAN_IP6) if d.segment == "local"
+                          else (net6.LOCAL_NET6, net6.ROUTER_ROUTED_IP6))
+        netns.ip_batch([f"addr add {d.ipv6}/64 dev {d.ifname} nodad",
+                        f"route add {other} via {gateway}"], ns=d.netns)
 
 
 NEIGH_SYSCTL = Path("/proc/sys/net/ipv4/neigh/default")
@@ -257,6 +301,25 @@ def _build_fleet(plan: Plan) -> None:
                  f"rule add from {d.ip} table {table}"]
     netns.ip_batch(cmds, ns=ns)
     netns.nft(fleet_arp_ruleset(plan), ns)
+
+
+def _build_fleet6(plan: Plan) -> None:
+    """The IPv6 fleet: macvlan hosts with one /128 each on fdca:a0d1:0:2::/64, replying from
+    their own interface (policy routes), the scanner on fdca:a0d1:0:2::1/64. Neighbour
+    solicitations need no ARP-style help: each goes to its address's solicited-node group,
+    which only the owner joins, and macvlan hands multicast only to hosts that joined it."""
+    net6.enable(plan.scanner_ns, ["lo", SCANNER_IFACE])
+    netns.ip_batch([f"addr add {net6.SCANNER_FLEET_IP6}/64 dev {SCANNER_IFACE} nodad"], ns=plan.scanner_ns)
+    ns = plan.fleet_ns
+    netns.ip_batch([f"link set {SCANNER_IFACE} up"] + [
+        f"link add {d.ifname} link {SCANNER_IFACE} address {d.mac} type macvlan mode bridge" for d in plan.devices], ns=ns)
+    net6.enable(ns, ["lo"] + [d.ifname for d in plan.devices])
+    cmds = []
+    for i, d in enumerate(plan.devices):
+        cmds += [f"addr add {d.ipv6}/128 dev {d.ifname} nodad", f"link set {d.ifname} up",
+                 f"route add {net6.FLEET_NET6} dev {d.ifname} src {d.ipv6} table {1000 + i}",
+                 f"rule add from {d.ipv6} table {1000 + i}"]
+    netns.ip_batch(cmds, ns=ns, family="-6")
 
 
 def fleet_arp_ruleset(plan: Plan) -> str:

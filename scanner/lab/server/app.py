@@ -17,6 +17,8 @@ from camaudit.lab.server.onvif import WSD_GROUP, WSD_PORT
 from camaudit.lab.server.render import device_vars, fill_str
 from camaudit.lab.server.tlscert import CertFactory
 
+WSD_PORT, WSD_GROUP, WSD_GROUP6 = 3702, "239.255.255.250", "ff02::c"   # WS-Discovery 1.1 §3.1.1
+
 
 @dataclass(frozen=True, slots=True)
 class HostSpec:
@@ -28,6 +30,12 @@ class HostSpec:
     netns: str
     ifname: str
     chatter: bool = False   # send the persona's [chatter] (a lab started with chatter on)
+    ipv6: str | None = None   # an IPv6-only device has it as `ip` too
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every address the device answers on, each once."""
+        return list(dict.fromkeys(a for a in (self.ip, self.ipv6) if a))
 
 
 def read_spec(path: Path) -> list[HostSpec]:
@@ -36,7 +44,7 @@ def read_spec(path: Path) -> list[HostSpec]:
 
 
 def _listen(ip: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((ip, port))
     sock.setblocking(False)
@@ -44,8 +52,11 @@ def _listen(ip: str, port: int) -> socket.socket:
 
 
 def _destinations(d: Discovery, sender: tuple[str, int], group: str, port: int) -> list[tuple[str, int]]:
-    where = {"sender": sender, "multicast": (group, port), "broadcast": ("255.255.255.255", port)}
-    return [where[w] for w in d.reply_to]
+    """Where a reply goes; IPv6 has no broadcast, so a "broadcast" reply is not sent there."""
+    where = {"sender": sender, "multicast": (group, port)}
+    if ":" not in group:
+        where["broadcast"] = ("255.255.255.255", port)
+    return [where[w] for w in d.reply_to if w in where]
 
 
 class FleetServer:
@@ -78,17 +89,23 @@ class FleetServer:
             self.servers.append(await asyncio.start_server(handler, sock=sock, ssl=ssl_ctx, backlog=128))
 
     def _bind_host(self, loop: asyncio.AbstractEventLoop, h: HostSpec, p: Persona) -> list:
-        values = device_vars(h.ip, h.mac)
+        return [entry for ip in h.addresses for entry in self._bind_address(loop, h, p, ip)]
+
+    def _bind_address(self, loop: asyncio.AbstractEventLoop, h: HostSpec, p: Persona, ip: str) -> list:
+        """Every service of the persona on one address. On IPv6 the multicast responders join
+        the IPv6 groups; SADP and DHIP stay IPv4-only: neither documents an IPv6 group."""
+        values = device_vars(ip, h.mac)
+        v6 = ":" in ip
         pending = []
         for hp in p.http:
             ctx = self.certs.context(fill_str(hp.tls.subject, values), fill_str(hp.tls.issuer, values)) if hp.tls else None
-            pending.append((self._track(_listen(h.ip, hp.port)),
+            pending.append((self._track(_listen(ip, hp.port)),
                             tcp.connection_handler(tcp.http_service(hp, p.onvif, values), hp.behaviour), ctx))
         if p.rtsp:
-            pending.append((self._track(_listen(h.ip, p.rtsp.port)),
+            pending.append((self._track(_listen(ip, p.rtsp.port)),
                             tcp.connection_handler(tcp.rtsp_service(p.rtsp, values), p.rtsp.behaviour), None))
         for tp in p.tcp:
-            pending.append((self._track(_listen(h.ip, tp.port)),
+            pending.append((self._track(_listen(ip, tp.port)),
                             tcp.connection_handler(tcp.raw_service(tp), tp.behaviour), None))
         if p.onvif and p.onvif.behaviour.name != "silent":
             seq = itertools.count(1)
@@ -97,22 +114,23 @@ class FleetServer:
             def wsd(data: bytes, sender: tuple[str, int]) -> list[udp.Reply]:
                 reply = onvif.probe_match(data, o, values, next(seq))
                 return [(reply, sender)] if reply else []
-            self._responder(loop, h, WSD_PORT, WSD_GROUP, udp.misbehaving(o.behaviour, wsd))
-        for d, group, port, make in ((p.sadp, vendor.SADP_GROUP, vendor.SADP_PORT, vendor.sadp_reply),
-                                     (p.dhip, vendor.DHIP_GROUP, vendor.DHIP_PORT, vendor.dhip_reply),
-                                     (p.ssdp, ssdp.GROUP, ssdp.PORT, ssdp.reply)):
-            if d is None or d.behaviour.name == "silent":
+            self._responder(loop, h, ip, WSD_PORT, WSD_GROUP6 if v6 else WSD_GROUP, udp.misbehaving(o.behaviour, wsd))
+        for d, group, port, make in ((p.sadp, None if v6 else vendor.SADP_GROUP, vendor.SADP_PORT, vendor.sadp_reply),
+                                     (p.dhip, None if v6 else vendor.DHIP_GROUP, vendor.DHIP_PORT, vendor.dhip_reply),
+                                     (p.ssdp, ssdp.GROUP6 if v6 else ssdp.GROUP, ssdp.PORT, ssdp.reply)):
+            if d is None or group is None or d.behaviour.name == "silent":
                 continue
 
             def handler(data: bytes, sender: tuple[str, int], d=d, group=group, port=port, make=make) -> list[udp.Reply]:
                 reply = make(data, d.fields, values)
                 return [(reply, dest) for dest in _destinations(d, sender, group, port)] if reply else []
-            self._responder(loop, h, port, group, udp.misbehaving(d.behaviour, handler))
+            self._responder(loop, h, ip, port, group, udp.misbehaving(d.behaviour, handler))
         if p.mdns and p.mdns.behaviour.name != "silent":
-            self._responder(loop, h, mdns.PORT, mdns.GROUP,
-                            udp.misbehaving(p.mdns.behaviour, mdns.MdnsAnswers(p.mdns, values).reply))
+            group = mdns.GROUP6 if v6 else mdns.GROUP
+            self._responder(loop, h, ip, mdns.PORT, group,
+                            udp.misbehaving(p.mdns.behaviour, mdns.MdnsAnswers(p.mdns, values, group).reply))
         if p.snmp and p.snmp.behaviour.name != "silent":
-            self._responder(loop, h, snmp.PORT, None, udp.misbehaving(p.snmp.behaviour, snmp.agent(p.snmp)))
+            self._responder(loop, h, ip, snmp.PORT, None, udp.misbehaving(p.snmp.behaviour, snmp.agent(p.snmp)))
         if h.chatter and p.chatter:
             self.chatterboxes.append(chatter.Chatterbox(loop, h.ifname, p, values))
         return pending
@@ -121,10 +139,10 @@ class FleetServer:
         self.sockets.append(sock)
         return sock
 
-    def _responder(self, loop: asyncio.AbstractEventLoop, h: HostSpec, port: int, group: str | None,
+    def _responder(self, loop: asyncio.AbstractEventLoop, h: HostSpec, ip: str, port: int, group: str | None,
                    handler: udp.Handler) -> None:
-        sock, ifindex = udp.open_socket(h.ifname, h.ip, port, group)
-        self.responders.append(udp.Responder(loop, self._track(sock), ifindex, h.ip, handler))
+        sock, ifindex = udp.open_socket(h.ifname, ip, port, group)
+        self.responders.append(udp.Responder(loop, self._track(sock), ifindex, ip, handler))
 
     def close(self) -> None:
         for box in self.chatterboxes:

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 from camaudit.lab.persona_mdns import Mdns, MdnsService
 from camaudit.lab.server.render import fill_str
 
-PORT, GROUP = 5353, "224.0.0.251"
-TYPE_A, TYPE_PTR, TYPE_TXT, TYPE_SRV, TYPE_ANY = 1, 12, 16, 33, 255
+PORT, GROUP, GROUP6 = 5353, "224.0.0.251", "ff02::fb"
+TYPE_A, TYPE_AAAA, TYPE_PTR, TYPE_TXT, TYPE_SRV, TYPE_ANY = 1, 28, 12, 16, 33, 255
 TTL_SHARED, TTL_UNIQUE = 4500, 120     # RFC 6762 §10: service records / host records
 LEGACY_TTL = 10                        # §6.7: at most 10 s in legacy unicast answers
 MAX_QUESTIONS = 32
@@ -85,11 +85,13 @@ def _record(name: Name, rtype: int, ttl: int, rdata: bytes, flush: bool) -> byte
 
 
 class MdnsAnswers:
-    """The records of one device and the answer to one query."""
+    """The records of one device and the answer to one query, on one of its addresses: an
+    IPv6 responder announces its AAAA record and answers on the IPv6 group (RFC 6762 §20)."""
 
-    def __init__(self, mdns: Mdns, values: Mapping[str, str]) -> None:
+    def __init__(self, mdns: Mdns, values: Mapping[str, str], group: str = GROUP) -> None:
         self.host: Name = (fill_str(mdns.hostname, values), "local")
-        self.ip = values["ip"]
+        self.ip, self.group = values["ip"], group
+        self.address_type = TYPE_AAAA if ":" in self.ip else TYPE_A
         self.services = [(s, (fill_str(s.instance, values), *s.type.split("."), "local"), values)
                          for s in mdns.services]
 
@@ -99,7 +101,8 @@ class MdnsAnswers:
                 _record(name, TYPE_TXT, ttl, txt, True)]
 
     def _address(self, ttl: int) -> bytes:
-        return _record(self.host, TYPE_A, min(ttl, TTL_UNIQUE), socket.inet_aton(self.ip), True)
+        packed = socket.inet_pton(socket.AF_INET6 if self.address_type == TYPE_AAAA else socket.AF_INET, self.ip)
+        return _record(self.host, self.address_type, min(ttl, TTL_UNIQUE), packed, True)
 
     def records(self, qs: list[tuple[Name, int, bool]], ttl: int) -> tuple[list[bytes], list[bytes]]:
         """(answers, additional records) for the questions."""
@@ -117,7 +120,7 @@ class MdnsAnswers:
                 elif name == tuple(x.lower() for x in iname) and qtype in (TYPE_SRV, TYPE_TXT, TYPE_ANY):
                     answers += self._instance(s, iname, values, ttl)
                     extra.append(self._address(ttl))
-            if name == tuple(x.lower() for x in self.host) and qtype in (TYPE_A, TYPE_ANY):
+            if name == tuple(x.lower() for x in self.host) and qtype in (self.address_type, TYPE_ANY):
                 answers.append(self._address(ttl))
         extra = [r for r in dict.fromkeys(extra) if r not in answers]
         return list(dict.fromkeys(answers)), extra
@@ -146,4 +149,4 @@ class MdnsAnswers:
         payload = header + (raw_questions if legacy else b"") + b"".join(answers + extra)
         if legacy or any(qu for _, _, qu in qs):
             return [(payload, (sender[0], sender[1]))]
-        return [(payload, (GROUP, PORT))]
+        return [(payload, (self.group, PORT))]

@@ -11,12 +11,13 @@ import secrets
 from collections.abc import Callable, Mapping
 from email.utils import formatdate
 
-_TOKEN = re.compile(rb"\{(ip|mac|mac_dash|mac_upper_dash|mac_hex|date|nonce|cseq|length|uuid)\}")
+_TOKEN = re.compile(rb"\{(ip|host|mac|mac_dash|mac_upper_dash|mac_hex|date|nonce|cseq|length|uuid)\}")
 
 
 def device_vars(ip: str, mac: str) -> dict[str, str]:
-    """Per-device values, computed once when the server binds the device."""
-    return {"ip": ip, "mac": mac, "mac_dash": mac.replace(":", "-"),
+    """Per-device values, computed once when the server binds an address of the device;
+    `host` is the address as a URL writes it (IPv6 in brackets, RFC 3986)."""
+    return {"ip": ip, "host": f"[{ip}]" if ":" in ip else ip, "mac": mac, "mac_dash": mac.replace(":", "-"),
             "mac_upper_dash": mac.replace(":", "-").upper(), "mac_hex": mac.replace(":", "").upper(),
             "uuid": f"{mac.replace(':', '')[:8]}-{mac.replace(':', '')[8:]}00-4000-8000-{mac.replace(':', '')}"}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from camaudit.lab.server.render import fill_str
 
-PORT, GROUP = 1900, "239.255.255.250"
+PORT, GROUP, GROUP6 = 1900, "239.255.255.250", "ff02::c"   # UDA 1.1 §1.1.2: FF02::C on a link
 _FIELD = re.compile(rb"^([A-Za-z-]+)[ \t]*:[ \t]*(.*?)[ \t]*\r?$", re.M)
 
 

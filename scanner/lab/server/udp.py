@@ -21,6 +21,7 @@ from camaudit.lab.server.vendor import dhip_frame
 log = logging.getLogger("camaudit.lab.server")
 
 IP_MULTICAST_ALL = 49  # Linux values, not exported by Python's socket module
+IPV6_MULTICAST_ALL = 29
 IP_PKTINFO = 8
 MAX_DATAGRAM = 65535
 Reply = tuple[bytes, tuple[str, int]]
@@ -81,13 +82,16 @@ def misbehaving(behaviour: Behaviour, handler: Handler) -> Handler:
 
 
 def open_socket(ifname: str, ip: str, port: int, group: str | None) -> tuple[socket.socket, int]:
-    """Create the responder socket (joined to `group` unless None, e.g. SNMP's unicast port);
-    must run inside the device's namespace."""
+    """Create the responder socket (joined to `group` unless None, e.g. SNMP's unicast port)
+    of the address family of `ip`; must run inside the device's namespace."""
     ifindex = socket.if_nametoindex(ifname)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+        if sock.family == socket.AF_INET6:
+            _setup6(sock, ifindex, port, group)
+            return sock, ifindex
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
@@ -103,6 +107,19 @@ def open_socket(ifname: str, ip: str, port: int, group: str | None) -> tuple[soc
     return sock, ifindex
 
 
+def _setup6(sock: socket.socket, ifindex: int, port: int, group: str | None) -> None:
+    """The IPv6 twin of the IPv4 set-up: own interface for multicast, only joined groups heard."""
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+    sock.bind(("::", port))
+    if group is not None:
+        mreq = socket.inet_pton(socket.AF_INET6, group) + struct.pack("@I", ifindex)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    sock.setblocking(False)
+
+
 class Responder:
     """Reads datagrams when the loop says the socket is readable and sends the handler's replies."""
 
@@ -110,7 +127,12 @@ class Responder:
                  handler: Handler) -> None:
         self.sock, self.handler, self.loop = sock, handler, loop
         self.delay = handler.delay if isinstance(handler, Delayed) else 0.0
-        self.pktinfo = struct.pack("i4s4s", ifindex, socket.inet_aton(ip), b"\0\0\0\0")
+        if ":" in ip:   # in6_pktinfo: the reply's source address and interface
+            self.pktinfo = (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO,
+                            socket.inet_pton(socket.AF_INET6, ip) + struct.pack("@I", ifindex))
+        else:
+            self.pktinfo = (socket.IPPROTO_IP, IP_PKTINFO,
+                            struct.pack("i4s4s", ifindex, socket.inet_aton(ip), b"\0\0\0\0"))
         loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -137,6 +159,6 @@ class Responder:
             if self.sock.fileno() < 0:
                 return  # the lab stopped while a late reply was pending
             try:
-                self.sock.sendmsg([payload], [(socket.IPPROTO_IP, IP_PKTINFO, self.pktinfo)], 0, dest)
+                self.sock.sendmsg([payload], [self.pktinfo], 0, dest)
             except OSError as exc:
                 log.warning("reply to %s failed: %s", dest, exc)
