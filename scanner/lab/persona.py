@@ -9,7 +9,6 @@ The schema is documented in docs/lab.md; every error names the file and the key.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from cryptography import x509
 
 from camaudit.lab.persona_chatter import Chatter, chatter_section
 from camaudit.lab import net6
+from camaudit.lab.persona_net import net_section
 from camaudit.lab.persona_mdns import Mdns, parse_hostname, parse_services
 from camaudit.lab.persona_snmp import EXTRA_BEHAVIOURS as SNMP_EXTRA_BEHAVIOURS, Snmp, snmp_section
 
@@ -29,12 +29,9 @@ SHIPPED_DIR = Path(__file__).parent / "personas"
 # the others are the hook for hostile devices (docs/lab.md lists them).
 TCP_BEHAVIOURS = frozenset({"normal", "silent", "reset", "drip", "endless"})
 UDP_BEHAVIOURS = frozenset({"normal", "silent", "raw", "flood", "late"})
-SEGMENTS = frozenset({"local", "routed"})
 REPLY_TARGETS = frozenset({"sender", "multicast", "broadcast"})
 WSD_VERSIONS = frozenset({"2005", "2009"})  # WS-Discovery 2005/04 and OASIS 1.1 (2009/01)
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_OUI_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){2}$")
 
 
 class PersonaError(ValueError):
@@ -421,44 +418,7 @@ def load(path: Path) -> Persona:
         raise r.fail("truth", "missing (required)")
     if net_r is None:
         raise r.fail("net", "missing (required)")
-    segment = net_r.get("segment", str, "local")
-    if segment not in SEGMENTS:
-        raise net_r.fail("segment", f"expected one of {sorted(SEGMENTS)}")
-    ip = net_r.get("ip", str, None)
-    if ip is not None:
-        try:
-            addr = ipaddress.IPv4Address(ip)
-        except ValueError:
-            raise net_r.fail("ip", f"{ip!r} is not an IPv4 address") from None
-        subnet = ipaddress.IPv4Network("198.18.0.0/24" if segment == "local" else "198.18.1.0/24")
-        if addr not in subnet or int(addr) & 0xFF in (0, 1, 254, 255):
-            raise net_r.fail("ip", f"{ip} must be a host of {subnet} other than .1 and .254 (segment {segment})")
-    mac = net_r.get("mac", str, None)
-    oui = net_r.get("oui", str, None)
-    if mac is not None:
-        mac = mac.lower()
-        if not _MAC_RE.match(mac):
-            raise net_r.fail("mac", f"{mac!r}: expected aa:bb:cc:dd:ee:ff")
-        if int(mac[:2], 16) & 1:
-            raise net_r.fail("mac", f"{mac} is a multicast MAC")
-        if oui is not None:
-            raise net_r.fail("oui", "give mac or oui, not both")
-        oui = mac[:8]
-    elif oui is not None:
-        oui = oui.lower()
-        if not _OUI_RE.match(oui) or int(oui[:2], 16) & 1:
-            raise net_r.fail("oui", f"{oui!r}: expected a unicast prefix aa:bb:cc")
-    else:
-        raise net_r.fail("mac", "give mac or oui")
-    ipv6 = net_r.get("ipv6", str, None)
-    if ipv6 is not None:
-        try:
-            ipv6 = net6.persona_address(ipv6, segment)
-        except ValueError as exc:
-            raise net_r.fail("ipv6", str(exc)) from None
-        if ipv6 == net6.EUI64 and mac is None:
-            raise net_r.fail("ipv6", "an EUI-64 address needs a full `mac`")
-    net_r.done()
+    segment, ip, mac, oui, ipv6 = net_section(net_r)
 
     http = tuple(_http(h) for h in r.subs("http"))
     http_ports = [h.port for h in http]
