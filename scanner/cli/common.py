@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
@@ -93,6 +93,24 @@ def load_or_exit(cli: dict[str, Any] | None = None, config_path: str | Path | No
         return load_config(cli, config_path=config_path)
     except ConfigError as exc:
         fatal(f"configuration error: {exc}", ExitCode.USAGE)
+
+
+def recording_options(what: str) -> Callable[[Any], Any]:
+    """--observations-out/--db/--no-store/--site/--policy for commands whose observations go
+    through the audit pipeline into the inventory (`scan`, `listen`); `what` names the run in
+    the help ("scan", "capture")."""
+    def apply(command: Any) -> Any:
+        for option in reversed([
+            click.option("--observations-out", type=click.Path(dir_okay=False, allow_dash=True),
+                         help="Also write every observation as JSON Lines here ('-' for stdout)."),
+            click.option("--db", help="Inventory database URL (default: SQLite in the user data dir)."),
+            click.option("--no-store", is_flag=True, help=f"Do not record this {what} in the inventory."),
+            click.option("--site", help=f"Site name stored with the {what}."),
+            click.option("--policy", "policies", multiple=True, help="Policy id that flags devices (default: all)."),
+        ]):
+            command = option(command)
+        return command
+    return apply
 
 
 def log_options(command: Any) -> Any:

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from camaudit.cli.common import CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging, stdout_text
+from camaudit.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, recording_options,
+                                 start_logging, stdout_text)
 from camaudit.exitcodes import ExitCode
 
 
@@ -38,12 +39,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
               help="Stop after S seconds (default: until SIGINT/SIGTERM).")
 @click.option("--promiscuous", is_flag=True,
               help="Also hear unicast frames to other hosts (sets the NIC promiscuous; sends nothing).")
-@click.option("--observations-out", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Also write every observation as JSON Lines here ('-' for stdout).")
-@click.option("--db", help="Inventory database URL (default: SQLite in the user data dir).")
-@click.option("--no-store", is_flag=True, help="Do not record this capture in the inventory.")
-@click.option("--site", help="Site name stored with the capture.")
-@click.option("--policy", "policies", multiple=True, help="Policy id that flags devices (default: all).")
+@recording_options("capture")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary and the devices heard.")
 @click.option("--quiet", is_flag=True, help="No progress, no table: only the exit code (for cron).")
 @CONFIG_OPTION

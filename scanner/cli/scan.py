@@ -22,8 +22,8 @@ from typing import Any, NoReturn
 import click
 
 from camaudit import __version__
-from camaudit.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, start_logging,
-                                 stdout_text, store_failure)
+from camaudit.cli.common import (CONFIG_OPTION, fatal, load_or_exit, log_options, open_store, recording_options,
+                                 start_logging, stdout_text, store_failure)
 from camaudit.model import DEFAULT_PER_HOST, DEFAULT_PORTS, DEFAULT_RATE
 from camaudit.exitcodes import ExitCode
 from camaudit.observation import write_jsonl
@@ -109,12 +109,7 @@ def _stop(error: BaseException, scan_id: int | None) -> NoReturn:
               help="Read this host's IPv6 neighbour table for the interface (sends nothing).")
 @click.option("--max-targets", type=int, help=f"Refuse more addresses than this (default {DEFAULT_MAX_TARGETS}).")
 @click.option("--force", is_flag=True, help="Scan even above --max-targets, or an IPv6 sweep above a /112 (never above a /96).")
-@click.option("--observations-out", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Also write every observation as JSON Lines here ('-' for stdout).")
-@click.option("--db", help="Inventory database URL (default: SQLite in the user data dir).")
-@click.option("--no-store", is_flag=True, help="Do not record this scan in the inventory.")
-@click.option("--site", help="Site name stored with the scan.")
-@click.option("--policy", "policies", multiple=True, help="Policy id that flags devices (default: all).")
+@recording_options("scan")
 @click.option("--json", "as_json", is_flag=True, help="Print identifications as JSON instead of a table.")
 @click.option("--quiet", is_flag=True, help="No progress, no table: only the exit code (for cron).")
 @CONFIG_OPTION

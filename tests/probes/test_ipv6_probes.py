@@ -18,7 +18,7 @@ import pytest
 from pysnmp.proto.api import v2c
 from pyasn1.codec.ber import decoder, encoder
 
-from camaudit.addresses import authority, canonical, ip_sort_key, same_address
+from camaudit.addresses import authority, canonical, ip_sort_key
 from camaudit.model import Bounds, Host
 from camaudit.observation import ProbeStatus
 from camaudit.probes import snmp as snmp_mod

@@ -13,11 +13,9 @@ from pathlib import Path
 from camaudit.lab import netns, persona as persona_mod
 from camaudit.lab.persona import Discovery, Persona
 from camaudit.lab.server import chatter, mdns, onvif, snmp, ssdp, tcp, udp, vendor
-from camaudit.lab.server.onvif import WSD_GROUP, WSD_PORT
+from camaudit.lab.server.onvif import WSD_GROUP, WSD_GROUP6, WSD_PORT
 from camaudit.lab.server.render import device_vars, fill_str
 from camaudit.lab.server.tlscert import CertFactory
-
-WSD_PORT, WSD_GROUP, WSD_GROUP6 = 3702, "239.255.255.250", "ff02::c"   # WS-Discovery 1.1 §3.1.1
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 from camaudit.lab.persona import Onvif
 from camaudit.lab.server.render import fill_str
 
-WSD_PORT, WSD_GROUP = 3702, "239.255.255.250"
+WSD_PORT, WSD_GROUP, WSD_GROUP6 = 3702, "239.255.255.250", "ff02::c"   # WS-Discovery 1.1 §3.1.1
 _WSD = {
     "2005": ("http://schemas.xmlsoap.org/ws/2004/08/addressing",
              "http://schemas.xmlsoap.org/ws/2005/04/discovery",
