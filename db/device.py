@@ -126,7 +126,9 @@ def clean(ident: IdentificationLike) -> Device:
     c = T_ASSET.c
     ip = (canonical(ident.ip) or ident.ip) if isinstance(ident.ip, str) else ident.ip
     more = getattr(ident, "ipv6", None)
-    ipv6 = _ipv6([ip, *(more if isinstance(more, (list, tuple)) else ())])
+    # text without a colon is no IPv6 address: an IPv4 `ip` is not parsed a second time
+    ipv6 = _ipv6([*([ip] if isinstance(ip, str) and ":" in ip else ()),
+                  *(more if isinstance(more, (list, tuple)) else ())])
     # an IPv6 `ip` is among `ipv6`; text too long to be an address stays where it was, cut
     v6_ip = isinstance(ip, str) and len(ip) <= MAX_ADDRESS_CHARS and is_ipv6(ip)
     return Device(ip=None if v6_ip else _text(ip, c.ip),

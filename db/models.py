@@ -119,7 +119,8 @@ class Asset(Base):
     ipv6: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     mac: Mapped[str | None] = mapped_column(String(17), index=True)
     serial: Mapped[str | None] = mapped_column(String(200), index=True)
-    vendor: Mapped[str | None] = mapped_column(String(100), index=True)
+    # not indexed: every query compares lower(vendor), which an index of vendor cannot serve
+    vendor: Mapped[str | None] = mapped_column(String(100))
     brand: Mapped[str | None] = mapped_column(String(100))
     model: Mapped[str | None] = mapped_column(String(200))
     firmware: Mapped[str | None] = mapped_column(String(200))
@@ -139,10 +140,11 @@ class Asset(Base):
 
 class Sighting(Base):
     __tablename__ = "sightings"
+    # the unique index also serves lookups by scan_id (its first column): no index of its own
     __table_args__ = (UniqueConstraint("scan_id", "asset_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"), index=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id"))
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
     seen_at: Mapped[datetime]
     ip: Mapped[str | None] = mapped_column(String(45))                  # IPv4
@@ -185,10 +187,11 @@ class Policy(Base):
 
 class Finding(Base):
     __tablename__ = "findings"
+    # the unique index also serves lookups by asset_id (its first column): no index of its own
     __table_args__ = (UniqueConstraint("asset_id", "policy_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"))
     policy_id: Mapped[str] = mapped_column(ForeignKey("policies.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), index=True)
     owner: Mapped[str | None] = mapped_column(String(200))

@@ -120,7 +120,7 @@ def test_migration_moves_ipv6_addresses_out_of_the_ipv4_column(db_url: str, run_
         assert len(store.assets()) == 3
         assert store.diff()["new"] == []
         with store.db.engine.connect() as conn:
-            assert migrate.current_revision(conn) == migrate.head_revision() == "0005"
+            assert migrate.current_revision(conn) == migrate.head_revision()
 
 
 def test_ingest_of_a_dual_stack_and_a_routed_eui64_observation_is_one_asset(db_url: str, tmp_path: Path) -> None:
