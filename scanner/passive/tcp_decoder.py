@@ -85,8 +85,9 @@ class StreamDecoder(Decoder):
     def feed(self, pkt: Packet) -> Iterable[Observation]:
         flow, news = self.table.add(pkt)
         out = self._read(flow, flow.final) if flow is not None and news else []
-        for old in self.table.expired():
-            out += self._read(old, True)
+        if self.table.over():
+            for old in self.table.expired():
+                out += self._read(old, True)
         return out
 
     def finish(self) -> Iterable[Observation]:
@@ -100,6 +101,12 @@ class StreamDecoder(Decoder):
             return []
         if self.needs_start and not flow.server.opened:
             self.counts["no-start"] += 1
+            self.table.done(flow)
+            return []
+        if final and not flow.server.ranges:
+            # Every decoder reads the server's bytes: a connection refused (RST), never
+            # answered or silent to its end gives nothing, and most of a scan's are such.
+            self.counts["no-data"] += 1
             self.table.done(flow)
             return []
         found, through = self.read(flow, final)

@@ -189,20 +189,22 @@ class FlowTable:
         flow.last_ts = pkt.ts
         if flow.done:
             return flow, False
-        before = flow.held()
         news = False
         stream = flow.server if from_server else flow.client
         if flags & SYN:
             stream.syn(pkt.tcp_seq)
         elif flags & RST:
             flow.reset, news = True, True
-        else:
-            if pkt.payload and stream.first_ts is None:
+        elif pkt.payload:                     # only data changes what the streams hold
+            if stream.first_ts is None:
                 stream.first_ts = pkt.ts
+            before = len(stream.data)
             news = stream.add(pkt.tcp_seq, pkt.payload, bool(flags & FIN)) and from_server
+            self.held += len(stream.data) - before
+        elif flags & FIN:                     # a bare ACK changes nothing but the times
+            news = stream.add(pkt.tcp_seq, b"", bool(flags & FIN)) and from_server
         if from_server:
             flow.server_ts = pkt.ts
-        self.held += flow.held() - before
         return flow, news
 
     def _from_server(self, pkt: Packet) -> bool:
@@ -232,6 +234,12 @@ class FlowTable:
     def drop(self, flow: Flow) -> None:
         self.held -= flow.held()
         self.flows.pop(flow.key, None)
+
+    def over(self) -> bool:
+        """Whether `expired` has anything to evict (checked per packet: cheaper than the generator)."""
+        flows = self.flows
+        return bool(flows) and (len(flows) > self.max_flows or self.held > self.max_bytes
+                                or next(iter(flows.values())).last_ts < self.now - self.idle)
 
     def expired(self) -> Iterator[Flow]:
         """Flows evicted for idleness, count or bytes, oldest first (removed as they are yielded)."""
