@@ -10,6 +10,7 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from camaudit.observation import Observation, dumps_json
 from camaudit.passive.decoders import all_decoders
@@ -72,7 +73,7 @@ class FrameDecoder:
         if linktype == LINKTYPE_ETHERNET and len(frame) >= 38:
             ethertype = frame[12:14]
             if ethertype == b"\x08\x00":
-                self._note_source(frame[6:12], frame[26:30])
+                _note(self._macs, frame[6:12], frame[26:30])
                 # Fast path for an unfragmented IPv4 TCP/UDP packet (most of a capture): one
                 # no decoder wants, or a datagram heard before, is settled from its bytes
                 # without building a Packet.
@@ -90,7 +91,7 @@ class FrameDecoder:
                             stats.repeats += 1
                             return []
             elif ethertype == b"\x86\xdd" and len(frame) >= 54:
-                self._note_source(frame[6:12], frame[22:38])
+                _note(self._macs, frame[6:12], frame[22:38])
         pkt = parse_frame(ts, frame, linktype, stats.dropped, self._defrag)
         if pkt is None:
             return []
@@ -146,26 +147,6 @@ class FrameDecoder:
         chosen = self._wants[key] = tuple(wanted)
         return chosen
 
-    def _note_source(self, mac: bytes, ip: bytes) -> None:
-        """Count the source IPs of an Ethernet source MAC (from the raw header: cheaper than
-        strings, and done for every frame, decoded or not, as a router forwards all kinds)."""
-        ips = self._macs.get(mac)
-        if ips is None:
-            if len(self._macs) >= MAX_MACS:
-                return
-            ips = self._macs[mac] = set()
-        if len(ips) <= ROUTER_IPS:
-            ips.add(ip)
-
-    def _note_binding(self, mac: str, ip: str) -> None:
-        ips = self._arp.get(mac)
-        if ips is None:
-            if len(self._arp) >= MAX_MACS:
-                return
-            ips = self._arp[mac] = set()
-        if len(ips) <= ROUTER_IPS:
-            ips.add(ip)
-
     def _emit(self, obs: Observation, name: str, pkt: Packet | None, out: list[Observation]) -> None:
         if pkt is not None:
             # As in a scan, the MAC the frame came from wins over one a reply claims in its
@@ -181,7 +162,7 @@ class FrameDecoder:
             if obs.at is None:
                 obs.at = _at(pkt.ts)
         if obs.source == "arp" and obs.mac is not None and obs.ip is not None:
-            self._note_binding(obs.mac, obs.ip)
+            _note(self._arp, obs.mac, obs.ip)
         digest = hash((obs.source, obs.ip, obs.mac, obs.port, str(obs.status), obs.error,
                        dumps_json(obs.data)))
         if digest in self._seen:
@@ -198,3 +179,17 @@ class FrameDecoder:
 def _unicast(mac: str) -> bool:
     """False for group addresses (I/G bit set): never a device's own source address."""
     return not int(mac[1], 16) & 1
+
+
+def _note(table: dict[Any, set[Any]], mac: Any, ip: Any) -> None:
+    """Add `ip` to the IPs seen for `mac`, bounded: at most MAX_MACS MACs, and no more IPs per
+    MAC than it takes to call it a router's (ROUTER_IPS + 1). Used for the source IPs of every
+    frame's Ethernet source MAC (raw bytes from the header: cheaper than strings, and done for
+    every frame, decoded or not, as a router forwards all kinds) and for ARP bindings."""
+    ips = table.get(mac)
+    if ips is None:
+        if len(table) >= MAX_MACS:
+            return
+        ips = table[mac] = set()
+    if len(ips) <= ROUTER_IPS:
+        ips.add(ip)

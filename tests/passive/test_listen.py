@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ def test_sigterm_mid_listen_stores_what_it_was_hearing(lab_factory, tmp_path: Pa
             lines = heard.read_text().count("\n") if heard.exists() else 0
             if lines >= len(CHATTERING):
                 break
-            subprocess.run(["sleep", "0.1"], check=True)
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
