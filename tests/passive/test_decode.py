@@ -50,6 +50,18 @@ def test_a_router_mac_is_not_put_on_routed_devices() -> None:
     assert obs.mac == "c0:56:e3:99:99:99"   # the claimed MAC stays, as in a routed scan
 
 
+def test_a_forwarded_ttl_tells_a_router_before_it_speaks_for_many_ips() -> None:
+    fd = FrameDecoder()
+    routed = raw(Ether(src=ROUTER_MAC) / IP(src="198.18.1.20", dst="198.18.0.1", ttl=63)
+                 / UDP(sport=37020, dport=37020) / SADP)
+    [obs] = feed(fd, routed)   # the first frame the router forwards: no IP count, no ARP yet
+    assert obs.mac == "c0:56:e3:99:99:99"
+    for ttl in (64, 128, 255, 1):   # a stack's initial TTL, or link-scope multicast, is on-link
+        [own] = feed(FrameDecoder(), raw(Ether(src=CAM_MAC) / IP(src="198.18.0.10", dst="198.18.0.1", ttl=ttl)
+                                          / UDP(sport=37020, dport=37020) / SADP))
+        assert own.mac == CAM_MAC, ttl
+
+
 def test_arp_tells_a_router_with_few_routed_devices() -> None:
     fd = FrameDecoder()
     arp = raw(Ether(src=ROUTER_MAC) / ARP(op=2, hwsrc=ROUTER_MAC, psrc="198.18.0.254", pdst="198.18.0.1"))
