@@ -26,10 +26,11 @@ MAX_DATAGRAM_BYTES = 16 << 20  # all replies of one ask() together (20,000 x 16 
 
 async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, multicast: bool,
               port: int, unicast_to: Iterable[str], wait: float, repeat: int, cap: int,
-              token: Callable[[], Awaitable[None]]) -> list[Datagram]:
+              token: Callable[[], Awaitable[None]], until: asyncio.Event | None = None) -> list[Datagram]:
     """Send `payload` `repeat` times to `group` (when `multicast`) and once to each of
     `unicast_to`, awaiting `token()` (the rate cap) before each send; collect the replies
     that arrive within `wait` seconds, each cut at `cap` bytes, identical ones kept once.
+    Setting `until` ends the window early, keeping the replies collected so far.
 
     The socket is the scan's for this group and port (`ports`), so a late answer finds it
     still bound. The caller has already filtered `unicast_to` to permitted targets; replies
@@ -64,6 +65,7 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
                 await send(ip)
 
         send_task = asyncio.create_task(sender())
+        stop = asyncio.ensure_future(until.wait()) if until is not None else None
         try:
             start = loop.time()
             while True:  # read until the deadline even when full, so a flood only loses its own replies
@@ -73,13 +75,21 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
                 deadline = (max(first_sent + wait, last_sent + wait / 2) if first_sent is not None
                             else start + wait if send_task.done() else loop.time() + wait)
                 remaining = deadline - loop.time()
-                if remaining <= 0:
+                if remaining <= 0 or (stop is not None and stop.done()):
                     break
-                try:
-                    async with asyncio.timeout(remaining):
-                        data, (src, sport) = await inbox.get()
-                except TimeoutError:
-                    continue  # the deadline may have moved with a send meanwhile
+                if stop is None:
+                    try:
+                        async with asyncio.timeout(remaining):
+                            data, (src, sport) = await inbox.get()
+                    except TimeoutError:
+                        continue  # the deadline may have moved with a send meanwhile
+                else:
+                    get = asyncio.ensure_future(inbox.get())
+                    await asyncio.wait((get, stop), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                    if not get.done():
+                        get.cancel()
+                        continue
+                    data, (src, sport) = get.result()
                 key = (src, sport, hash(data))
                 if src == source_ip or key in seen:
                     continue
@@ -92,6 +102,8 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
                 replies.append(Datagram(src, sport, data[:cap], len(data) > cap))
         finally:
             send_task.cancel()
+            if stop is not None:
+                stop.cancel()
             await asyncio.gather(send_task, return_exceptions=True)
     return replies
 

@@ -163,10 +163,16 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
 
     try:
         if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
+            ctx.segment_quiet = asyncio.Event()
             for probe in sweep_probes:
                 scan.spawn(scan.run_sweep(probe, [], ctx))
         await discoverer.discover(targets, ctx, scan.host_ready)
         scan.discovered.set()
+        if ctx.segment_quiet is not None and discoverer.arp_used and not any(h.mac for h in scan.hosts.values()):
+            # ARP/NDP asked every on-link target and none answered: a device that would answer
+            # multicast on this link answers ARP too, so the sweeps' windows end now (an empty
+            # VLAN's cron scan costs the ARP wait, not the multicast window as well).
+            ctx.segment_quiet.set()
         outcome.arp_used = discoverer.arp_used
         scan.progress("discover", len(targets), len(targets))
         # routed hosts (found without a MAC) get the same discovery probes by unicast

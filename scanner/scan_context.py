@@ -162,6 +162,9 @@ class ScanContext:
         # permits() answers by address text: every connection, datagram and observation asks,
         # and parsing the text each time was a tenth of a /24 audit's CPU. Shared by copies.
         self._verdicts: dict[str | int, bool] = {}
+        # Set by the engine when the link-layer sweep heard no target: a multicast window still
+        # open then can only hear targets that ignored ARP, so it ends with what it has.
+        self.segment_quiet: asyncio.Event | None = None
 
     def close(self) -> None:
         """End the scan's network use: the sweep sockets, kept bound until now (sweep_ports)."""
@@ -228,6 +231,7 @@ class ScanContext:
         second sweep that only unicasts to routed hosts after multicast already ran."""
         clone = copy.copy(self)
         clone.on_link = False
+        clone.segment_quiet = None   # unicast answers of routed hosts get their full window
         return clone
 
     # -- UDP ----------------------------------------------------------------------------
@@ -245,7 +249,7 @@ class ScanContext:
                                   multicast=self.on_link, port=port, unicast_to=ipv4,
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
-                                  token=self.rate.acquire)
+                                  token=self.rate.acquire, until=self.segment_quiet)
 
     async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float,
                        resend_after: float | None = None) -> Datagram | None:

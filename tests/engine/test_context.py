@@ -159,6 +159,38 @@ def test_reply_flood_keeps_its_own_share_and_others_replies() -> None:
     asyncio.run(main())
 
 
+def test_a_quiet_segment_ends_the_multicast_window_with_the_replies_so_far() -> None:
+    """The engine sets `segment_quiet` when ARP heard no target: an open window then returns
+    what it has at once instead of waiting out `wait`; the routed hosts' unicast copy keeps
+    its full window."""
+
+    class Echo(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            self.transport.sendto(b"here", addr)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        echo, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.2", port))
+        ctx = ScanContext(build_targets(["127.0.0.2"]), source_ip="127.0.0.1")
+        ctx.segment_quiet = asyncio.Event()
+        assert ctx.unicast_only().segment_quiet is None
+        loop.call_later(0.3, ctx.segment_quiet.set)
+        try:
+            replies = await asyncio.wait_for(ctx.ask(b"probe", group="239.255.255.250", port=port,
+                                                     unicast_to=["127.0.0.2"], wait=120), 20)
+        finally:
+            echo.close()
+        assert [(r.ip, r.data) for r in replies] == [("127.0.0.2", b"here")]
+    asyncio.run(main())
+
+
 def test_a_failed_sweep_becomes_a_scan_warning() -> None:
     async def broken() -> list:
         raise NotImplementedError("sock_recvfrom")  # what uvloop raised before _recvfrom
