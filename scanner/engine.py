@@ -159,7 +159,8 @@ async def run_scan(plan: ScanPlan) -> ScanOutcome:
         raise ValueError(f"unknown discovery engine {plan.engine!r} (have: {', '.join(sorted(DISCOVERERS))})")
     discoverer = make(DiscoverySettings(
         plan.ports, plan.rate, path.segments, path.mac, plan.use_arp, plan.arp_wait,
-        progress=lambda done: scan.progress("discover", done, len(targets)), segments6=path.segments6))
+        progress=lambda done: scan.progress("discover", done, len(targets)), segments6=path.segments6,
+        on_neighbour=scan.neighbour_heard))
 
     try:
         if ctx.on_link:  # multicast needs no host list: it runs alongside discovery
@@ -226,6 +227,7 @@ class _Scan:
         self.hosts: dict[str, Host] = {}
         self.uncovered: dict[int, list[str]] = {}  # open port no probe of this scan applies to -> ips
         self.macs: dict[str, str] = {}
+        self.asked_udp: set[str] = set()   # hosts whose unicast (UDP) probes have started
         # Set when discovery has reported every host: sweep replies wait for it, so that the
         # MAC that answered ARP is known before a reply claiming another MAC is filed.
         self.discovered = asyncio.Event()
@@ -263,6 +265,21 @@ class _Scan:
         if self.plan.on_observation:
             self.plan.on_observation(obs)
 
+    def neighbour_heard(self, ip: str, mac: str) -> None:
+        """ARP/NDP heard `ip`: its UDP probes need no open TCP port, so they start now, while
+        its ports are scanned. A silent SNMP agent costs its full wait, and starting that wait
+        here rather than after the port scan takes it off the scan's tail."""
+        ip = canonical(ip) or ip
+        self.macs[ip] = mac
+        self._ask_udp(Host(ip, mac))
+
+    def _ask_udp(self, host: Host) -> None:
+        if host.ip in self.asked_udp:
+            return
+        self.asked_udp.add(host.ip)
+        for unicast in self.unicast_probes:  # UDP services: no TCP port needs to be open
+            self.spawn(self.run_unicast(unicast, host))
+
     def host_ready(self, host: Host) -> None:
         """A live host with its open ports: record it and start every probe that applies."""
         host.ip = canonical(host.ip) or host.ip
@@ -271,8 +288,7 @@ class _Scan:
         if host.mac:
             self.macs[host.ip] = host.mac
             self.emit(Observation(source="arp", ip=host.ip, mac=host.mac))
-        for unicast in self.unicast_probes:  # UDP services: no TCP port needs to be open
-            self.spawn(self.run_unicast(unicast, host))
+        self._ask_udp(host)
         for port in sorted(host.open_ports):
             probes = [probe for probe in self.host_probes if probe.applies_to(host, port)]
             for probe in probes:

@@ -9,7 +9,8 @@ the three safety bounds of a scan:
   multicast reply from a device outside the targets is dropped in exactly one place);
 * the **global rate cap** (`RateLimiter`) on discovery: every ARP request, UDP datagram and
   TCP connection attempt to a port not yet known open takes one token, so `--rate N` bounds
-  the traffic that fans out over the address space. Probes of a port the scan already found
+  the traffic that fans out over the address space (single packets are served before
+  connection attempts waiting at the same time: see `RateLimiter`). Probes of a port the scan already found
   open take no token: like nmap's `--max-rate` ("only affects port scans and host discovery
   scans"), follow-up work on a live device is bounded by the per-host cap below and the
   engine's `MAX_IN_FLIGHT`. Counting it too made the rate, not the devices, the floor of a
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import heapq
 import socket
 import ssl as ssl_module
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -50,26 +52,65 @@ class ExcludedAddress(PermissionError):
 
 
 class RateLimiter:
-    """Spaces events at most `rate` per second over the whole scan (no bursts).
+    """Spaces events at most `rate` per second over the whole scan (no bursts). Among callers
+    waiting at the same moment, single packets (`urgent`: ARP requests and neighbour
+    solicitations, UDP requests) go first, then connection attempts by `rank` (lowest first;
+    the scan context ranks hosts in the order they were first contacted).
 
-    Each caller reserves the next free slot and sleeps until it, so in any window of T
-    seconds at most rate*T + 1 events pass, however many tasks ask concurrently.
+    Why the order: at the default rate the tokens, not the CPUs, bound a dense segment. A /24
+    of 250 devices takes ≈ 3,000 (255 ARP requests, 2,250 port-scan connects, ≈ 500 SNMP
+    requests and resends): 1.5 s at 2,000/s. Served first come, the ARP requests queued
+    behind the connects of hosts already heard, so the last host was heard ≈ 1.5 s in and its
+    SNMP wait (1.25 s when nothing answers on UDP 161) came after that. With packets first,
+    every host is heard and asked within ≈ 0.4 s and those waits overlap the connects; with
+    connects by host, a host's port scan ends early and its probes (which take no token)
+    overlap the other hosts' scans instead of all starting at the end. The total, and so the
+    rate on the wire, is unchanged.
+
+    A waiter is woken by a timer at its slot; one cancelled meanwhile gives its slot to the
+    next. A late timer catches up by at most one interval, so a busy loop never releases a burst.
     """
 
     def __init__(self, rate: float) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.interval = 1.0 / rate
-        self._next = 0.0
+        self._next = 0.0   # monotonic time of the next free slot
         self.taken = 0  # tokens handed out (scan statistics, tests)
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._ranked: list[tuple[int, int, asyncio.Future[None]]] = []   # heap of (rank, arrival, waiter)
+        self._arrivals = 0
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def acquire(self) -> None:
+    async def acquire(self, urgent: bool = False, rank: int = 0) -> None:
         self.taken += 1
         now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        if self._timer is None and now >= self._next:   # nobody waiting and the slot is free
+            self._next = now + self.interval
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if urgent:
+            self._urgent.append(waiter)
+        else:
+            self._arrivals += 1
+            heapq.heappush(self._ranked, (rank, self._arrivals, waiter))
+        if self._timer is None:
+            self._timer = loop.call_at(loop.time() + self._next - now, self._release, loop)
+        await waiter
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        while self._urgent or self._ranked:
+            waiter = self._urgent.popleft() if self._urgent else heapq.heappop(self._ranked)[2]
+            if waiter.done():   # cancelled while waiting
+                continue
+            waiter.set_result(None)
+            now = time.monotonic()
+            self._next = max(self._next + self.interval, now)
+            if self._urgent or self._ranked:
+                self._timer = loop.call_at(loop.time() + self._next - now, self._release, loop)
+            return
 
 
 class HostSlots:
@@ -162,6 +203,7 @@ class ScanContext:
         # permits() answers by address text: every connection, datagram and observation asks,
         # and parsing the text each time was a tenth of a /24 audit's CPU. Shared by copies.
         self._verdicts: dict[str | int, bool] = {}
+        self._ranks: dict[str, int] = {}   # connection order of hosts (RateLimiter rank); shared by copies
         # Set by the engine when the link-layer sweep heard no target: a multicast window still
         # open then can only hear targets that ignored ARP, so it ends with what it has.
         self.segment_quiet: asyncio.Event | None = None
@@ -210,7 +252,7 @@ class ScanContext:
         release = await self.hosts.acquire(ip)
         try:
             if (ip, port) not in self.open_ports:
-                await self.rate.acquire()
+                await self.rate.acquire(rank=self._rank(ip))
             loop = asyncio.get_running_loop()
             reader = asyncio.StreamReader(limit=self.bounds.max_header_bytes + self.bounds.max_bytes)
             protocol = _SlotProtocol(reader, release)
@@ -225,6 +267,18 @@ class ScanContext:
         except BaseException:
             release()
             raise
+
+    def _rank(self, ip: str) -> int:
+        """Hosts in the order they were first connected to (bounded: later ones share the last rank)."""
+        rank = self._ranks.get(ip)
+        if rank is None:
+            rank = len(self._ranks)
+            if rank < MAX_VERDICTS:
+                self._ranks[ip] = rank
+        return rank
+
+    async def _urgent_token(self) -> None:
+        await self.rate.acquire(urgent=True)
 
     def unicast_only(self) -> ScanContext:
         """The same context (same targets, rate and host slots) with multicast off, for a
@@ -249,7 +303,7 @@ class ScanContext:
                                   multicast=self.on_link, port=port, unicast_to=ipv4,
                                   wait=DEFAULT_SWEEP_WAIT if wait is None else wait,
                                   repeat=repeat, cap=self.bounds.max_datagram_bytes,
-                                  token=self.rate.acquire, until=self.segment_quiet)
+                                  token=self._urgent_token, until=self.segment_quiet)
 
     async def exchange(self, ip: str, port: int, payload: bytes, *, wait: float,
                        resend_after: float | None = None) -> Datagram | None:
@@ -262,9 +316,9 @@ class ScanContext:
         self.require(ip)
         release = await self.hosts.acquire(ip)
         try:
-            await self.rate.acquire()
+            await self.rate.acquire(urgent=True)
             return await datagram.exchange(ip, port, payload, wait=wait, cap=self.bounds.max_datagram_bytes,
-                                           resend_after=resend_after, before_resend=self.rate.acquire)
+                                           resend_after=resend_after, before_resend=self._urgent_token)
         finally:
             release()
 

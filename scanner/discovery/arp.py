@@ -116,7 +116,7 @@ async def link_sweep(frames: Iterable[bytes], ctx: DiscoveryContext, interface: 
         try:
             sent = unsent = 0
             for frame in frames:
-                await ctx.rate.acquire()
+                await ctx.rate.acquire(urgent=True)
                 if not await _send(loop, sock, frame):
                     unsent += 1
                 sent += 1
@@ -200,6 +200,8 @@ class ArpDiscovery:
             on_host(Host(ip, mac, frozenset(found.get(ip, ()))))
 
         def answered(ip: str, mac: str) -> None:
+            if settings.on_neighbour:
+                settings.on_neighbour(ip, mac)
             task = asyncio.create_task(port_scan(ip, mac))
             scans.add(task)
             task.add_done_callback(scans.discard)

@@ -31,8 +31,8 @@ class RateToken(Protocol):
 
     interval: float  # seconds between tokens (1 / rate)
 
-    async def acquire(self) -> None:
-        """Wait for the next token."""
+    async def acquire(self, urgent: bool = False) -> None:
+        """Wait for the next token; `urgent` (a single packet) goes before connection attempts."""
 
 
 class DiscoveryContext(ProbeContext, Protocol):
@@ -54,6 +54,9 @@ class DiscoverySettings:
     arp_wait: float = 0.5                # seconds to wait for ARP replies after the last request
     progress: Callable[[int], None] | None = None  # addresses swept so far (ARP)
     segments6: tuple[Segment6, ...] = ()  # the interface's IPv6 subnets (neighbour solicitation reaches these)
+    # called with (ip, MAC) as ARP/NDP hears a neighbour, before its port scan: what needs no
+    # open port (UDP services) can start at once
+    on_neighbour: Callable[[str, str], None] | None = None
 
 
 class Discoverer(Protocol):

@@ -129,7 +129,7 @@ async def learn(interface: str, sources: Iterable[str], own: Iterable[str], rate
                   for payload, (group, port) in ((wsd_probe(), WSD), (MDNS_QUERY, MDNS), (SSDP_SEARCH, SSDP))]
         try:
             for sock, payload, dest in sends:
-                await rate.acquire()
+                await rate.acquire(urgent=True)
                 try:
                     sock.sendto(payload, dest)  # one small datagram on an idle socket: never blocks long
                 except OSError as exc:

@@ -87,6 +87,28 @@ def test_rate_limiter_spaces_events() -> None:
     assert asyncio.run(main()) >= 0.195
 
 
+def test_rate_limiter_serves_packets_first_then_connections_by_rank() -> None:
+    """Waiters queued at the same moment: urgent ones (single packets) in arrival order, then
+    the rest lowest rank first (hosts in the order they were first contacted); a waiter
+    cancelled meanwhile gives its slot to the next."""
+    async def main() -> list[str]:
+        limiter = RateLimiter(1000)
+        order: list[str] = []
+
+        async def take(name: str, **kw: int | bool) -> None:
+            await limiter.acquire(**kw)
+            order.append(name)
+        await limiter.acquire()   # the slot now is taken: everyone below waits
+        tasks = [asyncio.create_task(take(name, **kw)) for name, kw in (
+            ("connect-host2", {"rank": 2}), ("arp-1", {"urgent": True}), ("connect-host1", {"rank": 1}),
+            ("cancelled", {"rank": 0}), ("arp-2", {"urgent": True}), ("connect-host1-again", {"rank": 1}))]
+        await asyncio.sleep(0)
+        tasks[3].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return order
+    assert asyncio.run(main()) == ["arp-1", "arp-2", "connect-host1", "connect-host1-again", "connect-host2"]
+
+
 def test_only_connections_to_ports_not_known_open_take_rate_tokens() -> None:
     async def main() -> tuple[int, int]:
         stats = {"now": 0, "peak": 0, "total": 0}

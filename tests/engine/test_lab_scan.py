@@ -82,6 +82,21 @@ def test_rate_cap_measured_on_the_wire(elab, scan) -> None:
     assert overall <= rate * 1.15
 
 
+def test_udp_probes_start_when_arp_hears_the_host_not_after_its_port_scan(elab, scan) -> None:
+    """SNMP needs no open TCP port: its request leaves while the host's ports are still being
+    scanned, so a silent agent's wait overlaps the port scan instead of following it."""
+    from scapy.layers.inet import IP, TCP, UDP
+
+    ip = devices(elab, "local")[0]["ip"]
+    with elab.capture("tcp or udp port 161") as cap:
+        scan(elab, [ip], probes=("snmp",), rate=100, snmp_communities=("camaudit-test",))
+    to_host = [p for p in cap.packets() if IP in p and p[IP].dst == ip]
+    syns = [float(p.time) for p in to_host if TCP in p and p[TCP].flags == "S"]
+    snmp = [float(p.time) for p in to_host if UDP in p and p[UDP].dport == 161]
+    assert len(syns) >= 5 and snmp, (len(syns), len(snmp))   # 9 ports at 100/s: the scan takes ≥ 80 ms
+    assert min(snmp) < max(syns)
+
+
 def test_sadp_and_dhip_replies_become_fields(elab, scan) -> None:
     out = scan(elab, [LOCAL, ROUTED], probes=("sadp", "dhip"))
     by = {(o.source, o.ip): o for o in out.observations if o.source in ("sadp", "dhip")}
