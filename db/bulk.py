@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import (Column, ColumnElement, Connection, Table, any_, bindparam, column, func, insert, literal,
                         select, table, update)
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from camaudit.db.engine import Database
@@ -37,6 +36,7 @@ def among(conn: Connection, col: Any, values: Iterable[Any]) -> ColumnElement[bo
     """`col IN values`: on PostgreSQL `col = ANY(array)`, one parameter however many values."""
     values = list(values)
     if _postgres(conn):
+        from sqlalchemy.dialects.postgresql import ARRAY  # loaded by the engine already; not on SQLite
         return col == any_(bindparam(None, values, type_=ARRAY(col.type)))
     return col.in_(values)
 

@@ -52,3 +52,21 @@ def test_exporter_registry_names_match_their_exporters() -> None:
     assert list(EXPORTERS) == ["html", "csv", "json", "xlsx"]
     for name in EXPORTERS:
         assert EXPORTERS[name].name == name
+
+
+def test_a_scan_into_sqlite_loads_neither_cryptography_nor_the_postgresql_dialect(tmp_path) -> None:
+    """The store on SQLite and every probe's module, as a scan loads them, without the
+    libraries only an SNMPv3 user with privacy or a PostgreSQL inventory needs (≈ 120 ms).
+    The inventory is at head already, as a cron scan's is (creating one runs Alembic, whose
+    DDL modules load every dialect)."""
+    from camaudit.db.store import Store
+
+    Store(f"sqlite:///{tmp_path / 'inventory.db'}").close()
+    probe = ("import sys\n"
+             "from camaudit.db.store import Store\n"
+             "from camaudit.engine import available_probes\n"
+             "available_probes()\n"
+             f"Store('sqlite:///{tmp_path / 'inventory.db'}').close()\n"
+             "print('HEAVY', [m for m in ('cryptography', 'sqlalchemy.dialects.postgresql') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out, out
