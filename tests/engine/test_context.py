@@ -109,6 +109,29 @@ def test_rate_limiter_serves_packets_first_then_connections_by_rank() -> None:
     assert asyncio.run(main()) == ["arp-1", "arp-2", "connect-host1", "connect-host1-again", "connect-host2"]
 
 
+def test_a_stalled_loop_releases_at_most_the_catch_up_at_once() -> None:
+    """A loop busy for 20 intervals: the late timer catches up a few slots back to back,
+    never the 20 it missed (the wire would see a burst)."""
+    from camaudit.scan_context import CATCH_UP
+
+    async def main() -> list[float]:
+        limiter = RateLimiter(100)
+        times: list[float] = []
+
+        async def take() -> None:
+            await limiter.acquire()
+            times.append(time.monotonic())
+        await limiter.acquire()
+        tasks = [asyncio.create_task(take()) for _ in range(30)]
+        await asyncio.sleep(0)
+        time.sleep(0.2)   # the loop stalls: no timer can fire
+        await asyncio.gather(*tasks)
+        return times
+    times = asyncio.run(main())
+    first = times[0]
+    assert sum(1 for t in times if t - first < 0.005) <= CATCH_UP + 1
+
+
 def test_only_connections_to_ports_not_known_open_take_rate_tokens() -> None:
     async def main() -> tuple[int, int]:
         stats = {"now": 0, "peak": 0, "total": 0}
