@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from camaudit.probes.snmp_usm import SnmpUser
 
 CATCH_UP = 4   # slots a late rate timer may release back to back (RateLimiter)
+URGENT_STREAK = 3   # packets served in a row before a waiting connect gets one slot (RateLimiter)
 MAX_VERDICTS = 1 << 18  # addresses whose permits() answer is remembered (a /16 of targets, and then some)
 
 
@@ -65,8 +66,10 @@ class RateLimiter:
     SNMP wait (1.25 s when nothing answers on UDP 161) came after that. With packets first,
     every host is heard and asked within ≈ 0.4 s and those waits overlap the connects; with
     connects by host, a host's port scan ends early and its probes (which take no token)
-    overlap the other hosts' scans instead of all starting at the end. The total, and so the
-    rate on the wire, is unchanged.
+    overlap the other hosts' scans instead of all starting at the end. Packets never starve
+    connects: every `URGENT_STREAK + 1`th slot goes to a waiting connect, so on a /16 (a
+    33 s ARP sweep at the default rate) the hosts heard early are scanned and probed while
+    the sweep goes on. The total, and so the rate on the wire, is unchanged.
 
     A waiter is woken by a timer at its slot; one cancelled meanwhile gives its slot to the
     next. A timer that fires late (the loop was busy) catches up by at most `CATCH_UP`
@@ -85,6 +88,7 @@ class RateLimiter:
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._ranked: list[tuple[int, int, asyncio.Future[None]]] = []   # heap of (rank, arrival, waiter)
         self._arrivals = 0
+        self._streak = 0   # urgent tokens handed out in a row while connects waited
         self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self, urgent: bool = False, rank: int = 0) -> None:
@@ -107,7 +111,12 @@ class RateLimiter:
     def _release(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
         while self._urgent or self._ranked:
-            waiter = self._urgent.popleft() if self._urgent else heapq.heappop(self._ranked)[2]
+            if self._urgent and (self._streak < URGENT_STREAK or not self._ranked):
+                waiter = self._urgent.popleft()
+                self._streak += 1
+            else:
+                waiter = heapq.heappop(self._ranked)[2]
+                self._streak = 0
             if waiter.done():   # cancelled while waiting
                 continue
             waiter.set_result(None)

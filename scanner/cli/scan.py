@@ -129,7 +129,6 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
     from camaudit.audit import AuditError, AuditResult, plan_audit, run_audit
     from camaudit.discovery.route import RouteError
     from camaudit.policy import PolicyError
-    from camaudit.report.flagged import print_flagged
     from camaudit.runlock import LockHeld, ScanInterrupted, scan_lock, stop_signals
 
     config = load_or_exit({"targets": target, "targets_file": targets_file, "excludes": excludes,
@@ -166,6 +165,8 @@ def scan(target: tuple[str, ...], targets_file: str | None, excludes: tuple[str,
                                "devices": [_as_dict(i) for i in result.identifications]},
                               default=str, indent=1))
     elif not quiet:
+        from camaudit.report.flagged import print_flagged  # rich: only for the table (≈ 40 ms)
+
         print_flagged(result.identifications, sys.stdout)
         click.echo(f"{len(result.hosts)} hosts up of {result.targets} addresses, "
                    f"{result.observations} observations in {result.seconds:.1f} s"

@@ -109,6 +109,25 @@ def test_rate_limiter_serves_packets_first_then_connections_by_rank() -> None:
     assert asyncio.run(main()) == ["arp-1", "arp-2", "connect-host1", "connect-host1-again", "connect-host2"]
 
 
+def test_packets_never_starve_a_waiting_connect() -> None:
+    """A long ARP sweep queued ahead: every URGENT_STREAK + 1th slot goes to the connect."""
+    from camaudit.scan_context import URGENT_STREAK
+
+    async def main() -> list[str]:
+        limiter = RateLimiter(1000)
+        order: list[str] = []
+
+        async def take(name: str, urgent: bool) -> None:
+            await limiter.acquire(urgent=urgent)
+            order.append(name)
+        await limiter.acquire()
+        tasks = [asyncio.create_task(take(f"arp-{i}", True)) for i in range(2 * URGENT_STREAK)]
+        tasks.append(asyncio.create_task(take("connect", False)))
+        await asyncio.gather(*tasks)
+        return order
+    assert asyncio.run(main()).index("connect") == URGENT_STREAK
+
+
 def test_a_stalled_loop_releases_at_most_the_catch_up_at_once() -> None:
     """A loop busy for 20 intervals: the late timer catches up a few slots back to back,
     never the 20 it missed (the wire would see a burst)."""
