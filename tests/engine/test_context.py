@@ -26,6 +26,28 @@ async def _server(host: str, hold: float, stats: dict) -> asyncio.base_events.Se
     return await asyncio.start_server(handle, host, 0)
 
 
+class Responder(asyncio.DatagramProtocol):
+    """Answers every datagram with `copies` numbered 1 KB replies."""
+
+    def __init__(self, copies: int) -> None:
+        self.copies = copies
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        for i in range(self.copies):
+            self.transport.sendto(b"%06d" % i + b"x" * 1000, addr)
+
+
+def _free_udp_port(host: str) -> int:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind((host, 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
 def test_excluded_address_gets_no_connection() -> None:
     async def main() -> None:
         stats = {"now": 0, "peak": 0, "total": 0}
@@ -194,23 +216,9 @@ def test_reply_flood_keeps_its_own_share_and_others_replies() -> None:
     """A device flooding discovery replies is capped per sender; the honest device is still heard."""
     from camaudit.datagram import MAX_DATAGRAMS_PER_SOURCE
 
-    class Responder(asyncio.DatagramProtocol):
-        def __init__(self, copies: int) -> None:
-            self.copies = copies
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = transport  # type: ignore[assignment]
-
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            for i in range(self.copies):
-                self.transport.sendto(b"%06d" % i + b"x" * 1000, addr)
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        probe.bind(("127.0.0.2", 0))
-        port = probe.getsockname()[1]
-        probe.close()
+        port = _free_udp_port("127.0.0.2")
         flood, _ = await loop.create_datagram_endpoint(lambda: Responder(500), local_addr=("127.0.0.2", port))
         honest, _ = await loop.create_datagram_endpoint(lambda: Responder(1), local_addr=("127.0.0.3", port))
         ctx = ScanContext(build_targets(["127.0.0.2", "127.0.0.3"]), source_ip="127.0.0.1")
@@ -228,20 +236,10 @@ def test_a_quiet_segment_ends_the_multicast_window_with_the_replies_so_far() -> 
     what it has at once instead of waiting out `wait`; the routed hosts' unicast copy keeps
     its full window."""
 
-    class Echo(asyncio.DatagramProtocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = transport  # type: ignore[assignment]
-
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            self.transport.sendto(b"here", addr)
-
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        probe.bind(("127.0.0.2", 0))
-        port = probe.getsockname()[1]
-        probe.close()
-        echo, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.2", port))
+        port = _free_udp_port("127.0.0.2")
+        echo, _ = await loop.create_datagram_endpoint(lambda: Responder(1), local_addr=("127.0.0.2", port))
         ctx = ScanContext(build_targets(["127.0.0.2"]), source_ip="127.0.0.1")
         ctx.segment_quiet = asyncio.Event()
         assert ctx.unicast_only().segment_quiet is None
@@ -251,7 +249,7 @@ def test_a_quiet_segment_ends_the_multicast_window_with_the_replies_so_far() -> 
                                                      unicast_to=["127.0.0.2"], wait=120), 20)
         finally:
             echo.close()
-        assert [(r.ip, r.data) for r in replies] == [("127.0.0.2", b"here")]
+        assert [(r.ip, r.data[:6]) for r in replies] == [("127.0.0.2", b"000000")]
     asyncio.run(main())
 
 
