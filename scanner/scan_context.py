@@ -54,8 +54,8 @@ class ExcludedAddress(PermissionError):
 
 
 class RateLimiter:
-    """Spaces events at most `rate` per second over the whole scan (no bursts). Among callers
-    waiting at the same moment, single packets (`urgent`: ARP requests and neighbour
+    """Spaces events at most `rate` per second over the whole scan (no burst beyond
+    `CATCH_UP`). Among callers waiting at the same moment, single packets (`urgent`: ARP requests and neighbour
     solicitations, UDP requests) go first, then connection attempts by `rank` (lowest first;
     the scan context ranks hosts in the order they were first contacted).
 
