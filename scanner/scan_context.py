@@ -55,9 +55,9 @@ class ExcludedAddress(PermissionError):
 
 class RateLimiter:
     """Spaces events at most `rate` per second over the whole scan (no burst beyond
-    `CATCH_UP`). Among callers waiting at the same moment, single packets (`urgent`: ARP requests and neighbour
-    solicitations, UDP requests) go first, then connection attempts by `rank` (lowest first;
-    the scan context ranks hosts in the order they were first contacted).
+    `CATCH_UP`). Among callers waiting at the same moment, single packets (`urgent`: ARP
+    requests and neighbour solicitations, UDP requests) go first, then connection attempts
+    by `rank` (lowest first; the scan context ranks hosts in the order first contacted).
 
     Why the order: at the default rate the tokens, not the CPUs, bound a dense segment. A /24
     of 250 devices takes ≈ 3,000 (255 ARP requests, 2,250 port-scan connects, ≈ 500 SNMP
