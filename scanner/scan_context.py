@@ -95,7 +95,10 @@ class RateLimiter:
         self.taken += 1
         now = time.monotonic()
         if self._timer is None and now >= self._next:   # nobody waiting and the slot is free
-            self._next = now + self.interval
+            # a caller just late for its slot (a sweep sending one packet per token) catches
+            # up; one after an idle spell starts a fresh schedule, with no burst
+            idle = now - self._next > CATCH_UP * self.interval
+            self._next = now + self.interval if idle else self._after(now)
             return
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
@@ -107,6 +110,12 @@ class RateLimiter:
         if self._timer is None:
             self._timer = loop.call_at(loop.time() + self._next - now, self._release, loop)
         await waiter
+
+    def _after(self, now: float) -> float:
+        """The slot after the one just taken: one interval on, unless that is more than
+        CATCH_UP slots behind `now` (a caller or timer came late), whose lost slots are not
+        all made up at once."""
+        return max(self._next + self.interval, now - (CATCH_UP - 1) * self.interval)
 
     def _release(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
@@ -121,7 +130,7 @@ class RateLimiter:
                 continue
             waiter.set_result(None)
             now = time.monotonic()
-            self._next = max(self._next + self.interval, now - (CATCH_UP - 1) * self.interval)
+            self._next = self._after(now)
             if self._urgent or self._ranked:
                 self._timer = loop.call_at(loop.time() + self._next - now, self._release, loop)
             return
