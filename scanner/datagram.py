@@ -77,19 +77,13 @@ async def ask(payload: bytes, *, ports: SweepPorts, source_ip: str, group: str, 
                 remaining = deadline - loop.time()
                 if remaining <= 0 or (stop is not None and stop.done()):
                     break
-                if stop is None:
-                    try:
-                        async with asyncio.timeout(remaining):
-                            data, (src, sport) = await inbox.get()
-                    except TimeoutError:
-                        continue  # the deadline may have moved with a send meanwhile
-                else:
-                    get = asyncio.ensure_future(inbox.get())
-                    await asyncio.wait((get, stop), timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-                    if not get.done():
-                        get.cancel()
-                        continue
-                    data, (src, sport) = get.result()
+                get = asyncio.ensure_future(inbox.get())
+                await asyncio.wait((get,) if stop is None else (get, stop), timeout=remaining,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():   # the window may have moved with a send meanwhile, or ended
+                    get.cancel()     # (a cancelled Queue.get takes no item)
+                    continue
+                data, (src, sport) = get.result()
                 key = (src, sport, hash(data))
                 if src == source_ip or key in seen:
                     continue
