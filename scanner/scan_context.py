@@ -10,10 +10,10 @@ the three safety bounds of a scan:
 * the **global rate cap** (`RateLimiter`) on discovery: every ARP request, UDP datagram and
   TCP connection attempt to a port not yet known open takes one token, so `--rate N` bounds
   the traffic that fans out over the address space (single packets are served before
-  connection attempts waiting at the same time: see `RateLimiter`). Probes of a port the scan already found
-  open take no token: like nmap's `--max-rate` ("only affects port scans and host discovery
-  scans"), follow-up work on a live device is bounded by the per-host cap below and the
-  engine's `MAX_IN_FLIGHT`. Counting it too made the rate, not the devices, the floor of a
+  connection attempts waiting at the same time: see `RateLimiter`). Probes of a port the
+  scan already found open take no token: like nmap's `--max-rate` ("only affects port
+  scans and host discovery scans"), follow-up work on a live device is bounded by the
+  per-host cap below and the engine's `MAX_IN_FLIGHT`. Counting it too made the rate, not the devices, the floor of a
   /24 audit (≈ 2,100 probe connections for 250 devices: +0.8 s at 2,000/s);
 * the **per-host concurrency cap** (`HostSlots`, default 2 connections per host), held from
   connect until the connection is closed.
@@ -88,7 +88,7 @@ class RateLimiter:
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._ranked: list[tuple[int, int, asyncio.Future[None]]] = []   # heap of (rank, arrival, waiter)
         self._arrivals = 0
-        self._streak = 0   # urgent tokens handed out in a row while connects waited
+        self._streak = 0   # urgent tokens handed out since the last connect
         self._timer: asyncio.TimerHandle | None = None
 
     async def acquire(self, urgent: bool = False, rank: int = 0) -> None:
@@ -108,7 +108,7 @@ class RateLimiter:
             self._arrivals += 1
             heapq.heappush(self._ranked, (rank, self._arrivals, waiter))
         if self._timer is None:
-            self._timer = loop.call_at(loop.time() + self._next - now, self._release, loop)
+            self._timer = loop.call_later(self._next - now, self._release, loop)
         await waiter
 
     def _after(self, now: float) -> float:
@@ -132,7 +132,7 @@ class RateLimiter:
             now = time.monotonic()
             self._next = self._after(now)
             if self._urgent or self._ranked:
-                self._timer = loop.call_at(loop.time() + self._next - now, self._release, loop)
+                self._timer = loop.call_later(self._next - now, self._release, loop)
             return
 
 
