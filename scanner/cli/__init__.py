@@ -14,6 +14,7 @@ import sys
 import click
 
 from camaudit import __version__
+from camaudit.cli import patient_stdio
 from camaudit.cli.common import ExitCodeGroup
 
 # Command name → the module of this package that registers it. A command's module (and what it
@@ -62,8 +63,10 @@ def console() -> None:
     Interpreter teardown of what a scan imports (SQLAlchemy, alembic, scapy) took 0.2-0.3 s
     after the command had finished, about a tenth of a /24 audit. Exit handlers (logging,
     temporary files) still run and both streams are flushed; only module teardown is skipped.
-    In-process callers (tests, CliRunner) use `main` and exit normally.
+    In-process callers (tests, CliRunner) use `main` and exit normally. A non-blocking
+    stdout or stderr handed down by the parent is written patiently (`patient_stdio`).
     """
+    patient_stdio.install()
     try:
         main()
         code: object = 0

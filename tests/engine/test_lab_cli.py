@@ -67,6 +67,7 @@ def test_scan_without_root_says_what_is_lost(elab) -> None:
         os.chmod(home, 0o777)  # nobody's HOME (config and data dirs resolve under it)
         r = run(elab, "scan", LOCAL, "--no-store", "--json", env={"HOME": home}, prefix=nobody)
     assert "no raw-socket privilege" in r.stderr and "MAC" in r.stderr
+    assert r.stdout.rstrip().endswith("}"), (r.returncode, len(r.stdout), r.stderr[-2000:])   # the whole report
     report = json.loads(r.stdout)
     flagged = {d["ip"] for d in report["devices"] if d["flagged"]}
     local_flagged = {d["ip"] for d in elab.truth() if d["flagged"] and d["segment"] == "local"}

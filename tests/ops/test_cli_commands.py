@@ -6,6 +6,7 @@ import importlib
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -70,3 +71,28 @@ def test_a_scan_into_sqlite_loads_neither_cryptography_nor_the_postgresql_dialec
              "print('HEAVY', [m for m in ('cryptography', 'sqlalchemy.dialects.postgresql') if m in sys.modules])\n")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out, out
+
+
+def test_a_non_blocking_stdout_loses_nothing(tmp_path) -> None:
+    """A parent may hand down a non-blocking pipe (the flag is shared with it): once the pipe
+    is full, camaudit waits for the reader instead of dropping the rest of its output."""
+    import json
+    import os
+    import time
+
+    lines = [json.dumps({"v": 1, "source": "http", "ip": f"198.18.{i // 250}.{i % 250 + 1}", "port": 80,
+                         "status": "ok", "data": {"path": "/", "status": 200, "headers": {"Server": "App-webs/"}}})
+             for i in range(1500)]
+    observations = tmp_path / "many.jsonl"
+    observations.write_text("\n".join(lines) + "\n")
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    camaudit = str(Path(sys.executable).with_name("camaudit"))
+    proc = subprocess.Popen([camaudit, "match", str(observations)], stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    time.sleep(1.0)   # the reader is late: camaudit fills the pipe's 64 KiB long before this
+    with os.fdopen(read_end, "rb") as pipe:
+        out = pipe.read()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 1), err
+    assert len(out) > 1 << 16 and len(out.splitlines()) == 1500, (len(out), err[-500:])
