@@ -63,8 +63,8 @@ def console() -> None:
     Interpreter teardown of what a scan imports (SQLAlchemy, alembic, scapy) took 0.2-0.3 s
     after the command had finished, about a tenth of a /24 audit. Exit handlers (logging,
     temporary files) still run and both streams are flushed; only module teardown is skipped.
-    In-process callers (tests, CliRunner) use `main` and exit normally. A non-blocking
-    stdout or stderr handed down by the parent is written patiently (`patient_stdio`).
+    In-process callers (tests, CliRunner) use `main` and exit normally. stdout and stderr
+    wait for a full pipe even when it is non-blocking (`patient_stdio`).
     """
     patient_stdio.install()
     try:

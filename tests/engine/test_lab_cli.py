@@ -99,6 +99,7 @@ def test_nmap_import_identifies_the_same_devices_as_a_native_scan(elab, tmp_path
     via_nmap = {i.ip: i for i in identify(imported) if i.flagged}
 
     native = run(elab, "scan", *ips, "--no-store", "--json")
+    assert native.stdout.rstrip().endswith("}"), (native.returncode, len(native.stdout), native.stderr[-2000:])
     native_flagged = {d["ip"]: d for d in json.loads(native.stdout)["devices"] if d["flagged"]}
     assert set(via_nmap) <= set(native_flagged)
     for ip, ident in via_nmap.items():
