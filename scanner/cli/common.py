@@ -31,8 +31,9 @@ class ExitCodeGroup(click.Group):
 
     Left alone, an uncaught exception ends Python with status 1 and click turns Ctrl-C into
     status 1 as well — and 1 means "flagged devices found" to every cron wrapper. Here an
-    interruption and an unexpected error both end with 3 (runtime error), with a message and
-    the traceback on stderr for the bug report.
+    interruption, a reader that closed the output early and an unexpected error all end with
+    3 (runtime error), with a message; only the unexpected error adds the traceback on
+    stderr, for the bug report.
     """
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -40,6 +41,10 @@ class ExitCodeGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader left early (camaudit … | head): not a bug
+            click.echo("camaudit: the output's reader closed it (broken pipe); the rest was not written",
+                       err=True)
+            ctx.exit(ExitCode.RUNTIME)
         except KeyboardInterrupt as exc:  # SIGINT/SIGTERM where no command handled it
             click.echo(f"camaudit: interrupted{f' ({exc})' if str(exc) else ''}", err=True)
             ctx.exit(ExitCode.RUNTIME)

@@ -96,3 +96,21 @@ def test_a_non_blocking_stdout_loses_nothing(tmp_path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1), err
     assert len(out) > 1 << 16 and len(out.splitlines()) == 1500, (len(out), err[-500:])
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path) -> None:
+    """`camaudit match FILE | head`: the closed pipe is a runtime exit with one line, not a
+    traceback reported as a camaudit bug."""
+    import os
+
+    observations = tmp_path / "one.jsonl"
+    observations.write_text('{"v": 1, "source": "http", "ip": "198.18.0.10", "port": 80, "status": "ok", '
+                            '"data": {"path": "/", "status": 200}}\n')
+    read_end, write_end = os.pipe()
+    os.close(read_end)   # the reader is gone before the first line
+    camaudit = str(Path(sys.executable).with_name("camaudit"))
+    proc = subprocess.run([camaudit, "match", str(observations)], stdout=write_end, stderr=subprocess.PIPE,
+                          text=True, timeout=60)
+    os.close(write_end)
+    assert proc.returncode == 3, proc.stderr
+    assert "broken pipe" in proc.stderr and "Traceback" not in proc.stderr and "bug" not in proc.stderr
