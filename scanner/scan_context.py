@@ -292,7 +292,8 @@ class ScanContext:
             raise
 
     def _rank(self, ip: str) -> int:
-        """Hosts in the order they were first connected to (bounded: later ones share the last rank)."""
+        """Hosts in the order they were first connected to, remembered for as many addresses
+        as the verdict cache (MAX_VERDICTS); hosts beyond that share the last rank."""
         rank = self._ranks.get(ip)
         if rank is None:
             rank = len(self._ranks)

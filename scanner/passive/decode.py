@@ -24,9 +24,9 @@ MAX_HEARD = 1 << 16       # datagram hashes remembered to skip repeats (multicas
 MAX_MACS = 1 << 16        # source MACs whose IPs are counted (and, apart, MACs ARP bound)
 ROUTER_IPS = 8            # a MAC seen sending from more IPs than this is a router's
 # Initial IPv4 TTLs / IPv6 hop limits of the common stacks (RFC 1700's 64, Windows' 128, network
-# gear's 255, old stacks' 32); a packet arriving with one of these, or with a link-scope
-# multicast's small TTL, has not been forwarded. Anything else was decremented by a router.
-INITIAL_TTLS = frozenset((32, 64, 128, 255))
+# gear's 255); a packet arriving with one of these, or with at most LINK_SCOPE_TTL (old stacks'
+# 32, link-scope multicast's 1-4), has not been forwarded. Anything else a router decremented.
+INITIAL_TTLS = frozenset((64, 128, 255))
 LINK_SCOPE_TTL = 32
 _PORTS = struct.Struct("!HH")
 
@@ -158,7 +158,7 @@ class FrameDecoder:
             # payload (SADP/DHIP), so a device cannot file its answers under another's
             # identity; the claimed MAC stays in `data`. A router's MAC speaks for many IPs.
             # ARP tells a router's MAC too: a MAC that ARP bound to other IPv4 addresses only
-            # forwarded this packet. So does a TTL one below a stack's initial value, even
+            # forwarded this packet. So does a TTL no sender starts with (INITIAL_TTLS), even
             # before the router has been seen speaking for many IPs.
             mac = pkt.src_mac
             if (obs.ip is not None and obs.ip == pkt.src_ip and mac is not None and _unicast(mac)
